@@ -1,0 +1,113 @@
+"""The tickcast error tree.
+
+Every error carries hints telling the boundary how to report it; ``server/errors.py`` (and each
+dialect) turns them into wire form. Messages never carry internal details.
+
+    TickcastError
+    ├── ConfigError                  bad configuration value (raised at start)
+    ├── ProtocolError                the peer broke the protocol
+    │   ├── InvalidMessage           unparseable or malformed message
+    │   ├── UnknownCommand           well-formed but unknown message type
+    │   └── MessageTooBig            frame above the size limit
+    ├── AuthError
+    │   ├── InvalidApiKey            missing, unknown or revoked key
+    │   └── NotEntitled              the plan does not grant this
+    ├── LimitExceeded                connection / subscription / rate limit
+    ├── UnknownStream                no such stream or market
+    ├── SlowConsumer                 the client does not keep up
+    ├── BookError                    inconsistent order book input
+    ├── BusError                     bus backend failed (retryable)
+    └── StorageError                 store backend failed (retryable)
+"""
+
+from __future__ import annotations
+
+
+class TickcastError(Exception):
+    """Base of every tickcast error."""
+
+    code: str = "internal_error"
+    close_code: int = 1011
+    http_status: int = 500
+    retryable: bool = False
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.__class__.__name__)
+        self.message = message or self.__class__.__name__
+
+
+class ConfigError(TickcastError):
+    code = "config_error"
+
+
+class ProtocolError(TickcastError):
+    code = "protocol_error"
+    close_code = 1002
+    http_status = 400
+
+
+class InvalidMessage(ProtocolError):
+    code = "invalid_message"
+    close_code = 1007
+
+
+class UnknownCommand(ProtocolError):
+    code = "unknown_command"
+
+
+class MessageTooBig(ProtocolError):
+    code = "message_too_big"
+    close_code = 1009
+
+
+class AuthError(TickcastError):
+    code = "unauthenticated"
+    close_code = 1008
+    http_status = 401
+
+
+class InvalidApiKey(AuthError):
+    code = "invalid_api_key"
+
+
+class NotEntitled(AuthError):
+    code = "not_entitled"
+    http_status = 403
+
+
+class LimitExceeded(TickcastError):
+    code = "limit_exceeded"
+    close_code = 1008
+    http_status = 429
+    retryable = True
+
+
+class UnknownStream(TickcastError):
+    code = "unknown_stream"
+    close_code = 1008
+    http_status = 404
+
+
+class SlowConsumer(TickcastError):
+    code = "slow_consumer"
+    close_code = 1008
+    retryable = True
+
+
+class BookError(TickcastError):
+    code = "book_error"
+    http_status = 400
+
+
+class BusError(TickcastError):
+    code = "bus_error"
+    close_code = 1013
+    http_status = 503
+    retryable = True
+
+
+class StorageError(TickcastError):
+    code = "storage_error"
+    close_code = 1013
+    http_status = 503
+    retryable = True

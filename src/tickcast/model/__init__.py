@@ -1,0 +1,52 @@
+"""Domain model: events, envelopes, stream keys, markets and fixed-point numbers."""
+
+from tickcast.model.envelope import Envelope, StreamPosition
+from tickcast.model.events import (
+    AssetMetric,
+    BookDelta,
+    BookSnapshot,
+    Candle,
+    Event,
+    Level,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Prediction,
+    Quote,
+    Side,
+    Ticker,
+    Trade,
+)
+from tickcast.model.markets import Market, MarketCatalog, MarketKind
+from tickcast.model.numbers import format_fixed, parse_fixed
+from tickcast.model.streams import StreamClass, StreamKey, StreamKind, stream_of
+
+__all__ = [
+    "AssetMetric",
+    "BookDelta",
+    "BookSnapshot",
+    "Candle",
+    "Envelope",
+    "Event",
+    "Level",
+    "Market",
+    "MarketCatalog",
+    "MarketKind",
+    "Order",
+    "OrderStatus",
+    "OrderType",
+    "Position",
+    "Prediction",
+    "Quote",
+    "Side",
+    "StreamClass",
+    "StreamKey",
+    "StreamKind",
+    "StreamPosition",
+    "Ticker",
+    "Trade",
+    "format_fixed",
+    "parse_fixed",
+    "stream_of",
+]
