@@ -20,7 +20,7 @@ from tickcast.model.events import (
 )
 from tickcast.model.markets import Market, MarketCatalog, MarketKind
 from tickcast.model.numbers import format_fixed, parse_fixed
-from tickcast.model.streams import StreamClass, StreamKey, StreamKind, stream_of
+from tickcast.model.streams import FULL_VIEW, StreamClass, StreamKey, StreamKind, View, stream_of
 
 __all__ = [
     "AssetMetric",
@@ -49,4 +49,6 @@ __all__ = [
     "format_fixed",
     "parse_fixed",
     "stream_of",
+    "View",
+    "FULL_VIEW",
 ]

@@ -53,6 +53,8 @@ class BookSnapshot:
     asks: tuple[Level, ...]
     """Best (lowest) first."""
     time_ns: int
+    checksum: int | None = None
+    """Kraken v2 CRC32 of the top 10 levels after this event; set at ingest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ class BookDelta:
     bids: tuple[Level, ...]
     asks: tuple[Level, ...]
     time_ns: int
+    checksum: int | None = None
+    """Kraken v2 CRC32 of the top 10 levels after this delta; set at ingest."""
 
 
 @dataclass(frozen=True, slots=True)

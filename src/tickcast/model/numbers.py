@@ -34,7 +34,7 @@ def parse_fixed(text: str, decimals: int) -> int:
     stripped = fraction.rstrip("0")
     if len(stripped) > decimals:
         raise ValueError(f"{text!r} has more than {decimals} decimals")
-    value = int(whole or "0") * 10**decimals + int(stripped.ljust(decimals, "0") or "0")
+    value: int = int(whole or "0") * int(10**decimals) + int(stripped.ljust(decimals, "0") or "0")
     return -value if text[0] == "-" else value
 
 
@@ -46,8 +46,8 @@ def to_decimal(value: int, decimals: int) -> Decimal:
 def rescale(value: int, from_decimals: int, to_decimals: int) -> int:
     """Change the scale of a value, rounding half away from zero when precision is lost."""
     if to_decimals >= from_decimals:
-        return value * 10 ** (to_decimals - from_decimals)
-    factor = 10 ** (from_decimals - to_decimals)
+        return value * int(10 ** (to_decimals - from_decimals))
+    factor = int(10 ** (from_decimals - to_decimals))
     quotient, remainder = divmod(abs(value), factor)
     if remainder * 2 >= factor:
         quotient += 1

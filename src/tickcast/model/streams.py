@@ -139,3 +139,14 @@ def stream_of(event: Event) -> StreamKey:
         case Prediction():
             return StreamKey(StreamKind.PREDICTIONS, event.strategy, event.model)
     raise TypeError(f"not an event: {event!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A per-subscription view of a stream: book depth limit and/or party filter."""
+
+    depth: int | None = None
+    party: str | None = None
+
+
+FULL_VIEW = View()

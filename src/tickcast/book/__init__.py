@@ -1,0 +1,14 @@
+"""Order books: the L2 book, Kraken's book checksum and depth-limited client views."""
+
+from tickcast.book.checksum import CHECKSUM_DEPTH, book_checksum, checksum_of_strings
+from tickcast.book.orderbook import OrderBook, TopLevels
+from tickcast.book.view import DepthView
+
+__all__ = [
+    "CHECKSUM_DEPTH",
+    "DepthView",
+    "OrderBook",
+    "TopLevels",
+    "book_checksum",
+    "checksum_of_strings",
+]

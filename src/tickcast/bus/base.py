@@ -1,0 +1,46 @@
+"""The bus contract.
+
+- ``publish`` assigns each event the next dense seq of its stream (from 1) and the stream's
+  epoch, appends it to the stream's bounded history and delivers it to every listener, in that
+  order and atomically with respect to other publishes of the same stream.
+- The epoch changes whenever history was lost (a memory bus restarting, a Redis history wiped), so
+  a client's (epoch, seq) can never silently point at a different event.
+- ``history`` returns what is still held of a stream's current epoch.
+The bus knows nothing of connections, dialects or sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from tickcast.model import Envelope, Event, StreamPosition
+
+Listener = Callable[[Sequence[Envelope]], None]
+"""Receives envelopes in publish order; must not block."""
+
+
+class Bus(Protocol):
+    async def publish(self, events: Sequence[Event]) -> list[Envelope]:
+        """Sequence, store and deliver a batch of events (each goes to its own stream)."""
+        ...
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Register a listener for every stream; returns a function that removes it."""
+        ...
+
+    async def position(self, stream: str) -> StreamPosition:
+        """The stream's last seq (0 if none yet) and its epoch."""
+        ...
+
+    async def history(self, stream: str) -> list[Envelope]:
+        """The envelopes the bus still holds for the stream's current epoch, oldest first."""
+        ...
+
+    def streams(self) -> list[str]:
+        """Streams that have had at least one event."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

@@ -1,0 +1,115 @@
+"""Server configuration: defaults < TOML file < ``TICKCAST_*`` environment < command-line flags.
+
+Read only by ``server`` and ``cli``; lower layers take explicit keyword arguments. Every field is
+documented in docs/configuration.md. ``load`` validates at start and raises ConfigError naming
+the key and the bad value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tickcast.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = "data"
+    sources: tuple[str, ...] = ("simulator",)
+    seed: int = 1
+    history_size: int = 10_000
+    outbox_bytes: int = 1_048_576
+    ping_interval: float = 10.0
+    idle_timeout: float = 30.0
+    max_message_bytes: int = 65_536
+    usage_flush_interval: float = 5.0
+    log_level: str = "info"
+    config_file: str | None = None
+    plans_toml: str | None = field(default=None, repr=False)
+    """The config file's text, for its ``[plans.*]`` tables."""
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(ServerConfig)}
+_SETTABLE = set(_FIELDS) - {"config_file", "plans_toml"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = _FIELDS[name].default
+    try:
+        if name == "sources":
+            items = value.split(",") if isinstance(value, str) else list(value)
+            result: Any = tuple(str(item).strip() for item in items if str(item).strip())
+            if not result:
+                raise ValueError
+            return result
+        if isinstance(default, bool):
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config key {name!r}: bad value {value!r}") from None
+
+
+def _validate(config: ServerConfig) -> ServerConfig:
+    checks = {
+        "port": 0 <= config.port <= 65535,
+        "history_size": config.history_size >= 0,
+        "outbox_bytes": config.outbox_bytes >= 4096,
+        "ping_interval": config.ping_interval > 0,
+        "idle_timeout": config.idle_timeout > 0,
+        "max_message_bytes": config.max_message_bytes >= 1024,
+        "usage_flush_interval": config.usage_flush_interval > 0,
+        "log_level": config.log_level in ("debug", "info", "warning", "error"),
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise ConfigError(f"config key {name!r}: bad value {getattr(config, name)!r}")
+    return config
+
+
+def load(
+    *,
+    file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ServerConfig:
+    """Build the configuration from its four layers."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    plans_toml = None
+    file = file or environ.get("TICKCAST_CONFIG")
+    if file:
+        try:
+            text = Path(file).read_text()
+            document = tomllib.loads(text)
+        except OSError as error:
+            raise ConfigError(f"config file {str(file)!r}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {str(file)!r}: {error}") from None
+        for key, value in document.get("server", {}).items():
+            if key not in _SETTABLE:
+                raise ConfigError(f"config key {key!r}: unknown key in [server]")
+            values[key] = _coerce(key, value)
+        plans_toml = text if "plans" in document else None
+    for key in _SETTABLE:
+        env_value = environ.get(f"TICKCAST_{key.upper()}")
+        if env_value is not None:
+            values[key] = _coerce(key, env_value)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value)
+    config_file = str(file) if file else None
+    return _validate(ServerConfig(**values, config_file=config_file, plans_toml=plans_toml))

@@ -1,0 +1,1 @@
+"""Sequencing, bounded history, resume planning and the per-connection outbox. Pure."""

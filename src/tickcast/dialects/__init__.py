@@ -1,0 +1,1 @@
+"""Sans-I/O wire formats: inbound text becomes commands, envelopes become frames."""

@@ -1,0 +1,78 @@
+"""build_app(config) → the ASGI app: every dialect and the control plane on one port."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request
+from starlette.responses import JSONResponse
+from starlette.routing import WebSocketRoute
+
+from tickcast.clock import Clock
+from tickcast.config import ServerConfig
+from tickcast.server.control.routes import router
+from tickcast.server.control.schemas import ApiError
+from tickcast.server.native_ws import native_endpoint
+from tickcast.server.node import Node
+
+logger = logging.getLogger("tickcast.server")
+
+DESCRIPTION = """tickcast: self-hosted real-time market data.
+
+Streaming endpoints share this port: `GET /api/v1/ws` (native protocol, docs/protocol.md).
+Authenticate with `X-API-Key`, `Authorization: Bearer`, cookie `id=<key>` or `?api_key=`.
+"""
+
+
+def build_app(config: ServerConfig, *, clock: Clock | None = None, announce: bool = True) -> FastAPI:
+    node = Node(config, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await node.start()
+        if announce and node.development_key:
+            print(f"Development key (admin plan, shown once): {node.development_key}", flush=True)
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    app = FastAPI(title="tickcast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.node = node
+    app.include_router(router)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        if isinstance(error.detail, dict):
+            return JSONResponse(error.detail, status_code=error.status_code)
+        body = {"status_code": error.status_code, "message": str(error.detail)}
+        return JSONResponse(body, status_code=error.status_code)
+
+    @app.get(
+        "/api/v1/ws",
+        tags=["streaming"],
+        status_code=101,
+        responses={
+            101: {"description": "Switching Protocols: the native WebSocket protocol follows"},
+            400: {"model": ApiError, "description": "Not a WebSocket upgrade, bad or missing "
+                  "key (1005), or connection limit reached (1007)"},
+            500: {"model": ApiError, "description": "Server error or not ready (2000)"},
+        },
+    )
+    async def native_ws_http() -> JSONResponse:
+        """The native streaming protocol (docs/protocol.md). Needs a WebSocket upgrade;
+        `?streams=a,b` subscribes at connect time."""
+        body = {"status_code": 1003, "message": "No WebSocket UPGRADE header found"}
+        return JSONResponse(body, status_code=400)
+
+    app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
+    return app
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )

@@ -1,0 +1,1 @@
+"""The control plane: REST endpoints described by the OpenAPI document."""

@@ -1,0 +1,31 @@
+"""Control-plane authentication: the same key forms as the WebSocket endpoints."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+
+from tickcast.server.credentials import api_key_from
+from tickcast.server.node import Node
+from tickcast.storage.base import Principal
+
+ADMIN_PLAN = "admin"
+
+
+def node_of(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+async def principal(request: Request) -> Principal:
+    key = api_key_from(request.headers, request.query_params)
+    found = await node_of(request).authenticate(key)
+    if found is None:
+        raise HTTPException(401, {"status_code": 1005, "message": "Unauthenticated"})
+    return found
+
+
+async def admin(request: Request) -> Principal:
+    found = await principal(request)
+    if found.plan.name != ADMIN_PLAN:
+        raise HTTPException(403, {"status_code": 1007, "message": "You are missing privileges"})
+    return found

@@ -1,0 +1,140 @@
+"""Node: the composition root. Owns the bus, store, hub, sources, limits and metering."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from tickcast.auth.metering import ConnectionCounter, Meter
+from tickcast.auth.plans import load_plans
+from tickcast.bus import MemoryBus
+from tickcast.clock import Clock, SystemClock
+from tickcast.config import ServerConfig
+from tickcast.dialects.native import NativeEncoder
+from tickcast.hub import Hub
+from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
+from tickcast.server.metrics import NodeMetrics
+from tickcast.server.sources import build_source
+from tickcast.sources.base import Source
+from tickcast.state import BookChecksummer
+from tickcast.storage.base import Principal
+from tickcast.storage.sqlite import SqliteStore, default_db_path
+
+logger = logging.getLogger("tickcast.server")
+
+
+class LiveConnection(Protocol):
+    id: str
+    dialect: str
+    principal: Principal
+    remote: str
+    opened_at: float
+
+    def info(self) -> dict[str, object]: ...
+
+    async def close(self, code: int, reason: str, *, retry: bool) -> None: ...
+
+
+class Node:
+    def __init__(self, config: ServerConfig, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.catalog = MarketCatalog()
+        self.bus = MemoryBus(history_size=config.history_size, clock=self.clock)
+        self.hub = Hub(bus=self.bus, catalog=self.catalog)
+        self.native = NativeEncoder(catalog=self.catalog)
+        self.checksummer = BookChecksummer(catalog=self.catalog)
+        self.plans = load_plans(config.plans_toml)
+        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+        self.store = SqliteStore(
+            path=default_db_path(Path(config.data_dir)), plans=self.plans, clock=self.clock
+        )
+        self.meter = Meter()
+        self.limits = ConnectionCounter()
+        self.metrics = NodeMetrics()
+        self.connections: dict[str, LiveConnection] = {}
+        self.sources: list[Source] = [
+            build_source(spec, seed=config.seed, clock=self.clock) for spec in config.sources
+        ]
+        for source in self.sources:
+            for market in source.markets():
+                self.catalog.add(market)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ready = False
+        self.development_key: str | None = None
+        self.started_at = time.time()
+
+    async def start(self) -> None:
+        await self.bus.start()
+        if not await self.store.list_users():
+            await self.store.ensure_user("dev", "admin")
+            self.development_key, _ = await self.store.create_key(user="dev", prefix="tc_live_")
+        for source in self.sources:
+            self._tasks.append(asyncio.create_task(self._run_source(source)))
+        self._tasks.append(asyncio.create_task(self._flush_usage_forever()))
+        self.ready = True
+
+    async def _run_source(self, source: Source) -> None:
+        try:
+            await source.run(self.publish)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("source %s failed", source.name)
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        """The sources' sink: see ``publish_envelopes``."""
+        await self.publish_envelopes(events)
+
+    async def publish_envelopes(self, events: Sequence[Event]) -> list[Envelope]:
+        """The one way into the bus: stamp book checksums, then sequence and fan out."""
+        if not events:
+            return []
+        envelopes = await self.bus.publish(self.checksummer.annotate(events))
+        self.metrics.events.inc(len(events))
+        return envelopes
+
+    async def _flush_usage_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.usage_flush_interval)
+            await self.flush_usage()
+
+    async def flush_usage(self) -> None:
+        deltas = self.meter.drain()
+        if deltas:
+            await self.store.add_usage(deltas)
+
+    async def stop(self) -> None:
+        """Stop sources, tell every client to reconnect elsewhere (1012), flush usage."""
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for connection in list(self.connections.values()):
+            with contextlib.suppress(Exception):
+                await connection.close(1012, "server restart", retry=True)
+        await self.flush_usage()
+        self.hub.close()
+        await self.bus.stop()
+        await self.store.close()
+
+    def stream_known(self, key: StreamKey) -> bool:
+        """Whether a subscription to ``key`` can ever carry data on this node."""
+        market = key.market
+        if market is not None:
+            return market in self.catalog
+        if key.kind in (StreamKind.TICKER, StreamKind.METRICS):
+            return key.subject in self.catalog.assets()
+        return key.kind is StreamKind.PREDICTIONS
+
+    async def authenticate(self, key: str | None) -> Principal | None:
+        if not key or len(key) > 200:
+            return None
+        return await self.store.authenticate(key)

@@ -1,0 +1,39 @@
+"""Run the server under uvicorn."""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+
+from tickcast.config import ServerConfig
+from tickcast.server.app import build_app, configure_logging
+
+
+def uvicorn_config(config: ServerConfig, app: FastAPI) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        ws_max_size=config.max_message_bytes,
+        ws_ping_interval=config.ping_interval,
+        ws_ping_timeout=max(config.idle_timeout - config.ping_interval, 1.0),
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def serve(config: ServerConfig) -> None:
+    """Serve until interrupted; prints where it listens."""
+    configure_logging(config.log_level)
+    app = build_app(config)
+    server = uvicorn.Server(uvicorn_config(config, app))
+    sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((config.host, config.port))
+    host, port = sock.getsockname()[:2]
+    print(f"tickcast listening on http://{host}:{port} (docs: /docs)", flush=True)
+    server.run(sockets=[sock])

@@ -1,0 +1,35 @@
+"""Turn ``--source`` specs into Source objects."""
+
+from __future__ import annotations
+
+from tickcast.clock import Clock
+from tickcast.errors import ConfigError
+from tickcast.sources.base import Source
+from tickcast.sources.simulator import Simulator
+
+CALM_RATE = 300.0
+STRESS_RATE = 5000.0
+
+
+def _options(spec: str) -> tuple[str, dict[str, str]]:
+    name, _, rest = spec.partition(":")
+    options: dict[str, str] = {}
+    for part in filter(None, rest.split(",")):
+        key, sep, value = part.partition("=")
+        options[key.strip()] = value.strip() if sep else "true"
+    return name.strip(), options
+
+
+def build_source(spec: str, *, seed: int, clock: Clock) -> Source:
+    """``simulator``, ``simulator:stress``, ``simulator:rate=2000,seed=7``."""
+    name, options = _options(spec)
+    if name == "simulator":
+        try:
+            rate = float(options.get("rate", STRESS_RATE if "stress" in options else CALM_RATE))
+            seed = int(options.get("seed", seed))
+        except ValueError:
+            raise ConfigError(f"config key 'sources': bad value {spec!r}") from None
+        if rate <= 0:
+            raise ConfigError(f"config key 'sources': bad value {spec!r}")
+        return Simulator(seed=seed, clock=clock, rate=rate)
+    raise ConfigError(f"config key 'sources': unknown source {spec!r} (known: simulator)")
