@@ -59,7 +59,9 @@ class Node:
         self.metrics = NodeMetrics()
         self.connections: dict[str, LiveConnection] = {}
         self.sources: list[Source] = [
-            build_source(spec, seed=config.seed, clock=self.clock) for spec in config.sources
+            build_source(spec, seed=config.seed, clock=self.clock)
+            for spec in config.sources
+            if spec != "none"
         ]
         for source in self.sources:
             for market in source.markets():

@@ -21,7 +21,9 @@ def _options(spec: str) -> tuple[str, dict[str, str]]:
 
 
 def build_source(spec: str, *, seed: int, clock: Clock) -> Source:
-    """``simulator``, ``simulator:stress``, ``simulator:rate=2000,seed=7``."""
+    """``simulator``, ``simulator:stress``, ``simulator:rate=2000,seed=7``.
+
+    ``none`` (handled by the node) runs no source: only the publish API feeds the bus."""
     name, options = _options(spec)
     if name == "simulator":
         try:

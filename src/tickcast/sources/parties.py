@@ -1,4 +1,4 @@
-"""Simulated parties: market makers, takers and noise traders.
+"""Simulated parties and their behaviours: takers and noise traders (market makers: ``makers``).
 
 Party ids are stable 64-hex strings derived from the party number, identical across runs.
 An *agent* is one party active on one market; it acts on the market's ``MatchingEngine``
@@ -112,100 +112,6 @@ class Agent:
     def _cancel(self, engine: MatchingEngine, order_id: str, now_ns: int) -> list[Event]:
         self._orders.pop(order_id, None)
         return engine.cancel(order_id, now_ns)
-
-
-class MarketMaker(Agent):
-    """Keeps a ladder of ``levels`` orders per side around the fair price and re-quotes it."""
-
-    role = Role.MAKER
-
-    def __init__(
-        self,
-        party: Party,
-        market: Market,
-        *,
-        levels: int = 25,
-        half_spread_bps: float = 1.0,
-        step_bps: float = 2.0,
-        offset_bps: float = 0.0,
-        notional_usd: float = 4000.0,
-    ) -> None:
-        super().__init__(party, market)
-        self.levels = levels
-        self.half_spread_bps = half_spread_bps + offset_bps
-        self.step_bps = step_bps
-        self.notional_usd = notional_usd
-
-    def seed(self, engine: MatchingEngine, fair: int, rng: random.Random, now_ns: int) -> None:
-        """Place the full ladder on both sides (events are dropped: a snapshot follows)."""
-        for slot in range(self.levels):
-            for side in (Side.BUY, Side.SELL):
-                price = self._slot_price(engine, fair, side, slot)
-                if price is not None:
-                    self._place(
-                        engine, side, price, self._size(rng, self.notional_usd, fair), now_ns
-                    )
-
-    def act(
-        self, engine: MatchingEngine, fair: int, rng: random.Random, now_ns: int
-    ) -> list[Event]:
-        self._prune(engine)
-        side = Side.BUY if rng.random() < 0.5 else Side.SELL
-        mine = [oid for oid, (s, _) in self._orders.items() if s is side]
-        slot = rng.randrange(self.levels)
-        if len(mine) < self.levels:
-            price = self._slot_price(engine, fair, side, slot)
-            if price is None:
-                return []
-            return self._place(
-                engine, side, price, self._size(rng, self.notional_usd, fair), now_ns
-            )
-        order_id = self._stalest(mine, side, fair, rng)
-        roll = rng.random()
-        if roll < 0.15:
-            size = self._size(rng, self.notional_usd, fair)
-            return self._amend(engine, order_id, now_ns, size=size)
-        if roll < 0.3:
-            return self._cancel(engine, order_id, now_ns)
-        price = self._slot_price(engine, fair, side, slot)
-        if price is None or price == self._orders[order_id][1]:
-            return []
-        return self._amend(engine, order_id, now_ns, price=price)
-
-    def _band(self, fair: int) -> tuple[float, float]:
-        """Half spread and ladder step in price units (at least one tick each)."""
-        tick = self.market.tick
-        half = max(float(tick), fair * self.half_spread_bps / 1e4)
-        return half, max(float(tick), fair * self.step_bps / 1e4)
-
-    def _slot_price(self, engine: MatchingEngine, fair: int, side: Side, slot: int) -> int | None:
-        """The price of ladder slot ``slot``, kept from crossing the opposite best."""
-        half, step = self._band(fair)
-        tick = self.market.tick
-        if side is Side.BUY:
-            price = self._on_tick(fair - half - slot * step, side)
-            ask = engine.best_ask()
-            if ask is not None and price >= ask[0]:
-                price = ask[0] - tick
-        else:
-            price = self._on_tick(fair + half + slot * step, side)
-            bid = engine.best_bid()
-            if bid is not None and price <= bid[0]:
-                price = bid[0] + tick
-        return price if price > 0 else None
-
-    def _stalest(self, mine: list[str], side: Side, fair: int, rng: random.Random) -> str:
-        """The order furthest outside the ladder band, else a random one."""
-        half, step = self._band(fair)
-        deepest = half + self.levels * step
-        best_id, best_score = rng.choice(mine), 0.0
-        for oid in mine:
-            price = self._orders[oid][1]
-            distance = fair - price if side is Side.BUY else price - fair
-            score = max(2 * (half - distance), distance - deepest)
-            if score > best_score:
-                best_id, best_score = oid, score
-        return best_id
 
 
 class Taker(Agent):

@@ -217,8 +217,9 @@ def parse_markets(raw: Any) -> list[Market]:
         size_decimals = _small_int(item, "size_decimals", where)
         base, _, quote = rest.partition("-") if kind is MarketKind.SPOT else (rest, "", "")
         markets.append(
-            Market(market_id, exchange, kind, base.lower(), quote, rest, price_decimals,
-                   size_decimals)
+            Market(
+                market_id, exchange, kind, base.lower(), quote, rest, price_decimals, size_decimals
+            )
         )
     return markets
 

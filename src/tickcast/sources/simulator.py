@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import random
 from collections.abc import Iterable
 
@@ -22,16 +23,9 @@ from tickcast.model.events import Event, Trade
 from tickcast.model.markets import Market, MarketKind
 from tickcast.sources.base import EventSink
 from tickcast.sources.candles import CandleAggregator
+from tickcast.sources.makers import MarketMaker
 from tickcast.sources.matching import MatchingEngine
-from tickcast.sources.parties import (
-    Agent,
-    MarketMaker,
-    NoiseTrader,
-    Party,
-    Role,
-    Taker,
-    default_parties,
-)
+from tickcast.sources.parties import Agent, NoiseTrader, Party, Role, Taker, default_parties
 from tickcast.sources.positions import PositionTracker
 from tickcast.sources.prices import FairPrice, VenueSpread
 from tickcast.sources.tickers import TickerAggregator
@@ -195,10 +189,15 @@ class Simulator:
         ]
 
     def _weight(self, market: Market) -> float:
-        venue = _FUTURE_WEIGHT if market.kind is MarketKind.FUTURE else None
-        return self._specs[market.base].activity * (
-            venue or _VENUE_WEIGHT.get(market.exchange, 1.0)
-        )
+        """How often a market is picked: sqrt of asset activity times venue weight.
+
+        The square root keeps quiet markets busy enough for their books to follow fair.
+        """
+        if market.kind is MarketKind.FUTURE:
+            venue = _FUTURE_WEIGHT
+        else:
+            venue = _VENUE_WEIGHT.get(market.exchange, 1.0)
+        return math.sqrt(self._specs[market.base].activity * venue)
 
 
 def _check_markets(markets: Iterable[Market]) -> None:

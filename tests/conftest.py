@@ -1,0 +1,79 @@
+"""Shared fixtures: a real tickcast server on a random loopback port, in this test's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from tickcast.config import load
+from tickcast.server.app import build_app
+from tickcast.server.node import Node
+from tickcast.server.run import uvicorn_config
+
+
+@dataclass
+class RunningServer:
+    host: str
+    port: int
+    node: Node
+    admin_key: str
+
+    @property
+    def http(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://{self.host}:{self.port}/api/v1/ws"
+
+    async def key(self, plan: str = "pro", user: str | None = None, **kwargs: Any) -> str:
+        user = user or f"user-{plan}"
+        await self.node.store.ensure_user(user, plan)
+        key, _ = await self.node.store.create_key(user=user, **kwargs)
+        return key
+
+
+ServerFactory = Callable[..., Awaitable[RunningServer]]
+
+
+@pytest.fixture
+async def start_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
+    """Start servers with config overrides; every one is stopped at the end of the test."""
+    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def start(**overrides: Any) -> RunningServer:
+        overrides.setdefault("data_dir", str(tmp_path / f"data{len(running)}"))
+        overrides.setdefault("log_level", "warning")
+        config = load(environ={}, overrides=overrides)
+        app = build_app(config, announce=False)
+        server = uvicorn.Server(uvicorn_config(config, app))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        running.append((server, task))
+        for _ in range(1000):
+            if server.started:
+                break
+            if task.done():
+                task.result()
+                raise RuntimeError("server exited during start")
+            await asyncio.sleep(0.01)
+        else:
+            raise RuntimeError("server did not start within 10 s")
+        node: Node = app.state.node
+        assert node.development_key is not None
+        return RunningServer("127.0.0.1", port, node, node.development_key)
+
+    yield start
+    for server, _ in running:
+        server.should_exit = True
+    for _, task in running:
+        await asyncio.wait_for(task, timeout=15)
