@@ -95,7 +95,7 @@ class Client:
         self._tracker = StreamTracker()
         self._owners: dict[str, Subscription] = {}
         self._subscriptions: set[Subscription] = set()
-        self._requests: dict[int, _Request] = {}
+        self._requests: dict[int | str, _Request] = {}
         self._ids = itertools.count(1)
         self._ws: ClientConnection | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -111,7 +111,10 @@ class Client:
         return self
 
     async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()
 
@@ -157,7 +160,8 @@ class Client:
         for stream in keys:
             previous = self._owners.get(stream)
             if previous is not None:
-                self._disown(previous, stream)
+                same_view = (previous.depth, previous.party) == (depth, party)
+                self._disown(previous, stream, forget=not same_view)
             self._owners[stream] = subscription
             self._tracker.add(stream, filtered=subscription.filtered)
         self._subscriptions.add(subscription)
@@ -170,17 +174,24 @@ class Client:
         for stream in removed:
             self._disown(self._owners[stream], stream)
         if removed:
-            await self._send({"type": "Unsubscribe", "id": self._request("unsubscribe", removed)})
+            id = self._request("unsubscribe", removed)
+            await self._send({"type": "Unsubscribe", "id": id, "streams": removed})
 
-    async def ping(self, timeout: float = 10.0) -> float:
-        """Send a Ping and return the round trip to its Pong, in seconds."""
+    async def ping(self) -> float:
+        """Send a Ping and return the round trip to its Pong, in seconds.
+
+        Raises ``ConnectionError`` if the connection drops first; bound it with
+        ``asyncio.timeout`` if needed.
+        """
         self._check_usable()
+        if self._ws is None:
+            raise ConnectionError("not connected (reconnecting)")
         pong: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         id = next(self._ids)
         self._requests[id] = _Request("ping", pong=pong, sent=time.monotonic())
         try:
             await self._send({"type": "Ping", "id": id})
-            return await asyncio.wait_for(pong, timeout)
+            return await pong
         finally:
             self._requests.pop(id, None)
 
@@ -239,6 +250,10 @@ class Client:
             logger.warning("tickcast client stopped: %s", error)
             self._error = error
             self._end_all(error)
+        except Exception as error:
+            logger.exception("tickcast client failed")
+            self._error = error
+            self._end_all(error)
 
     async def _read(self, ws: ClientConnection) -> None:
         self._closing = None
@@ -253,7 +268,9 @@ class Client:
         if closing is not None and not closing.retry:
             raise Disconnected(closing.reason or reason, close_code=closing.code)
         if not self.reconnect:
-            raise Disconnected(f"connection closed ({code} {reason})".strip(), close_code=code)
+            retry = closing is None or closing.retry
+            message = f"connection closed ({code} {reason.strip()})"
+            raise Disconnected(message, close_code=code, retry=retry)
 
     async def _reconnect(self) -> tuple[ClientConnection, int]:
         for attempt in itertools.count(1):
@@ -268,7 +285,7 @@ class Client:
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter": half fixed, half random."""
-        ceiling = min(self.max_backoff, self.min_backoff * 2 ** (attempt - 1))
+        ceiling = min(self.max_backoff, self.min_backoff * 2.0 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     # -- frames ------------------------------------------------------------------------------
@@ -282,7 +299,7 @@ class Client:
         match message:
             case Subscribed() | Snapshot() | Update() | Gap():
                 if isinstance(message, Subscribed):
-                    self._requests.pop(message.id, None)  # type: ignore[arg-type]
+                    self._requests.pop(message.id, None)
                 outcome = self._tracker.handle(message)
                 for item in outcome.messages:
                     self._route(item)
@@ -290,11 +307,11 @@ class Client:
             case ServerError():
                 self._on_error(message)
             case Pong():
-                request = self._requests.pop(message.id, None)  # type: ignore[arg-type]
+                request = self._requests.pop(message.id, None)
                 if request is not None and request.pong is not None and not request.pong.done():
                     request.pong.set_result(time.monotonic() - request.sent)
             case Unsubscribed():
-                self._requests.pop(message.id, None)  # type: ignore[arg-type]
+                self._requests.pop(message.id, None)
             case Closing():
                 self._closing = message
 
@@ -305,17 +322,17 @@ class Client:
             owner.push(message)
 
     def _on_error(self, error: ServerError) -> None:
-        request = self._requests.pop(error.id, None) if isinstance(error.id, int) else None
+        request = self._requests.pop(error.id, None) if error.id is not None else None
         if request is not None and request.pong is not None:
-            request.pong.set_exception(refusal_error(error.code, error.message))
+            if not request.pong.done():
+                request.pong.set_exception(refusal_error(error.code, error.message))
         elif request is not None and request.kind == "subscribe" and request.subscription:
             subscription = request.subscription
-            for stream in request.streams:
-                if self._owners.get(stream) is subscription and not self._tracker.is_confirmed(
-                    stream
-                ):
-                    self._disown(subscription, stream)
             subscription.finish(refusal_error(error.code, error.message))
+            for stream in request.streams:
+                refused = not self._tracker.is_confirmed(stream)
+                if refused and self._owners.get(stream) is subscription:
+                    self._disown(subscription, stream)
             self._spawn(self._release(subscription))
         else:
             for subscription in list(self._subscriptions):
@@ -365,8 +382,6 @@ class Client:
         ws = ws or self._ws
         if ws is None:
             return
-        if message["type"] == "Unsubscribe":
-            message["streams"] = list(self._requests[message["id"]].streams)
         try:
             await ws.send(json.dumps(message, separators=(",", ":")))
         except ConnectionClosed:
@@ -379,18 +394,21 @@ class Client:
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def _disown(self, subscription: Subscription, stream: str) -> None:
+    def _disown(self, subscription: Subscription, stream: str, *, forget: bool = True) -> None:
         subscription.streams.discard(stream)
         if self._owners.get(stream) is subscription:
             del self._owners[stream]
-            self._tracker.remove(stream)
+            if forget:
+                self._tracker.remove(stream)
         if not subscription.streams:
             self._subscriptions.discard(subscription)
             subscription.finish(None)
 
     async def _release(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
-        await self.unsubscribe([s for s in subscription.streams if self._owners.get(s) is subscription])
+        await self.unsubscribe(
+            [s for s in subscription.streams if self._owners.get(s) is subscription]
+        )
 
     def _drop_requests(self) -> None:
         for request in self._requests.values():

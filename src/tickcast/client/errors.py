@@ -34,7 +34,7 @@ class Disconnected(TickcastError):
 
     def __init__(self, message: str, *, close_code: int | None = None, retry: bool = False) -> None:
         super().__init__(message)
-        self.close_code = close_code
+        self.ws_close_code = close_code
         self.retry = retry
 
 
@@ -66,7 +66,7 @@ def refusal_error(code: str, message: str) -> TickcastError:
     return error(message or code)
 
 
-def rejection_error(status: int, body: bytes | None) -> TickcastError | None:
+def rejection_error(status: int, body: bytes | bytearray | None) -> TickcastError | None:
     """The exception for a refused upgrade, or None when retrying may help (5xx, 429, ...)."""
     if status >= 500 or status in (408, 429):
         return None

@@ -210,7 +210,9 @@ def _subscribed(body: dict[str, Any]) -> Subscribed:
         if not isinstance(entry, dict):
             raise InvalidMessage("Subscribed: 'streams' entries must be objects")
         starts.append(
-            StreamStart(_get(entry, "stream", str), _get(entry, "epoch", str), _get(entry, "seq", int))
+            StreamStart(
+                _get(entry, "stream", str), _get(entry, "epoch", str), _get(entry, "seq", int)
+            )
         )
     return Subscribed(_id(body), tuple(starts))
 
@@ -231,7 +233,9 @@ def _invalid(body: dict[str, Any]) -> ServerError:
 def _closing(body: dict[str, Any]) -> Closing:
     code = body.get("code")
     return Closing(
-        code if isinstance(code, int) else 1000, str(body.get("reason", "")), body.get("retry") is True
+        code if isinstance(code, int) else 1000,
+        str(body.get("reason", "")),
+        body.get("retry") is True,
     )
 
 

@@ -169,7 +169,9 @@ class StreamTracker:
             self.stats.duplicates += 1
             return
         if last is not None and message.seq > last + 1 and not tracked.filtered:
-            hole = Gap(message.stream, tracked.epoch or "", last + 1, message.seq - 1, CLIENT_DETECTED)
+            hole = Gap(
+                message.stream, tracked.epoch or "", last + 1, message.seq - 1, CLIENT_DETECTED
+            )
             outcome.messages.append(hole)
             self.stats.gaps += 1
             outcome.resubscribe.append(message.stream)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -154,7 +155,7 @@ async def usage(request: Request, caller: Caller, key_id: str | None = None) -> 
         key_id = caller.key_id
     await node.flush_usage()
     totals = await node.store.usage(key_id)
-    return [UsageOut(key_id=k, **vars(u)) for k, u in sorted(totals.items())]
+    return [UsageOut(key_id=k, **dataclasses.asdict(u)) for k, u in sorted(totals.items())]
 
 
 @router.post("/api/v1/publish", tags=["publish"], responses=_AUTH_ERRORS | {400: {"model": ApiError}})
