@@ -1,0 +1,93 @@
+"""A client that stops reading: bounded server memory, no harm to other clients' latency."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import statistics
+import time
+from datetime import datetime
+
+from websockets.asyncio.client import connect
+
+from tests.integration.wire import recv
+
+ASSETS = ("btc", "eth", "ltc", "xrp", "bch", "ada", "dot", "link", "bnb", "doge", "uni", "sol",
+          "matic", "avax", "atom", "xlm", "algo", "vet", "icp", "fil")
+OUTBOX = 65_536
+
+
+def _time_ns(text: str) -> int:
+    seconds = datetime.fromisoformat(text[:19] + "+00:00").timestamp()
+    return int(seconds) * 1_000_000_000 + int(text[20:29])
+
+
+async def _latencies(ws, seconds: float, until=None) -> list[float]:
+    """Publish-to-receive latency (ms) of every trade received during ``seconds``
+    (or, with ``until``, until it returns true and ``seconds`` more have passed)."""
+    samples: list[float] = []
+    deadline = time.monotonic() + seconds
+    hard_deadline = time.monotonic() + 60
+    while time.monotonic() < deadline or (until is not None and not until()):
+        assert time.monotonic() < hard_deadline, "condition not reached within 60 s"
+        if until is not None and not until():
+            deadline = time.monotonic() + seconds
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if message["type"] == "Update" and message["stream"].startswith("trades:"):
+            samples.append((time.time_ns() - _time_ns(message["data"]["time"])) / 1e6)
+    return samples
+
+
+def _p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98]
+
+
+async def test_slow_consumer_is_bounded_and_harmless(start_server) -> None:
+    """A non-reading client stays within its outbox budget; a reading one keeps its latency."""
+    server = await start_server(sources="simulator:rate=10000", outbox_bytes=OUTBOX)
+    fast_key = await server.key("pro", user="fast")
+    slow_key = await server.key("pro", user="slow")
+    trades = ",".join(f"trades:binance-{asset}-usdt-spot" for asset in ASSETS)
+    async with connect(f"{server.ws}?streams={trades}", additional_headers={"X-API-Key": fast_key}) as fast:
+        assert (await recv(fast))["type"] == "Subscribed"
+        await _latencies(fast, 1.0)
+        baseline = await _latencies(fast, 4.0)
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((server.host, server.port))
+        everything = [f"{kind}:{m.id}" for m in server.node.catalog for kind in ("book", "trades")]
+        async with connect(server.ws, sock=sock, max_queue=1,
+                           additional_headers={"X-API-Key": slow_key}) as slow:
+            await slow.send(json.dumps({"type": "Subscribe", "id": 1, "streams": everything}))
+            slow_connection = None
+            peak, dropping_seen = 0, False
+
+            async def watch() -> None:
+                nonlocal slow_connection, peak, dropping_seen
+                while True:
+                    for connection in server.node.connections.values():
+                        if connection.principal.user == "slow":
+                            slow_connection = connection
+                    if slow_connection is not None:
+                        outbox = slow_connection.outbox
+                        peak = max(peak, outbox.pending_bytes)
+                        dropping_seen = dropping_seen or outbox.overflowed
+                    await asyncio.sleep(0.02)
+
+            watcher = asyncio.create_task(watch())
+            try:
+                with_slow = await _latencies(fast, 3.0, until=lambda: dropping_seen)
+            finally:
+                watcher.cancel()
+                slow.transport.abort()
+    print(f"\nfast client p99 latency: {_p99(baseline):.1f} ms alone, "
+          f"{_p99(with_slow):.1f} ms beside a stalled client; stalled outbox peak {peak} bytes; "
+          f"written to it {slow_connection.bytes if slow_connection else 0} bytes; "
+          f"samples {len(baseline)} / {len(with_slow)}")
+    assert slow_connection is not None
+    assert dropping_seen, "the stalled client never overflowed: the test did not stress it"
+    assert peak <= OUTBOX
+    assert len(baseline) > 50 and len(with_slow) > 50
+    assert _p99(with_slow) <= max(3 * _p99(baseline), _p99(baseline) + 50)
