@@ -1,0 +1,132 @@
+"""The hub without sockets: encode once, share bytes, join in order, resync after overflow."""
+
+from __future__ import annotations
+
+import json
+
+from tickcast.book import OrderBook, book_checksum
+from tickcast.bus import MemoryBus
+from tickcast.delivery.outbox import Outbox
+from tickcast.dialects.native import NativeEncoder
+from tickcast.hub import Hub
+from tickcast.model import (
+    BookDelta,
+    BookSnapshot,
+    Market,
+    MarketCatalog,
+    MarketKind,
+    Side,
+    StreamKey,
+    StreamPosition,
+    Trade,
+    View,
+)
+from tickcast.state import BookChecksummer
+
+MARKET = Market("acme-foo-usd-spot", "acme", MarketKind.SPOT, "foo", "usd", "FOOUSD", 2, 3)
+CATALOG = MarketCatalog([MARKET])
+TRADES = StreamKey.parse("trades:acme-foo-usd-spot")
+BOOK = StreamKey.parse("book:acme-foo-usd-spot")
+
+
+class FakeSubscriber:
+    def __init__(self, budget: int = 1 << 20) -> None:
+        self.outbox = Outbox(max_bytes=budget)
+        self.woken = 0
+
+    def wake(self) -> None:
+        self.woken += 1
+
+    def overflow(self) -> None:
+        raise AssertionError("RESYNC policy never disconnects")
+
+    def frames(self) -> list[dict[str, object]]:
+        return [json.loads(frame) for frame in self.outbox.drain()]
+
+
+def trade(n: int, buyer: str = "a", seller: str = "b") -> Trade:
+    return Trade(MARKET.id, str(n), 100 * n, 1000, Side.BUY, n, buyer, seller)
+
+
+def setup() -> tuple[MemoryBus, Hub, NativeEncoder, BookChecksummer]:
+    bus = MemoryBus(history_size=100, epoch="e1")
+    return bus, Hub(bus=bus, catalog=CATALOG), NativeEncoder(catalog=CATALOG), BookChecksummer(catalog=CATALOG)
+
+
+async def join(hub: Hub, sub: FakeSubscriber, encoder: NativeEncoder, key: StreamKey,
+               view: View = View(), resume: StreamPosition | None = None) -> None:
+    joined = await hub.attach(sub, encoder, key, view, resume)
+    hub.go_live(sub, joined, encoder)
+
+
+async def test_hub_encodes_once_and_shares_the_bytes() -> None:
+    """Two subscribers of the same (dialect, stream, view) get the very same bytes object."""
+    bus, hub, encoder, _ = setup()
+    first, second = FakeSubscriber(), FakeSubscriber()
+    await join(hub, first, encoder, TRADES)
+    await join(hub, second, encoder, TRADES)
+    before = hub.frames_encoded
+    bus.publish_nowait([trade(1)])
+    assert hub.frames_encoded == before + 1
+    (a,), (b,) = first.outbox.drain(), second.outbox.drain()
+    assert a is b
+    assert first.woken and second.woken
+
+
+async def test_hub_party_view_filters_events() -> None:
+    """A party-filtered view only carries that party's trades."""
+    bus, hub, encoder, _ = setup()
+    sub = FakeSubscriber()
+    await join(hub, sub, encoder, TRADES, View(party="carol"))
+    bus.publish_nowait([trade(1), trade(2, buyer="carol"), trade(3, seller="carol")])
+    assert [f["seq"] for f in sub.frames()] == [2, 3]
+
+
+async def test_hub_depth_view_checksums_match_the_view() -> None:
+    """A depth-limited book view gets snapshot + deltas whose checksums cover its own levels."""
+    bus, hub, encoder, checksummer = setup()
+    bids = tuple((10000 - i, 1000) for i in range(5))
+    asks = tuple((10010 + i, 1000) for i in range(5))
+    snapshot = BookSnapshot(MARKET.id, bids, asks, 0)
+    bus.publish_nowait(checksummer.annotate([snapshot]))
+    sub = FakeSubscriber()
+    await join(hub, sub, encoder, BOOK, View(depth=2))
+    bus.publish_nowait(checksummer.annotate([BookDelta(MARKET.id, ((10000, 0),), (), 1)]))
+    frames = sub.frames()
+    assert [f["type"] for f in frames] == ["Snapshot", "Update"]
+    assert frames[0]["data"]["bids"] == [["100.00", "1.000"], ["99.99", "1.000"]]
+    assert frames[1]["data"]["bids"] == [["100.00", "0"], ["99.98", "1.000"]]
+    local = OrderBook()
+    local.apply_snapshot([(9999, 1000), (9998, 1000)], [(10010, 1000), (10011, 1000)])
+    assert frames[1]["checksum"] == book_checksum(*local.top(2), price_decimals=2, size_decimals=3)
+
+
+async def test_hub_buffers_live_frames_while_joining() -> None:
+    """Events published between attach and go_live are delivered once, after the snapshot."""
+    bus, hub, encoder, checksummer = setup()
+    snapshot = BookSnapshot(MARKET.id, ((9000, 1000),), ((9100, 1000),), 0)
+    bus.publish_nowait(checksummer.annotate([snapshot]))
+    sub = FakeSubscriber()
+    joined = await hub.attach(sub, encoder, BOOK, View(), None)
+    bus.publish_nowait(checksummer.annotate([BookDelta(MARKET.id, ((9050, 500),), (), 1)]))
+    hub.go_live(sub, joined, encoder)
+    frames = sub.frames()
+    assert [(f["type"], f["seq"]) for f in frames] == [("Snapshot", 1), ("Update", 2)]
+
+
+async def test_hub_overflow_then_reset_snapshot() -> None:
+    """A stalled STATE subscriber is conflated to one reset snapshot once it drains."""
+    bus, hub, encoder, checksummer = setup()
+    bus.publish_nowait(checksummer.annotate([BookSnapshot(MARKET.id, ((9000, 1000),), ((9100, 1000),), 0)]))
+    sub = FakeSubscriber(budget=4096)
+    await join(hub, sub, encoder, BOOK)
+    for n in range(200):
+        bus.publish_nowait(checksummer.annotate([BookDelta(MARKET.id, ((8000 + n, 1000),), (), n)]))
+    assert sub.outbox.pending_bytes <= 4096
+    sub.outbox.drain()
+    for resync in sub.outbox.take_resyncs():
+        hub.resync(sub, resync)
+    frames = sub.frames()
+    assert frames[-1]["type"] == "Snapshot" and frames[-1]["reset"] is True
+    assert frames[-1]["seq"] == 201
+    assert len(frames[-1]["data"]["bids"]) == 201
