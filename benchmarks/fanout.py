@@ -210,6 +210,7 @@ class Worker:
             window_start, window_end = payload
             await self._measure(window_start, window_end)
         self.pipe.send(("result", self._result()))
+        await asyncio.to_thread(self._wait_command, spec.hard_deadline - time.time())
         await self._close_all()
         self.pipe.send(("closed", None))
 
@@ -390,9 +391,14 @@ def http_get(host: str, port: int, path: str, timeout: float = 5.0) -> tuple[int
         connection.close()
 
 
-def scrape_metrics(host: str, port: int) -> tuple[float, dict[str, float]]:
-    """``/metrics`` as {sample name (labels stripped, summed): value}, and when it was read."""
-    status, body = http_get(host, port, "/metrics", timeout=15)
+Scrape = tuple[float, float, dict[str, float]]
+
+
+def scrape_metrics(host: str, port: int) -> Scrape:
+    """``/metrics`` as {sample name (labels stripped, summed): value}, with the wall-clock
+    times the request was sent and the response read (the server's loop may be busy)."""
+    sent = time.time()
+    status, body = http_get(host, port, "/metrics", timeout=20)
     at = time.time()
     values: dict[str, float] = collections.defaultdict(float)
     if status == 200:
@@ -405,7 +411,7 @@ def scrape_metrics(host: str, port: int) -> tuple[float, dict[str, float]]:
                 continue
             with contextlib.suppress(ValueError):
                 values[name] += float(rest.split()[0])
-    return at, dict(values)
+    return sent, at, dict(values)
 
 
 def tickcast_command() -> tuple[list[str], str]:
@@ -668,9 +674,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
             log(f"server pid {server.pid} on port {port} ({server.launcher})")
 
+        samples = Samples()
+
         def check_server() -> None:
             if server is not None and not server.alive():
                 raise BenchError(f"server died:\n{server.log_tail()}")
+
+        def sample_rss() -> None:
+            check_server()
+            now = time.time()
+            if samples.rss_mb and now - samples.rss_mb[-1][0] < args.sample_interval:
+                return
+            value = rss_mb(server_process)
+            if value is not None:
+                samples.rss_mb.append((now, value))
 
         status, body = http_get(host, port, "/api/v1/markets", timeout=10)
         if status == 200:
@@ -723,7 +740,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             pipes.append(parent_end)
         log(f"connecting {args.clients} clients from {args.procs} workers")
         connected = receive(
-            pipes, "connected", time.monotonic() + args.connect_timeout + 30, check_server
+            pipes, "connected", time.monotonic() + args.connect_timeout + 30, sample_rss
         )
         ok = sum(c["ok"] for c in connected)
         failures: collections.Counter[str] = collections.Counter()
@@ -743,8 +760,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for pipe in pipes:
             pipe.send(("start", (window_start, window_end)))
         log(f"warm-up {args.warmup} s, then measuring {args.duration} s")
-        samples = Samples()
-        metrics_futures: list[concurrent.futures.Future[tuple[float, dict[str, float]]]] = []
+        metrics_futures: list[concurrent.futures.Future[Scrape]] = []
         cpu_start: dict[str, Any] = {}
         cpu_end: dict[str, Any] = {}
         while True:
@@ -774,30 +790,44 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(min(args.sample_interval, max(next_mark - time.time(), 0.0)))
         log("window over; collecting results")
         results = receive(pipes, "result", time.monotonic() + 45, check_server)
+        metrics: list[Scrape | None] = []
+        for future in metrics_futures:  # before the clients leave
+            try:
+                metrics.append(future.result(timeout=25))
+            except Exception as error:
+                log(f"metrics scrape failed: {error!r}")
+                metrics.append(None)
         rss_end = rss_mb(server_process)
+        for pipe in pipes:
+            pipe.send(("close", None))
         with contextlib.suppress(BenchError):
             receive(pipes, "closed", time.monotonic() + 20, lambda: None)
         time.sleep(1.0)
         rss_after_close = rss_mb(server_process)
-        metrics: list[tuple[float, dict[str, float]] | None] = []
-        for future in metrics_futures:
-            try:
-                metrics.append(future.result(timeout=20))
-            except Exception as error:
-                log(f"metrics scrape failed: {error!r}")
-                metrics.append(None)
+        try:
+            metrics.append(scrape_metrics(host, port))
+        except Exception as error:
+            log(f"metrics scrape failed: {error!r}")
+            metrics.append(None)
         # -- figures -------------------------------------------------------------------------
         report.update(
             summarize(args, results, samples, cpu_start, cpu_end, metrics, window_start, window_end)
         )
+        in_window = [(t, v) for t, v in samples.rss_mb if t >= window_start]
         report["server_rss_mb"] = {
             "baseline": _round(rss_baseline),
             "clients_connected": _round(rss_connected),
+            "start_window": _round(in_window[0][1] if in_window else None),
             "peak_window": _round(
                 max((v for t, v in samples.rss_mb if t >= window_start), default=None)
             ),
             "end_window": _round(rss_end),
             "after_disconnect": _round(rss_after_close),
+            "series": [  # about one sample per second, from the first handshake on
+                round(v, 1)
+                for i, (t, v) in enumerate(samples.rss_mb)
+                if i == 0 or int(t) != int(samples.rss_mb[i - 1][0])
+            ],
         }
         return report
     finally:
@@ -835,7 +865,7 @@ def summarize(
     samples: Samples,
     cpu_start: dict[str, Any],
     cpu_end: dict[str, Any],
-    metrics: list[tuple[float, dict[str, float]] | None],
+    metrics: list[Scrape | None],
     window_start: float,
     window_end: float,
 ) -> dict[str, Any]:
@@ -941,9 +971,9 @@ def summarize(
         "host_all_cores": host,
     }
     # Server-side counters (Prometheus) over the window.
-    if len(metrics) == 2 and metrics[0] and metrics[1]:
-        (t0, m0), (t1, m1) = metrics[0], metrics[1]
-        elapsed = max(t1 - t0, 1e-6)
+    if len(metrics) >= 2 and metrics[0] and metrics[1]:
+        (s0, r0, m0), (s1, r1, m1) = metrics[0], metrics[1]
+        elapsed = max((s1 + r1) / 2 - (s0 + r0) / 2, 1e-6)  # counters read mid-request
 
         def rate(name: str) -> float | None:
             if name not in m0 or name not in m1:
@@ -958,7 +988,13 @@ def summarize(
             "messages_delivered_per_s": rate("tickcast_messages_delivered_total"),
             "outbox_overflows": delta("tickcast_outbox_overflows_total"),
             "refusals_total": m1.get("tickcast_refusals_total"),
-            "connections": m1.get("tickcast_connections"),
+            "connections_end_window": m1.get("tickcast_connections"),
+            "connections_after_disconnect": (
+                metrics[2][2].get("tickcast_connections")
+                if len(metrics) > 2 and metrics[2]
+                else None
+            ),
+            "metrics_response_ms": [round((r0 - s0) * 1000), round((r1 - s1) * 1000)],
         }
     return out
 
@@ -1016,6 +1052,12 @@ def render(report: dict[str, Any]) -> str:
         row("server events published/s", fmt(metrics.get("events_published_per_s")))
         row("server frames delivered/s", fmt(metrics.get("messages_delivered_per_s")))
         row("server outbox overflows (window)", fmt(metrics.get("outbox_overflows")))
+        row(
+            "server connections end / after close",
+            f"{fmt(metrics.get('connections_end_window'))} / "
+            f"{fmt(metrics.get('connections_after_disconnect'))}",
+        )
+        row("GET /metrics response ms (start, end)", metrics.get("metrics_response_ms"))
     latency = report.get("latency_ms", {})
     lines.append(
         f"trade latency, publish->receive (ms; {fmt(latency.get('samples'))} samples on "
@@ -1047,8 +1089,8 @@ def render(report: dict[str, Any]) -> str:
         " / ".join(fmt(rss.get(k)) for k in ("baseline", "clients_connected", "peak_window")),
     )
     row(
-        "end of window / after disconnect",
-        f"{fmt(rss.get('end_window'))} / {fmt(rss.get('after_disconnect'))}",
+        "window start / end / after disconnect",
+        " / ".join(fmt(rss.get(k)) for k in ("start_window", "end_window", "after_disconnect")),
     )
     cpu = report.get("cpu_pct", {})
     lines.append(f"cpu % over the window (100 = one core; {report['cpu_count']} cores)")

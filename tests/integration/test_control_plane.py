@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import httpx
-from websockets.asyncio.client import connect
-
 from tests.integration.wire import MARKET, publish, recv, recv_until, trade
+from websockets.asyncio.client import connect
 
 
 async def test_control_health_metrics_and_openapi(start_server) -> None:
@@ -23,8 +22,12 @@ async def test_control_health_metrics_and_openapi(start_server) -> None:
         assert "tickcast_events_published_total" in metrics
         markets = (await http.get("/api/v1/markets")).json()
         ids = {m["id"] for m in markets}
-        assert {"binance-btc-usdt-spot", "coinbase-btc-usd-spot", "kraken-eth-usd-spot",
-                "binance-BTCUSDT-future"} <= ids
+        assert {
+            "binance-btc-usdt-spot",
+            "coinbase-btc-usd-spot",
+            "kraken-eth-usd-spot",
+            "binance-BTCUSDT-future",
+        } <= ids
         btc = next(m for m in markets if m["id"] == "binance-btc-usdt-spot")
         assert btc["tick"] == "0.01"
 
@@ -45,14 +48,18 @@ async def test_control_keys_connections_and_usage(start_server) -> None:
     server = await start_server()
     admin = {"Authorization": f"Bearer {server.admin_key}"}
     async with httpx.AsyncClient(base_url=server.http, headers=admin) as http:
-        assert (await http.post("/api/v1/users", json={"name": "bob", "plan": "pro"})).status_code == 201
+        assert (
+            await http.post("/api/v1/users", json={"name": "bob", "plan": "pro"})
+        ).status_code == 201
         created = (await http.post("/api/v1/keys", json={"user": "bob"})).json()
         key, key_id = created["key"], created["key_id"]
         listed = (await http.get("/api/v1/keys", params={"user": "bob"})).json()
         assert [k["key_id"] for k in listed] == [key_id]
         assert key not in json.dumps(listed)
         stream = "trades:binance-btc-usdt-spot"
-        async with connect(f"{server.ws}?streams={stream}", additional_headers={"X-API-Key": key}) as ws:
+        async with connect(
+            f"{server.ws}?streams={stream}", additional_headers={"X-API-Key": key}
+        ) as ws:
             await recv_until(ws, lambda m: m["type"] == "Update", timeout=15)
             connections = (await http.get("/api/v1/connections")).json()
             mine = [c for c in connections if c["key_id"] == key_id]
@@ -71,14 +78,26 @@ async def test_publish_api_feeds_subscribers(start_server) -> None:
     server = await start_server(sources="none")
     key = await server.key("pro")
     await publish(server.http, server.admin_key, [trade(1)])
-    async with connect(f"{server.ws}?streams=trades:{MARKET}", additional_headers={"X-API-Key": key}) as ws:
+    async with connect(
+        f"{server.ws}?streams=trades:{MARKET}", additional_headers={"X-API-Key": key}
+    ) as ws:
         assert (await recv(ws))["type"] == "Subscribed"
         response = await publish(server.http, server.admin_key, [trade(2, price="101.5")])
-        assert response.json()["streams"] == [{"stream": f"trades:{MARKET}", "epoch":
-                                               response.json()["streams"][0]["epoch"], "seq": 2}]
+        assert response.json()["streams"] == [
+            {
+                "stream": f"trades:{MARKET}",
+                "epoch": response.json()["streams"][0]["epoch"],
+                "seq": 2,
+            }
+        ]
         update = await recv(ws)
-        assert update["data"] == {"id": "t2", "price": "101.50", "size": "1.000", "side": "sell",
-                                  "time": "2026-01-01T00:00:00.000000002Z"}
+        assert update["data"] == {
+            "id": "t2",
+            "price": "101.50",
+            "size": "1.000",
+            "side": "sell",
+            "time": "2026-01-01T00:00:00.000000002Z",
+        }
 
 
 async def test_publish_api_refusals(start_server) -> None:
@@ -90,6 +109,9 @@ async def test_publish_api_refusals(start_server) -> None:
     assert bad.status_code == 400
     assert "events[0]" in bad.json()["message"] and "price" in bad.json()["message"]
     async with httpx.AsyncClient(base_url=server.http) as http:
-        unknown = await http.post("/api/v1/publish", headers={"X-API-Key": server.admin_key},
-                                  json={"events": [{"type": "trade", "market": "x-y-z-spot"}]})
+        unknown = await http.post(
+            "/api/v1/publish",
+            headers={"X-API-Key": server.admin_key},
+            json={"events": [{"type": "trade", "market": "x-y-z-spot"}]},
+        )
         assert unknown.status_code == 400

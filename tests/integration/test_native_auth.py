@@ -6,10 +6,9 @@ import json
 
 import httpx
 import pytest
+from tests.integration.wire import recv
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
-
-from tests.integration.wire import recv
 
 STREAM = "trades:binance-btc-usdt-spot"
 
@@ -61,8 +60,10 @@ async def test_native_connection_limit_is_per_user(start_server) -> None:
     server = await start_server()
     first = await server.key("free", user="alice")
     second = await server.key("free", user="alice")
-    async with connect(server.ws, additional_headers={"X-API-Key": first}), \
-            connect(server.ws, additional_headers={"X-API-Key": second}):
+    async with (
+        connect(server.ws, additional_headers={"X-API-Key": first}),
+        connect(server.ws, additional_headers={"X-API-Key": second}),
+    ):
         with pytest.raises(InvalidStatus) as refused:
             async with connect(server.ws, additional_headers={"X-API-Key": first}):
                 pass

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 
+from tests.integration.wire import recv, recv_until
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-
-from tests.integration.wire import recv, recv_until
 
 STREAM = "trades:binance-btc-usdt-spot"
 
 
 async def watcher_receives(server, key: str) -> None:
     """Another client on the same server still gets live updates."""
-    async with connect(f"{server.ws}?streams={STREAM}", additional_headers={"X-API-Key": key}) as ws:
+    async with connect(
+        f"{server.ws}?streams={STREAM}", additional_headers={"X-API-Key": key}
+    ) as ws:
         update, _ = await recv_until(ws, lambda m: m["type"] == "Update", timeout=15)
         assert update["stream"] == STREAM
 
@@ -25,16 +26,25 @@ async def test_native_bad_messages_get_errors_and_keep_the_connection(start_serv
     server = await start_server(sources="simulator:rate=2000")
     key = await server.key("pro")
     async with connect(server.ws, additional_headers={"X-API-Key": key}) as ws:
-        for text in ("not json", "[1,2]", '{"type":"Dance"}', '{"type":"Subscribe","id":1}',
-                     '{"type":"Subscribe","id":1,"streams":["trades:x"],"depth":-1}'):
+        for text in (
+            "not json",
+            "[1,2]",
+            '{"type":"Dance"}',
+            '{"type":"Subscribe","id":1}',
+            '{"type":"Subscribe","id":1,"streams":["trades:x"],"depth":-1}',
+        ):
             await ws.send(text)
             reply = await recv(ws)
             assert reply["type"] == "InvalidMessage" and reply["reason"]
         for stream in ("trades:nowhere-btc-usd-spot", "nonsense", "ticker:zzz", "candles:x:1m"):
             await ws.send(json.dumps({"type": "Subscribe", "id": 9, "streams": [stream]}))
             reply = await recv(ws)
-            assert reply == {"type": "Error", "id": 9, "code": "unknown_stream",
-                             "message": reply["message"]}
+            assert reply == {
+                "type": "Error",
+                "id": 9,
+                "code": "unknown_stream",
+                "message": reply["message"],
+            }
         await ws.send(json.dumps({"type": "Ping", "id": "still-here"}))
         assert await recv(ws) == {"type": "Pong", "id": "still-here"}
     await watcher_receives(server, key)
@@ -73,8 +83,9 @@ async def test_native_subscribe_flood_is_rate_limited_then_closed(start_server) 
         codes = {m.get("code") for m in seen if m["type"] == "Error"}
         assert "rate_limited" in codes
         closing = [m for m in seen if m["type"] == "Closing"]
-        assert closing == [{"type": "Closing", "code": 1008, "reason": "rate limit exceeded",
-                            "retry": False}]
+        assert closing == [
+            {"type": "Closing", "code": 1008, "reason": "rate limit exceeded", "retry": False}
+        ]
     await watcher_receives(server, key)
 
 
@@ -82,9 +93,31 @@ async def test_native_subscription_limit(start_server) -> None:
     """More streams than the plan's max_subscriptions is refused whole."""
     server = await start_server(sources="simulator:rate=100")
     key = await server.key("free")
-    streams = [f"trades:binance-{a}-usdt-spot" for a in
-               ("btc", "eth", "ltc", "xrp", "bch", "ada", "dot", "link", "bnb", "doge", "uni",
-                "sol", "matic", "avax", "atom", "xlm", "algo", "vet", "icp", "fil")]
+    streams = [
+        f"trades:binance-{a}-usdt-spot"
+        for a in (
+            "btc",
+            "eth",
+            "ltc",
+            "xrp",
+            "bch",
+            "ada",
+            "dot",
+            "link",
+            "bnb",
+            "doge",
+            "uni",
+            "sol",
+            "matic",
+            "avax",
+            "atom",
+            "xlm",
+            "algo",
+            "vet",
+            "icp",
+            "fil",
+        )
+    ]
     streams += ["ticker:btc"]
     async with connect(server.ws, additional_headers={"X-API-Key": key}) as ws:
         await ws.send(json.dumps({"type": "Subscribe", "id": 4, "streams": streams}))

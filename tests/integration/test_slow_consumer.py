@@ -9,12 +9,31 @@ import statistics
 import time
 from datetime import datetime
 
+from tests.integration.wire import recv
 from websockets.asyncio.client import connect
 
-from tests.integration.wire import recv
-
-ASSETS = ("btc", "eth", "ltc", "xrp", "bch", "ada", "dot", "link", "bnb", "doge", "uni", "sol",
-          "matic", "avax", "atom", "xlm", "algo", "vet", "icp", "fil")
+ASSETS = (
+    "btc",
+    "eth",
+    "ltc",
+    "xrp",
+    "bch",
+    "ada",
+    "dot",
+    "link",
+    "bnb",
+    "doge",
+    "uni",
+    "sol",
+    "matic",
+    "avax",
+    "atom",
+    "xlm",
+    "algo",
+    "vet",
+    "icp",
+    "fil",
+)
 OUTBOX = 65_536
 
 
@@ -49,7 +68,9 @@ async def test_slow_consumer_is_bounded_and_harmless(start_server) -> None:
     fast_key = await server.key("pro", user="fast")
     slow_key = await server.key("pro", user="slow")
     trades = ",".join(f"trades:binance-{asset}-usdt-spot" for asset in ASSETS)
-    async with connect(f"{server.ws}?streams={trades}", additional_headers={"X-API-Key": fast_key}) as fast:
+    async with connect(
+        f"{server.ws}?streams={trades}", additional_headers={"X-API-Key": fast_key}
+    ) as fast:
         assert (await recv(fast))["type"] == "Subscribed"
         await _latencies(fast, 1.0)
         baseline = await _latencies(fast, 4.0)
@@ -58,8 +79,9 @@ async def test_slow_consumer_is_bounded_and_harmless(start_server) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect((server.host, server.port))
         everything = [f"{kind}:{m.id}" for m in server.node.catalog for kind in ("book", "trades")]
-        async with connect(server.ws, sock=sock, max_queue=1,
-                           additional_headers={"X-API-Key": slow_key}) as slow:
+        async with connect(
+            server.ws, sock=sock, max_queue=1, additional_headers={"X-API-Key": slow_key}
+        ) as slow:
             await slow.send(json.dumps({"type": "Subscribe", "id": 1, "streams": everything}))
             slow_connection = None
             peak, dropping_seen = 0, False
@@ -82,10 +104,12 @@ async def test_slow_consumer_is_bounded_and_harmless(start_server) -> None:
             finally:
                 watcher.cancel()
                 slow.transport.abort()
-    print(f"\nfast client p99 latency: {_p99(baseline):.1f} ms alone, "
-          f"{_p99(with_slow):.1f} ms beside a stalled client; stalled outbox peak {peak} bytes; "
-          f"written to it {slow_connection.bytes if slow_connection else 0} bytes; "
-          f"samples {len(baseline)} / {len(with_slow)}")
+    print(
+        f"\nfast client p99 latency: {_p99(baseline):.1f} ms alone, "
+        f"{_p99(with_slow):.1f} ms beside a stalled client; stalled outbox peak {peak} bytes; "
+        f"written to it {slow_connection.bytes if slow_connection else 0} bytes; "
+        f"samples {len(baseline)} / {len(with_slow)}"
+    )
     assert slow_connection is not None
     assert dropping_seen, "the stalled client never overflowed: the test did not stress it"
     assert peak <= OUTBOX

@@ -34,8 +34,15 @@ async def recv_until(
 
 
 def trade(n: int, price: str = "100.00") -> dict[str, Any]:
-    return {"type": "trade", "market": MARKET, "id": f"t{n}", "price": price, "size": "1.000",
-            "side": "buy" if n % 2 else "sell", "time": 1_767_225_600_000_000_000 + n}
+    return {
+        "type": "trade",
+        "market": MARKET,
+        "id": f"t{n}",
+        "price": price,
+        "size": "1.000",
+        "side": "buy" if n % 2 else "sell",
+        "time": 1_767_225_600_000_000_000 + n,
+    }
 
 
 async def publish(base: str, key: str, events: list[dict[str, Any]]) -> httpx.Response:

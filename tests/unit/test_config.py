@@ -15,20 +15,28 @@ def test_config_precedence_defaults_file_env_flags(tmp_path: Path) -> None:
     """defaults < TOML < TICKCAST_* environment < flags."""
     file = tmp_path / "tickcast.toml"
     file.write_text('[server]\nport = 9000\nhost = "0.0.0.0"\nhistory_size = 50\n')
-    config = load(file=file, environ={"TICKCAST_PORT": "9100", "TICKCAST_HISTORY_SIZE": "70"},
-                  overrides={"port": 9200})
+    config = load(
+        file=file,
+        environ={"TICKCAST_PORT": "9100", "TICKCAST_HISTORY_SIZE": "70"},
+        overrides={"port": 9200},
+    )
     assert (config.port, config.host, config.history_size) == (9200, "0.0.0.0", 70)
     assert config.outbox_bytes == 1_048_576
     assert load(environ={}).port == 8080
 
 
-@pytest.mark.parametrize(("text", "env", "needle"), [
-    ("[server]\nport = 70000\n", {}, "'port'"),
-    ("[server]\nbogus = 1\n", {}, "'bogus'"),
-    ("[server\n", {}, "tickcast.toml"),
-    ("", {"TICKCAST_OUTBOX_BYTES": "lots"}, "'outbox_bytes'"),
-])
-def test_config_errors_name_the_key(tmp_path: Path, text: str, env: dict[str, str], needle: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "env", "needle"),
+    [
+        ("[server]\nport = 70000\n", {}, "'port'"),
+        ("[server]\nbogus = 1\n", {}, "'bogus'"),
+        ("[server\n", {}, "tickcast.toml"),
+        ("", {"TICKCAST_OUTBOX_BYTES": "lots"}, "'outbox_bytes'"),
+    ],
+)
+def test_config_errors_name_the_key(
+    tmp_path: Path, text: str, env: dict[str, str], needle: str
+) -> None:
     """Bad values raise ConfigError naming the key (or the file)."""
     file = tmp_path / "tickcast.toml"
     file.write_text(text)

@@ -10,6 +10,7 @@ from tickcast.delivery.outbox import Outbox
 from tickcast.dialects.native import NativeEncoder
 from tickcast.hub import Hub
 from tickcast.model import (
+    FULL_VIEW,
     BookDelta,
     BookSnapshot,
     Market,
@@ -50,11 +51,22 @@ def trade(n: int, buyer: str = "a", seller: str = "b") -> Trade:
 
 def setup() -> tuple[MemoryBus, Hub, NativeEncoder, BookChecksummer]:
     bus = MemoryBus(history_size=100, epoch="e1")
-    return bus, Hub(bus=bus, catalog=CATALOG), NativeEncoder(catalog=CATALOG), BookChecksummer(catalog=CATALOG)
+    return (
+        bus,
+        Hub(bus=bus, catalog=CATALOG),
+        NativeEncoder(catalog=CATALOG),
+        BookChecksummer(catalog=CATALOG),
+    )
 
 
-async def join(hub: Hub, sub: FakeSubscriber, encoder: NativeEncoder, key: StreamKey,
-               view: View = View(), resume: StreamPosition | None = None) -> None:
+async def join(
+    hub: Hub,
+    sub: FakeSubscriber,
+    encoder: NativeEncoder,
+    key: StreamKey,
+    view: View = FULL_VIEW,
+    resume: StreamPosition | None = None,
+) -> None:
     joined = await hub.attach(sub, encoder, key, view, resume)
     hub.go_live(sub, joined, encoder)
 
@@ -117,7 +129,9 @@ async def test_hub_buffers_live_frames_while_joining() -> None:
 async def test_hub_overflow_then_reset_snapshot() -> None:
     """A stalled STATE subscriber is conflated to one reset snapshot once it drains."""
     bus, hub, encoder, checksummer = setup()
-    bus.publish_nowait(checksummer.annotate([BookSnapshot(MARKET.id, ((9000, 1000),), ((9100, 1000),), 0)]))
+    bus.publish_nowait(
+        checksummer.annotate([BookSnapshot(MARKET.id, ((9000, 1000),), ((9100, 1000),), 0)])
+    )
     sub = FakeSubscriber(budget=4096)
     await join(hub, sub, encoder, BOOK)
     for n in range(200):

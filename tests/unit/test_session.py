@@ -15,8 +15,12 @@ PLANS = load_plans()
 def session(plan: str = "pro", rate: RateLimit | None = None) -> tuple[Session, ManualClock]:
     clock = ManualClock()
     known = {"binance-btc-usdt-spot", "coinbase-btc-usd-spot"}
-    result = Session(plan=PLANS[plan], known=lambda key: key.market in known or
-                     key.subject == "btc", clock=clock, rate=rate)
+    result = Session(
+        plan=PLANS[plan],
+        known=lambda key: key.market in known or key.subject == "btc",
+        clock=clock,
+        rate=rate,
+    )
     return result, clock
 
 
@@ -27,9 +31,17 @@ def sent(outputs: list[object]) -> list[dict[str, object]]:
 def test_session_subscribe_emits_attach_with_resume() -> None:
     """A valid Subscribe becomes one Attach naming every stream, view and resume point."""
     s, _ = session()
-    s.receive_text(json.dumps({"type": "Subscribe", "id": 3, "streams": ["book:binance-btc-usdt-spot"],
-                               "from": {"book:binance-btc-usdt-spot": {"epoch": "e", "seq": 9}},
-                               "depth": 5}))
+    s.receive_text(
+        json.dumps(
+            {
+                "type": "Subscribe",
+                "id": 3,
+                "streams": ["book:binance-btc-usdt-spot"],
+                "from": {"book:binance-btc-usdt-spot": {"epoch": "e", "seq": 9}},
+                "depth": 5,
+            }
+        )
+    )
     (attach,) = s.outputs_to_send()
     assert isinstance(attach, Attach) and attach.id == 3
     key, view, resume = attach.streams[0]
@@ -41,8 +53,15 @@ def test_session_subscribe_emits_attach_with_resume() -> None:
 def test_session_rejects_a_subscribe_whole() -> None:
     """One unknown or unentitled stream rejects the whole Subscribe; nothing is attached."""
     s, _ = session("free")
-    s.receive_text(json.dumps({"type": "Subscribe", "id": 1,
-                               "streams": ["trades:binance-btc-usdt-spot", "book:binance-btc-usdt-spot"]}))
+    s.receive_text(
+        json.dumps(
+            {
+                "type": "Subscribe",
+                "id": 1,
+                "streams": ["trades:binance-btc-usdt-spot", "book:binance-btc-usdt-spot"],
+            }
+        )
+    )
     outputs = s.outputs_to_send()
     assert sent(outputs)[0]["code"] == "not_entitled"
     assert not any(isinstance(o, Attach) for o in outputs) and not s.subscriptions
@@ -53,13 +72,24 @@ def test_session_rejects_a_subscribe_whole() -> None:
 def test_session_unsubscribe_detaches() -> None:
     """Unsubscribe detaches only streams that were subscribed and confirms them."""
     s, _ = session()
-    s.receive_text(json.dumps({"type": "Subscribe", "id": 1, "streams": ["trades:binance-btc-usdt-spot"]}))
+    s.receive_text(
+        json.dumps({"type": "Subscribe", "id": 1, "streams": ["trades:binance-btc-usdt-spot"]})
+    )
     s.outputs_to_send()
-    s.receive_text(json.dumps({"type": "Unsubscribe", "id": 2,
-                               "streams": ["trades:binance-btc-usdt-spot", "trades:coinbase-btc-usd-spot"]}))
+    s.receive_text(
+        json.dumps(
+            {
+                "type": "Unsubscribe",
+                "id": 2,
+                "streams": ["trades:binance-btc-usdt-spot", "trades:coinbase-btc-usd-spot"],
+            }
+        )
+    )
     outputs = s.outputs_to_send()
     assert Detach(2, ("trades:binance-btc-usdt-spot",)) in outputs
-    assert sent(outputs) == [{"type": "Unsubscribed", "id": 2, "streams": ["trades:binance-btc-usdt-spot"]}]
+    assert sent(outputs) == [
+        {"type": "Unsubscribed", "id": 2, "streams": ["trades:binance-btc-usdt-spot"]}
+    ]
 
 
 def test_session_rate_limit_refills_with_time_and_closes_on_abuse() -> None:

@@ -9,7 +9,8 @@ See ``docs/sdk.md``. Imports only ``tickcast.model``, ``tickcast.errors``, ``tic
 """
 
 from tickcast.client.books import LocalBook
-from tickcast.client.connection import Client, ws_url
+from tickcast.client.connection import Client
+from tickcast.client.dialer import ws_url
 from tickcast.client.errors import Disconnected, Rejected
 from tickcast.client.messages import (
     CLIENT_DETECTED,

@@ -10,26 +10,22 @@ stream from its last position (or afresh for a state stream that needs a new sna
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
-import random
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from tickcast.client.books import LocalBook
-from tickcast.client.errors import Disconnected, refusal_error, rejection_error
+from tickcast.client.dialer import Dialer
+from tickcast.client.errors import Disconnected, refusal_error
 from tickcast.client.messages import (
     Closing,
     Gap,
-    Message,
     Pong,
     Reconnected,
     ServerError,
@@ -39,34 +35,15 @@ from tickcast.client.messages import (
     Update,
     parse_message,
 )
-from tickcast.client.subscription import Subscription
+from tickcast.client.pending import PendingRequests
+from tickcast.client.subscription import Registry, Subscription
 from tickcast.client.tracker import ClientStats, StreamTracker
 from tickcast.errors import TickcastError
 from tickcast.model import StreamPosition
 
-__all__ = ["Client", "ws_url"]
+__all__ = ["Client"]
 
 logger = logging.getLogger("tickcast.client")
-
-WS_PATH = "/api/v1/ws"
-MAX_FRAME = 16 * 2**20
-
-
-def ws_url(url: str) -> str:
-    """``url`` with a ws/wss scheme and ``/api/v1/ws`` appended when it has no path."""
-    parts = urlsplit(url)
-    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-    path = parts.path if parts.path not in ("", "/") else WS_PATH
-    return urlunsplit((scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
-@dataclass
-class _Request:
-    kind: str
-    subscription: Subscription | None = None
-    streams: tuple[str, ...] = ()
-    pong: asyncio.Future[float] | None = None
-    sent: float = 0.0
 
 
 class Client:
@@ -84,23 +61,25 @@ class Client:
         max_attempts: int | None = None,
         open_timeout: float = 10.0,
     ) -> None:
-        self.url = ws_url(url)
-        self._key = key
+        self._dialer = Dialer(
+            url,
+            key,
+            ping_interval=ping_interval,
+            open_timeout=open_timeout,
+            min_backoff=min_backoff,
+            max_backoff=max_backoff,
+            max_attempts=max_attempts,
+        )
+        self.url = self._dialer.url
         self.reconnect = reconnect
-        self.max_backoff = max_backoff
-        self.min_backoff = min_backoff
-        self.max_attempts = max_attempts
-        self.ping_interval = ping_interval
-        self.open_timeout = open_timeout
         self._tracker = StreamTracker()
-        self._owners: dict[str, Subscription] = {}
-        self._subscriptions: set[Subscription] = set()
-        self._requests: dict[int | str, _Request] = {}
-        self._ids = itertools.count(1)
+        self._registry = Registry(self._tracker)
+        self._requests = PendingRequests()
         self._ws: ClientConnection | None = None
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing: Closing | None = None
+        self._frames = 0
         self._closed = False
         self._error: BaseException | None = None
 
@@ -123,8 +102,10 @@ class Client:
         ``Rejected`` or the transport's error (``OSError``, websockets errors) without retrying."""
         if self._ws is not None or self._closed:
             raise RuntimeError("client already connected or closed")
-        self._ws = await self._open()
+        self._ws = await self._dialer.open()
         self._runner = asyncio.create_task(self._run(), name="tickcast-client")
+        for subscription in self._registry:  # subscribed before connecting
+            self._spawn(self._send_subscribe(self._ws, subscription))
 
     async def close(self) -> None:
         """Close the connection; every subscription's iteration ends."""
@@ -136,6 +117,8 @@ class Client:
             await asyncio.wait([self._runner])
         for task in list(self._tasks):
             task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
         if self._ws is not None:
             await self._ws.close()
         self._end_all(None)
@@ -143,10 +126,18 @@ class Client:
     # -- public API --------------------------------------------------------------------------
 
     def subscribe(
-        self, streams: Iterable[str], *, depth: int | None = None, party: str | None = None
+        self,
+        streams: Iterable[str],
+        *,
+        depth: int | None = None,
+        party: str | None = None,
+        resume: Mapping[str, StreamPosition] | None = None,
     ) -> Subscription:
         """Subscribe to ``streams`` on this connection and return their message iterator.
 
+        ``depth`` limits ``book:`` streams to their top levels; ``party`` filters orders,
+        positions and trades to one party. ``resume`` gives saved positions for event streams
+        (e.g. from ``positions`` before a restart): replay or an explicit Gap follows.
         A stream already subscribed through another call moves to this subscription (resuming
         from its position). A refused Subscribe raises from the iterator (``UnknownStream``...).
         """
@@ -157,24 +148,20 @@ class Client:
         if not keys:
             raise ValueError("subscribe needs at least one stream")
         subscription = Subscription(keys, depth=depth, party=party, release=self._release)
-        for stream in keys:
-            previous = self._owners.get(stream)
-            if previous is not None:
-                same_view = (previous.depth, previous.party) == (depth, party)
-                self._disown(previous, stream, forget=not same_view)
-            self._owners[stream] = subscription
-            self._tracker.add(stream, filtered=subscription.filtered)
-        self._subscriptions.add(subscription)
+        self._registry.add(subscription, resume)
         self._spawn(self._send_subscribe(self._ws, subscription, keys))
         return subscription
 
     async def unsubscribe(self, streams: Iterable[str]) -> None:
         """Stop ``streams``; no message of them is yielded after this returns."""
-        removed = [stream for stream in dict.fromkeys(streams) if stream in self._owners]
-        for stream in removed:
-            self._disown(self._owners[stream], stream)
+        removed = []
+        for stream in dict.fromkeys(streams):
+            owner = self._registry.owner(stream)
+            if owner is not None:
+                self._registry.disown(owner, stream)
+                removed.append(stream)
         if removed:
-            id = self._request("unsubscribe", removed)
+            id = self._requests.new("unsubscribe", tuple(removed))
             await self._send({"type": "Unsubscribe", "id": id, "streams": removed})
 
     async def ping(self) -> float:
@@ -186,14 +173,12 @@ class Client:
         self._check_usable()
         if self._ws is None:
             raise ConnectionError("not connected (reconnecting)")
-        pong: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        id = next(self._ids)
-        self._requests[id] = _Request("ping", pong=pong, sent=time.monotonic())
+        id, pong = self._requests.new_ping()
         try:
             await self._send({"type": "Ping", "id": id})
             return await pong
         finally:
-            self._requests.pop(id, None)
+            self._requests.pop(id)
 
     def book(self, stream: str) -> LocalBook:
         """The local book of a subscribed ``book:`` stream (``KeyError`` otherwise)."""
@@ -210,27 +195,13 @@ class Client:
 
     @property
     def connected(self) -> bool:
-        return self._ws is not None and not self._closed
+        """True while a connection is open and the client neither closed nor failed."""
+        return self._ws is not None and not self._closed and self._error is None
 
     # -- connection --------------------------------------------------------------------------
 
-    async def _open(self) -> ClientConnection:
-        try:
-            return await connect(
-                self.url,
-                additional_headers={"X-API-Key": self._key},
-                open_timeout=self.open_timeout,
-                ping_interval=self.ping_interval,
-                ping_timeout=self.ping_interval,
-                max_size=MAX_FRAME,
-            )
-        except InvalidStatus as error:
-            fatal = rejection_error(error.response.status_code, error.response.body)
-            if fatal is not None:
-                raise fatal from None
-            raise
-
     async def _run(self) -> None:
+        penalty = 0
         try:
             while True:
                 assert self._ws is not None
@@ -238,14 +209,14 @@ class Client:
                 self._check_retry(self._ws)
                 self._ws = None
                 self._tracker.disconnected()
-                self._drop_requests()
-                ws, attempt = await self._reconnect()
+                self._requests.drop_all()
+                penalty = 0 if self._frames else penalty + 1
+                ws, attempt = await self._dialer.reconnect(penalty=penalty)
                 self._ws = ws
                 self._tracker.stats.reconnects += 1
-                for subscription in list(self._subscriptions):
-                    subscription.push(Reconnected(attempt))
-                for subscription in list(self._subscriptions):
-                    await self._send_subscribe(ws, subscription, tuple(subscription.streams))
+                self._registry.broadcast(Reconnected(attempt))
+                for subscription in self._registry:
+                    await self._send_subscribe(ws, subscription)
         except TickcastError as error:
             logger.warning("tickcast client stopped: %s", error)
             self._error = error
@@ -256,7 +227,7 @@ class Client:
             self._end_all(error)
 
     async def _read(self, ws: ClientConnection) -> None:
-        self._closing = None
+        self._closing, self._frames = None, 0
         try:
             async for frame in ws:
                 self._on_frame(frame)
@@ -272,25 +243,10 @@ class Client:
             message = f"connection closed ({code} {reason.strip()})"
             raise Disconnected(message, close_code=code, retry=retry)
 
-    async def _reconnect(self) -> tuple[ClientConnection, int]:
-        for attempt in itertools.count(1):
-            if self.max_attempts is not None and attempt > self.max_attempts:
-                break
-            await asyncio.sleep(self._backoff(attempt))
-            try:
-                return await self._open(), attempt
-            except (OSError, TimeoutError, WebSocketException) as error:
-                logger.info("reconnect attempt %d to %s failed: %r", attempt, self.url, error)
-        raise Disconnected(f"gave up reconnecting after {self.max_attempts} attempts")
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with "equal jitter": half fixed, half random."""
-        ceiling = min(self.max_backoff, self.min_backoff * 2.0 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
-
     # -- frames ------------------------------------------------------------------------------
 
     def _on_frame(self, frame: str | bytes) -> None:
+        self._frames += 1
         try:
             message = parse_message(frame)
         except TickcastError as error:
@@ -299,30 +255,22 @@ class Client:
         match message:
             case Subscribed() | Snapshot() | Update() | Gap():
                 if isinstance(message, Subscribed):
-                    self._requests.pop(message.id, None)
+                    self._requests.pop(message.id)
                 outcome = self._tracker.handle(message)
                 for item in outcome.messages:
-                    self._route(item)
+                    self._registry.route(item)
                 self._resubscribe(outcome.resubscribe)
             case ServerError():
                 self._on_error(message)
             case Pong():
-                request = self._requests.pop(message.id, None)
-                if request is not None and request.pong is not None and not request.pong.done():
-                    request.pong.set_result(time.monotonic() - request.sent)
+                self._requests.pong(message.id)
             case Unsubscribed():
-                self._requests.pop(message.id, None)
+                self._requests.pop(message.id)
             case Closing():
                 self._closing = message
 
-    def _route(self, message: Message) -> None:
-        stream: str | None = getattr(message, "stream", None)
-        owner = self._owners.get(stream) if stream is not None else None
-        if owner is not None:
-            owner.push(message)
-
     def _on_error(self, error: ServerError) -> None:
-        request = self._requests.pop(error.id, None) if error.id is not None else None
+        request = self._requests.pop(error.id)
         if request is not None and request.pong is not None:
             if not request.pong.done():
                 request.pong.set_exception(refusal_error(error.code, error.message))
@@ -331,29 +279,35 @@ class Client:
             subscription.finish(refusal_error(error.code, error.message))
             for stream in request.streams:
                 refused = not self._tracker.is_confirmed(stream)
-                if refused and self._owners.get(stream) is subscription:
-                    self._disown(subscription, stream)
+                if refused and self._registry.owner(stream) is subscription:
+                    self._registry.disown(subscription, stream)
             self._spawn(self._release(subscription))
         else:
-            for subscription in list(self._subscriptions):
-                subscription.push(error)
+            self._registry.broadcast(error)
 
     # -- sending -----------------------------------------------------------------------------
 
     def _resubscribe(self, streams: list[str]) -> None:
         by_owner: dict[Subscription, list[str]] = {}
         for stream in streams:
-            owner = self._owners.get(stream)
+            owner = self._registry.owner(stream)
             if owner is not None:
                 by_owner.setdefault(owner, []).append(stream)
         for owner, owned in by_owner.items():
             self._spawn(self._send_subscribe(self._ws, owner, tuple(owned)))
 
     async def _send_subscribe(
-        self, ws: ClientConnection | None, subscription: Subscription, streams: tuple[str, ...]
+        self,
+        ws: ClientConnection | None,
+        subscription: Subscription,
+        streams: Iterable[str] | None = None,
     ) -> None:
-        """Subscribe on ``ws`` if it is still the live connection (reconnects resend anyway)."""
-        streams = tuple(s for s in streams if self._owners.get(s) is subscription)
+        """Subscribe on ``ws`` if it is still the live connection (reconnects resend anyway).
+
+        ``streams`` defaults to all the streams ``subscription`` owns.
+        """
+        owned = self._registry.owned(subscription)
+        streams = owned if streams is None else [s for s in streams if s in owned]
         if ws is None or ws is not self._ws or not streams:
             return
         resume = {
@@ -361,8 +315,8 @@ class Client:
             for stream in streams
             if (position := self._tracker.resume_from(stream)) is not None
         }
-        message: dict[str, Any] = {"type": "Subscribe", "streams": list(streams)}
-        message["id"] = self._request("subscribe", streams, subscription)
+        message: dict[str, Any] = {"type": "Subscribe", "streams": streams}
+        message["id"] = self._requests.new("subscribe", tuple(streams), subscription)
         if resume:
             message["from"] = resume
         if subscription.depth is not None:
@@ -370,13 +324,6 @@ class Client:
         if subscription.party is not None:
             message["party"] = subscription.party
         await self._send(message, ws)
-
-    def _request(
-        self, kind: str, streams: Iterable[str], subscription: Subscription | None = None
-    ) -> int:
-        id = next(self._ids)
-        self._requests[id] = _Request(kind, subscription, tuple(streams))
-        return id
 
     async def _send(self, message: dict[str, Any], ws: ClientConnection | None = None) -> None:
         ws = ws or self._ws
@@ -394,33 +341,14 @@ class Client:
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def _disown(self, subscription: Subscription, stream: str, *, forget: bool = True) -> None:
-        subscription.streams.discard(stream)
-        if self._owners.get(stream) is subscription:
-            del self._owners[stream]
-            if forget:
-                self._tracker.remove(stream)
-        if not subscription.streams:
-            self._subscriptions.discard(subscription)
-            subscription.finish(None)
-
     async def _release(self, subscription: Subscription) -> None:
-        self._subscriptions.discard(subscription)
-        await self.unsubscribe(
-            [s for s in subscription.streams if self._owners.get(s) is subscription]
-        )
-
-    def _drop_requests(self) -> None:
-        for request in self._requests.values():
-            if request.pong is not None and not request.pong.done():
-                request.pong.set_exception(ConnectionError("connection lost before the Pong"))
-        self._requests.clear()
+        streams = self._registry.owned(subscription)
+        self._registry.discard(subscription)
+        await self.unsubscribe(streams)
 
     def _end_all(self, error: BaseException | None) -> None:
-        for subscription in list(self._subscriptions):
-            subscription.finish(error)
-        self._subscriptions.clear()
-        self._drop_requests()
+        self._registry.end_all(error)
+        self._requests.drop_all()
 
     def _check_usable(self) -> None:
         if self._error is not None:

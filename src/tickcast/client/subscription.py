@@ -1,14 +1,16 @@
-"""``Subscription``: the async iterator ``Client.subscribe`` returns."""
+"""``Subscription``: the async iterator ``Client.subscribe`` returns, and who owns each stream."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Final
 
 from tickcast.client.messages import Message
+from tickcast.client.tracker import StreamTracker
+from tickcast.model import StreamPosition
 
-__all__ = ["Subscription"]
+__all__ = ["Registry", "Subscription"]
 
 
 class _End:
@@ -89,3 +91,73 @@ class Subscription:
 
     def __repr__(self) -> str:
         return f"Subscription({sorted(self.streams)}, depth={self.depth}, party={self.party!r})"
+
+
+class Registry:
+    """The live subscriptions of a client; each stream is owned by exactly one of them."""
+
+    def __init__(self, tracker: StreamTracker) -> None:
+        self._tracker = tracker
+        self._owners: dict[str, Subscription] = {}
+        self._subscriptions: set[Subscription] = set()
+
+    def add(
+        self, subscription: Subscription, resume: Mapping[str, StreamPosition] | None = None
+    ) -> None:
+        """Register ``subscription``, taking its streams over from earlier owners.
+
+        A stream taken over with the same view keeps its position (and resumes); with another
+        depth or party it starts afresh.
+        """
+        for stream in subscription.streams:
+            previous = self._owners.get(stream)
+            if previous is not None:
+                same_view = (previous.depth, previous.party) == (
+                    subscription.depth,
+                    subscription.party,
+                )
+                self.disown(previous, stream, forget=not same_view)
+            self._owners[stream] = subscription
+            position = resume.get(stream) if resume else None
+            self._tracker.add(stream, filtered=subscription.filtered, resume=position)
+        self._subscriptions.add(subscription)
+
+    def owner(self, stream: str) -> Subscription | None:
+        return self._owners.get(stream)
+
+    def owned(self, subscription: Subscription) -> list[str]:
+        """The streams ``subscription`` still owns, sorted."""
+        return sorted(s for s in subscription.streams if self._owners.get(s) is subscription)
+
+    def __iter__(self) -> Iterator[Subscription]:
+        return iter(list(self._subscriptions))
+
+    def route(self, message: Message) -> None:
+        """Queue a stream's message on its owner (dropped if nobody owns the stream)."""
+        stream: str | None = getattr(message, "stream", None)
+        owner = self._owners.get(stream) if stream is not None else None
+        if owner is not None:
+            owner.push(message)
+
+    def broadcast(self, message: Message) -> None:
+        for subscription in list(self._subscriptions):
+            subscription.push(message)
+
+    def disown(self, subscription: Subscription, stream: str, *, forget: bool = True) -> None:
+        """Take ``stream`` from ``subscription`` (ending it when it has none left)."""
+        subscription.streams.discard(stream)
+        if self._owners.get(stream) is subscription:
+            del self._owners[stream]
+            if forget:
+                self._tracker.remove(stream)
+        if not subscription.streams:
+            self.discard(subscription)
+
+    def discard(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+        subscription.finish(None)
+
+    def end_all(self, error: BaseException | None) -> None:
+        for subscription in list(self._subscriptions):
+            subscription.finish(error)
+        self._subscriptions.clear()

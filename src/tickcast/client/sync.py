@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -78,6 +78,7 @@ class SyncClient:
         *,
         depth: int | None = None,
         party: str | None = None,
+        resume: Mapping[str, StreamPosition] | None = None,
         timeout: float | None = None,
     ) -> Iterator[Message]:
         """Subscribe and iterate the messages, blocking.
@@ -88,7 +89,7 @@ class SyncClient:
         streams = list(streams)
 
         async def start() -> Subscription:
-            return self._client.subscribe(streams, depth=depth, party=party)
+            return self._client.subscribe(streams, depth=depth, party=party, resume=resume)
 
         return self._iterate(self._call(start()), timeout)
 

@@ -78,14 +78,19 @@ class StreamTracker:
 
     # -- registration ----------------------------------------------------------------------
 
-    def add(self, stream: str, *, filtered: bool) -> None:
-        """Start tracking ``stream`` (kept as is when already tracked)."""
+    def add(self, stream: str, *, filtered: bool, resume: StreamPosition | None = None) -> None:
+        """Start tracking ``stream`` (kept as is when already tracked).
+
+        ``resume`` seeds the position of a new event stream (state streams need a snapshot).
+        """
         current = self._streams.get(stream)
         if current is not None:
             current.filtered = filtered
             return
         state = _is_state(stream)
-        self._streams[stream] = _Stream(state, filtered, awaiting_snapshot=state)
+        tracked = self._streams[stream] = _Stream(state, filtered, awaiting_snapshot=state)
+        if resume is not None and not state:
+            tracked.epoch, tracked.seq = resume.epoch, resume.seq
         if stream.startswith("book:"):
             self.books[stream] = LocalBook(stream)
 

@@ -154,7 +154,9 @@ def event_data(event: Event, catalog: MarketCatalog) -> dict[str, Any]:
     raise TypeError(f"not an event: {event!r}")
 
 
-def snapshot_data(kind: StreamKind, events: Sequence[Event], catalog: MarketCatalog) -> dict[str, Any]:
+def snapshot_data(
+    kind: StreamKind, events: Sequence[Event], catalog: MarketCatalog
+) -> dict[str, Any]:
     """The ``data`` of a STATE stream snapshot (``events`` as cut by the state keeper)."""
     if not events:
         return _EMPTY.get(kind, {})

@@ -27,7 +27,9 @@ Authenticate with `X-API-Key`, `Authorization: Bearer`, cookie `id=<key>` or `?a
 """
 
 
-def build_app(config: ServerConfig, *, clock: Clock | None = None, announce: bool = True) -> FastAPI:
+def build_app(
+    config: ServerConfig, *, clock: Clock | None = None, announce: bool = True
+) -> FastAPI:
     node = Node(config, clock=clock)
 
     @asynccontextmanager
@@ -57,8 +59,11 @@ def build_app(config: ServerConfig, *, clock: Clock | None = None, announce: boo
         status_code=101,
         responses={
             101: {"description": "Switching Protocols: the native WebSocket protocol follows"},
-            400: {"model": ApiError, "description": "Not a WebSocket upgrade, bad or missing "
-                  "key (1005), or connection limit reached (1007)"},
+            400: {
+                "model": ApiError,
+                "description": "Not a WebSocket upgrade, bad or missing "
+                "key (1005), or connection limit reached (1007)",
+            },
             500: {"model": ApiError, "description": "Server error or not ready (2000)"},
         },
     )
@@ -74,5 +79,7 @@ def build_app(config: ServerConfig, *, clock: Clock | None = None, announce: boo
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(
-        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )

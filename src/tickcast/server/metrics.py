@@ -21,7 +21,9 @@ class NodeMetrics:
             "tickcast_events_published", "Events published on the bus", registry=self.registry
         )
         self.refusals = Counter(
-            "tickcast_refusals", "Refused connections or commands", ["reason"],
+            "tickcast_refusals",
+            "Refused connections or commands",
+            ["reason"],
             registry=self.registry,
         )
         self.overflows = Counter(

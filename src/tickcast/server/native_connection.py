@@ -128,7 +128,11 @@ class NativeConnection:
         for key, view, resume in attach.streams:
             joined.append(
                 await hub.attach(
-                    self, encoder, key, view, resume,
+                    self,
+                    encoder,
+                    key,
+                    view,
+                    resume,
                     max_replay=self.principal.plan.history_depth,
                 )
             )

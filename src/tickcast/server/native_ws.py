@@ -46,8 +46,9 @@ async def native_endpoint(websocket: WebSocket) -> None:
         return
     try:
         session = Session(plan=principal.plan, known=node.stream_known, clock=node.clock)
-        connection = NativeConnection(node=node, websocket=websocket, principal=principal,
-                                      session=session)
+        connection = NativeConnection(
+            node=node, websocket=websocket, principal=principal, session=session
+        )
         await websocket.accept()
         await connection.run(initial_streams=websocket.query_params.get("streams"))
     finally:

@@ -106,11 +106,15 @@ def test_local_book_copy_is_independent() -> None:
 
 def test_local_book_follows_server_encoded_frames() -> None:
     """Replaying frames from the server's NativeEncoder never mismatches and ends equal."""
-    market = Market("binance-btc-usdt-spot", "binance", MarketKind.SPOT, "btc", "usdt", "BTCUSDT", 2, 4)
+    market = Market(
+        "binance-btc-usdt-spot", "binance", MarketKind.SPOT, "btc", "usdt", "BTCUSDT", 2, 4
+    )
     encoder = NativeEncoder(catalog=MarketCatalog([market]))
     rng = random.Random(7)
     server = OrderBook()
-    server.apply_snapshot([(10_000 - i, 1 + i) for i in range(15)], [(10_001 + i, 2) for i in range(15)])
+    server.apply_snapshot(
+        [(10_000 - i, 1 + i) for i in range(15)], [(10_001 + i, 2) for i in range(15)]
+    )
 
     def server_checksum() -> int:
         bids, asks = server.top(10)
@@ -132,7 +136,9 @@ def test_local_book_follows_server_encoded_frames() -> None:
         side = rng.choice(["bids", "asks"])
         price = rng.randrange(9_980, 10_000) if side == "bids" else rng.randrange(10_001, 10_021)
         level = ((price, rng.choice([0, 0, rng.randrange(1, 10**6)])),)
-        delta = BookDelta(market.id, level if side == "bids" else (), level if side == "asks" else (), 0)
+        delta = BookDelta(
+            market.id, level if side == "bids" else (), level if side == "asks" else (), 0
+        )
         server.apply_delta(delta.bids, delta.asks)
         update = parse_message(encoder.update_frame(BOOK, seq, delta, server_checksum()))
         assert isinstance(update, Update) and local.apply(update) is None, seq

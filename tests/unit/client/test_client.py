@@ -193,7 +193,11 @@ async def test_client_surfaces_server_gap_after_resume(server: Any) -> None:
         drop.set()
         messages = await take(subscription, 3)
         assert c.positions[TRADES] == StreamPosition(41, "e2")
-    assert messages == [Reconnected(1), Gap(TRADES, "e2", 1, 40, "epoch"), Update(TRADES, 41, TRADE)]
+    assert messages == [
+        Reconnected(1),
+        Gap(TRADES, "e2", 1, 40, "epoch"),
+        Update(TRADES, 41, TRADE),
+    ]
 
 
 async def test_client_detects_hole_and_resubscribes(server: Any) -> None:
@@ -347,3 +351,20 @@ async def test_client_close_ends_iteration(server: Any) -> None:
     async with asyncio.timeout(5):
         assert [m async for m in subscription] == []
     assert not c.connected
+
+
+async def test_client_subscribe_with_saved_positions_sends_from(server: Any) -> None:
+    """resume= seeds event streams' positions; state streams still ask for a snapshot."""
+
+    async def script(conn: Any) -> None:
+        request = await conn.expect("Subscribe")
+        assert request["from"] == {TRADES: {"epoch": EPOCH, "seq": 40}}
+        await conn.subscribed(request, {TRADES: 42, BOOK: 3})
+        await conn.snapshot(BOOK, 3, BIDS, ASKS)
+        await conn.update(TRADES, 41, TRADE)
+
+    server.scripts.append(script)
+    saved = {TRADES: StreamPosition(40, EPOCH), BOOK: StreamPosition(2, EPOCH)}
+    async with client(server) as c:
+        messages = await take(c.subscribe([TRADES, BOOK], resume=saved), 2)
+    assert [type(m) for m in messages] == [Snapshot, Update] and seqs(messages) == [41]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tickcast.client.messages import (
@@ -32,18 +34,21 @@ def test_parse_message_subscribed_lists_stream_starts() -> None:
 
 def test_parse_message_update_keeps_data_and_checksum() -> None:
     """An Update keeps its data dict and optional checksum."""
-    text = '{"type":"Update","stream":"%s","seq":3,"data":{"bids":[]},"checksum":42}' % BOOK
+    text = json.dumps(
+        {"type": "Update", "stream": BOOK, "seq": 3, "data": {"bids": []}, "checksum": 42}
+    )
     assert parse_message(text) == Update(BOOK, 3, {"bids": []}, 42)
-    plain = '{"type":"Update","stream":"%s","seq":4,"data":{"id":"1"}}' % TRADES
+    plain = json.dumps({"type": "Update", "stream": TRADES, "seq": 4, "data": {"id": "1"}})
     assert parse_message(plain) == Update(TRADES, 4, {"id": "1"}, None)
 
 
 def test_parse_message_snapshot_reads_reset_flag() -> None:
     """A Snapshot is a reset only when the server says ``reset: true``."""
-    text = '{"type":"Snapshot","stream":"%s","epoch":"e","seq":9,"data":{},"reset":true}' % BOOK
-    assert parse_message(text) == Snapshot(BOOK, "e", 9, {}, reset=True)
-    plain = '{"type":"Snapshot","stream":"%s","epoch":"e","seq":9,"data":{}}' % BOOK
-    assert parse_message(plain) == Snapshot(BOOK, "e", 9, {}, reset=False)
+    body = {"type": "Snapshot", "stream": BOOK, "epoch": "e", "seq": 9, "data": {}}
+    assert parse_message(json.dumps({**body, "reset": True})) == Snapshot(
+        BOOK, "e", 9, {}, reset=True
+    )
+    assert parse_message(json.dumps(body)) == Snapshot(BOOK, "e", 9, {}, reset=False)
 
 
 def test_parse_message_gap_names_lost_range() -> None:

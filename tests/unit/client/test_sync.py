@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tickcast.client import SyncClient, Update
+from tickcast.dialects import native
 from tickcast.errors import InvalidApiKey
 from tickcast.model import StreamPosition
 
@@ -26,6 +27,8 @@ async def test_sync_client_iterates_messages_blocking(server: Any) -> None:
         await conn.update(TRADES, 7, TRADE)
         await conn.expect("Unsubscribe")
         unsubscribed.set()
+        ping = await conn.expect("Ping")
+        await conn.send(native.pong_frame(ping["id"]))
 
     def run() -> tuple[list[Any], dict[str, StreamPosition]]:
         with SyncClient(server.url, server.key) as c:

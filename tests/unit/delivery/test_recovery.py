@@ -46,30 +46,46 @@ def test_history_rejects_holes() -> None:
 
 def test_resume_replays_when_history_covers_the_hole() -> None:
     """Same epoch and seq+1 still held: replay exactly the missed events."""
-    plan = plan_resume(state=False, requested=StreamPosition(5, "e1"),
-                       current=StreamPosition(9, "e1"), history=history(3, 9).items())
+    plan = plan_resume(
+        state=False,
+        requested=StreamPosition(5, "e1"),
+        current=StreamPosition(9, "e1"),
+        history=history(3, 9).items(),
+    )
     assert isinstance(plan, Replay)
     assert [e.seq for e in plan.envelopes] == [6, 7, 8, 9]
 
 
 def test_resume_up_to_date_replays_nothing() -> None:
     """A client already at the head gets an empty replay, not a snapshot."""
-    plan = plan_resume(state=True, requested=StreamPosition(9, "e1"),
-                       current=StreamPosition(9, "e1"), history=history(3, 9).items())
+    plan = plan_resume(
+        state=True,
+        requested=StreamPosition(9, "e1"),
+        current=StreamPosition(9, "e1"),
+        history=history(3, 9).items(),
+    )
     assert plan == Replay(())
 
 
 def test_resume_state_stream_beyond_history_resets() -> None:
     """A STATE stream whose missed updates fell off gets a reset snapshot."""
-    plan = plan_resume(state=True, requested=StreamPosition(1, "e1"),
-                       current=StreamPosition(9, "e1"), history=history(5, 9).items())
+    plan = plan_resume(
+        state=True,
+        requested=StreamPosition(1, "e1"),
+        current=StreamPosition(9, "e1"),
+        history=history(5, 9).items(),
+    )
     assert plan == ResetSnapshot(GapReason.HISTORY)
 
 
 def test_resume_event_stream_beyond_history_reports_the_exact_gap() -> None:
     """An EVENT stream gets the missing range, then what history still holds."""
-    plan = plan_resume(state=False, requested=StreamPosition(1, "e1"),
-                       current=StreamPosition(9, "e1"), history=history(5, 9).items())
+    plan = plan_resume(
+        state=False,
+        requested=StreamPosition(1, "e1"),
+        current=StreamPosition(9, "e1"),
+        history=history(5, 9).items(),
+    )
     assert isinstance(plan, GapThenReplay)
     assert (plan.from_seq, plan.to_seq, plan.reason) == (2, 4, GapReason.HISTORY)
     assert [e.seq for e in plan.envelopes] == [5, 6, 7, 8, 9]
@@ -77,20 +93,32 @@ def test_resume_event_stream_beyond_history_reports_the_exact_gap() -> None:
 
 def test_resume_other_epoch_is_an_epoch_gap() -> None:
     """A position from another epoch never continues silently."""
-    plan = plan_resume(state=False, requested=StreamPosition(50, "old"),
-                       current=StreamPosition(3, "e1"), history=history(1, 3).items())
+    plan = plan_resume(
+        state=False,
+        requested=StreamPosition(50, "old"),
+        current=StreamPosition(3, "e1"),
+        history=history(1, 3).items(),
+    )
     assert isinstance(plan, GapThenReplay) and plan.reason is GapReason.EPOCH
     assert [e.seq for e in plan.envelopes] == [1, 2, 3]
-    state_plan = plan_resume(state=True, requested=StreamPosition(50, "old"),
-                             current=StreamPosition(3, "e1"), history=history(1, 3).items())
+    state_plan = plan_resume(
+        state=True,
+        requested=StreamPosition(50, "old"),
+        current=StreamPosition(3, "e1"),
+        history=history(1, 3).items(),
+    )
     assert state_plan == ResetSnapshot(GapReason.EPOCH)
 
 
 def test_resume_caps_replay_at_the_plan_history_depth() -> None:
     """max_replay limits what may be replayed; the rest is a gap."""
-    plan = plan_resume(state=False, requested=StreamPosition(0, "e1"),
-                       current=StreamPosition(9, "e1"), history=history(1, 9).items(),
-                       max_replay=3)
+    plan = plan_resume(
+        state=False,
+        requested=StreamPosition(0, "e1"),
+        current=StreamPosition(9, "e1"),
+        history=history(1, 9).items(),
+        max_replay=3,
+    )
     assert isinstance(plan, GapThenReplay)
     assert (plan.from_seq, plan.to_seq) == (1, 6)
     assert [e.seq for e in plan.envelopes] == [7, 8, 9]

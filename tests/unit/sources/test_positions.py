@@ -10,7 +10,9 @@ MARKET = Market("sim-abc-usd-spot", "sim", MarketKind.SPOT, "abc", "usd", "ABCUS
 T = 1_000
 
 
-def fill(tracker: PositionTracker, price: int, size: int, buyer: str, seller: str) -> list[Position]:
+def fill(
+    tracker: PositionTracker, price: int, size: int, buyer: str, seller: str
+) -> list[Position]:
     return tracker.on_trade(Trade(MARKET.id, "1", price, size, Side.BUY, T, buyer, seller))
 
 

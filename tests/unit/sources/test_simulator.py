@@ -170,6 +170,8 @@ def test_simulator_prices_stay_realistic_for_hours(l2_books: Any) -> None:
         assert 0.8 < trade.price / start[trade.market] < 1.25
     for market in markets:
         engine = sim.engine(market.id)
+        snapshot = engine.snapshot()
+        assert l2_books.books[market.id].levels() == (snapshot.bids, snapshot.asks)
         bid, ask = engine.best_bid(), engine.best_ask()
         assert bid is not None and ask is not None
         assert (ask[0] - bid[0]) / bid[0] < 0.01

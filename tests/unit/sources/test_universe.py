@@ -11,9 +11,12 @@ from tickcast.sources.universe import ASSETS, asset_spec, default_markets, selec
 def test_universe_has_twenty_assets() -> None:
     """The universe lists the 20 expected assets once each."""
     codes = [spec.code for spec in ASSETS]
-    assert codes == (
-        "btc eth ltc xrp bch ada dot link bnb doge uni sol matic avax atom xlm algo vet icp fil"
-    ).split()
+    assert (
+        codes
+        == (
+            "btc eth ltc xrp bch ada dot link bnb doge uni sol matic avax atom xlm algo vet icp fil"
+        ).split()
+    )
 
 
 def test_universe_market_ids() -> None:

@@ -42,7 +42,9 @@ _AUTH_ERRORS: dict[int | str, dict[str, object]] = {
 async def healthz(request: Request) -> Response:
     """200 once the node is ready, 503 before and while stopping."""
     ready = node_of(request).ready
-    return JSONResponse({"status": "ok" if ready else "starting"}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ok" if ready else "starting"}, status_code=200 if ready else 503
+    )
 
 
 @router.get("/metrics", tags=["health"], response_class=Response)
@@ -56,9 +58,16 @@ async def markets(request: Request) -> list[MarketOut]:
     """Every market this node serves, with its number formats."""
     return [
         MarketOut(
-            id=m.id, exchange=m.exchange, kind=m.kind.value, base=m.base, quote=m.quote,
-            symbol=m.symbol, price_decimals=m.price_decimals, size_decimals=m.size_decimals,
-            tick=format_fixed(m.tick, m.price_decimals), lot=format_fixed(m.lot, m.size_decimals),
+            id=m.id,
+            exchange=m.exchange,
+            kind=m.kind.value,
+            base=m.base,
+            quote=m.quote,
+            symbol=m.symbol,
+            price_decimals=m.price_decimals,
+            size_decimals=m.size_decimals,
+            tick=format_fixed(m.tick, m.price_decimals),
+            lot=format_fixed(m.lot, m.size_decimals),
         )
         for m in node_of(request).catalog
     ]
@@ -114,8 +123,14 @@ async def list_keys(request: Request, _: Admin, user: str | None = None) -> list
     records = await node_of(request).store.list_keys(user)
     return [
         KeyOut(
-            key_id=r.key_id, user=r.user, prefix=r.prefix, plan=r.plan, scopes=sorted(r.scopes),
-            created_ns=r.created_ns, revoked=r.revoked, test=r.test,
+            key_id=r.key_id,
+            user=r.user,
+            prefix=r.prefix,
+            plan=r.plan,
+            scopes=sorted(r.scopes),
+            created_ns=r.created_ns,
+            revoked=r.revoked,
+            test=r.test,
         )
         for r in records
     ]
@@ -135,7 +150,9 @@ async def list_connections(request: Request, _: Admin) -> list[ConnectionOut]:
 
 
 @router.delete(
-    "/api/v1/connections/{connection_id}", tags=["admin"], status_code=204,
+    "/api/v1/connections/{connection_id}",
+    tags=["admin"],
+    status_code=204,
     responses=_AUTH_ERRORS,
 )
 async def close_connection(request: Request, connection_id: str, _: Admin) -> Response:
@@ -158,7 +175,9 @@ async def usage(request: Request, caller: Caller, key_id: str | None = None) -> 
     return [UsageOut(key_id=k, **dataclasses.asdict(u)) for k, u in sorted(totals.items())]
 
 
-@router.post("/api/v1/publish", tags=["publish"], responses=_AUTH_ERRORS | {400: {"model": ApiError}})
+@router.post(
+    "/api/v1/publish", tags=["publish"], responses=_AUTH_ERRORS | {400: {"model": ApiError}}
+)
 async def publish(request: Request, body: PublishIn, caller: Caller) -> PublishOut:
     """Publish a batch of normalised events; they reach every dialect like simulated ones."""
     node = node_of(request)
@@ -175,6 +194,7 @@ async def publish(request: Request, body: PublishIn, caller: Caller) -> PublishO
     envelopes = await node.publish_envelopes(events)
     last: dict[str, StreamOut] = {}
     for envelope in envelopes:
-        last[envelope.stream] = StreamOut(stream=envelope.stream, epoch=envelope.epoch,
-                                          seq=envelope.seq)
+        last[envelope.stream] = StreamOut(
+            stream=envelope.stream, epoch=envelope.epoch, seq=envelope.seq
+        )
     return PublishOut(accepted=len(events), streams=list(last.values()))
