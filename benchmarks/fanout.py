@@ -33,6 +33,7 @@ import multiprocessing as mp
 import os
 import re
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -171,6 +172,8 @@ class Worker:
         self.bad_frames = 0
         self.disconnects: collections.Counter[str] = collections.Counter()
         self.latency_ns: list[int] = []
+        self.latency_at: list[int] = []
+        """Receive time of each latency sample, in ns since the epoch."""
         self.seq_range: dict[str, list[int]] = {}
         self.ticks: list[tuple[float, int, int]] = []
 
@@ -282,6 +285,7 @@ class Worker:
                             data = message["data"]
                             if isinstance(data, dict):
                                 self.latency_ns.append(received_ns - rfc3339_ns(data["time"]))
+                                self.latency_at.append(received_ns)
                 elif kind == "Snapshot":
                     last[message["stream"]] = message["seq"]
                     self.snapshots += 1
@@ -341,6 +345,7 @@ class Worker:
             "bad_frames": self.bad_frames,
             "disconnects": dict(self.disconnects),
             "latency_ns": self.latency_ns,
+            "latency_at": self.latency_at,
             "seq_range": self.seq_range,
             "handshake_ms": self.handshake_ms,
         }
@@ -477,6 +482,7 @@ class ManagedServer:
             args.source,
             "--log-level",
             args.server_log_level,
+            *shlex.split(args.server_args),
         ]
         if args.server_cpu is not None:
             if shutil.which("taskset"):
@@ -661,6 +667,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             report["server"] = {"mode": "external", "url": f"http://{host}:{port}"}
         else:
             report["source"] = args.source
+            report["server_args"] = args.server_args
             log(f"starting server (source {args.source})")
             server = ManagedServer(args)
             server.start()
@@ -859,6 +866,19 @@ def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _latency_by_second(results: list[dict[str, Any]], window_start: float) -> list[float | None]:
+    """p50 latency (ms) of each second of the window: a rising series means a growing backlog."""
+    by_second: dict[int, list[int]] = collections.defaultdict(list)
+    for r in results:
+        for value, at in zip(r["latency_ns"], r["latency_at"], strict=True):
+            by_second[int(at / 1e9 - window_start)].append(value)
+    series: list[float | None] = []
+    for k in range(max(by_second, default=-1) + 1):
+        p50 = percentile(sorted(by_second[k]), 50)
+        series.append(None if p50 is None else round(p50 / 1e6, 1))
+    return series
+
+
 def summarize(
     args: argparse.Namespace,
     results: list[dict[str, Any]],
@@ -938,6 +958,7 @@ def summarize(
         "p99": _round(percentile(latencies, 99), 2),
         "p99.9": _round(percentile(latencies, 99.9), 2),
         "max": _round(latencies[-1] if latencies else None, 2),
+        "p50_by_second": _latency_by_second(results, window_start),
     }
     handshakes = sorted(v for r in results for v in r["handshake_ms"])
     out["handshake_ms"] = {
@@ -1018,7 +1039,7 @@ def render(report: dict[str, Any]) -> str:
     server = report.get("server", {})
     lines.append("tickcast fan-out benchmark")
     row("server", f"{server.get('url')} ({server.get('mode')}, {server.get('launcher', '-')})")
-    row("source", report.get("source", "external"))
+    row("source", f"{report.get('source', 'external')} {report.get('server_args', '')}".strip())
     row("streams", ", ".join(report["streams"]))
     row(
         "clients",
@@ -1063,6 +1084,7 @@ def render(report: dict[str, Any]) -> str:
         f"trade latency, publish->receive (ms; {fmt(latency.get('samples'))} samples on "
         f"{latency.get('sampled_connections')} connections)"
     )
+    row("p50 by second of the window", latency.get("p50_by_second"))
     row(
         "p50 / p99 / p99.9 / max",
         " / ".join(fmt(latency.get(k)) for k in ("p50", "p99", "p99.9", "max")),
@@ -1120,6 +1142,11 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--server-cpu", type=int, help="pin the server to this CPU (taskset)")
     target.add_argument(
         "--server-log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    target.add_argument(
+        "--server-args",
+        default="",
+        help="extra serve flags, e.g. '--history-size 100 --outbox-bytes 65536'",
     )
     target.add_argument("--url", help="target a running server (http://127.0.0.1:PORT)")
     target.add_argument("--key", help="API key for --url (its plan must allow --clients)")

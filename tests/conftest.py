@@ -15,7 +15,7 @@ import uvicorn
 from tickcast.config import load
 from tickcast.server.app import build_app
 from tickcast.server.node import Node
-from tickcast.server.run import uvicorn_config
+from tickcast.server.run import TickcastServer, uvicorn_config
 
 
 @dataclass
@@ -53,7 +53,7 @@ async def start_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
         overrides.setdefault("log_level", "warning")
         config = load(environ={}, overrides=overrides)
         app = build_app(config, announce=False)
-        server = uvicorn.Server(uvicorn_config(config, app))
+        server = TickcastServer(uvicorn_config(config, app), node=app.state.node)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -119,13 +119,20 @@ class Node:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for connection in list(self.connections.values()):
-            with contextlib.suppress(Exception):
-                await connection.close(1012, "server restart", retry=True)
+        await self.close_connections(1012, "server restart")
         await self.flush_usage()
         self.hub.close()
         await self.bus.stop()
         await self.store.close()
+
+    async def close_connections(self, code: int, reason: str) -> None:
+        """Tell every client to reconnect (``Closing`` with retry, then the close frame)."""
+        self.ready = False
+        connections = list(self.connections.values())
+        await asyncio.gather(
+            *(connection.close(code, reason, retry=True) for connection in connections),
+            return_exceptions=True,
+        )
 
     def stream_known(self, key: StreamKey) -> bool:
         """Whether a subscription to ``key`` can ever carry data on this node."""

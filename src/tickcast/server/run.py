@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from tickcast.config import ServerConfig
 from tickcast.server.app import build_app, configure_logging
+from tickcast.server.node import Node
 
 
 def uvicorn_config(config: ServerConfig, app: FastAPI) -> uvicorn.Config:
@@ -26,11 +27,23 @@ def uvicorn_config(config: ServerConfig, app: FastAPI) -> uvicorn.Config:
     )
 
 
+class TickcastServer(uvicorn.Server):
+    """uvicorn's server, telling every client why it goes away before uvicorn closes sockets."""
+
+    def __init__(self, config: uvicorn.Config, *, node: Node) -> None:
+        super().__init__(config)
+        self.node = node
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.node.close_connections(1012, "server restart")
+        await super().shutdown(sockets)
+
+
 def serve(config: ServerConfig) -> None:
     """Serve until interrupted; prints where it listens."""
     configure_logging(config.log_level)
     app = build_app(config)
-    server = uvicorn.Server(uvicorn_config(config, app))
+    server = TickcastServer(uvicorn_config(config, app), node=app.state.node)
     sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((config.host, config.port))
