@@ -17,7 +17,12 @@ async def test_control_health_metrics_and_openapi(start_server) -> None:
         document = (await http.get("/openapi.json")).json()
         responses = document["paths"]["/api/v1/ws"]["get"]["responses"]
         assert {"101", "400", "500"} <= set(responses)
-        assert (await http.get("/docs")).status_code == 200
+        docs = await http.get("/docs")
+        assert docs.status_code == 200 and "//cdn" not in docs.text
+        assets = [part.split('"')[0] for part in docs.text.split('src="')[1:]]
+        assert assets
+        for asset in assets:
+            assert (await http.get(asset)).status_code == 200, asset
         metrics = (await http.get("/metrics")).text
         assert "tickcast_events_published_total" in metrics
         markets = (await http.get("/api/v1/markets")).json()

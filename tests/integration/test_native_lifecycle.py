@@ -7,10 +7,9 @@ import base64
 import json
 import os
 
+from tests.integration.wire import recv, recv_until
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-
-from tests.integration.wire import recv, recv_until
 
 
 async def test_native_pings_and_closes_a_silent_client(start_server) -> None:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi_offline import FastAPIOffline
 from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 
@@ -42,7 +43,9 @@ def build_app(
         finally:
             await node.stop()
 
-    app = FastAPI(title="tickcast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app: FastAPI = FastAPIOffline(
+        title="tickcast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.node = node
     app.include_router(router)
 
