@@ -647,6 +647,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     processes: list[BaseProcess] = []
     pipes: list[Connection] = []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+    completed = False
     report: dict[str, Any] = {
         "clients": args.clients,
         "procs": args.procs,
@@ -836,18 +837,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if i == 0 or int(t) != int(samples.rss_mb[i - 1][0])
             ],
         }
+        completed = True
         return report
     finally:
         for pipe in pipes:
             with contextlib.suppress(Exception):
                 pipe.close()
+        grace = time.monotonic() + (10 if completed else 0)
+        for child in processes:
+            child.join(timeout=max(grace - time.monotonic(), 0))
+            if child.is_alive():
+                child.terminate()
         for child in processes:
             child.join(timeout=5)
             if child.is_alive():
-                child.terminate()
-                child.join(timeout=5)
-            if child.is_alive():
                 child.kill()
+                child.join(timeout=5)
         pool.shutdown(wait=False, cancel_futures=True)
         if server is not None:
             server.stop()

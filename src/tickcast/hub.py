@@ -103,6 +103,11 @@ def _party_matches(event: Event, party: str) -> bool:
     return True
 
 
+def _replaces_state(envelopes: Sequence[Envelope]) -> bool:
+    """Whether a replay range holds a full book snapshot (then a reset snapshot is sent)."""
+    return any(isinstance(envelope.event, BookSnapshot) for envelope in envelopes)
+
+
 class Hub:
     def __init__(
         self, *, bus: Bus, catalog: MarketCatalog, keeper: StateKeeper | None = None
@@ -254,7 +259,7 @@ class Hub:
             max_replay=max_replay,
         )
         match plan:
-            case Replay() if group.depth_view is None:
+            case Replay() if group.depth_view is None and not _replaces_state(plan.envelopes):
                 frames = self._replay(group, plan.envelopes)
                 last = plan.envelopes[-1].seq if plan.envelopes else resume.seq
                 return Joined(stream, position, frames, last)
@@ -282,8 +287,6 @@ class Hub:
         for envelope in envelopes:
             event = envelope.event
             if group.view.party is not None and not _party_matches(event, group.view.party):
-                continue
-            if isinstance(event, BookSnapshot):
                 continue
             checksum = event.checksum if isinstance(event, BookDelta) else None
             frames.append(

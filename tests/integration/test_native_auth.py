@@ -101,3 +101,22 @@ async def test_native_plain_get_is_refused_with_400(start_server) -> None:
         response = await http.get(f"{server.http}/api/v1/ws")
     assert response.status_code == 400
     assert response.json()["status_code"] == 1003
+
+
+async def test_native_test_keys_see_simulated_markets_only(start_server) -> None:
+    """A tc_test_ key may stream simulated markets but not operator-published ones."""
+    from tests.integration.wire import MARKET, publish, trade
+
+    server = await start_server()
+    assert (await publish(server.http, server.admin_key, [trade(1)])).is_success
+    test_key = await server.key("pro", user="tester", prefix="tc_test_")
+    live_key = await server.key("pro", user="tester")
+    streams = [f"trades:{MARKET}"]
+    async with connect(server.ws, additional_headers={"X-API-Key": test_key}) as ws:
+        await ws.send(json.dumps({"type": "Subscribe", "id": 1, "streams": streams}))
+        assert (await recv(ws))["code"] == "unknown_stream"
+        await ws.send(json.dumps({"type": "Subscribe", "id": 2, "streams": [STREAM]}))
+        assert (await recv(ws))["type"] == "Subscribed"
+    async with connect(server.ws, additional_headers={"X-API-Key": live_key}) as ws:
+        await ws.send(json.dumps({"type": "Subscribe", "id": 3, "streams": streams}))
+        assert (await recv(ws))["type"] == "Subscribed"

@@ -144,3 +144,17 @@ async def test_hub_overflow_then_reset_snapshot() -> None:
     assert frames[-1]["type"] == "Snapshot" and frames[-1]["reset"] is True
     assert frames[-1]["seq"] == 201
     assert len(frames[-1]["data"]["bids"]) == 201
+
+
+async def test_hub_resume_across_a_book_snapshot_resets() -> None:
+    """A replay range that contains a full book snapshot becomes a reset snapshot."""
+    bus, hub, encoder, checksummer = setup()
+    first = BookSnapshot(MARKET.id, ((9000, 1000),), ((9100, 1000),), 0)
+    bus.publish_nowait(checksummer.annotate([first]))
+    second = BookSnapshot(MARKET.id, ((9500, 1000),), ((9600, 1000),), 1)
+    bus.publish_nowait(checksummer.annotate([second, BookDelta(MARKET.id, ((9400, 5),), (), 2)]))
+    sub = FakeSubscriber()
+    await join(hub, sub, encoder, BOOK, resume=StreamPosition(1, "e1"))
+    (frame,) = sub.frames()
+    assert frame["type"] == "Snapshot" and frame["reset"] is True and frame["seq"] == 3
+    assert frame["data"]["bids"] == [["95.00", "1.000"], ["94.00", "0.005"]]

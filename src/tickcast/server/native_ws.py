@@ -45,7 +45,9 @@ async def native_endpoint(websocket: WebSocket) -> None:
         await _deny(websocket, CONNECTION_LIMIT)
         return
     try:
-        session = Session(plan=principal.plan, known=node.stream_known, clock=node.clock)
+        session = Session(
+            plan=principal.plan, known=node.stream_known_to(principal), clock=node.clock
+        )
         connection = NativeConnection(
             node=node, websocket=websocket, principal=principal, session=session
         )

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -63,9 +63,12 @@ class Node:
             for spec in config.sources
             if spec != "none"
         ]
+        self.simulated_markets: set[str] = set()
         for source in self.sources:
             for market in source.markets():
                 self.catalog.add(market)
+                if source.name == "simulator":
+                    self.simulated_markets.add(market.id)
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = False
         self.development_key: str | None = None
@@ -142,6 +145,19 @@ class Node:
         if key.kind in (StreamKind.TICKER, StreamKind.METRICS):
             return key.subject in self.catalog.assets()
         return key.kind is StreamKind.PREDICTIONS
+
+    def stream_known_to(self, principal: Principal) -> Callable[[StreamKey], bool]:
+        """``stream_known`` as seen by a principal: test keys see simulated markets only."""
+        if not principal.test:
+            return self.stream_known
+
+        def known(key: StreamKey) -> bool:
+            market = key.market
+            if market is not None:
+                return market in self.simulated_markets
+            return self.stream_known(key) and key.kind is not StreamKind.PREDICTIONS
+
+        return known
 
     async def authenticate(self, key: str | None) -> Principal | None:
         if not key or len(key) > 200:
