@@ -871,14 +871,17 @@ def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _latency_by_second(results: list[dict[str, Any]], window_start: float) -> list[float | None]:
+def _latency_by_second(
+    results: list[dict[str, Any]], window_start: float, window_end: float
+) -> list[float | None]:
     """p50 latency (ms) of each second of the window: a rising series means a growing backlog."""
+    bins = max(int(window_end - window_start), 1)
     by_second: dict[int, list[int]] = collections.defaultdict(list)
     for r in results:
         for value, at in zip(r["latency_ns"], r["latency_at"], strict=True):
-            by_second[int(at / 1e9 - window_start)].append(value)
+            by_second[min(max(int(at / 1e9 - window_start), 0), bins - 1)].append(value)
     series: list[float | None] = []
-    for k in range(max(by_second, default=-1) + 1):
+    for k in range(bins):
         p50 = percentile(sorted(by_second[k]), 50)
         series.append(None if p50 is None else round(p50 / 1e6, 1))
     return series
@@ -963,7 +966,7 @@ def summarize(
         "p99": _round(percentile(latencies, 99), 2),
         "p99.9": _round(percentile(latencies, 99.9), 2),
         "max": _round(latencies[-1] if latencies else None, 2),
-        "p50_by_second": _latency_by_second(results, window_start),
+        "p50_by_second": _latency_by_second(results, window_start, window_end),
     }
     handshakes = sorted(v for r in results for v in r["handshake_ms"])
     out["handshake_ms"] = {
