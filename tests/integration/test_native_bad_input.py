@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.integration.wire import recv, recv_until
+from tests.integration.wire import ASSETS, recv, recv_until
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -93,31 +93,7 @@ async def test_native_subscription_limit(start_server) -> None:
     """More streams than the plan's max_subscriptions is refused whole."""
     server = await start_server(sources="simulator:rate=100")
     key = await server.key("free")
-    streams = [
-        f"trades:binance-{a}-usdt-spot"
-        for a in (
-            "btc",
-            "eth",
-            "ltc",
-            "xrp",
-            "bch",
-            "ada",
-            "dot",
-            "link",
-            "bnb",
-            "doge",
-            "uni",
-            "sol",
-            "matic",
-            "avax",
-            "atom",
-            "xlm",
-            "algo",
-            "vet",
-            "icp",
-            "fil",
-        )
-    ]
+    streams = [f"trades:binance-{asset}-usdt-spot" for asset in ASSETS]
     streams += ["ticker:btc"]
     async with connect(server.ws, additional_headers={"X-API-Key": key}) as ws:
         await ws.send(json.dumps({"type": "Subscribe", "id": 4, "streams": streams}))

@@ -9,31 +9,9 @@ import statistics
 import time
 from datetime import datetime
 
-from tests.integration.wire import recv
+from tests.integration.wire import ASSETS, recv
 from websockets.asyncio.client import connect
 
-ASSETS = (
-    "btc",
-    "eth",
-    "ltc",
-    "xrp",
-    "bch",
-    "ada",
-    "dot",
-    "link",
-    "bnb",
-    "doge",
-    "uni",
-    "sol",
-    "matic",
-    "avax",
-    "atom",
-    "xlm",
-    "algo",
-    "vet",
-    "icp",
-    "fil",
-)
 OUTBOX = 65_536
 
 

@@ -10,6 +10,10 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection
 
+ASSETS = tuple(
+    "btc eth ltc xrp bch ada dot link bnb doge uni sol matic avax atom xlm algo vet icp fil".split()
+)
+"""The simulator's default universe."""
 MARKET = "acme-foo-usd-spot"
 MARKET_DEF = {"id": MARKET, "price_decimals": 2, "size_decimals": 3}
 
