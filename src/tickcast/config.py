@@ -45,7 +45,9 @@ def _coerce(name: str, value: Any) -> Any:
     default = _FIELDS[name].default
     try:
         if name == "sources":
-            items = value.split(",") if isinstance(value, str) else list(value)
+            # several sources: a TOML list, repeated --source flags, or ";" in one string
+            # (a spec's own options are separated by ",": "simulator:rate=2000,seed=7")
+            items = value.split(";") if isinstance(value, str) else list(value)
             result: Any = tuple(str(item).strip() for item in items if str(item).strip())
             if not result:
                 raise ValueError

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from tickcast.book import DepthView, OrderBook, book_checksum
 from tickcast.bus import Bus
-from tickcast.delivery.outbox import Outbox, OverflowPolicy, Resync, Verdict
+from tickcast.delivery.outbox import Outbox, Resync, Verdict
 from tickcast.delivery.recovery import GapThenReplay, Replay, ResetSnapshot, plan_resume
 from tickcast.model import (
     BookDelta,
@@ -65,7 +65,8 @@ class Subscriber(Protocol):
         """Frames were queued: schedule a write."""
 
     def overflow(self) -> None:
-        """The outbox overflowed under the DISCONNECT policy: close with the dialect's error."""
+        """A frame was refused by the outbox (OVERFLOW verdict). Under the DISCONNECT policy the
+        subscriber closes with its dialect's slow-consumer error; under RESYNC it only counts."""
 
 
 @dataclass(slots=True)
@@ -147,7 +148,7 @@ class Hub:
                 continue
             outbox = member.subscriber.outbox
             verdict = outbox.push(frame, stream=envelope.stream, seq=envelope.seq, state=state)
-            if verdict is Verdict.OVERFLOW and outbox.policy is OverflowPolicy.DISCONNECT:
+            if verdict is Verdict.OVERFLOW:
                 member.subscriber.overflow()
             woken[ident] = member.subscriber
 
@@ -158,6 +159,8 @@ class Hub:
             return None
         encoder = group.encoder
         if isinstance(event, BookSnapshot):
+            if group.depth_view is not None:
+                group.depth_view.snapshot(self._book(envelope.stream))
             return self._snapshot_frame(group, envelope.position, reset=True)
         if isinstance(event, BookDelta):
             if group.depth_view is not None:

@@ -54,7 +54,13 @@ class RateLimit:
     per_second: float = 20.0
     burst: int = 50
     hard_limit: int = 200
-    """Refused commands after which the connection is closed."""
+    """Refused commands (since the bucket was last full) after which the connection closes."""
+
+    @classmethod
+    def for_plan(cls, plan: Plan) -> RateLimit:
+        """The plan's ``requests_per_minute`` as a bucket with a burst of 10 s worth (min 20)."""
+        per_second = plan.requests_per_minute / 60
+        return cls(per_second=per_second, burst=max(20, round(per_second * 10)))
 
 
 class Session:
@@ -69,7 +75,7 @@ class Session:
         self.plan = plan
         self._known = known
         self._clock = clock
-        self._rate = rate or RateLimit()
+        self._rate = rate or RateLimit.for_plan(plan)
         self._tokens = float(self._rate.burst)
         self._refill_ns = clock.monotonic_ns()
         self._refused = 0
@@ -110,6 +116,8 @@ class Session:
         elapsed = (now - self._refill_ns) / 1e9
         self._refill_ns = now
         self._tokens = min(self._rate.burst, self._tokens + elapsed * self._rate.per_second)
+        if self._tokens >= self._rate.burst:
+            self._refused = 0  # quiet long enough to refill: forgive earlier refusals
         if self._tokens >= 1:
             self._tokens -= 1
             return True

@@ -120,3 +120,15 @@ async def test_publish_api_refusals(start_server) -> None:
             json={"events": [{"type": "trade", "market": "x-y-z-spot"}]},
         )
         assert unknown.status_code == 400
+
+
+async def test_control_errors_use_the_api_error_shape(start_server) -> None:
+    """Unknown paths answer 404 and malformed bodies 400, both as {status_code, message}."""
+    server = await start_server(sources="none")
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        missing = await http.get("/nope")
+        assert missing.status_code == 404
+        assert missing.json() == {"status_code": 1001, "message": "Not found"}
+        bad = await http.post("/api/v1/publish", json={}, headers={"X-API-Key": server.admin_key})
+        assert bad.status_code == 400 and bad.json()["status_code"] == 1003
+        assert "events" in bad.json()["message"]

@@ -34,12 +34,13 @@ class FakeSubscriber:
     def __init__(self, budget: int = 1 << 20) -> None:
         self.outbox = Outbox(max_bytes=budget)
         self.woken = 0
+        self.dropped = 0
 
     def wake(self) -> None:
         self.woken += 1
 
     def overflow(self) -> None:
-        raise AssertionError("RESYNC policy never disconnects")
+        self.dropped += 1
 
     def frames(self) -> list[dict[str, object]]:
         return [json.loads(frame) for frame in self.outbox.drain()]
@@ -137,6 +138,7 @@ async def test_hub_overflow_then_reset_snapshot() -> None:
     for n in range(200):
         bus.publish_nowait(checksummer.annotate([BookDelta(MARKET.id, ((8000 + n, 1000),), (), n)]))
     assert sub.outbox.pending_bytes <= 4096
+    assert sub.dropped > 0
     sub.outbox.drain()
     for resync in sub.outbox.take_resyncs():
         hub.resync(sub, resync)
@@ -158,3 +160,21 @@ async def test_hub_resume_across_a_book_snapshot_resets() -> None:
     (frame,) = sub.frames()
     assert frame["type"] == "Snapshot" and frame["reset"] is True and frame["seq"] == 3
     assert frame["data"]["bids"] == [["95.00", "1.000"], ["94.00", "0.005"]]
+
+
+async def test_hub_event_overflow_gap_names_the_epoch() -> None:
+    """A stalled EVENT subscriber gets a Gap with the stream's epoch and the dropped range."""
+    bus, hub, encoder, _ = setup()
+    sub = FakeSubscriber(budget=4096)
+    await join(hub, sub, encoder, TRADES)
+    for n in range(1, 201):
+        bus.publish_nowait([trade(n)])
+    queued = sub.frames()
+    for resync in sub.outbox.take_resyncs():
+        hub.resync(sub, resync)
+    bus.publish_nowait([trade(201)])
+    after = sub.frames()
+    gap = after[0]
+    assert gap["type"] == "Gap" and gap["epoch"] == "e1" and gap["reason"] == "overflow"
+    assert gap["from"] == queued[-1]["seq"] + 1 and gap["to"] == 200
+    assert after[1]["seq"] == 201

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from tickcast.client import Client, Gap, Reset, Snapshot, Update
+from tickcast.errors import TickcastError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,7 +28,7 @@ def describe(message: object) -> str:
     """One readable line for a message."""
     match message:
         case Update(stream=stream, seq=seq, data=data):
-            return f"{stream} #{seq} {_summary(stream, data)}"
+            return f"{stream} #{seq} {_summary(stream, data, update=True)}"
         case Snapshot(stream=stream, seq=seq, data=data, reset=reset):
             label = "RESET SNAPSHOT" if reset else "snapshot"
             return f"{stream} #{seq} {label} {_summary(stream, data)}"
@@ -38,14 +39,23 @@ def describe(message: object) -> str:
     return repr(message)
 
 
-def _summary(stream: str, data: dict[str, Any]) -> str:
+def _levels(levels: list[list[str]]) -> str:
+    shown = ", ".join(
+        f"{size} @ {price}" if size != "0" else f"del @ {price}" for price, size in levels[:3]
+    )
+    return shown + (", ..." if len(levels) > 3 else "")
+
+
+def _summary(stream: str, data: dict[str, Any], *, update: bool = False) -> str:
     if stream.startswith("trades:"):
         return f"{data['side'].upper():4} {data['size']} @ {data['price']}  {data['time']}"
     if stream.startswith("book:"):
         bids, asks = data.get("bids", []), data.get("asks", [])
+        if update:
+            return f"bids [{_levels(bids)}] asks [{_levels(asks)}]"
         best_bid = f"{bids[0][1]} @ {bids[0][0]}" if bids else "-"
         best_ask = f"{asks[0][1]} @ {asks[0][0]}" if asks else "-"
-        return f"{len(bids)} bids (first {best_bid}) / {len(asks)} asks (first {best_ask})"
+        return f"{len(bids)} bids (best {best_bid}) / {len(asks)} asks (best {best_ask})"
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -76,3 +86,6 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_tail(args))
     except KeyboardInterrupt:
         return 130
+    except (TickcastError, OSError) as error:
+        print(f"tickcast tail: {error}", file=sys.stderr)
+        return 1

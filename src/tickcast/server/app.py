@@ -6,8 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 
@@ -48,12 +50,20 @@ def build_app(
     app.state.node = node
     app.include_router(router)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         if isinstance(error.detail, dict):
             return JSONResponse(error.detail, status_code=error.status_code)
-        body = {"status_code": error.status_code, "message": str(error.detail)}
-        return JSONResponse(body, status_code=error.status_code)
+        code = {404: 1001, 405: 1003}.get(error.status_code, error.status_code)
+        message = "Not found" if error.status_code == 404 else str(error.detail)
+        return JSONResponse({"status_code": code, "message": message}, error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        message = f"Invalid request: {where}: {first.get('msg', 'invalid')}"
+        return JSONResponse({"status_code": 1003, "message": message}, status_code=400)
 
     @app.get(
         "/api/v1/ws",

@@ -27,7 +27,9 @@ class NodeMetrics:
             registry=self.registry,
         )
         self.overflows = Counter(
-            "tickcast_outbox_overflows", "Outbox overflow verdicts", registry=self.registry
+            "tickcast_outbox_dropped_frames",
+            "Frames an outbox refused (conflated or reported as a gap)",
+            registry=self.registry,
         )
 
     def render(self) -> bytes:

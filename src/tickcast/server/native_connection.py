@@ -21,6 +21,9 @@ from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
+WRITE_CHUNK = 65_536
+"""Bytes taken from the outbox per write pass: a stalled connection holds at most its outbox
+budget plus one chunk in user space."""
 
 
 class NativeConnection:
@@ -148,7 +151,7 @@ class NativeConnection:
             await self._wake.wait()
             self._wake.clear()
             while len(self.outbox):
-                frames = self.outbox.drain()
+                frames = self.outbox.drain(WRITE_CHUNK)
                 for frame in frames:
                     await send({"type": "websocket.send", "text": frame.decode()})
                 count = len(frames)

@@ -6,6 +6,7 @@ Pure: validates a decoded JSON batch against the market catalogue and returns ev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -68,14 +69,29 @@ def _time(item: dict[str, Any], now_ns: int, where: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is not None:
-                return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+        parsed = _rfc3339_ns(value)
+        if parsed is not None:
+            return parsed
     raise InvalidMessage(f"{where}: 'time' must be RFC 3339 with a zone or integer nanoseconds")
+
+
+_RFC3339 = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+def _rfc3339_ns(text: str) -> int | None:
+    """Nanoseconds since the epoch of an RFC 3339 time with up to 9 fractional digits."""
+    match = _RFC3339.match(text)
+    if match is None:
+        return None
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    try:
+        moment = datetime.fromisoformat(match.group(1) + zone)
+    except ValueError:
+        return None
+    nanos = int((match.group(2) or "").ljust(9, "0"))
+    return int(moment.timestamp()) * 1_000_000_000 + nanos
 
 
 def _levels(item: dict[str, Any], name: str, market: Market, where: str) -> tuple[Level, ...]:

@@ -53,6 +53,7 @@ class StateKeeper:
     def apply(self, envelope: Envelope) -> None:
         event = envelope.event
         stream = envelope.stream
+        self._positions[stream] = envelope.position
         match event:
             case BookSnapshot():
                 self._book(stream).apply_snapshot(event.bids, event.asks)
@@ -74,7 +75,6 @@ class StateKeeper:
                 self._keyed.setdefault(stream, {})[event.party] = event
             case _:
                 return
-        self._positions[stream] = envelope.position
 
     def _book(self, stream: str) -> OrderBook:
         book = self._books.get(stream)
@@ -86,12 +86,15 @@ class StateKeeper:
         return self._books.get(stream)
 
     def position(self, stream: str) -> StreamPosition | None:
+        """The last envelope seen on any stream (STATE or EVENT)."""
         return self._positions.get(stream)
 
     def snapshot(self, stream: str, *, time_ns: int = 0) -> StateSnapshot | None:
-        """The current state of ``stream``, or None if nothing was published on it yet."""
+        """The current state of a STATE ``stream``, or None if nothing was published on it."""
         position = self._positions.get(stream)
-        if position is None:
+        if position is None or not (
+            stream in self._books or stream in self._keyed or stream in self._last
+        ):
             return None
         book = self._books.get(stream)
         if book is not None:
