@@ -1015,7 +1015,7 @@ def summarize(
         out["server_metrics"] = {
             "events_published_per_s": rate("tickcast_events_published_total"),
             "messages_delivered_per_s": rate("tickcast_messages_delivered_total"),
-            "outbox_overflows": delta("tickcast_outbox_overflows_total"),
+            "outbox_overflows": delta("tickcast_outbox_dropped_frames_total"),
             "refusals_total": m1.get("tickcast_refusals_total"),
             "connections_end_window": m1.get("tickcast_connections"),
             "connections_after_disconnect": (

@@ -24,6 +24,9 @@ class RedactingFilter(logging.Filter):
 def install_redaction() -> None:
     """Attach the filter to every logger and handler that may see a request line."""
     redacting = RedactingFilter()
+    for handler in logging.getLogger().handlers:  # every record that reaches the root
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(redacting)
     for name in REDACTED_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactingFilter) for f in logger.filters):
