@@ -16,6 +16,7 @@ from tickcast.dialects import native
 from tickcast.hub import Joined
 from tickcast.model import StreamPosition
 from tickcast.server.node import Node
+from tickcast.server.ws_protocol import WRITE_EXTENSION
 from tickcast.session import Attach, Close, Detach, Send, Session
 from tickcast.storage.base import Principal
 
@@ -37,6 +38,7 @@ class NativeConnection:
         self.principal = principal
         self.session = session
         self._websocket = websocket
+        self._batched = WRITE_EXTENSION in websocket.scope.get("extensions", {})
         client = websocket.client
         self.remote = f"{client.host}:{client.port}" if client else "?"
         self.opened_at = time.time()
@@ -146,14 +148,29 @@ class NativeConnection:
         self.wake()
 
     async def _write_forever(self) -> None:
-        send = self._websocket.send
+        try:
+            await self._write_loop()
+        except asyncio.CancelledError:
+            raise
+        except OSError:  # the peer went away (uvicorn's ClientDisconnected is an OSError)
+            logger.debug("connection %s: peer gone while writing", self.id)
+        except Exception:
+            logger.warning("connection %s: write failed", self.id, exc_info=True)
+
+    async def _write_loop(self) -> None:
+        # Starlette's WebSocket.send only passes standard messages; the batched-write extension
+        # goes straight to the ASGI send callable (announced in scope["extensions"]).
+        send = self._websocket._send if self._batched else self._websocket.send
         while True:
             await self._wake.wait()
             self._wake.clear()
             while len(self.outbox):
                 frames = self.outbox.drain(WRITE_CHUNK)
-                for frame in frames:
-                    await send({"type": "websocket.send", "text": frame.decode()})
+                if self._batched:
+                    await send({"type": WRITE_EXTENSION, "frames": frames})
+                else:
+                    for frame in frames:
+                        await send({"type": "websocket.send", "text": frame.decode()})
                 count = len(frames)
                 nbytes = sum(len(frame) for frame in frames)
                 self.messages += count

@@ -12,6 +12,7 @@ from tickcast.config import ServerConfig
 from tickcast.server.app import build_app
 from tickcast.server.logs import configure_logging, install_redaction
 from tickcast.server.node import Node
+from tickcast.server.ws_protocol import TickcastWebSocketProtocol
 
 
 def uvicorn_config(config: ServerConfig, app: FastAPI) -> uvicorn.Config:
@@ -20,7 +21,9 @@ def uvicorn_config(config: ServerConfig, app: FastAPI) -> uvicorn.Config:
         host=config.host,
         port=config.port,
         log_level=config.log_level,
+        ws=TickcastWebSocketProtocol,
         ws_max_size=config.max_message_bytes,
+        ws_per_message_deflate=False,
         ws_ping_interval=config.ping_interval,
         ws_ping_timeout=max(config.idle_timeout - config.ping_interval, 1.0),
         lifespan="on",
