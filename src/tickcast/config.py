@@ -25,7 +25,7 @@ class ServerConfig:
     data_dir: str = "data"
     sources: tuple[str, ...] = ("simulator",)
     seed: int = 1
-    history_size: int = 10_000
+    history_size: int = 2_000
     outbox_bytes: int = 1_048_576
     ping_interval: float = 10.0
     idle_timeout: float = 30.0

@@ -45,6 +45,7 @@ class TickcastServer(uvicorn.Server):
         self.node = node
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        gc.set_threshold(*GC_THRESHOLDS)
         install_redaction()  # uvicorn configures its loggers when it starts
         await super().startup(sockets)
 
@@ -56,7 +57,6 @@ class TickcastServer(uvicorn.Server):
 def serve(config: ServerConfig) -> None:
     """Serve until interrupted; prints where it listens."""
     configure_logging(config.log_level)
-    gc.set_threshold(*GC_THRESHOLDS)
     app = build_app(config)
     server = TickcastServer(uvicorn_config(config, app), node=app.state.node)
     sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET)
