@@ -31,7 +31,9 @@ def test_logs_redact_keys_from_every_logger() -> None:
         install_redaction()
         key = generate_key("tc_live_")
         logging.getLogger("tickcast.server").info("refused %s", f"/api/v1/ws?api_key={key}&x=1")
-        logging.getLogger("uvicorn.error").info('"WebSocket /api/v1/ws?api_key=%s" [accepted]', key)
+        logging.getLogger("uvicorn.error").warning(
+            '"WebSocket /api/v1/ws?api_key=%s" [accepted]', key
+        )
         logging.getLogger("somebody.else").warning("token %s", key)
     finally:
         uvicorn_error.propagate = old_propagate
