@@ -132,3 +132,14 @@ async def test_control_errors_use_the_api_error_shape(start_server) -> None:
         bad = await http.post("/api/v1/publish", json={}, headers={"X-API-Key": server.admin_key})
         assert bad.status_code == 400 and bad.json()["status_code"] == 1003
         assert "events" in bad.json()["message"]
+
+
+async def test_control_openapi_has_no_422(start_server) -> None:
+    """The document promises what the server does: 400 ApiError, never FastAPI's 422."""
+    server = await start_server(sources="none")
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        document = (await http.get("/openapi.json")).json()
+    responses = [op["responses"] for ops in document["paths"].values() for op in ops.values()]
+    assert not any("422" in r for r in responses)
+    publish = document["paths"]["/api/v1/publish"]["post"]["responses"]
+    assert "400" in publish and "ApiError" in str(publish["400"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +20,7 @@ from tickcast.server.control.routes import router
 from tickcast.server.control.schemas import ApiError
 from tickcast.server.native_ws import native_endpoint
 from tickcast.server.node import Node
+from tickcast.server.socketio_feed import FeedMiddleware, SocketIOFeed
 
 logger = logging.getLogger("tickcast.server")
 
@@ -26,6 +28,9 @@ DESCRIPTION = """tickcast: self-hosted real-time market data.
 
 Streaming endpoints share this port: `GET /api/v1/ws` (native protocol, docs/protocol.md).
 Authenticate with `X-API-Key`, `Authorization: Bearer`, cookie `id=<key>` or `?api_key=`.
+
+The Socket.IO price feed (Engine.IO v4 / Socket.IO v5) is at `/socket.io/`, namespace `/api-ws`,
+with `auth: {apiKey}` (docs/dialects/socketio-feed.md).
 """
 
 
@@ -33,21 +38,28 @@ def build_app(
     config: ServerConfig, *, clock: Clock | None = None, announce: bool = True
 ) -> FastAPI:
     node = Node(config, clock=clock)
+    socketio_feed = SocketIOFeed(node)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await node.start()
+        await socketio_feed.start()
         if announce and node.development_key:
             print(f"Development key (admin plan, shown once): {node.development_key}", flush=True)
         try:
             yield
         finally:
-            await node.stop()
+            try:
+                await node.stop()
+            finally:
+                await socketio_feed.stop()
 
     app: FastAPI = FastAPIOffline(
         title="tickcast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
     )
     app.state.node = node
+    app.state.socketio_feed = socketio_feed
+    app.add_middleware(FeedMiddleware, socketio_feed=socketio_feed)
     app.include_router(router)
 
     @app.exception_handler(StarletteHTTPException)
@@ -86,4 +98,30 @@ def build_app(
         return JSONResponse(body, status_code=400)
 
     app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
+    _document_validation_errors_as_400(app)
     return app
+
+
+def _document_validation_errors_as_400(app: FastAPI) -> None:
+    """Request validation answers 400 ApiError (see ``invalid_request``); say so in OpenAPI."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None and "400" not in responses:
+                        responses["400"] = {
+                            "description": "Invalid request (status_code 1003)",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ApiError"}
+                                }
+                            },
+                        }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

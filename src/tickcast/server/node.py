@@ -56,6 +56,8 @@ class Node:
         )
         self.meter = Meter()
         self.limits = ConnectionCounter()
+        self.feed_limits = ConnectionCounter()
+        """Socket.IO price-feed connections per user, a limit of its own (server/socketio_feed)."""
         self.metrics = NodeMetrics()
         self.connections: dict[str, LiveConnection] = {}
         self.sources: list[Source] = [

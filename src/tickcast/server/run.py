@@ -48,6 +48,8 @@ class TickcastServer(uvicorn.Server):
         gc.set_threshold(*GC_THRESHOLDS)
         install_redaction()  # uvicorn configures its loggers when it starts
         await super().startup(sockets)
+        gc.collect()
+        gc.freeze()  # what exists now (modules, catalogue, plans) is never scanned again
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await self.node.close_connections(1012, "server restart")

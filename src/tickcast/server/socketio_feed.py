@@ -1,0 +1,509 @@
+"""The Socket.IO price feed: namespace ``/api-ws`` on Engine.IO ``/socket.io/`` (python-socketio).
+
+The wire is described in docs/dialects/socketio-feed.md and its pure parts live in
+``tickcast.dialects.socketio_feed``; this module is the I/O around them:
+
+* connect: ``auth.apiKey`` is authenticated, the plan must grant the ``socketio-feed`` feature
+  and the user must hold fewer than ``connection_limit`` feed connections (``node.feed_limits``).
+  A refusal is a CONNECT_ERROR ``{"message": ...}``, after which the Engine.IO session is closed;
+* ``initial-prices`` is cut from the state keeper's tickers by a task scheduled from the connect
+  handler, so it goes out after python-socketio has queued the CONNECT acknowledgement;
+* updates: a bus listener keeps the newest ticker per symbol until the pump turns it into a
+  MarketUpdate and emits it to the symbol's room, once for every member (python-socketio encodes
+  a room emit once). Connections of a plan with ``conflation_ms`` > 0 are in no room: each keeps
+  the newest MarketUpdate per symbol and flushes them every ``conflation_ms``.
+
+Order on the wire rests on two facts of asyncio and python-socketio's default manager: joining
+or leaving a room is synchronous (``basic_enter_room``/``basic_leave_room``), and an emit
+creates its send tasks before its first suspension, each task queueing its packet in one step.
+So whatever is emitted to a room before a connection's room change is queued before whatever
+follows the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any
+
+import socketio
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from tickcast.dialects import socketio_feed as feed
+from tickcast.dialects.socketio_feed import NAMESPACE, MarketUpdate, Selection
+from tickcast.model import Envelope, Ticker
+from tickcast.server.node import Node
+from tickcast.storage.base import Principal
+
+logger = logging.getLogger("tickcast.server")
+_ids = itertools.count(1)
+
+ENGINEIO_PATH = "/socket.io/"
+
+SLOW_CONSUMER_PACKETS = 1_000
+"""Engine.IO packets queued for one client beyond which it is a slow consumer: its session is
+closed, the client reconnects and starts again from ``initial-prices``."""
+
+SLOW_CONSUMER_CHECK_S = 1.0
+"""How often the queues are checked against :data:`SLOW_CONSUMER_PACKETS`."""
+
+CLOSE_TIMEOUT_S = 2.0
+"""How long closing a session may wait for its queued packets to be taken by the transport."""
+
+
+def room_of(symbol: str) -> str:
+    """The Socket.IO room of a symbol's live updates."""
+    return f"price:{symbol}"
+
+
+class Refused(Exception):
+    """A refused namespace connection: ``message`` goes to the client, ``reason`` to metrics."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class FeedConnection:
+    """One namespace connection of the feed (a ``LiveConnection`` of the node)."""
+
+    dialect = feed.FEED
+
+    def __init__(
+        self,
+        *,
+        owner: SocketIOFeed,
+        sid: str,
+        eio_sid: str,
+        principal: Principal,
+        remote: str,
+        available: Iterable[str],
+    ) -> None:
+        self.id = f"sio{next(_ids)}"
+        self.sid = sid
+        self.eio_sid = eio_sid
+        self.principal = principal
+        self.remote = remote
+        self.opened_at = time.time()
+        self.selection = Selection(available)
+        self.conflation_s = principal.plan.conflation_ms / 1000
+        self.pending: dict[str, MarketUpdate] = {}
+        """Conflated plans: the newest update per symbol not sent yet."""
+        self.live = False
+        """Whether ``initial-prices`` went out (and, unless conflated, the rooms are joined)."""
+        self.closed = False
+        self.messages = 0
+        self.bytes = 0
+        self._owner = owner
+
+    @property
+    def conflated(self) -> bool:
+        return self.conflation_s > 0
+
+    def count(self, messages: int, nbytes: int) -> None:
+        """Meter messages handed to the transport for this connection."""
+        self.messages += messages
+        self.bytes += nbytes
+        node = self._owner.node
+        node.meter.delivered(self.principal.key_id, messages, nbytes)
+        node.metrics.messages.inc(messages)
+        node.metrics.bytes.inc(nbytes)
+
+    def info(self) -> dict[str, object]:
+        pending = sum(len(feed.event_frame(feed.PRICE_UPDATE, u)) for u in self.pending.values())
+        return {
+            "id": self.id,
+            "dialect": self.dialect,
+            "user": self.principal.user,
+            "key_id": self.principal.key_id,
+            "remote": self.remote,
+            "opened_at": self.opened_at,
+            "subscriptions": [
+                f"ticker:{feed.asset_of(s)}" for s in feed.ordered(self.selection.symbols)
+            ],
+            "pending_bytes": pending,
+            "messages": self.messages,
+            "bytes": self.bytes,
+        }
+
+    async def close(self, code: int, reason: str, *, retry: bool) -> None:
+        """``retry``: drop the transport without a close packet (clients reconnect). Otherwise
+        disconnect the namespace (``41/api-ws,``: clients do not reconnect), then close the
+        Engine.IO session. ``code`` has no place on this wire."""
+        await self._owner.close(self, retry=retry, reason=reason)
+
+
+class SocketIOFeed:
+    """The feed's python-socketio server and state; :class:`FeedMiddleware` serves it."""
+
+    def __init__(self, node: Node, *, connection_limit: int = feed.CONNECTION_LIMIT) -> None:
+        self.node = node
+        self.connection_limit = connection_limit
+        # async_handlers=False: a client's events are handled in the order it sent them.
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi", async_handlers=False, cors_allowed_origins="*"
+        )
+        self.sio.on("connect", self._on_connect, namespace=NAMESPACE)
+        self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
+        self.sio.on(feed.SUBSCRIBE, self._on_subscribe, namespace=NAMESPACE)
+        self.sio.on(feed.UNSUBSCRIBE, self._on_unsubscribe, namespace=NAMESPACE)
+        self._connections: dict[str, FeedConnection] = {}
+        """By namespace sid."""
+        self._live: dict[str, set[FeedConnection]] = {s: set() for s in feed.SYMBOLS}
+        """Members of each symbol's room."""
+        self._conflated: dict[str, set[FeedConnection]] = {s: set() for s in feed.SYMBOLS}
+        """Conflated connections receiving each symbol."""
+        self._pending: dict[str, Ticker] = {}
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._flushers: dict[FeedConnection, asyncio.Task[None]] = {}
+        self._unlisten: Callable[[], None] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._unlisten = self.node.bus.listen(self._on_envelopes)
+        self._spawn(self._pump_forever())
+        self._spawn(self._watch_forever())
+
+    async def stop(self) -> None:
+        if self._unlisten is not None:
+            self._unlisten()
+        for connection in list(self._connections.values()):
+            await self.close(connection, retry=True, reason="server restart")
+        for task in [*self._tasks, *self._flushers.values()]:
+            task.cancel()
+        for task in [*self._tasks, *self._flushers.values()]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.sio.shutdown()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- connect and disconnect -------------------------------------------------------------
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
+        eio_sid: str = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        try:
+            principal = await self._admit(auth)
+        except Refused as refusal:
+            self.node.metrics.refusals.labels(refusal.reason).inc()
+            # runs after python-socketio has queued the CONNECT_ERROR
+            self._spawn(self._close_session_if_idle(eio_sid))
+            raise socketio.exceptions.ConnectionRefusedError(refusal.message) from None
+        connection = FeedConnection(
+            owner=self,
+            sid=sid,
+            eio_sid=eio_sid,
+            principal=principal,
+            remote=_remote(environ),
+            available=self._available_to(principal),
+        )
+        node = self.node
+        self._connections[sid] = connection
+        node.connections[connection.id] = connection
+        node.metrics.connections.labels(connection.dialect).inc()
+        node.meter.connection_opened(principal.key_id)
+        # runs after the handler returned, i.e. after python-socketio queued the CONNECT ack
+        self._spawn(self._go_live(connection))
+
+    async def _admit(self, auth: object) -> Principal:
+        """The principal of an acceptable connection (holding a feed slot), else Refused."""
+        node = self.node
+        if not node.ready:
+            raise Refused("not_ready", feed.SERVER_OVERLOADED)
+        try:
+            principal = await node.authenticate(feed.api_key_from_auth(auth))
+        except Exception:
+            logger.exception("feed: authentication failed with an error")
+            raise Refused("error", feed.SERVER_OVERLOADED) from None
+        if principal is None:
+            raise Refused("unauthenticated", feed.AUTHENTICATION_FAILED)
+        if not principal.plan.allows_feed(feed.FEED):
+            raise Refused("not_entitled", feed.PRO_REQUIRED)
+        if not node.feed_limits.try_acquire(principal.user, self.connection_limit):
+            raise Refused("connection_limit", feed.CONNECTION_LIMIT_EXCEEDED)
+        return principal
+
+    def _available_to(self, principal: Principal) -> frozenset[str]:
+        """Every symbol, or for a test key the symbols of simulated assets only."""
+        if not principal.test:
+            return frozenset(feed.SYMBOLS)
+        catalog = self.node.catalog
+        assets = {catalog.get(market).base for market in self.node.simulated_markets}
+        return frozenset(s for s in feed.SYMBOLS if feed.asset_of(s) in assets)
+
+    async def _go_live(self, connection: FeedConnection) -> None:
+        """Send ``initial-prices`` and start the updates (rooms, or the conflation flusher)."""
+        if connection.closed:
+            return
+        if not self._session_open(connection.eio_sid):
+            # the client went away while the connect handler was waiting for the store
+            await self.sio.manager.disconnect(connection.sid, NAMESPACE, ignore_queue=True)
+            self._forget(connection)
+            return
+        # No await between joining the rooms and creating the initial-prices send task: every
+        # update reaching this connection's queue is newer than the prices cut here.
+        if connection.conflated:
+            self._flushers[connection] = asyncio.create_task(self._flush_forever(connection))
+        self._subscribe_to(connection, connection.selection.symbols)
+        connection.live = True
+        updates = self._current_prices(connection.selection.available)
+        await self._emit_to(connection, feed.INITIAL_PRICES, updates)
+
+    def _current_prices(self, symbols: frozenset[str]) -> list[MarketUpdate]:
+        """The MarketUpdate of each symbol with a ticker, from the state keeper."""
+        updates: list[MarketUpdate] = []
+        keeper = self.node.hub.keeper
+        for symbol in feed.ordered(symbols):
+            snapshot = keeper.snapshot(f"ticker:{feed.asset_of(symbol)}")
+            if snapshot is not None and snapshot.events:
+                event = snapshot.events[0]
+                if isinstance(event, Ticker):
+                    updates.append(feed.market_update(event))
+        return updates
+
+    async def _on_disconnect(self, sid: str, reason: object = None) -> None:
+        connection = self._connections.get(sid)
+        if connection is None:
+            return
+        self._forget(connection)
+        if reason == self.sio.eio.reason.CLIENT_DISCONNECT:
+            self._spawn(self._end_session(connection.eio_sid))
+
+    def _forget(self, connection: FeedConnection) -> None:
+        """Release everything a connection holds (idempotent)."""
+        if self._connections.pop(connection.sid, None) is None:
+            return
+        connection.closed = True
+        self._unsubscribe_from(connection, feed.SYMBOLS)
+        flusher = self._flushers.pop(connection, None)
+        if flusher is not None:
+            flusher.cancel()
+        node = self.node
+        node.connections.pop(connection.id, None)
+        node.metrics.connections.labels(connection.dialect).dec()
+        node.meter.connection_closed(
+            connection.principal.key_id, max(0.0, time.time() - connection.opened_at)
+        )
+        node.feed_limits.release(connection.principal.user)
+
+    async def close(self, connection: FeedConnection, *, retry: bool, reason: str) -> None:
+        """Close a connection for the control plane or at shutdown (see FeedConnection.close)."""
+        if connection.closed:
+            return
+        logger.info("closing %s (%s)", connection.id, reason)
+        if not retry:
+            await self.sio.disconnect(connection.sid, namespace=NAMESPACE)
+        self._forget(connection)
+        await self._close_session_if_idle(connection.eio_sid, drop=retry)
+
+    # -- Engine.IO sessions -----------------------------------------------------------------
+    #
+    # python-engineio never closes a transport itself after a server-side close: its websocket
+    # writer ends (and closes the socket) only on a ``None`` in the session's queue, and a
+    # pending long-poll GET waits for a packet until the ping interval ends. So after closing a
+    # session, a ``None`` is queued.
+
+    def _session_open(self, eio_sid: str) -> bool:
+        socket_ = self.sio.eio.sockets.get(eio_sid)
+        return socket_ is not None and not socket_.closed and not socket_.closing
+
+    async def _close_session_if_idle(self, eio_sid: str, *, drop: bool = False) -> None:
+        """Close the Engine.IO session unless a namespace other than the feed's is connected."""
+        manager = self.sio.manager
+        others = [n for n in manager.get_namespaces() if n != NAMESPACE]
+        if not any(manager.sid_from_eio_sid(eio_sid, n) for n in others):
+            await self._close_session(eio_sid, drop=drop)
+
+    async def _close_session(self, eio_sid: str, *, drop: bool) -> None:
+        """Close an Engine.IO session and its transport.
+
+        ``drop``: without the Engine.IO close packet, like a lost connection, so that clients
+        reconnect (python-socketio clients stop after a close packet, socket.io-client after a
+        namespace disconnect). Otherwise the close packet goes first; the wait for the
+        transport to take it is bounded.
+        """
+        eio = self.sio.eio
+        socket_ = eio.sockets.get(eio_sid)
+        if socket_ is None:
+            return
+        if drop:
+            await socket_.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
+            eio.sockets.pop(eio_sid, None)
+        else:
+            try:
+                await asyncio.wait_for(eio.disconnect(eio_sid), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                logger.info("session %s: close not flushed in time", eio_sid)
+        socket_.queue.put_nowait(None)
+
+    async def _end_session(self, eio_sid: str) -> None:
+        """After the client disconnected the namespace: close its session, or answer the
+        pending long-poll GET if the client is closing the session already (a polling
+        python-socketio client's ``disconnect()`` waits for that GET)."""
+        socket_ = self.sio.eio.sockets.get(eio_sid)
+        if socket_ is None:
+            return
+        if not socket_.closing:
+            await self._close_session_if_idle(eio_sid)
+        elif not socket_.upgraded:
+            socket_.queue.put_nowait(None)
+
+    # -- subscribe and unsubscribe ----------------------------------------------------------
+
+    async def _on_subscribe(self, sid: str, *args: object) -> dict[str, object]:
+        return await self._request(sid, args[0] if args else None, unsubscribe=False)
+
+    async def _on_unsubscribe(self, sid: str, *args: object) -> dict[str, object]:
+        return await self._request(sid, args[0] if args else None, unsubscribe=True)
+
+    async def _request(self, sid: str, payload: object, *, unsubscribe: bool) -> dict[str, object]:
+        """Apply a request; the return value is the acknowledgement (sent if asked for)."""
+        connection = self._connections.get(sid)
+        if connection is None:
+            return feed.malformed_ack()
+        request = feed.parse_symbols(payload, available=connection.selection.available)
+        if request is None:
+            return feed.malformed_ack()
+        selection = connection.selection
+        if unsubscribe:
+            change = selection.unsubscribe(request.known)
+        else:
+            change = selection.subscribe(request.known)
+        if connection.live:
+            self._unsubscribe_from(connection, change.removed)
+            self._subscribe_to(connection, change.added)
+        # let the send tasks of updates emitted before the change queue their packets, so that
+        # nothing of a removed symbol follows the acknowledgement
+        await asyncio.sleep(0)
+        return feed.ack(selection, request)
+
+    def _subscribe_to(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
+        manager = self.sio.manager
+        for symbol in symbols:
+            if connection.conflated:
+                self._conflated[symbol].add(connection)
+            else:
+                self._live[symbol].add(connection)
+                manager.basic_enter_room(connection.sid, NAMESPACE, room_of(symbol))
+
+    def _unsubscribe_from(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
+        manager = self.sio.manager
+        for symbol in symbols:
+            connection.pending.pop(symbol, None)
+            self._conflated[symbol].discard(connection)
+            if connection in self._live[symbol]:
+                self._live[symbol].discard(connection)
+                manager.basic_leave_room(connection.sid, NAMESPACE, room_of(symbol))
+
+    # -- updates ----------------------------------------------------------------------------
+
+    def _on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
+        """Bus listener (synchronous, on the publish path): keep the newest ticker per symbol."""
+        found = False
+        for envelope in envelopes:
+            if envelope.stream.startswith("ticker:"):
+                event = envelope.event
+                if isinstance(event, Ticker):
+                    symbol = feed.symbol_of(event.asset)
+                    if symbol is not None:
+                        self._pending[symbol] = event
+                        found = True
+        if found:
+            self._wake.set()
+
+    async def _pump_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            pending, self._pending = self._pending, {}
+            for symbol in feed.ordered(pending):
+                try:
+                    await self._publish(symbol, feed.market_update(pending[symbol]))
+                except Exception:  # one bad update must not stop the feed
+                    logger.exception("feed: publishing %s failed", symbol)
+
+    async def _publish(self, symbol: str, update: MarketUpdate) -> None:
+        """Hand one update to the conflated connections and emit it to the symbol's room."""
+        for connection in self._conflated[symbol]:
+            connection.pending[symbol] = update
+        members = self._live[symbol]
+        if not members:
+            return
+        size = len(feed.event_frame(feed.PRICE_UPDATE, update))
+        for connection in members:
+            connection.count(1, size)
+        await self.sio.emit(feed.PRICE_UPDATE, update, room=room_of(symbol), namespace=NAMESPACE)
+
+    async def _flush_forever(self, connection: FeedConnection) -> None:
+        """Conflated plans: every ``conflation_ms``, the newest update of each symbol."""
+        while not connection.closed:
+            await asyncio.sleep(connection.conflation_s)
+            pending, connection.pending = connection.pending, {}
+            for symbol in feed.ordered(pending):
+                if symbol in connection.selection and not connection.closed:
+                    try:
+                        await self._emit_to(connection, feed.PRICE_UPDATE, pending[symbol])
+                    except Exception:
+                        logger.exception("feed: flushing %s to %s failed", symbol, connection.id)
+
+    async def _emit_to(self, connection: FeedConnection, event: str, data: object) -> None:
+        connection.count(1, len(feed.event_frame(event, data)))
+        await self.sio.emit(event, data, to=connection.sid, namespace=NAMESPACE)
+
+    async def _watch_forever(self) -> None:
+        """Close the sessions of slow consumers (bounded memory per client)."""
+        while True:
+            await asyncio.sleep(SLOW_CONSUMER_CHECK_S)
+            for connection in list(self._connections.values()):
+                socket_ = self.sio.eio.sockets.get(connection.eio_sid)
+                if socket_ is not None and socket_.queue.qsize() > SLOW_CONSUMER_PACKETS:
+                    self.node.metrics.overflows.inc(socket_.queue.qsize())
+                    logger.info("closing %s: slow consumer", connection.id)
+                    self._spawn(self.close(connection, retry=True, reason="slow consumer"))
+
+
+def _remote(environ: dict[str, Any]) -> str:
+    client = environ.get("asgi.scope", {}).get("client")
+    return f"{client[0]}:{client[1]}" if client else "?"
+
+
+class FeedMiddleware:
+    """ASGI middleware: Engine.IO at ``/socket.io/`` (the feed), everything else to ``app``.
+
+    Added with ``app.add_middleware(FeedMiddleware, socketio_feed=...)``, so that the FastAPI
+    app stays the app uvicorn runs (and lifespan events still reach it). While the node is not
+    ready (shutting down), Engine.IO requests get HTTP 503 or a refused WebSocket handshake:
+    a transport failure, after which clients retry, where an in-band refusal would stop them.
+    """
+
+    def __init__(self, app: ASGIApp, *, socketio_feed: SocketIOFeed) -> None:
+        self._node = socketio_feed.node
+        self._asgi: ASGIApp = socketio.ASGIApp(
+            socketio_feed.sio, other_asgi_app=app, socketio_path=ENGINEIO_PATH.strip("/")
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            not self._node.ready
+            and scope["type"] in ("http", "websocket")
+            and (scope["path"] + "/").startswith(ENGINEIO_PATH)
+        ):
+            if scope["type"] == "websocket":
+                await WebSocket(scope, receive, send).close(1013, "server unavailable")
+            else:
+                body = {"code": 503, "message": "Server unavailable"}
+                await JSONResponse(body, status_code=503)(scope, receive, send)
+            return
+        await self._asgi(scope, receive, send)
