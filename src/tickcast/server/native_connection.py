@@ -15,7 +15,7 @@ from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.dialects import native
 from tickcast.hub import Joined
 from tickcast.model import StreamPosition
-from tickcast.server.node import Node
+from tickcast.server.node import Node, connection_info
 from tickcast.server.ws_protocol import WRITE_EXTENSION
 from tickcast.session import Attach, Close, Detach, Send, Session
 from tickcast.storage.base import Principal
@@ -60,18 +60,13 @@ class NativeConnection:
     # -- lifecycle --------------------------------------------------------------------------
 
     def info(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "dialect": self.dialect,
-            "user": self.principal.user,
-            "key_id": self.principal.key_id,
-            "remote": self.remote,
-            "opened_at": self.opened_at,
-            "subscriptions": sorted(self.session.subscriptions),
-            "pending_bytes": self.outbox.pending_bytes,
-            "messages": self.messages,
-            "bytes": self.bytes,
-        }
+        return connection_info(
+            self,
+            subscriptions=sorted(self.session.subscriptions),
+            pending_bytes=self.outbox.pending_bytes,
+            messages=self.messages,
+            nbytes=self.bytes,
+        )
 
     async def run(self, *, initial_streams: str | None) -> None:
         node = self.node
@@ -175,9 +170,7 @@ class NativeConnection:
                 nbytes = sum(len(frame) for frame in frames)
                 self.messages += count
                 self.bytes += nbytes
-                self.node.meter.delivered(self.principal.key_id, count, nbytes)
-                self.node.metrics.messages.inc(count)
-                self.node.metrics.bytes.inc(nbytes)
+                self.node.delivered(self.principal.key_id, count, nbytes)
                 for resync in self.outbox.take_resyncs():
                     self.node.hub.resync(self, resync)
             self._flushed.set()

@@ -40,6 +40,29 @@ class LiveConnection(Protocol):
     async def close(self, code: int, reason: str, *, retry: bool) -> None: ...
 
 
+def connection_info(
+    connection: LiveConnection,
+    *,
+    subscriptions: list[str],
+    pending_bytes: int,
+    messages: int,
+    nbytes: int,
+) -> dict[str, object]:
+    """What the control plane shows of one live connection, for every dialect."""
+    return {
+        "id": connection.id,
+        "dialect": connection.dialect,
+        "user": connection.principal.user,
+        "key_id": connection.principal.key_id,
+        "remote": connection.remote,
+        "opened_at": connection.opened_at,
+        "subscriptions": subscriptions,
+        "pending_bytes": pending_bytes,
+        "messages": messages,
+        "bytes": nbytes,
+    }
+
+
 class Node:
     def __init__(self, config: ServerConfig, *, clock: Clock | None = None) -> None:
         self.config = config
@@ -105,6 +128,12 @@ class Node:
         envelopes = await self.bus.publish(self.checksummer.annotate(events))
         self.metrics.events.inc(len(events))
         return envelopes
+
+    def delivered(self, key_id: str, messages: int, nbytes: int) -> None:
+        """Meter frames handed to a client's transport (usage per key and Prometheus)."""
+        self.meter.delivered(key_id, messages, nbytes)
+        self.metrics.messages.inc(messages)
+        self.metrics.bytes.inc(nbytes)
 
     async def _flush_usage_forever(self) -> None:
         while True:

@@ -38,7 +38,7 @@ from starlette.websockets import WebSocket
 from tickcast.dialects import socketio_feed as feed
 from tickcast.dialects.socketio_feed import NAMESPACE, MarketUpdate, Selection
 from tickcast.model import Envelope, Ticker
-from tickcast.server.node import Node
+from tickcast.server.node import Node, connection_info
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
@@ -111,27 +111,18 @@ class FeedConnection:
         """Meter messages handed to the transport for this connection."""
         self.messages += messages
         self.bytes += nbytes
-        node = self._owner.node
-        node.meter.delivered(self.principal.key_id, messages, nbytes)
-        node.metrics.messages.inc(messages)
-        node.metrics.bytes.inc(nbytes)
+        self._owner.node.delivered(self.principal.key_id, messages, nbytes)
 
     def info(self) -> dict[str, object]:
         pending = sum(len(feed.event_frame(feed.PRICE_UPDATE, u)) for u in self.pending.values())
-        return {
-            "id": self.id,
-            "dialect": self.dialect,
-            "user": self.principal.user,
-            "key_id": self.principal.key_id,
-            "remote": self.remote,
-            "opened_at": self.opened_at,
-            "subscriptions": [
-                f"ticker:{feed.asset_of(s)}" for s in feed.ordered(self.selection.symbols)
-            ],
-            "pending_bytes": pending,
-            "messages": self.messages,
-            "bytes": self.bytes,
-        }
+        subscriptions = [f"ticker:{feed.asset_of(s)}" for s in feed.ordered(self.selection.symbols)]
+        return connection_info(
+            self,
+            subscriptions=subscriptions,
+            pending_bytes=pending,
+            messages=self.messages,
+            nbytes=self.bytes,
+        )
 
     async def close(self, code: int, reason: str, *, retry: bool) -> None:
         """``retry``: drop the transport without a close packet (clients reconnect). Otherwise
