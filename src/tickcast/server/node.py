@@ -19,7 +19,7 @@ from tickcast.dialects.native import NativeEncoder
 from tickcast.hub import Hub
 from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
 from tickcast.server.metrics import NodeMetrics
-from tickcast.server.sources import build_source
+from tickcast.server.sources import build_sources
 from tickcast.sources.base import Source
 from tickcast.state import BookChecksummer
 from tickcast.storage.base import Principal
@@ -83,11 +83,12 @@ class Node:
         """Socket.IO price-feed connections per user, a limit of its own (server/socketio_feed)."""
         self.metrics = NodeMetrics()
         self.connections: dict[str, LiveConnection] = {}
-        self.sources: list[Source] = [
-            build_source(spec, seed=config.seed, clock=self.clock)
-            for spec in config.sources
-            if spec != "none"
-        ]
+        self.sources: list[Source] = build_sources(
+            config.sources,
+            seed=config.seed,
+            clock=self.clock,
+            subscribers=self.hub.subscriber_count,
+        )
         self.simulated_markets: set[str] = set()
         for source in self.sources:
             for market in source.markets():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from tickcast.clock import Clock
 from tickcast.errors import ConfigError
 from tickcast.sources.base import Source
+from tickcast.sources.replay import ReplaySource, parse_spec
 from tickcast.sources.simulator import Simulator
 
 CALM_RATE = 300.0
@@ -20,10 +23,16 @@ def _options(spec: str) -> tuple[str, dict[str, str]]:
     return name.strip(), options
 
 
-def build_source(spec: str, *, seed: int, clock: Clock) -> Source:
-    """``simulator``, ``simulator:stress``, ``simulator:rate=2000,seed=7``.
+def build_source(
+    spec: str, *, seed: int, clock: Clock, subscribers: Callable[[], int] | None = None
+) -> Source:
+    """``simulator``, ``simulator:stress``, ``simulator:rate=2000,seed=7``,
+    ``replay:PATH[,speed=1|10|max][,loop][,wait=N]`` (docs/sources.md).
 
-    ``none`` (handled by the node) runs no source: only the publish API feeds the bus."""
+    ``none`` (handled by the node) runs no source: only the publish API feeds the bus.
+    ``subscribers`` counts the node's stream subscriptions (for ``replay:...,wait=N``)."""
+    if spec.startswith("replay:"):
+        return ReplaySource(parse_spec(spec), clock=clock, subscribers=subscribers)
     name, options = _options(spec)
     if name == "simulator":
         try:
@@ -34,4 +43,27 @@ def build_source(spec: str, *, seed: int, clock: Clock) -> Source:
         if rate <= 0:
             raise ConfigError(f"config key 'sources': bad value {spec!r}")
         return Simulator(seed=seed, clock=clock, rate=rate)
-    raise ConfigError(f"config key 'sources': unknown source {spec!r} (known: simulator)")
+    raise ConfigError(
+        f"config key 'sources': unknown source {spec!r} (known: simulator, replay:PATH)"
+    )
+
+
+def build_sources(
+    specs: Iterable[str], *, seed: int, clock: Clock, subscribers: Callable[[], int] | None = None
+) -> list[Source]:
+    """Every source of ``specs`` (``none`` skipped); each market must come from one source."""
+    sources: list[Source] = []
+    owners: dict[str, tuple[int, str]] = {}
+    for index, spec in enumerate(specs):
+        if spec == "none":
+            continue
+        source = build_source(spec, seed=seed, clock=clock, subscribers=subscribers)
+        for market in source.markets():
+            first, other = owners.setdefault(market.id, (index, spec))
+            if first != index:
+                raise ConfigError(
+                    f"config key 'sources': market {market.id!r} comes from both {other!r} "
+                    f"and {spec!r}; each market must come from exactly one source"
+                )
+        sources.append(source)
+    return sources
