@@ -7,6 +7,7 @@ import sys
 
 from tickcast.config import load
 from tickcast.errors import ConfigError
+from tickcast.sources.replay import with_defaults
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,7 +19,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--source",
         action="append",
-        help="event source: simulator (default), simulator:stress, simulator:rate=N",
+        help="event source: simulator (default), simulator:stress, simulator:rate=N, "
+        "replay:PATH[,speed=1|10|max][,loop][,wait=N] (repeatable; docs/sources.md)",
+    )
+    parser.add_argument("--speed", help="replay speed: 1 (real time, default), 10, ... or max")
+    parser.add_argument("--loop", action="store_true", help="replay sources start over at the end")
+    parser.add_argument(
+        "--wait", type=int, help="replay sources start once N stream subscriptions exist"
     )
     parser.add_argument("--seed", type=int, help="simulator seed (default 1)")
     parser.add_argument("--history-size", type=int, help="events kept per stream for resume")
@@ -34,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
         "host": args.host,
         "port": args.port,
         "data_dir": args.data_dir,
-        "sources": args.source,
+        "sources": args.source
+        and [
+            with_defaults(s, speed=args.speed, loop=args.loop, wait=args.wait) for s in args.source
+        ],
         "seed": args.seed,
         "history_size": args.history_size,
         "outbox_bytes": args.outbox_bytes,
