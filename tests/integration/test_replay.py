@@ -12,8 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
-
 from tests.conftest import RunningServer, ServerFactory
 from tests.integration.capture import (
     SPOT,
@@ -24,6 +22,8 @@ from tests.integration.capture import (
     decimal_trade,
     read_spot,
 )
+from websockets.asyncio.client import connect
+
 from tickcast.client import ChecksumMismatch, Client, Gap, LocalBook, Reset, Snapshot, Update
 from tickcast.sources.replay import ReplaySource
 
