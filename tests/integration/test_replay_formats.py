@@ -139,3 +139,33 @@ async def test_recording_replays_to_the_same_stream(
             if isinstance(m, Snapshot | Update) and m.seq > 0 and not isinstance(m, Reset)
         ]
         assert got == expected, stream
+
+
+async def test_record_stops_cleanly_on_sigterm(start_server: ServerFactory, tmp_path: Path) -> None:
+    """SIGTERM mid-recording: exit 0 and a complete gzip file (header, then the trades so far);
+    a stream a recording cannot replay is refused with exit 2."""
+    server = await start_replay(start_server, f"replay:{SPOT},speed=1,wait=1")
+    out = tmp_path / "partial.jsonl.gz"
+    key = await server.key("pro")
+    url = f"ws://127.0.0.1:{server.port}"
+    process = await asyncio.create_subprocess_exec(
+        *TICKCAST, "record", TRADES, "--out", str(out), "--url", url, "--key", key,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    source = server.node.sources[0]
+    async with asyncio.timeout(20):
+        while (await server.node.bus.position(TRADES)).seq < 20:
+            await asyncio.sleep(0.05)
+    process.terminate()
+    _, stderr = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 0, stderr.decode()
+    header, lines = recorded(out)
+    assert header["streams"] == [TRADES] and len(lines) >= 20
+    assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
+    assert source.passes == 0  # the replay was still running
+    refused = await asyncio.create_subprocess_exec(
+        *TICKCAST, "record", "ticker:btc", "--out", str(tmp_path / "x.gz"), "--url", url,
+        "--key", key, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(refused.communicate(), 15)
+    assert refused.returncode == 2 and b"cannot record 'ticker:btc'" in stderr
