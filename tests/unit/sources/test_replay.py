@@ -179,3 +179,26 @@ def test_binance_capture_events_use_exchange_times() -> None:
     assert quotes[0].time_ns == 1723161255308 * 10**6  # E of the depth update before it
     assert all(a.time_ns <= b.time_ns for a, b in zip(quotes, quotes[1:], strict=False))
     assert source.passes == 1 and source.published == len(events)
+
+
+def test_loop_replays_again_with_times_moved_on(tmp_path: Path) -> None:
+    """loop: the second pass repeats the first with event times shifted by the files' span
+    rounded up to whole seconds (here 1 s), the book starting from its snapshot again."""
+    (tmp_path / "book.csv").write_text(TARDIS_BOOK)
+    source = ReplaySource(parse_spec(f"replay:{tmp_path},speed=max,loop"), clock=ManualClock())
+    events: list[Event] = []
+
+    class Enough(Exception):
+        pass
+
+    async def sink(batch: Sequence[Event]) -> None:
+        events.extend(batch)
+        if source.passes == 2:
+            raise Enough
+
+    with pytest.raises(Enough):
+        asyncio.run(source.run(sink))
+    first, second = events[:3], events[3:6]
+    assert source.period_ns == 1_000_000_000
+    assert [e.time_ns + 1_000_000_000 for e in first] == [e.time_ns for e in second]
+    assert isinstance(second[0], BookSnapshot) and second[0].asks == first[0].asks

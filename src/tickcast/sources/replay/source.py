@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from tickcast.clock import Clock
 from tickcast.errors import ConfigError
@@ -31,6 +32,7 @@ MAX_BATCH = 256
 MIN_SLEEP_NS = 1_000_000
 """Messages due within 1 ms of each other are published together."""
 WAIT_POLL_S = 0.01
+SECOND = 1_000_000_000
 
 
 class ReplaySource:
@@ -86,14 +88,18 @@ class ReplaySource:
         binance = BinanceScan(kind=self.options.kind)
         tardis = TardisScan()
         recorded: dict[str, Market] = {}
+        first = last = None
         try:
             for path, fmt in self._files:
                 if fmt == "recording":
                     with files.open_text(path) as stream:
                         markets, _ = parse_header(stream.readline())
                     recorded.update((market.id, market) for market in markets)
-                    continue
-                for _, _, item in files.read(path, fmt):
+                for local_ns, _, item in files.read(path, fmt):
+                    first = local_ns if first is None else min(first, local_ns)
+                    last = local_ns if last is None else max(last, local_ns)
+                    if fmt == "recording":
+                        continue
                     if fmt == "binance":
                         binance.feed(item)
                     else:
@@ -101,12 +107,17 @@ class ReplaySource:
                             tardis.feed(item[0], row)
         except (ValueError, KeyError, TypeError) as error:
             raise ConfigError(f"replay {self.options.path!r}: unreadable data ({error})") from None
+        span = 0 if first is None or last is None else last - first
+        self.period_ns = -(-(span + 1) // SECOND) * SECOND
+        """Event-time shift between loop passes: the files' local-time span, whole seconds."""
         self._binance = binance.markets()
         self._tardis = tardis.markets()
         self._recorded = recorded
 
     def _events(self) -> Iterator[tuple[int, list[Event]]]:
-        """(local ns, events) of every record of one pass, with fresh decoders."""
+        """(local ns, events) of every record of one pass, with fresh decoders; pass ``k``
+        (from 0) shifts event times by ``k * period_ns`` so a looped replay keeps time moving."""
+        shift = self.passes * self.period_ns
         self._past_breaks.extend(self._decoder.breaks)
         binance = self._decoder = BinanceDecoder(self._binance)
         tardis = TardisDecoder(self._tardis)
@@ -118,6 +129,8 @@ class ReplaySource:
                 events = tardis.decode(*item)
             else:
                 events = recorded.decode(item)
+            if events and shift:
+                events = [replace(event, time_ns=event.time_ns + shift) for event in events]
             if events:
                 yield local_ns, events
 
