@@ -109,17 +109,22 @@ async def test_replay_spot_capture_streams_the_recorded_trades_and_book(
 
 
 async def test_replay_usdm_capture_follows_pu_continuity(start_server: ServerFactory) -> None:
-    """A USD-M futures capture (pu continuity) replays as binance-BTCUSDT-future with a book
-    whose checksums hold at every step and its recorded trades in order."""
+    """A USD-M futures capture (pu continuity), served beside a spot replay, replays as
+    binance-BTCUSDT-future with a book whose checksums hold at every step and its trades in
+    order."""
     lines = [
         json.loads(line.partition(" ")[2]) for line in gzip.open(USDM, "rt") if "@trade" in line
     ]
     stream = f"book:{USDM_MARKET}"
     trades = f"trades:{USDM_MARKET}"
-    server = await replay_server(start_server, f"replay:{USDM},speed=max,wait=2")
+    server = await start_server(
+        sources=(f"replay:{SPOT},speed=max", f"replay:{USDM},speed=max,wait=2"),
+        outbox_bytes=BIG_OUTBOX,
+    )
     info = await market(server, USDM_MARKET)
     assert (info["price_decimals"], info["size_decimals"], info["kind"]) == (1, 3, "future")
-    source = server.node.sources[0]
+    assert (await market(server, SPOT_MARKET))["kind"] == "spot"  # two sources, one server
+    source = server.node.sources[1]
     assert isinstance(source, ReplaySource)
     seen = await collect(server, [trades, stream], {trades: len(lines)})
     assert [m.data["id"] for m in seen[trades] if isinstance(m, Update)] == [
