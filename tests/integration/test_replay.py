@@ -6,6 +6,8 @@ import asyncio
 import gzip
 import json
 import logging
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,18 @@ async def test_replay_reports_a_depth_gap(
     lost = capture.lines[cut][1]["data"]
     assert [(b.expected, b.got) for b in source.breaks] == [(lost["U"], lost["u"] + 1)]
     assert any("depth updates lost" in r.getMessage() for r in caplog.records)
+
+
+def test_serve_refuses_a_market_from_two_sources(tmp_path: Path) -> None:
+    """`tickcast serve --source simulator --source replay:<spot capture>` exits 2 naming the
+    market both would publish."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tickcast.cli.main", "serve", "--port", "0", "--data-dir",
+         str(tmp_path), "--source", "simulator", "--source", f"replay:{SPOT}", "--speed", "max"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert (
+        "market 'binance-btc-usdt-spot' comes from both 'simulator' and 'replay:" in result.stderr
+    )
+    assert ",speed=max'" in result.stderr  # the --speed flag went into the replay spec

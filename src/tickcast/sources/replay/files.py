@@ -32,6 +32,7 @@ _ZSTD = b"\x28\xb5\x2f\xfd"
 
 def expand(path: str) -> list[Path]:
     """The files a replay PATH names: a file, a directory's files, or a glob's matches."""
+    path = str(Path(path).expanduser())
     if glob.has_magic(path):
         files = [Path(p) for p in sorted(glob.glob(path)) if Path(p).is_file()]
     elif Path(path).is_dir():
