@@ -202,3 +202,21 @@ def test_loop_replays_again_with_times_moved_on(tmp_path: Path) -> None:
     assert source.period_ns == 1_000_000_000
     assert [e.time_ns + 1_000_000_000 for e in first] == [e.time_ns for e in second]
     assert isinstance(second[0], BookSnapshot) and second[0].asks == first[0].asks
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("a.gz", "not a capture\n", "unknown format"),
+        ("b.cap", '1 {"stream":"x@trade","data":{"e":"trade","s":"BTCUSDT"}}\n', "no field 'p'"),
+        ("c.csv", TARDIS_TRADES.splitlines()[0] + "\nbinance,BTCUSDT,1,2\n", "do not match"),
+    ],
+)
+def test_unreadable_files_stop_the_start_naming_the_record(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    """Bad files are a ConfigError at start, naming the file (and record) and what is wrong."""
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=message) as error:
+        ReplaySource(parse_spec(f"replay:{tmp_path / name}"), clock=ManualClock())
+    assert name in str(error.value)

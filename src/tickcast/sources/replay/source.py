@@ -8,6 +8,7 @@ order and publishes its events, paced by the recorded local times at the chosen 
 from __future__ import annotations
 
 import asyncio
+import csv
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -89,27 +90,30 @@ class ReplaySource:
         tardis = TardisScan()
         recorded: dict[str, Market] = {}
         first = last = None
+        where = ""
         try:
             for path, fmt in self._files:
+                where = str(path)
                 if fmt == "recording":
                     with files.open_text(path) as stream:
                         markets, _ = parse_header(stream.readline())
                     recorded.update((market.id, market) for market in markets)
-                for local_ns, _, item in files.read(path, fmt):
+                for number, (local_ns, _, item) in enumerate(files.read(path, fmt), 1):
+                    where = f"{path}, record {number}"
                     first = local_ns if first is None else min(first, local_ns)
                     last = local_ns if last is None else max(last, local_ns)
-                    if fmt == "recording":
-                        continue
                     if fmt == "binance":
                         binance.feed(item)
-                    else:
+                    elif fmt == "tardis":
                         for row in item[1]:
                             tardis.feed(item[0], row)
-        except (ValueError, KeyError, TypeError) as error:
-            raise ConfigError(f"replay {self.options.path!r}: unreadable data ({error})") from None
+        except KeyError as error:
+            raise ConfigError(f"replay {where}: unreadable data (no field {error})") from None
+        except (ValueError, TypeError, IndexError, OSError, EOFError, csv.Error) as error:
+            raise ConfigError(f"replay {where}: unreadable data ({error})") from None
         span = 0 if first is None or last is None else last - first
+        # the event-time shift between loop passes: the files' local-time span, whole seconds
         self.period_ns = -(-(span + 1) // SECOND) * SECOND
-        """Event-time shift between loop passes: the files' local-time span, whole seconds."""
         self._binance = binance.markets()
         self._tardis = tardis.markets()
         self._recorded = recorded

@@ -111,6 +111,8 @@ class TardisScan:
         self._decimals = DecimalsScan()
 
     def feed(self, kind: str, row: Row) -> None:
+        if None in row.values() or None in row:
+            raise ValueError("a row's columns do not match the header")
         key = (row["exchange"], row["symbol"])
         self._symbols[key] = None
         label = "|".join(key)
