@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tickcast.book import book_checksum
 from tickcast.clock import ManualClock
 from tickcast.errors import ConfigError
 from tickcast.model import BookDelta, BookSnapshot, Event, MarketKind, Quote, Side, Trade
@@ -21,6 +22,7 @@ from tickcast.sources.replay import (
 )
 from tickcast.sources.replay.markets import market_for, split_spot_symbol
 from tickcast.sources.replay.pacing import Pacer
+from tickcast.sources.replay.recording import RecordingDecoder
 
 SPOT = Path(__file__).parents[2] / "fixtures/hftbacktest/binance-spot-btcusdt-20240808-head2500.gz"
 
@@ -220,3 +222,26 @@ def test_unreadable_files_stop_the_start_naming_the_record(
     with pytest.raises(ConfigError, match=message) as error:
         ReplaySource(parse_spec(f"replay:{tmp_path / name}"), clock=ManualClock())
     assert name in str(error.value)
+
+
+def test_recording_decoder_checks_recorded_book_checksums(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A recorded book message whose checksum does not match the rebuilt book is logged and
+    counted; matching ones pass; a seq-0 snapshot (empty stream) is skipped."""
+    market = market_for("binance", "BTCUSDT", MarketKind.SPOT, price_decimals=2, size_decimals=5)
+    decoder = RecordingDecoder([market])
+    stream = "book:binance-btc-usdt-spot"
+    data = {"bids": [["100.00", "1.00000"]], "asks": [["101.00", "2.00000"]]}
+    good = book_checksum(((10000, 100000),), ((10100, 200000),), price_decimals=2, size_decimals=5)
+
+    def record(seq: int, checksum: int) -> dict[str, object]:
+        return {"t": 5, "stream": stream, "type": "snapshot", "seq": seq, "data": data,
+                "checksum": checksum}  # fmt: skip
+
+    assert decoder.decode(record(0, good)) == []
+    [event] = decoder.decode(record(1, good))
+    assert event == BookSnapshot(market.id, ((10000, 100000),), ((10100, 200000),), 5)
+    assert decoder.mismatches == 0
+    decoder.decode(record(2, good + 1))
+    assert decoder.mismatches == 1 and "seq 2 had checksum" in caplog.text

@@ -16,7 +16,8 @@ time ``t`` (UTC ns) and the native protocol's ``data`` object unchanged:
 
 Replayed, trades keep their recorded ``time``; book and quote events take the recording's
 local time ``t`` when their data carries none. A snapshot at ``seq`` 0 (a stream that had no
-data yet when the recorder subscribed) is skipped; a recorded gap is logged as lost data.
+data yet when the recorder subscribed) is skipped; a recorded gap is logged as lost data; a book
+whose rebuilt checksum differs from the recorded one is logged.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import logging
 import time
 from typing import Any
 
+from tickcast.book import OrderBook, book_checksum
 from tickcast.model.events import BookDelta, BookSnapshot, Event, Level, Quote, Side, Trade
 from tickcast.model.markets import Market, MarketKind
 from tickcast.model.numbers import format_fixed, parse_fixed
@@ -118,11 +120,14 @@ def parse_rfc3339_ns(text: str) -> int:
 
 
 class RecordingDecoder:
-    """Record objects in file order become events."""
+    """Record objects in file order become events. Book records are checked against their
+    recorded checksum (a mismatch, e.g. an edited file, is counted and logged)."""
 
     def __init__(self, markets: list[Market]) -> None:
         self._markets = {market.id: market for market in markets}
+        self._books: dict[str, OrderBook] = {}
         self.skipped = 0
+        self.mismatches = 0
 
     def decode(self, record: dict[str, Any]) -> list[Event]:
         kind = record.get("type")
@@ -149,9 +154,36 @@ class RecordingDecoder:
         if key.kind is StreamKind.QUOTES:
             return [_quote(market, data, local)]
         bids, asks = _levels(data["bids"], market), _levels(data["asks"], market)
+        book = self._books.setdefault(market.id, OrderBook())
         if kind == "snapshot":
-            return [BookSnapshot(market.id, bids, asks, local)]
-        return [BookDelta(market.id, bids, asks, local)]
+            book.apply_snapshot(bids, asks)
+            event: Event = BookSnapshot(market.id, bids, asks, local)
+        else:
+            book.apply_delta(bids, asks)
+            event = BookDelta(market.id, bids, asks, local)
+        self._check(record, book, market)
+        return [event]
+
+    def _check(self, record: dict[str, Any], book: OrderBook, market: Market) -> None:
+        expected = record.get("checksum")
+        if expected is None:
+            return
+        top_bids, top_asks = book.top(10)
+        actual = book_checksum(
+            top_bids,
+            top_asks,
+            price_decimals=market.price_decimals,
+            size_decimals=market.size_decimals,
+        )
+        if actual != expected:
+            self.mismatches += 1
+            logger.warning(
+                "replay: the recording's %s seq %s had checksum %s, the replayed book gives %s",
+                record["stream"],
+                record["seq"],
+                expected,
+                actual,
+            )
 
 
 def _levels(levels: list[list[str]], market: Market) -> tuple[Level, ...]:
