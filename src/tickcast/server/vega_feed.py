@@ -1,0 +1,105 @@
+"""The Vega dialect's shared feed: one ``VegaState`` fed by the bus, and the block clock.
+
+Every envelope reaches ``VegaState.apply`` synchronously (a bus listener, registered after the
+hub's), so a subscriber that takes its snapshot and registers without awaiting in between sees
+every later change exactly once. Every ``vega_block_time`` seconds the block is closed and each
+subscriber gets the block's lines for its filter (built once per distinct filter, bytes shared).
+The block clock runs only while someone is subscribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from tickcast.auth.metering import ConnectionCounter
+from tickcast.dialects.vega.filters import Filter
+from tickcast.dialects.vega.state import Block, VegaState
+from tickcast.model import Envelope
+from tickcast.server.node import Node
+from tickcast.sources.simulator import Simulator
+
+logger = logging.getLogger("tickcast.server")
+
+MAX_STREAMS_PER_ADDRESS = 250
+"""The data-node's ``MaxSubscriptionPerClient``."""
+
+
+class BlockSubscriber(Protocol):
+    selection: Filter
+    joined: int
+
+    def on_block(self, lines: list[bytes]) -> None:
+        """The lines of a closed block for this subscriber's filter (may be empty)."""
+
+
+def simulated_parties(node: Node) -> list[str]:
+    """Party ids of every simulator source of the node."""
+    return [
+        party.id
+        for source in node.sources
+        if isinstance(source, Simulator)
+        for party in source.parties()
+    ]
+
+
+class VegaFeed:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.block_time = node.config.vega_block_time
+        self.state = VegaState(node.catalog, simulated_parties(node))
+        self.addresses = ConnectionCounter()
+        """Open streams per client address (``MAX_STREAMS_PER_ADDRESS``)."""
+        self.subscribers: dict[int, BlockSubscriber] = {}
+        self.blocks = 0
+        self._ticker: asyncio.Task[None] | None = None
+        self._unlisten = node.bus.listen(self._on_envelopes)
+
+    def _on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
+        try:
+            self.state.apply(envelopes, collect=bool(self.subscribers))
+        except Exception:  # a bad event must not break the bus for the other listeners
+            logger.exception("vega: could not apply events")
+
+    def subscribe(self, subscriber: BlockSubscriber) -> list[bytes]:
+        """Register a subscriber; returns its snapshot lines (empty for update-only streams).
+        Synchronous on purpose: nothing can be published between snapshot and registration."""
+        lines = self.state.snapshot(subscriber.selection)
+        subscriber.joined = self.state.index
+        self.subscribers[id(subscriber)] = subscriber
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.create_task(self._tick_forever())
+        return lines
+
+    def unsubscribe(self, subscriber: BlockSubscriber) -> None:
+        self.subscribers.pop(id(subscriber), None)
+        if not self.subscribers and self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.block_time)
+            self.close_block()
+
+    def close_block(self) -> Block:
+        """Close the current block and hand its lines to every subscriber."""
+        collect = bool(self.subscribers)
+        block = self.state.flush(self.node.clock.time_ns(), collect=collect)
+        self.blocks += 1
+        for subscriber in list(self.subscribers.values()):
+            try:
+                subscriber.on_block(block.lines(subscriber.selection, subscriber.joined))
+            except Exception:
+                logger.exception("vega: block delivery failed")
+        return block
+
+    async def stop(self) -> None:
+        self._unlisten()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
