@@ -24,9 +24,6 @@ from tickcast.sources.simulator import Simulator
 
 logger = logging.getLogger("tickcast.server")
 
-MAX_STREAMS_PER_ADDRESS = 250
-"""The data-node's ``MaxSubscriptionPerClient``."""
-
 
 class BlockSubscriber(Protocol):
     selection: Filter
@@ -52,7 +49,8 @@ class VegaFeed:
         self.block_time = node.config.vega_block_time
         self.state = VegaState(node.catalog, simulated_parties(node))
         self.addresses = ConnectionCounter()
-        """Open streams per client address (``MAX_STREAMS_PER_ADDRESS``)."""
+        """Open streams per client address (at most ``vega_max_streams_per_address``)."""
+        self.max_streams_per_address = node.config.vega_max_streams_per_address
         self.subscribers: dict[int, BlockSubscriber] = {}
         self.blocks = 0
         self._ticker: asyncio.Task[None] | None = None

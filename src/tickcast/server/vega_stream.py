@@ -32,7 +32,7 @@ from tickcast.dialects.vega.ids import market_hex, parse_candle_id
 from tickcast.model import StreamKind
 from tickcast.server.credentials import api_key_from
 from tickcast.server.node import Node, connection_info
-from tickcast.server.vega_feed import MAX_STREAMS_PER_ADDRESS, VegaFeed
+from tickcast.server.vega_feed import VegaFeed
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
@@ -250,7 +250,7 @@ async def admit(
         if isinstance(limited, Refusal):
             return limited
         selection = limited
-    if not feed.addresses.try_acquire(host, MAX_STREAMS_PER_ADDRESS):
+    if not feed.addresses.try_acquire(host, feed.max_streams_per_address):
         return Refusal(errors.too_many_streams(), errors.RESOURCE_EXHAUSTED, "stream_limit")
     if principal.user != PUBLIC_USER and not node.limits.try_acquire(
         principal.user, principal.plan.max_connections
