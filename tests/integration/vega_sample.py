@@ -12,7 +12,7 @@ import websocket
 url = sys.argv[1]
 
 
-def on_message(ws, message):  # type: ignore[no-untyped-def]
+def on_message(ws, message):
     print(message)
 
 

@@ -94,6 +94,7 @@ class VegaStream:
         self.bytes = 0
         self.ended = False
         """No more lines will be queued (error or close); the writer stops once drained."""
+        self.ended_event = asyncio.Event()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._seq = 0
@@ -152,6 +153,7 @@ class VegaStream:
         if self.ended:
             return
         self.ended = True
+        self.ended_event.set()
         self.feed.unsubscribe(self)
         if line is not None:
             self.outbox.push_control(line)

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tickcast.dialects.vega import errors
 from tickcast.server.vega_feed import VegaFeed
-from tickcast.server.vega_stream import Refusal, VegaStream, admit
+from tickcast.server.vega_stream import CLOSE_FLUSH_S, Refusal, VegaStream, admit
 from tickcast.server.ws_protocol import WRITE_EXTENSION
 
 logger = logging.getLogger("tickcast.server")
@@ -71,15 +71,20 @@ async def vega_ws_endpoint(websocket: WebSocket) -> None:
         return  # no close frame: uvicorn drops the TCP connection
     stream = outcome
     reader = asyncio.create_task(_read_until_gone(websocket, stream))
+    writer = asyncio.create_task(_write(websocket, stream))
     try:
         stream.start()
-        await _write(websocket, stream)
-    except OSError:  # the peer went away while writing (uvicorn's ClientDisconnected)
-        logger.debug("vega stream %s: peer gone", stream.id)
+        await stream.ended_event.wait()
+        # the last line (an error, if any) gets a moment to go out; a client that does not
+        # read is dropped anyway
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(writer), CLOSE_FLUSH_S)
     finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await reader
+        for task in (reader, writer):
+            task.cancel()
+        for task in (reader, writer):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         stream.release()
 
 
@@ -98,12 +103,17 @@ async def _read_until_gone(websocket: WebSocket, stream: VegaStream) -> None:
 async def _write(websocket: WebSocket, stream: VegaStream) -> None:
     batched = WRITE_EXTENSION in websocket.scope.get("extensions", {})
     send = websocket._send
-    async for frames in stream.batches():
-        if batched:
-            await send({"type": WRITE_EXTENSION, "frames": frames})
-        else:
-            for frame in frames:
-                await send({"type": "websocket.send", "text": frame.decode()})
+    try:
+        async for frames in stream.batches():
+            if batched:
+                await send({"type": WRITE_EXTENSION, "frames": frames})
+            else:
+                for frame in frames:
+                    await send({"type": "websocket.send", "text": frame.decode()})
+    except OSError:  # the peer went away while writing (uvicorn's ClientDisconnected)
+        logger.debug("vega stream %s: peer gone", stream.id)
+    finally:
+        stream.end()
 
 
 async def vega_http_endpoint(request: Request) -> Response:
