@@ -144,6 +144,9 @@ async def test_keys_and_plans_when_required(start_server: ServerFactory) -> None
     headers = {"X-API-Key": pro}
     async with websockets.connect(_ws(server, "trades"), additional_headers=headers) as ws:
         assert json.loads(await ws.recv())["result"]["trades"]
+    bearer = ["Bearer", pro]  # wsproxy's Sec-WebSocket-Protocol: Bearer, <token>
+    async with websockets.connect(_ws(server, "orders"), subprotocols=bearer) as ws:
+        assert json.loads(await ws.recv())["result"]["snapshot"]
     async with websockets.connect(_ws(server, f"trades?api_key={free}")) as ws:
         trades = json.loads(await ws.recv())["result"]["trades"]
     binance = {market_hex(m.id) for m in server.node.catalog if m.id.startswith("binance-")}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -60,7 +60,7 @@ async def vega_ws_endpoint(websocket: WebSocket) -> None:
         feed,
         path=websocket.path_params.get("path", ""),
         query=websocket.query_params.multi_items(),
-        headers=websocket.headers,
+        headers=_bearer_from_subprotocol(websocket.headers),
         host=host,
         remote=remote,
     )
@@ -86,6 +86,15 @@ async def vega_ws_endpoint(websocket: WebSocket) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         stream.release()
+
+
+def _bearer_from_subprotocol(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """wsproxy turns ``Sec-WebSocket-Protocol: Bearer, <token>`` into ``Authorization``."""
+    protocol = headers.get("sec-websocket-protocol", "")
+    scheme, _, token = protocol.partition(",")
+    if scheme.strip().lower() != "bearer" or not token.strip():
+        return headers
+    return {**headers, "authorization": f"Bearer {token.strip()}"}
 
 
 async def _read_until_gone(websocket: WebSocket, stream: VegaStream) -> None:
