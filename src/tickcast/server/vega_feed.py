@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from tickcast.auth.metering import ConnectionCounter
-from tickcast.dialects.vega.filters import Filter
+from tickcast.dialects.vega.filters import Filter, StreamName
 from tickcast.dialects.vega.state import Block, VegaState
 from tickcast.model import Envelope
 from tickcast.server.node import Node
@@ -52,13 +52,15 @@ class VegaFeed:
         """Open streams per client address (at most ``vega_max_streams_per_address``)."""
         self.max_streams_per_address = node.config.vega_max_streams_per_address
         self.subscribers: dict[int, BlockSubscriber] = {}
+        self.streams: frozenset[StreamName] = frozenset()
+        """The streams someone is subscribed to: only their items are built."""
         self.blocks = 0
         self._ticker: asyncio.Task[None] | None = None
         self._unlisten = node.bus.listen(self._on_envelopes)
 
     def _on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
         try:
-            self.state.apply(envelopes, collect=bool(self.subscribers))
+            self.state.apply(envelopes, collect=self.streams)
         except Exception:  # a bad event must not break the bus for the other listeners
             logger.exception("vega: could not apply events")
 
@@ -68,12 +70,14 @@ class VegaFeed:
         lines = self.state.snapshot(subscriber.selection)
         subscriber.joined = self.state.index
         self.subscribers[id(subscriber)] = subscriber
+        self.streams = self.streams | {subscriber.selection.stream}
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.create_task(self._tick_forever())
         return lines
 
     def unsubscribe(self, subscriber: BlockSubscriber) -> None:
-        self.subscribers.pop(id(subscriber), None)
+        if self.subscribers.pop(id(subscriber), None) is not None:
+            self.streams = frozenset(s.selection.stream for s in self.subscribers.values())
         if not self.subscribers and self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
@@ -85,8 +89,7 @@ class VegaFeed:
 
     def close_block(self) -> Block:
         """Close the current block and hand its lines to every subscriber."""
-        collect = bool(self.subscribers)
-        block = self.state.flush(self.node.clock.time_ns(), collect=collect)
+        block = self.state.flush(self.node.clock.time_ns(), collect=self.streams)
         self.blocks += 1
         for subscriber in list(self.subscribers.values()):
             try:

@@ -7,6 +7,7 @@ same on every run and every node.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -22,11 +23,13 @@ def is_hex_id(text: str) -> bool:
     return bool(_HEX64.match(text))
 
 
+@functools.lru_cache(maxsize=4096)
 def market_hex(market_id: str) -> str:
     """The Vega id of a tickcast market id (``binance-btc-usdt-spot`` → 64 hex)."""
     return _digest(f"tickcast-vega-market:{market_id}")
 
 
+@functools.lru_cache(maxsize=1024)
 def asset_hex(asset: str) -> str:
     """The Vega id of an asset code (``usdt`` → 64 hex)."""
     return _digest(f"tickcast-vega-asset:{asset.lower()}")

@@ -1,8 +1,8 @@
 """VegaState: the dialect's view of the simulated exchange, and its per-block batches.
 
 Fed synchronously with every envelope of the bus (``apply``), it keeps what the snapshots need
-(live orders, positions, accounts, books, open candles) and, while someone listens
-(``collect=True``), the block's encoded items. ``flush(block_ns)`` closes a block: it returns a
+(live orders, positions, accounts, books, open candles) and the block's encoded items of the
+streams someone listens to (``collect``). ``flush(block_ns)`` closes a block: it returns a
 :class:`Block` whose items each subscriber filters (``Block.lines``). Every item is encoded once
 and its bytes shared; a block's lines for one filter are built once (``Block.lines`` caches).
 """
@@ -10,7 +10,7 @@ and its bytes shared; a block's lines for one filter are built once (``Block.lin
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 
 from tickcast.book import OrderBook
@@ -33,6 +33,18 @@ from tickcast.model import (
 )
 
 _LIVE = (OrderStatus.ACTIVE, OrderStatus.PARTIALLY_FILLED)
+ALL_STREAMS: frozenset[StreamName] = frozenset(StreamName)
+
+Collect = bool | Set[StreamName]
+"""Which streams' items to build: True (all), False (none) or the streams someone listens to."""
+
+
+def _wanted(collect: Collect) -> Set[StreamName]:
+    if collect is True:
+        return ALL_STREAMS
+    if collect is False:
+        return frozenset()
+    return collect
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +111,7 @@ class VegaState:
         assets = sorted({market.quote for market in self._markets.values()})
         self.accounts = AccountModel(list(self.parties), assets)
         self._orders: dict[tuple[str, str], Order] = {}
-        self._positions: dict[tuple[str, str], tuple[Position, bytes]] = {}
+        self._positions: dict[tuple[str, str], Position] = {}
         self._books: dict[str, OrderBook] = {}
         self._last_price: dict[str, int] = {}
         self._open_volume: dict[tuple[str, str], int] = {}
@@ -118,16 +130,17 @@ class VegaState:
 
     # -- feeding -----------------------------------------------------------------------------
 
-    def apply(self, envelopes: Sequence[Envelope], *, collect: bool) -> None:
+    def apply(self, envelopes: Sequence[Envelope], *, collect: Collect) -> None:
+        wanted = _wanted(collect)
         for envelope in envelopes:
             event = envelope.event
             match event:
                 case Trade():
-                    self._trade(event, collect)
+                    self._trade(event, StreamName.TRADES in wanted)
                 case Order():
-                    self._order(event, collect)
+                    self._order(event, StreamName.ORDERS in wanted)
                 case Position():
-                    self._position(event, collect)
+                    self._position(event, wanted)
                 case BookSnapshot():
                     book = self._books.setdefault(event.market, OrderBook())
                     book.apply_snapshot(event.bids, event.asks)
@@ -201,51 +214,54 @@ class VegaState:
         )
         return jsonpb.dumps(jsonpb.stream(message))
 
-    def _position(self, event: Position, collect: bool) -> None:
+    def _position(self, event: Position, wanted: Set[StreamName]) -> None:
         market = self._markets.get(event.market)
         if market is None:
             return
         self.parties.setdefault(event.party)
         key = (event.market, event.party)
-        data = self._position_message(market, event)
-        self._positions[key] = (event, data)
+        self._positions[key] = event
         self._open_volume[key] = event.open_volume
         self._changed_markets[market.id] = None
         update = self.accounts.apply(market, event)
-        if not collect:
-            return
         hex_id = market_hex(market.id)
-        self.index = next(self._counter)
-        self._pending.setdefault(StreamName.POSITIONS, []).append(
-            Item(self.index, data, market=hex_id, parties=(event.party,))
-        )
-        self._add(
-            StreamName.MARGIN_LEVELS, update.margin_levels, market=hex_id, parties=(event.party,)
-        )
-        for account in update.accounts:
-            self._add(
-                StreamName.ACCOUNTS,
-                account.message(),
-                market=market_hex(account.market) if account.market else "",
-                parties=(account.owner,),
-                asset=asset_hex(account.asset),
-                account_type=account.type.value,
+        parties = (event.party,)
+        if StreamName.POSITIONS in wanted:
+            self.index = next(self._counter)
+            data = self._position_message(market, event)
+            self._pending.setdefault(StreamName.POSITIONS, []).append(
+                Item(self.index, data, market=hex_id, parties=parties)
             )
-        if update.ledger is not None:
-            self._add(StreamName.LEDGER, update.ledger, market=hex_id, parties=(event.party,))
+        if StreamName.MARGIN_LEVELS in wanted:
+            self._add(
+                StreamName.MARGIN_LEVELS, update.margin_levels, market=hex_id, parties=parties
+            )
+        if StreamName.ACCOUNTS in wanted:
+            for account in update.accounts:
+                self._add(
+                    StreamName.ACCOUNTS,
+                    account.message(),
+                    market=market_hex(account.market) if account.market else "",
+                    parties=(account.owner,),
+                    asset=asset_hex(account.asset),
+                    account_type=account.type.value,
+                )
+        if update.ledger is not None and StreamName.LEDGER in wanted:
+            self._add(StreamName.LEDGER, update.ledger, market=hex_id, parties=parties)
 
     # -- blocks ------------------------------------------------------------------------------
 
-    def flush(self, block_ns: int, *, collect: bool) -> Block:
-        """Close the current block. ``collect=False`` only advances the block state."""
+    def flush(self, block_ns: int, *, collect: Collect) -> Block:
+        """Close the current block; build the items of the ``collect`` streams only."""
+        wanted = _wanted(collect)
         items, self._pending = self._pending, {}
         changes = self.depth.flush(block_ns)
         candles = self.candles.flush()
         changed_books, self._changed_books = self._changed_books, {}
         changed_markets, self._changed_markets = self._changed_markets, {}
-        if not collect:
+        if not wanted:
             return Block(block_ns, {})
-        for change in changes:
+        for change in changes if StreamName.DEPTH_UPDATES in wanted else ():
             market = self._markets.get(change.market)
             if market is None:
                 continue
@@ -253,7 +269,7 @@ class VegaState:
                 market, change.bids, change.asks, change.sequence, change.previous
             )
             self._item(items, StreamName.DEPTH_UPDATES, message, market=market_hex(market.id))
-        for market_id in changed_books:
+        for market_id in changed_books if StreamName.MARKETS_DEPTH in wanted else ():
             market = self._markets.get(market_id)
             if market is not None:
                 self._item(
@@ -262,7 +278,7 @@ class VegaState:
                     self.depth_message(market),
                     market=market_hex(market.id),
                 )
-        for market_id in changed_markets:
+        for market_id in changed_markets if StreamName.MARKETS_DATA in wanted else ():
             market = self._markets.get(market_id)
             if market is not None:
                 self._item(
@@ -271,7 +287,7 @@ class VegaState:
                     self.market_data(market, block_ns),
                     market=market_hex(market.id),
                 )
-        for key, candle in candles:
+        for key, candle in candles if StreamName.CANDLES in wanted else ():
             self._item(items, StreamName.CANDLES, candle.message(), key=key)
         return Block(block_ns, items)
 
@@ -341,8 +357,8 @@ class VegaState:
                 ]
             case StreamName.POSITIONS:
                 items = [
-                    data
-                    for (mid, party), (_, data) in self._positions.items()
+                    self._position_message(self._markets[mid], position)
+                    for (mid, party), position in self._positions.items()
                     if selected(mid, party)
                 ]
             case StreamName.ACCOUNTS:

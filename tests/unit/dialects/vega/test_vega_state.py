@@ -167,10 +167,17 @@ def test_position_changes_move_margin_and_pnl_through_the_ledger() -> None:
     assert page["result"]["snapshot"]["accounts"] == [balance]
 
 
-def test_nothing_is_collected_without_subscribers() -> None:
+def test_only_streams_with_subscribers_are_collected() -> None:
     state = _state()
     _feed(state, _trade(1, ALICE, BOB), collect=False)
     assert state.flush(T0, collect=True).lines(Filter(StreamName.TRADES), 0) == []
+    only_orders = frozenset({StreamName.ORDERS})
+    envelopes = [Envelope("s", 1, "e", _trade(2, ALICE, BOB), 0)]
+    envelopes.append(Envelope("s", 2, "e", _order(3, ALICE), 0))
+    state.apply(envelopes, collect=only_orders)
+    block = state.flush(T0, collect=only_orders)
+    assert block.lines(Filter(StreamName.TRADES), 0) == []
+    assert len(block.lines(Filter(StreamName.ORDERS), 0)) == 1
 
 
 def test_unknown_ids_are_not_found() -> None:
