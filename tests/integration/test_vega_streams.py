@@ -145,7 +145,8 @@ async def test_keys_and_plans_when_required(start_server: ServerFactory) -> None
     async with websockets.connect(_ws(server, "trades"), additional_headers=headers) as ws:
         assert json.loads(await ws.recv())["result"]["trades"]
     bearer = ["Bearer", pro]  # wsproxy's Sec-WebSocket-Protocol: Bearer, <token>
-    async with websockets.connect(_ws(server, "orders"), subprotocols=bearer) as ws:
+    orders = _ws(server, f"orders?partyIds={party_id(10)}")
+    async with websockets.connect(orders, subprotocols=bearer) as ws:
         assert json.loads(await ws.recv())["result"]["snapshot"]
     async with websockets.connect(_ws(server, f"trades?api_key={free}")) as ws:
         trades = json.loads(await ws.recv())["result"]["trades"]

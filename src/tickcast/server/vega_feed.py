@@ -18,8 +18,9 @@ from typing import Protocol
 from tickcast.auth.metering import ConnectionCounter
 from tickcast.dialects.vega.filters import Filter, StreamName
 from tickcast.dialects.vega.state import Block, VegaState
-from tickcast.model import Envelope
+from tickcast.model import BookSnapshot, Envelope
 from tickcast.server.node import Node
+from tickcast.sources.matching import MatchingEngine
 from tickcast.sources.simulator import Simulator
 
 logger = logging.getLogger("tickcast.server")
@@ -33,14 +34,13 @@ class BlockSubscriber(Protocol):
         """The lines of a closed block for this subscriber's filter (may be empty)."""
 
 
+def simulators(node: Node) -> list[Simulator]:
+    return [source for source in node.sources if isinstance(source, Simulator)]
+
+
 def simulated_parties(node: Node) -> list[str]:
     """Party ids of every simulator source of the node."""
-    return [
-        party.id
-        for source in node.sources
-        if isinstance(source, Simulator)
-        for party in source.parties()
-    ]
+    return [party.id for simulator in simulators(node) for party in simulator.parties()]
 
 
 class VegaFeed:
@@ -56,10 +56,26 @@ class VegaFeed:
         """The streams someone is subscribed to: only their items are built."""
         self.blocks = 0
         self._ticker: asyncio.Task[None] | None = None
+        self._engines: dict[str, MatchingEngine] = {}
+        for simulator in simulators(node):
+            for market in simulator.markets():
+                self._engines[market.id] = simulator.engine(market.id)
         self._unlisten = node.bus.listen(self._on_envelopes)
+
+    def _seed(self, envelopes: Sequence[Envelope]) -> None:
+        """The simulator seeds its books without publishing the makers' orders: when a
+        simulated market's first book snapshot goes by, take its resting orders from the
+        engine (the book and the engine agree at that moment)."""
+        for envelope in envelopes:
+            event = envelope.event
+            if isinstance(event, BookSnapshot) and event.market in self._engines:
+                engine = self._engines.pop(event.market)
+                self.state.seed_orders(engine.resting_orders())
 
     def _on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
         try:
+            if self._engines:
+                self._seed(envelopes)
             self.state.apply(envelopes, collect=self.streams)
         except Exception:  # a bad event must not break the bus for the other listeners
             logger.exception("vega: could not apply events")

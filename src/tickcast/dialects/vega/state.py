@@ -124,6 +124,13 @@ class VegaState:
         """Index of the last item created (a new subscriber's join index)."""
         self._pending: dict[StreamName, list[Item]] = {}
 
+    def seed_orders(self, orders: Iterable[Order]) -> None:
+        """Live orders that exist without having been published (the simulator's seeded
+        books): part of later snapshots, never sent as updates."""
+        for order in orders:
+            if order.status in _LIVE and order.market in self._markets:
+                self._orders[(order.market, order.id)] = order
+
     def add_market(self, market: Market) -> None:
         self._markets[market.id] = market
         self.by_hex[market_hex(market.id)] = market

@@ -188,3 +188,12 @@ def test_unknown_ids_are_not_found() -> None:
     assert json.loads(missing)["error"]["code"] == 5
     bad_candle = Filter(StreamName.CANDLES, candle_id="trades_candle_1_minute_" + "d" * 64)
     assert state.unknown(bad_candle) is not None
+
+
+def test_seeded_orders_are_in_snapshots_but_never_sent_as_updates() -> None:
+    state = _state()
+    state.seed_orders([_order(1, ALICE), _order(2, ALICE, OrderStatus.FILLED)])
+    selection = Filter(StreamName.ORDERS, parties=frozenset({ALICE}))
+    (page,) = _decoded(state.snapshot(selection))
+    assert [o["createdAt"] for o in page["result"]["snapshot"]["orders"]] == [str(T0 + 1)]
+    assert state.flush(T0, collect=True).lines(selection, 0) == []
