@@ -55,4 +55,6 @@ async def latest_depth(request: Request, market_id: str) -> JSONResponse:
     if market is None:
         return _error(404, 5, "market not found")
     bids, asks = state.book(market.id).top()
-    return JSONResponse(rest.latest_depth(market, bids, asks, state.depth.last_sequence(market.id)))
+    sequence = state.depth.last_sequence(market.id)
+    depth = rest.latest_depth(market, bids, asks, sequence, state.order_count(market.id))
+    return JSONResponse(depth)

@@ -7,7 +7,7 @@ nanoseconds. Field names and enum numbers follow vega.proto (v0.79).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tickcast.dialects.vega.ids import market_hex, order_hex, trade_hex
 from tickcast.dialects.vega.jsonpb import I64, Enum, Message
@@ -92,31 +92,53 @@ def position(market: Market, event: Position, *, realised: int, unrealised: int)
     }
 
 
-def price_levels(levels: Sequence[Level]) -> list[Message]:
+OrderCount = Callable[[Side, int], int]
+"""Live orders at (side, price) of the market being encoded."""
+
+
+def _no_count(side: Side, price: int) -> int:
+    return 0
+
+
+def price_levels(
+    levels: Sequence[Level], side: Side, count: OrderCount = _no_count
+) -> list[Message]:
     """vega.PriceLevel list; a removed level (size 0) keeps only its price on streams."""
-    return [{"price": str(price), "volume": I64(size)} for price, size in levels]
+    return [
+        {"price": str(price), "numberOfOrders": I64(count(side, price)), "volume": I64(size)}
+        for price, size in levels
+    ]
 
 
 def market_depth(
-    market: Market, bids: Sequence[Level], asks: Sequence[Level], sequence: int
+    market: Market,
+    bids: Sequence[Level],
+    asks: Sequence[Level],
+    sequence: int,
+    count: OrderCount = _no_count,
 ) -> Message:
     """vega.MarketDepth: the whole book."""
     return {
         "marketId": market_hex(market.id),
-        "buy": price_levels(bids),
-        "sell": price_levels(asks),
+        "buy": price_levels(bids, Side.BUY, count),
+        "sell": price_levels(asks, Side.SELL, count),
         "sequenceNumber": I64(sequence),
     }
 
 
 def market_depth_update(
-    market: Market, bids: Sequence[Level], asks: Sequence[Level], sequence: int, previous: int
+    market: Market,
+    bids: Sequence[Level],
+    asks: Sequence[Level],
+    sequence: int,
+    previous: int,
+    count: OrderCount = _no_count,
 ) -> Message:
     """vega.MarketDepthUpdate: changed levels only, absolute totals."""
     return {
         "marketId": market_hex(market.id),
-        "buy": price_levels(bids),
-        "sell": price_levels(asks),
+        "buy": price_levels(bids, Side.BUY, count),
+        "sell": price_levels(asks, Side.SELL, count),
         "sequenceNumber": I64(sequence),
         "previousSequenceNumber": I64(previous),
     }

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from tickcast.dialects.vega import encode, jsonpb
 from tickcast.dialects.vega.ids import CANDLE_INTERVALS, asset_hex, candle_id, market_hex
@@ -83,19 +83,15 @@ def candle_intervals(market_hex_id: str) -> Message:
 
 
 def latest_depth(
-    item: Market, bids: Iterable[Level], asks: Iterable[Level], sequence: int
+    item: Market,
+    bids: Sequence[Level],
+    asks: Sequence[Level],
+    sequence: int,
+    count: encode.OrderCount,
 ) -> Message:
     """GetLatestMarketDepthResponse (``lastTrade`` left out)."""
-    return jsonpb.rest(
-        {
-            "marketId": market_hex(item.id),
-            "buy": [{"price": str(p), "numberOfOrders": I64(0), "volume": I64(s)} for p, s in bids],
-            "sell": [
-                {"price": str(p), "numberOfOrders": I64(0), "volume": I64(s)} for p, s in asks
-            ],
-            "sequenceNumber": I64(sequence),
-        }
-    )
+    depth = encode.market_depth(item, bids, asks, sequence, count)
+    return jsonpb.rest(depth)
 
 
 def error(code: int, message: str) -> Message:

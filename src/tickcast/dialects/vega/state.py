@@ -28,7 +28,9 @@ from tickcast.model import (
     Market,
     Order,
     OrderStatus,
+    OrderType,
     Position,
+    Side,
     Trade,
 )
 
@@ -111,6 +113,7 @@ class VegaState:
         assets = sorted({market.quote for market in self._markets.values()})
         self.accounts = AccountModel(list(self.parties), assets)
         self._orders: dict[tuple[str, str], Order] = {}
+        self._counts: dict[tuple[str, Side, int], int] = {}
         self._positions: dict[tuple[str, str], Position] = {}
         self._books: dict[str, OrderBook] = {}
         self._last_price: dict[str, int] = {}
@@ -128,8 +131,32 @@ class VegaState:
         """Live orders that exist without having been published (the simulator's seeded
         books): part of later snapshots, never sent as updates."""
         for order in orders:
-            if order.status in _LIVE and order.market in self._markets:
-                self._orders[(order.market, order.id)] = order
+            if order.market in self._markets:
+                self._track(order)
+
+    def _track(self, order: Order) -> None:
+        """Keep the live order (or forget it) and the live-order count of its level."""
+        key = (order.market, order.id)
+        old = self._orders.pop(key, None)
+        if old is not None:
+            level = (old.market, old.side, old.price)
+            left = self._counts.get(level, 0) - 1
+            if left > 0:
+                self._counts[level] = left
+            else:
+                self._counts.pop(level, None)
+        if order.status in _LIVE and order.type is OrderType.LIMIT:
+            self._orders[key] = order
+            level = (order.market, order.side, order.price)
+            self._counts[level] = self._counts.get(level, 0) + 1
+
+    def order_count(self, market_id: str) -> encode.OrderCount:
+        """Live orders at a level of ``market_id`` (numberOfOrders)."""
+
+        def count(side: Side, price: int) -> int:
+            return self._counts.get((market_id, side, price), 0)
+
+        return count
 
     def add_market(self, market: Market) -> None:
         self._markets[market.id] = market
@@ -199,11 +226,7 @@ class VegaState:
         if market is None:
             return
         self.parties.setdefault(order.party)
-        key = (order.market, order.id)
-        if order.status in _LIVE:
-            self._orders[key] = order
-        else:
-            self._orders.pop(key, None)
+        self._track(order)
         if collect:
             self._add(
                 StreamName.ORDERS,
@@ -273,7 +296,12 @@ class VegaState:
             if market is None:
                 continue
             message = encode.market_depth_update(
-                market, change.bids, change.asks, change.sequence, change.previous
+                market,
+                change.bids,
+                change.asks,
+                change.sequence,
+                change.previous,
+                self.order_count(market.id),
             )
             self._item(items, StreamName.DEPTH_UPDATES, message, market=market_hex(market.id))
         for market_id in changed_books if StreamName.MARKETS_DEPTH in wanted else ():
@@ -315,7 +343,8 @@ class VegaState:
 
     def depth_message(self, market: Market) -> jsonpb.Message:
         bids, asks = self._book(market.id).top()
-        return encode.market_depth(market, bids, asks, self.depth.last_sequence(market.id))
+        sequence = self.depth.last_sequence(market.id)
+        return encode.market_depth(market, bids, asks, sequence, self.order_count(market.id))
 
     def _book(self, market_id: str) -> OrderBook:
         return self._books.get(market_id) or OrderBook()

@@ -197,3 +197,26 @@ def test_seeded_orders_are_in_snapshots_but_never_sent_as_updates() -> None:
     (page,) = _decoded(state.snapshot(selection))
     assert [o["createdAt"] for o in page["result"]["snapshot"]["orders"]] == [str(T0 + 1)]
     assert state.flush(T0, collect=True).lines(selection, 0) == []
+
+
+def test_depth_levels_count_their_live_limit_orders() -> None:
+    state = _state()
+    live = OrderStatus.ACTIVE
+    same_price = [
+        Order(BTC.id, str(n), ALICE, Side.BUY, OrderType.LIMIT, 100, 5, 5, live, T0, T0)
+        for n in (1, 2)
+    ]
+    state.seed_orders(same_price)
+    _feed(state, BookSnapshot(BTC.id, ((100, 10),), (), T0))
+    (depth,) = state.flush(T0, collect=True).lines(Filter(StreamName.MARKETS_DEPTH), 0)
+    assert json.loads(depth)["result"]["marketDepth"][0]["buy"] == [
+        {"price": "100", "numberOfOrders": "2", "volume": "10"}
+    ]
+    cancelled = Order(
+        BTC.id, "2", ALICE, Side.BUY, OrderType.LIMIT, 100, 5, 5, OrderStatus.CANCELLED, T0, T0
+    )
+    _feed(state, cancelled, BookDelta(BTC.id, ((100, 5),), (), T0))
+    (update,) = state.flush(T0, collect=True).lines(Filter(StreamName.DEPTH_UPDATES), 0)
+    assert json.loads(update)["result"]["update"][0]["buy"] == [
+        {"price": "100", "numberOfOrders": "1", "volume": "5"}
+    ]
