@@ -77,3 +77,52 @@ async def start_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
         server.should_exit = True
     for _, task in running:
         await asyncio.wait_for(task, timeout=15)
+
+
+class SamePortServers:
+    """Servers started one after another on the same loopback port (a server restart)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self._tmp_path = tmp_path
+        self._started = 0
+        self.port = 0
+        self._current: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
+
+    async def start(self, **overrides: Any) -> RunningServer:
+        overrides.setdefault("data_dir", str(self._tmp_path / f"restart{self._started}"))
+        overrides.setdefault("log_level", "warning")
+        self._started += 1
+        config = load(environ={}, overrides=overrides)
+        app = build_app(config, announce=False)
+        server = TickcastServer(uvicorn_config(config, app), node=app.state.node)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        self._current = (server, task)
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("server exited during start")
+                await asyncio.sleep(0.01)
+        node: Node = app.state.node
+        assert node.development_key is not None
+        return RunningServer("127.0.0.1", self.port, node, node.development_key)
+
+    async def stop(self) -> None:
+        if self._current is None:
+            return
+        server, task = self._current
+        self._current = None
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=15)
+
+
+@pytest.fixture
+async def same_port_servers(tmp_path: Path) -> AsyncIterator[SamePortServers]:
+    """Start, stop and start again a server on one port; the last one is stopped at the end."""
+    servers = SamePortServers(tmp_path)
+    yield servers
+    await servers.stop()

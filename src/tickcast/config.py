@@ -32,6 +32,12 @@ class ServerConfig:
     max_message_bytes: int = 65_536
     usage_flush_interval: float = 5.0
     log_level: str = "info"
+    vega_block_time: float = 1.0
+    """Seconds per simulated block of the Vega dialect (updates are batched per block)."""
+    vega_require_key: bool = False
+    """Require an API key and plan on ``/api/v2/stream/*`` (public by default, as Vega)."""
+    vega_max_streams_per_address: int = 250
+    """Concurrent Vega streams per client address (the data-node's MaxSubscriptionPerClient)."""
     config_file: str | None = None
     plans_toml: str | None = field(default=None, repr=False)
     """The config file's text, for its ``[plans.*]`` tables."""
@@ -75,6 +81,8 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "max_message_bytes": config.max_message_bytes >= 1024,
         "usage_flush_interval": config.usage_flush_interval > 0,
         "log_level": config.log_level in ("debug", "info", "warning", "error"),
+        "vega_block_time": 0.001 <= config.vega_block_time <= 60,
+        "vega_max_streams_per_address": config.vega_max_streams_per_address >= 1,
     }
     for name, ok in checks.items():
         if not ok:

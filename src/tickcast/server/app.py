@@ -21,6 +21,7 @@ from tickcast.server.control.schemas import ApiError
 from tickcast.server.native_ws import native_endpoint
 from tickcast.server.node import Node
 from tickcast.server.socketio_feed import FeedMiddleware, SocketIOFeed
+from tickcast.server.vega import mount_vega
 
 logger = logging.getLogger("tickcast.server")
 
@@ -98,6 +99,7 @@ def build_app(
         return JSONResponse(body, status_code=400)
 
     app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
+    mount_vega(app, node)
     _document_validation_errors_as_400(app)
     return app
 

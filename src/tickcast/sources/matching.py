@@ -79,6 +79,10 @@ class MatchingEngine:
         """Whether an order is resting on the book."""
         return order_id in self._orders
 
+    def resting_orders(self) -> list[Order]:
+        """Every live (resting) order, oldest first."""
+        return [resting.event(self.market.id, self._last_ns) for resting in self._orders.values()]
+
     def quote_key(self) -> _QuoteKey:
         """(bid price, bid size, ask price, ask size); zeros for an empty side."""
         bid = self._bids.best() or (0, 0)
