@@ -1,0 +1,99 @@
+"""The PostgreSQL schema: alembic migrations packaged in ``tickcast/storage/migrations``.
+
+:func:`upgrade` brings a database to the newest revision inside one transaction holding an
+advisory lock, so several nodes starting at once migrate it exactly once. A database at a
+revision this tickcast does not know (written by a newer one) is refused with StorageError.
+SQLAlchemy (asyncpg dialect) is used only here, because alembic runs on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from tickcast.errors import StorageError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x7469636B63617374
+"""The advisory lock id held while migrating ("tickcast" in ASCII)."""
+
+
+def alembic_config() -> Config:
+    """An alembic configuration pointing at the packaged migrations (no ini file needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this tickcast knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def sqlalchemy_url(url: str) -> str:
+    """A ``postgresql://`` or ``postgres://`` URL in SQLAlchemy's asyncpg form."""
+    return "postgresql+asyncpg://" + url.split("://", 1)[1]
+
+
+def _upgrade(connection: Connection) -> str:
+    config = alembic_config()
+    with connection.begin():
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
+        current = MigrationContext.configure(connection).get_current_revision()
+        script = ScriptDirectory.from_config(config)
+        if current is not None:
+            try:
+                known = script.get_revision(current) is not None
+            except CommandError:
+                known = False
+            if not known:
+                raise StorageError(
+                    f"database schema revision {current!r} is newer than this tickcast "
+                    f"({script.get_current_head()!r})"
+                )
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        revision = MigrationContext.configure(connection).get_current_revision()
+    return str(revision)
+
+
+async def upgrade(url: str, *, connect_timeout: float = 10.0) -> str:
+    """Migrate the database of ``url`` to the newest revision; returns that revision."""
+    engine = create_async_engine(
+        sqlalchemy_url(url), poolclass=NullPool, connect_args={"timeout": connect_timeout}
+    )
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(_upgrade)
+    except (SQLAlchemyError, CommandError, OSError, TimeoutError) as exc:
+        raise StorageError("storage failed while migrating the schema") from exc
+    finally:
+        await engine.dispose()
+
+
+async def current_revision(url: str, *, connect_timeout: float = 10.0) -> str | None:
+    """The database's revision, or None if it was never migrated."""
+    engine = create_async_engine(
+        sqlalchemy_url(url), poolclass=NullPool, connect_args={"timeout": connect_timeout}
+    )
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        raise StorageError("storage failed while reading the schema revision") from exc
+    finally:
+        await engine.dispose()
