@@ -60,9 +60,25 @@ class PostgresServer:
     port: int
     directory: Path
     process: subprocess.Popen[bytes]
+    bin_dir: Path
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        """Run SQL with the server's own psql; raises if it fails."""
+        done = subprocess.run(
+            [str(self.bin_dir / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"]
+            + ["-h", self.host, "-p", str(self.port), "-U", SUPERUSER, "-d", database]
+            + ["-c", sql],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"psql failed: {done.stderr.strip()}")
+        return done.stdout
 
     def log(self) -> str:
         with contextlib.suppress(OSError):
@@ -154,7 +170,7 @@ def _launch(
             process = subprocess.Popen(
                 _as_owner(argv, uid), stdout=log, stderr=subprocess.STDOUT, env=env
             )
-        server = PostgresServer("127.0.0.1", port, directory, process)
+        server = PostgresServer("127.0.0.1", port, directory, process, bin_dir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and process.poll() is None:
             ready = subprocess.run(

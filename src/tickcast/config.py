@@ -23,6 +23,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: str = "data"
+    store: str = field(default="", repr=False)
+    """Store URL: "" (SQLite in data_dir), sqlite:///PATH or postgresql://... (docs/storage.md)."""
     sources: tuple[str, ...] = ("simulator",)
     seed: int = 1
     history_size: int = 2_000
@@ -76,6 +78,12 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "usage_flush_interval": config.usage_flush_interval > 0,
         "log_level": config.log_level in ("debug", "info", "warning", "error"),
     }
+    if config.store and not config.store.startswith(("sqlite", "postgresql://", "postgres://")):
+        # the URL may hold a password: never echo it
+        raise ConfigError(
+            "config key 'store': expected sqlite:///PATH or "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
     for name, ok in checks.items():
         if not ok:
             raise ConfigError(f"config key {name!r}: bad value {getattr(config, name)!r}")

@@ -23,7 +23,7 @@ from tickcast.server.sources import build_source
 from tickcast.sources.base import Source
 from tickcast.state import BookChecksummer
 from tickcast.storage.base import Principal
-from tickcast.storage.sqlite import SqliteStore, default_db_path
+from tickcast.storage.factory import open_and_migrate, open_store
 
 logger = logging.getLogger("tickcast.server")
 
@@ -74,8 +74,8 @@ class Node:
         self.checksummer = BookChecksummer(catalog=self.catalog)
         self.plans = load_plans(config.plans_toml)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-        self.store = SqliteStore(
-            path=default_db_path(Path(config.data_dir)), plans=self.plans, clock=self.clock
+        self.store = open_store(
+            config.store, data_dir=config.data_dir, plans=self.plans, clock=self.clock
         )
         self.meter = Meter()
         self.limits = ConnectionCounter()
@@ -101,6 +101,7 @@ class Node:
 
     async def start(self) -> None:
         await self.bus.start()
+        await open_and_migrate(self.store)
         if not await self.store.list_users():
             await self.store.ensure_user("dev", "admin")
             self.development_key, _ = await self.store.create_key(user="dev", prefix="tc_live_")

@@ -49,7 +49,7 @@ async def open_and_migrate(store: Store) -> str:
         await opener()
     revision = getattr(store, "revision", None)
     if revision is not None:
-        return str(revision)
+        return f"revision {revision}"
     from tickcast.storage.sqlite import SCHEMA_VERSION
 
-    return f"sqlite schema version {SCHEMA_VERSION}"
+    return f"schema version {SCHEMA_VERSION}"

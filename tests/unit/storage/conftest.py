@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from tests.postgres_server import PostgresServer, create_database
+from tests.postgres_server import PostgresServer
 
 from tickcast.auth.plans import Plan, load_plans
 from tickcast.clock import ManualClock
@@ -70,12 +70,31 @@ def db_path(tmp_path: Path) -> Path:
     return default_db_path(tmp_path)
 
 
+CONTRACT_DATABASE = "contract"
+_EMPTY_TABLES = (
+    "DO $$ BEGIN IF to_regclass('api_keys') IS NOT NULL THEN "
+    "TRUNCATE usage, api_keys, users; END IF; END $$"
+)
+
+
+@pytest.fixture(scope="session")
+def contract_database(postgres_server: PostgresServer) -> str:
+    """One database for the contract tests (emptied before each), cheaper than one per test."""
+    postgres_server.psql(f"CREATE DATABASE {CONTRACT_DATABASE}")
+    return postgres_server.url(CONTRACT_DATABASE)
+
+
 @pytest.fixture(params=BACKENDS)
 async def backend(request: pytest.FixtureRequest, db_path: Path, clock: ManualClock) -> Backend:
     if request.param == "sqlite":
         return Backend("sqlite", str(db_path), clock)
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return Backend("postgresql", await create_database(server), clock)
+    url: str = request.getfixturevalue("contract_database")
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(_EMPTY_TABLES)
+    finally:
+        await connection.close()
+    return Backend("postgresql", url, clock)
 
 
 @pytest.fixture
