@@ -98,17 +98,13 @@ class PostgresServer:
 
 
 def _as_owner(argv: list[str], uid: int | None) -> list[str]:
-    if uid is None:
-        return argv
-    user = pwd.getpwuid(uid)
-    return [
-        "setpriv",
-        f"--reuid={user.pw_uid}",
-        f"--regid={user.pw_gid}",
-        "--init-groups",
-        "--",
-        *argv,
-    ]
+    """``argv`` run by setpriv: as ``uid`` when given, and sent SIGINT (PostgreSQL's fast
+    shutdown) if the test process dies without stopping it."""
+    wrapper = ["setpriv", "--pdeathsig", "SIGINT"]
+    if uid is not None:
+        user = pwd.getpwuid(uid)
+        wrapper += [f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups"]
+    return [*wrapper, "--", *argv]
 
 
 def start_postgres(timeout: float = 30.0) -> PostgresServer:
