@@ -61,6 +61,7 @@ class PostgresServer:
     directory: Path
     process: subprocess.Popen[bytes]
     bin_dir: Path
+    uid: int | None
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
@@ -85,8 +86,8 @@ class PostgresServer:
             return (self.directory / "server.log").read_text(errors="replace")[-4000:]
         return ""
 
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT), then SIGKILL after 10 s; removes the directory."""
+    def stop(self, *, remove: bool = True) -> None:
+        """Fast shutdown (SIGINT), then SIGKILL after 10 s; removes the directory unless told."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
@@ -94,7 +95,13 @@ class PostgresServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if remove:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Start the stopped server again on the same port and data (an outage that ends)."""
+        self.process = _spawn(self.bin_dir, self.directory, self.port, self.uid)
+        _wait_ready(self, timeout)
 
 
 def _as_owner(argv: list[str], uid: int | None) -> list[str]:
@@ -141,42 +148,48 @@ def start_postgres(timeout: float = 30.0) -> PostgresServer:
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr.decode(errors='replace')[-2000:]}")
-        return _launch(bin_dir, directory, data, uid, env, timeout)
+        return _launch(bin_dir, directory, uid, timeout)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
 
 
-def _launch(
-    bin_dir: Path, directory: Path, data: Path, uid: int | None, env: dict[str, str], timeout: float
-) -> PostgresServer:
+def _spawn(bin_dir: Path, directory: Path, port: int, uid: int | None) -> subprocess.Popen[bytes]:
+    settings = {**_SERVER_SETTINGS, "port": str(port), "unix_socket_directories": str(directory)}
+    argv = [str(bin_dir / "postgres"), "-D", str(directory / "data")]
+    for name, value in settings.items():
+        argv += ["-c", f"{name}={value}"]
+    with open(directory / "server.log", "ab") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            _as_owner(argv, uid),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "LC_ALL": "C", "LANG": "C"},
+        )
+
+
+def _wait_ready(server: PostgresServer, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.process.poll() is None:
+        ready = subprocess.run(
+            [str(server.bin_dir / "pg_isready"), "-q", "-h", server.host, "-p", str(server.port)],
+            check=False,
+            timeout=timeout,
+        )
+        if ready.returncode == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _launch(bin_dir: Path, directory: Path, uid: int | None, timeout: float) -> PostgresServer:
     last_log = ""
     for _ in range(3):  # the free port may be taken between choosing and binding it
         port = _free_port()
-        settings = {
-            **_SERVER_SETTINGS,
-            "port": str(port),
-            "unix_socket_directories": str(directory),
-        }
-        argv = [str(bin_dir / "postgres"), "-D", str(data)]
-        for name, value in settings.items():
-            argv += ["-c", f"{name}={value}"]
-        log = open(directory / "server.log", "wb")
-        with log:
-            process = subprocess.Popen(
-                _as_owner(argv, uid), stdout=log, stderr=subprocess.STDOUT, env=env
-            )
-        server = PostgresServer("127.0.0.1", port, directory, process, bin_dir)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and process.poll() is None:
-            ready = subprocess.run(
-                [str(bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)],
-                check=False,
-                timeout=timeout,
-            )
-            if ready.returncode == 0:
-                return server
-            time.sleep(0.05)
+        process = _spawn(bin_dir, directory, port, uid)
+        server = PostgresServer("127.0.0.1", port, directory, process, bin_dir, uid)
+        if _wait_ready(server, timeout):
+            return server
         last_log = server.log()
         if process.poll() is None:
             process.kill()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from tests.integration.wire import recv, recv_until
+from tests.postgres_server import PostgresServer, start_postgres
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -84,3 +87,51 @@ def test_cli_serve_with_store_flag(tmp_path, postgres_url: str) -> None:
         server.terminate()
         server.wait(timeout=20)
     assert server.returncode in (0, -15)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test's own, to stop and restart (requested before
+    start_server, so the tickcast server stops first)."""
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+async def test_store_outage_refuses_new_clients_then_recovers(
+    own_postgres: PostgresServer, start_server
+) -> None:
+    """While PostgreSQL is down: new native clients get §7's HTTP 500 body, connected ones keep
+    streaming, usage is kept; once it is back, clients get in and the usage is written."""
+    server = await start_server(store=own_postgres.url())
+    key = await server.key("pro")
+    key_id = (await server.node.store.list_keys("user-pro"))[0].key_id
+    headers = {"X-API-Key": key}
+    async with connect(f"{server.ws}?streams={STREAM}", additional_headers=headers) as ws:
+        assert (await recv(ws))["type"] == "Subscribed"
+        await asyncio.to_thread(own_postgres.stop, remove=False)
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(server.ws, additional_headers=headers):
+                pass
+        assert refused.value.response.status_code == 500
+        assert json.loads(refused.value.response.body) == {
+            "status_code": 2000,
+            "message": "Internal server error",
+        }
+        await server.node.flush_usage()  # fails, keeps the counters
+        await recv_until(ws, lambda m: m["type"] == "Update", timeout=15)
+    await asyncio.to_thread(own_postgres.restart)
+    async with asyncio.timeout(20):
+        while True:  # the pool replaces its broken connections as they are used
+            try:
+                async with connect(
+                    f"{server.ws}?streams={STREAM}", additional_headers=headers
+                ) as ws:
+                    assert (await recv(ws))["type"] == "Subscribed"
+                    break
+            except InvalidStatus as exc:
+                assert exc.response.status_code == 500
+                await asyncio.sleep(0.1)
+    await server.node.flush_usage()
+    usage = (await server.node.store.usage(key_id))[key_id]
+    assert usage.connections >= 2 and usage.messages >= 2

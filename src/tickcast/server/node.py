@@ -16,6 +16,7 @@ from tickcast.bus import MemoryBus
 from tickcast.clock import Clock, SystemClock
 from tickcast.config import ServerConfig
 from tickcast.dialects.native import NativeEncoder
+from tickcast.errors import StorageError
 from tickcast.hub import Hub
 from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
 from tickcast.server.metrics import NodeMetrics
@@ -144,7 +145,12 @@ class Node:
     async def flush_usage(self) -> None:
         deltas = self.meter.drain()
         if deltas:
-            await self.store.add_usage(deltas)
+            try:
+                await self.store.add_usage(deltas)
+            except StorageError as exc:
+                # the store is unreachable (e.g. PostgreSQL restarting): retry at the next flush
+                self.meter.add(deltas)
+                logger.warning("usage flush failed, kept for the next one: %s", exc.message)
 
     async def stop(self) -> None:
         """Stop sources, tell every client to reconnect elsewhere (1012), flush usage."""

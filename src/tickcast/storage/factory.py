@@ -6,6 +6,7 @@ SQLAlchemy or alembic.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,6 +26,8 @@ def open_store(
     connects and migrates on its first call (or ``await store.open()``).
     """
     if store_kind(url) == "postgresql":
+        # alembic logs one INFO line per built-in plugin when it is imported
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         from tickcast.storage.postgres import PostgresStore
 
         assert url is not None

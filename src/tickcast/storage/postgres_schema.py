@@ -3,13 +3,15 @@
 :func:`upgrade` brings a database to the newest revision inside one transaction holding an
 advisory lock, so several nodes starting at once migrate it exactly once. A database at a
 revision this tickcast does not know (written by a newer one) is refused with StorageError.
-SQLAlchemy (asyncpg dialect) is used only here, because alembic runs on it.
+SQLAlchemy (asyncpg dialect) is used only here, because alembic runs on it; asyncpg itself opens
+the connection from the store's URL.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -18,7 +20,7 @@ from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tickcast.errors import StorageError
@@ -26,6 +28,7 @@ from tickcast.errors import StorageError
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x7469636B63617374
 """The advisory lock id held while migrating ("tickcast" in ASCII)."""
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 def alembic_config() -> Config:
@@ -42,9 +45,14 @@ def head_revision() -> str:
     return head
 
 
-def sqlalchemy_url(url: str) -> str:
-    """A ``postgresql://`` or ``postgres://`` URL in SQLAlchemy's asyncpg form."""
-    return "postgresql+asyncpg://" + url.split("://", 1)[1]
+def _engine(url: str, connect_timeout: float) -> AsyncEngine:
+    """An engine whose one connection asyncpg opens from ``url`` itself, so that the URL means
+    exactly what it means to the store's pool (SQLAlchemy never parses it)."""
+
+    async def connect() -> asyncpg.Connection[asyncpg.Record]:
+        return await asyncpg.connect(url, timeout=connect_timeout)
+
+    return create_async_engine("postgresql+asyncpg://", async_creator=connect, poolclass=NullPool)
 
 
 def _upgrade(connection: Connection) -> str:
@@ -71,13 +79,11 @@ def _upgrade(connection: Connection) -> str:
 
 async def upgrade(url: str, *, connect_timeout: float = 10.0) -> str:
     """Migrate the database of ``url`` to the newest revision; returns that revision."""
-    engine = create_async_engine(
-        sqlalchemy_url(url), poolclass=NullPool, connect_args={"timeout": connect_timeout}
-    )
+    engine = _engine(url, connect_timeout)
     try:
         async with engine.connect() as connection:
             return await connection.run_sync(_upgrade)
-    except (SQLAlchemyError, CommandError, OSError, TimeoutError) as exc:
+    except (SQLAlchemyError, CommandError, *_DRIVER_ERRORS) as exc:
         raise StorageError("storage failed while migrating the schema") from exc
     finally:
         await engine.dispose()
@@ -85,15 +91,13 @@ async def upgrade(url: str, *, connect_timeout: float = 10.0) -> str:
 
 async def current_revision(url: str, *, connect_timeout: float = 10.0) -> str | None:
     """The database's revision, or None if it was never migrated."""
-    engine = create_async_engine(
-        sqlalchemy_url(url), poolclass=NullPool, connect_args={"timeout": connect_timeout}
-    )
+    engine = _engine(url, connect_timeout)
     try:
         async with engine.connect() as connection:
             return await connection.run_sync(
                 lambda sync: MigrationContext.configure(sync).get_current_revision()
             )
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+    except (SQLAlchemyError, *_DRIVER_ERRORS) as exc:
         raise StorageError("storage failed while reading the schema revision") from exc
     finally:
         await engine.dispose()
