@@ -101,8 +101,9 @@ def own_postgres() -> Iterator[PostgresServer]:
 async def test_store_outage_refuses_new_clients_then_recovers(
     own_postgres: PostgresServer, start_server
 ) -> None:
-    """While PostgreSQL is down: new native clients get §7's HTTP 500 body, connected ones keep
-    streaming, usage is kept; once it is back, clients get in and the usage is written."""
+    """While PostgreSQL is down: new native clients get §7's HTTP 500 body, the control plane
+    answers 503, connected clients keep streaming, usage is kept; once it is back, clients get in
+    and the usage is written."""
     server = await start_server(store=own_postgres.url())
     key = await server.key("pro")
     key_id = (await server.node.store.list_keys("user-pro"))[0].key_id
@@ -118,6 +119,11 @@ async def test_store_outage_refuses_new_clients_then_recovers(
             "status_code": 2000,
             "message": "Internal server error",
         }
+        admin = {"X-API-Key": server.admin_key}
+        async with httpx.AsyncClient(base_url=server.http, headers=admin) as http:
+            unavailable = await http.get("/api/v1/keys")
+        assert unavailable.status_code == 503 and unavailable.headers["retry-after"] == "1"
+        assert unavailable.json() == {"status_code": 2000, "message": "Internal server error"}
         await server.node.flush_usage()  # fails, keeps the counters
         await recv_until(ws, lambda m: m["type"] == "Update", timeout=15)
     await asyncio.to_thread(own_postgres.restart)
