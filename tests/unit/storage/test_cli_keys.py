@@ -206,3 +206,17 @@ def test_cli_store_from_env_and_config(
     assert run("list", "--store", "mysql://u:s3cret@h/d") == 2
     err = capsys.readouterr().err
     assert "'store'" in err and "s3cret" not in err
+
+
+def test_cli_db_upgrade_on_sqlite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Without --store, db upgrade creates/migrates the data dir's SQLite file."""
+    from tickcast.cli import db as cli_db
+    from tickcast.storage.sqlite import SCHEMA_VERSION
+
+    parser = argparse.ArgumentParser(prog="tickcast")
+    cli_db.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["db", "upgrade", "--data-dir", str(tmp_path / "d")])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert out == f"SQLite store in {tmp_path / 'd'} at schema version {SCHEMA_VERSION}\n"
+    assert default_db_path(tmp_path / "d").exists()
