@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+from tests.postgres_server import PostgresServer, create_database, start_postgres
 
 from tickcast.config import load
 from tickcast.server.app import build_app
@@ -126,3 +127,17 @@ async def same_port_servers(tmp_path: Path) -> AsyncIterator[SamePortServers]:
     servers = SamePortServers(tmp_path)
     yield servers
     await servers.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server per session, on a random loopback port; fails if it cannot."""
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new empty database for this test."""
+    return await create_database(postgres_server)

@@ -23,6 +23,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: str = "data"
+    store: str = field(default="", repr=False)
+    """Store URL: "" (SQLite in data_dir), sqlite:///PATH or postgresql://... (docs/storage.md)."""
     sources: tuple[str, ...] = ("simulator",)
     seed: int = 1
     history_size: int = 2_000
@@ -84,6 +86,12 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "vega_block_time": 0.001 <= config.vega_block_time <= 60,
         "vega_max_streams_per_address": config.vega_max_streams_per_address >= 1,
     }
+    if config.store and not config.store.startswith(("sqlite", "postgresql://", "postgres://")):
+        # the URL may hold a password: never echo it
+        raise ConfigError(
+            "config key 'store': expected sqlite:///PATH or "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
     for name, ok in checks.items():
         if not ok:
             raise ConfigError(f"config key {name!r}: bad value {getattr(config, name)!r}")

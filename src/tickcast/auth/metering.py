@@ -82,6 +82,11 @@ class Meter:
         pending, self._pending = self._pending, {}
         return pending
 
+    def add(self, deltas: dict[str, Usage]) -> None:
+        """Add counters back, e.g. those of a drain whose flush failed (kept for the next)."""
+        for key_id, usage in deltas.items():
+            self._usage(key_id).add(usage)
+
 
 class ConnectionCounter:
     """Concurrent connections per user, for the plan's ``max_connections`` limit.

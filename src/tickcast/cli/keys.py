@@ -1,8 +1,10 @@
 """``tickcast keys``: create, list and revoke API keys in the local store.
 
 The database is ``<data-dir>/tickcast.sqlite3``; the data dir defaults to ``$TICKCAST_DATA_DIR``
-or ``./data``. ``--config`` (default ``$TICKCAST_CONFIG``) is a TOML file whose ``[plans.*]``
-tables extend the built-in plans. Exit codes: 0 ok, 1 failure (unknown key, storage error),
+or ``./data``. ``--store URL`` (default ``$TICKCAST_STORE``, else the config file's
+``[server] store``) names another store, e.g. ``postgresql://...`` (docs/storage.md).
+``--config`` (default ``$TICKCAST_CONFIG``) is a TOML file whose ``[plans.*]`` tables extend the
+built-in plans. Exit codes: 0 ok, 1 failure (unknown key, storage error),
 2 bad input (unknown plan, bad prefix, bad config).
 """
 
@@ -12,6 +14,7 @@ import argparse
 import asyncio
 import os
 import sys
+import tomllib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +24,11 @@ from tickcast.auth.keys import DEFAULT_PREFIX, key_id, looks_like_key
 from tickcast.auth.plans import Plan, load_plans
 from tickcast.clock import SystemClock
 from tickcast.errors import ConfigError, StorageError
-from tickcast.storage.base import SCOPES
-from tickcast.storage.sqlite import SqliteStore, default_db_path
+from tickcast.storage.base import SCOPES, Store
+from tickcast.storage.factory import open_store as open_store_url
 
 DATA_DIR_ENV = "TICKCAST_DATA_DIR"
+STORE_ENV = "TICKCAST_STORE"
 CONFIG_ENV = "TICKCAST_CONFIG"
 DEFAULT_DATA_DIR = "./data"
 
@@ -82,6 +86,12 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
         help=f"data directory (default ${DATA_DIR_ENV} or {DEFAULT_DATA_DIR})",
     )
     parser.add_argument(
+        "--store",
+        default=None,
+        help=f"store URL, e.g. postgresql://USER:PASSWORD@HOST:PORT/DB (default ${STORE_ENV}, "
+        "else [server] store of the config file, else SQLite in the data directory)",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         default=None,
@@ -104,6 +114,23 @@ def config_of(args: argparse.Namespace) -> Path | None:
     return Path(env) if env else None
 
 
+def store_of(args: argparse.Namespace, config: Path | None) -> str | None:
+    """``--store``, else ``$TICKCAST_STORE``, else the config file's ``[server] store``."""
+    if getattr(args, "store", None):
+        return str(args.store)
+    env = os.environ.get(STORE_ENV)
+    if env:
+        return env
+    if config is None:
+        return None
+    try:
+        document = tomllib.loads(config.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {str(config)!r}: {exc}") from None
+    store = document.get("server", {}).get("store")
+    return str(store) if store else None
+
+
 def plans_from(config: Path | None) -> dict[str, Plan]:
     """Built-in plans extended by the config file's ``[plans.*]`` tables."""
     if config is None:
@@ -115,13 +142,9 @@ def plans_from(config: Path | None) -> dict[str, Plan]:
     return load_plans(text)
 
 
-def open_store(data_dir: Path, plans: dict[str, Plan]) -> SqliteStore:
-    """Open (creating the directory and database if needed) the store of a data dir."""
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"cannot create data directory {str(data_dir)!r}: {exc}") from None
-    return SqliteStore(path=default_db_path(data_dir), plans=plans, clock=SystemClock())
+def open_store(data_dir: Path, plans: dict[str, Plan], store: str | None = None) -> Store:
+    """Open the store ``store`` names, or (creating it if needed) the data dir's SQLite file."""
+    return open_store_url(store, data_dir=data_dir, plans=plans, clock=SystemClock())
 
 
 def _fail(message: str, code: int) -> int:
@@ -131,20 +154,22 @@ def _fail(message: str, code: int) -> int:
 
 def _run(
     args: argparse.Namespace,
-    action: Callable[[SqliteStore, dict[str, Plan]], Awaitable[_T]],
+    action: Callable[[Store, dict[str, Plan]], Awaitable[_T]],
     *,
     check: Callable[[dict[str, Plan]], None] | None = None,
 ) -> tuple[int, _T | None]:
     """Load plans, ``check`` them, open the store, run ``action``; map errors to exit codes."""
     try:
-        plans = plans_from(config_of(args))
+        config = config_of(args)
+        plans = plans_from(config)
+        store_url = store_of(args, config)
         if check is not None:
             check(plans)
     except ConfigError as exc:
         return _fail(exc.message, 2), None
 
     async def main() -> _T:
-        store = open_store(data_dir_of(args), plans)
+        store = open_store(data_dir_of(args), plans, store_url)
         try:
             return await action(store, plans)
         finally:
@@ -167,7 +192,7 @@ def create_command(args: argparse.Namespace) -> int:
         if args.plan not in plans:
             raise ConfigError(f"unknown plan {args.plan!r}; valid plans: {', '.join(plans)}")
 
-    async def create(store: SqliteStore, plans: dict[str, Plan]) -> tuple[str, str]:
+    async def create(store: Store, plans: dict[str, Plan]) -> tuple[str, str]:
         user = await store.ensure_user(args.user, args.plan)
         key_plan = None if user.plan == args.plan else args.plan
         key, record = await store.create_key(
@@ -190,7 +215,7 @@ def _iso(time_ns: int) -> str:
 def list_command(args: argparse.Namespace) -> int:
     """``keys list``: one tab-separated line per key: id, user, plan, prefix, created, revoked."""
 
-    async def rows(store: SqliteStore, plans: dict[str, Plan]) -> list[tuple[str, ...]]:
+    async def rows(store: Store, plans: dict[str, Plan]) -> list[tuple[str, ...]]:
         users = {user.name: user.plan for user in await store.list_users()}
         return [
             (
@@ -216,7 +241,7 @@ def revoke_command(args: argparse.Namespace) -> int:
     """``keys revoke KEY_ID``: 0 if revoked (or already was), 1 if no such key."""
     target = key_id(args.key_id) if looks_like_key(args.key_id) else args.key_id
 
-    async def revoke(store: SqliteStore, plans: dict[str, Plan]) -> str:
+    async def revoke(store: Store, plans: dict[str, Plan]) -> str:
         record = await store.get_key(target)
         if record is None:
             return "missing"

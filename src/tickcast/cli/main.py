@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tickcast.cli import keys, record, serve, tail
+from tickcast.cli import db, keys, record, serve, tail
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.register(subparsers)
     tail.register(subparsers)
     record.register(subparsers)
+    db.register(subparsers)
     return parser
 
 

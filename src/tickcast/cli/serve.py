@@ -15,6 +15,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one)")
     parser.add_argument("--data-dir", help="SQLite database and state (default ./data)")
+    parser.add_argument(
+        "--store",
+        help="store URL: postgresql://USER:PASSWORD@HOST:PORT/DB, or sqlite:///PATH "
+        "(default: SQLite in the data dir)",
+    )
     parser.add_argument("--config", help="TOML configuration file")
     parser.add_argument(
         "--source",
@@ -41,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         "host": args.host,
         "port": args.port,
         "data_dir": args.data_dir,
+        "store": args.store,
         "sources": args.source
         and [
             with_defaults(s, speed=args.speed, loop=args.loop, wait=args.wait) for s in args.source

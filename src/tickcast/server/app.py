@@ -16,6 +16,7 @@ from starlette.routing import WebSocketRoute
 
 from tickcast.clock import Clock
 from tickcast.config import ServerConfig
+from tickcast.errors import StorageError
 from tickcast.server.control.routes import router
 from tickcast.server.control.schemas import ApiError
 from tickcast.server.native_ws import native_endpoint
@@ -70,6 +71,12 @@ def build_app(
         code = {404: 1001, 405: 1003}.get(error.status_code, error.status_code)
         message = "Not found" if error.status_code == 404 else str(error.detail)
         return JSONResponse({"status_code": code, "message": message}, error.status_code)
+
+    @app.exception_handler(StorageError)
+    async def storage_error(request: Request, error: StorageError) -> JSONResponse:
+        # the store is unreachable (e.g. PostgreSQL restarting): retryable (docs/storage.md)
+        body = {"status_code": 2000, "message": "Internal server error"}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

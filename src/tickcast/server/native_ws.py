@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from tickcast.auth.keys import redact
+from tickcast.errors import StorageError
 from tickcast.server.credentials import api_key_from
 from tickcast.server.native_connection import NativeConnection
 from tickcast.server.node import Node
@@ -34,7 +35,14 @@ async def native_endpoint(websocket: WebSocket) -> None:
         await _deny(websocket, NOT_READY, 500)
         return
     key = api_key_from(websocket.headers, websocket.query_params)
-    principal = await node.authenticate(key)
+    try:
+        principal = await node.authenticate(key)
+    except StorageError:
+        # the store is unreachable (e.g. PostgreSQL restarting): retryable, §7's 500 at connect
+        node.metrics.refusals.labels("storage_error").inc()
+        logger.warning("refused %s: the store failed", redact(str(websocket.url)), exc_info=True)
+        await _deny(websocket, NOT_READY, 500)
+        return
     if principal is None:
         node.metrics.refusals.labels("unauthenticated").inc()
         logger.info("refused %s: unauthenticated", redact(str(websocket.url)))

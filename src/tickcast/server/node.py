@@ -16,6 +16,7 @@ from tickcast.bus import MemoryBus
 from tickcast.clock import Clock, SystemClock
 from tickcast.config import ServerConfig
 from tickcast.dialects.native import NativeEncoder
+from tickcast.errors import StorageError
 from tickcast.hub import Hub
 from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
 from tickcast.server.metrics import NodeMetrics
@@ -23,7 +24,7 @@ from tickcast.server.sources import build_sources
 from tickcast.sources.base import Source
 from tickcast.state import BookChecksummer
 from tickcast.storage.base import Principal
-from tickcast.storage.sqlite import SqliteStore, default_db_path
+from tickcast.storage.factory import open_and_migrate, open_store
 
 logger = logging.getLogger("tickcast.server")
 
@@ -74,8 +75,8 @@ class Node:
         self.checksummer = BookChecksummer(catalog=self.catalog)
         self.plans = load_plans(config.plans_toml)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-        self.store = SqliteStore(
-            path=default_db_path(Path(config.data_dir)), plans=self.plans, clock=self.clock
+        self.store = open_store(
+            config.store, data_dir=config.data_dir, plans=self.plans, clock=self.clock
         )
         self.meter = Meter()
         self.limits = ConnectionCounter()
@@ -102,6 +103,7 @@ class Node:
 
     async def start(self) -> None:
         await self.bus.start()
+        await open_and_migrate(self.store)
         if not await self.store.list_users():
             await self.store.ensure_user("dev", "admin")
             self.development_key, _ = await self.store.create_key(user="dev", prefix="tc_live_")
@@ -144,7 +146,12 @@ class Node:
     async def flush_usage(self) -> None:
         deltas = self.meter.drain()
         if deltas:
-            await self.store.add_usage(deltas)
+            try:
+                await self.store.add_usage(deltas)
+            except StorageError as exc:
+                # the store is unreachable (e.g. PostgreSQL restarting): retry at the next flush
+                self.meter.add(deltas)
+                logger.warning("usage flush failed, kept for the next one: %s", exc.message)
 
     async def stop(self) -> None:
         """Stop sources, tell every client to reconnect elsewhere (1012), flush usage."""

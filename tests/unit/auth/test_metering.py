@@ -39,6 +39,16 @@ def test_meter_drain_returns_deltas_and_resets() -> None:
     assert meter.drain() == {"a": Usage(messages=2, bytes=20)}
 
 
+def test_meter_add_puts_back_a_failed_flush() -> None:
+    """add merges deltas back into what accumulated since (nothing counted twice or lost)."""
+    meter = Meter()
+    meter.delivered("a", 1, 10)
+    deltas = meter.drain()
+    meter.delivered("a", 2, 20)
+    meter.add(deltas)
+    assert meter.drain() == {"a": Usage(messages=3, bytes=30)}
+
+
 def test_meter_rejects_negative_counts() -> None:
     """Negative deltas are programming errors."""
     meter = Meter()

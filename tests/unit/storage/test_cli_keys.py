@@ -19,6 +19,7 @@ from tickcast.storage.sqlite import SqliteStore, default_db_path
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(cli_keys.DATA_DIR_ENV, raising=False)
     monkeypatch.delenv(cli_keys.CONFIG_ENV, raising=False)
+    monkeypatch.delenv(cli_keys.STORE_ENV, raising=False)
 
 
 def run(*argv: str) -> int:
@@ -159,3 +160,63 @@ def test_cli_keys_config_flag_and_bad_config(
     missing = ("--data-dir", str(tmp_path), "--config", str(tmp_path / "nope.toml"))
     assert run("list", *missing) == 2
     assert "cannot read config" in capsys.readouterr().err
+
+
+def test_cli_keys_and_db_upgrade_on_postgresql(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, postgres_url: str
+) -> None:
+    """--store postgresql://... : db upgrade migrates; keys create/list/revoke use that store."""
+    from tickcast.cli import db as cli_db
+    from tickcast.storage.postgres import PostgresStore
+    from tickcast.storage.postgres_schema import head_revision
+
+    parser = argparse.ArgumentParser(prog="tickcast")
+    cli_db.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["db", "upgrade", "--store", postgres_url])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out == f"{postgres_url} at revision {head_revision()}\n"
+    data = tmp_path / "unused"
+    key = create(capsys, data, "--store", postgres_url).strip()
+    assert run("list", "--store", postgres_url) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith(f"{key_id(key)}\talice\tpro\t")
+    assert run("revoke", key_id(key), "--store", postgres_url) == 0
+    assert not data.exists()
+
+    async def check() -> None:
+        async with PostgresStore(
+            url=postgres_url, plans=load_plans(), clock=ManualClock()
+        ) as store:
+            assert [record.revoked for record in await store.list_keys("alice")] == [True]
+
+    asyncio.run(check())
+
+
+def test_cli_store_from_env_and_config(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TICKCAST_STORE, then the config's [server] store, choose the store; bad URLs exit 2."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'[server]\nstore = "sqlite:///{tmp_path / "from-config.db"}"\n')
+    assert run("create", "--user", "a", "--plan", "pro", "--config", str(config)) == 0
+    assert (tmp_path / "from-config.db").exists()
+    monkeypatch.setenv(cli_keys.STORE_ENV, f"sqlite:///{tmp_path / 'from-env.db'}")
+    assert run("create", "--user", "a", "--plan", "pro", "--config", str(config)) == 0
+    assert (tmp_path / "from-env.db").exists()
+    capsys.readouterr()
+    assert run("list", "--store", "mysql://u:s3cret@h/d") == 2
+    err = capsys.readouterr().err
+    assert "'store'" in err and "s3cret" not in err
+
+
+def test_cli_db_upgrade_on_sqlite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Without --store, db upgrade creates/migrates the data dir's SQLite file."""
+    from tickcast.cli import db as cli_db
+    from tickcast.storage.sqlite import SCHEMA_VERSION
+
+    parser = argparse.ArgumentParser(prog="tickcast")
+    cli_db.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["db", "upgrade", "--data-dir", str(tmp_path / "d")])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert out == f"SQLite store in {tmp_path / 'd'} at schema version {SCHEMA_VERSION}\n"
+    assert default_db_path(tmp_path / "d").exists()
