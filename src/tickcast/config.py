@@ -31,6 +31,8 @@ class ServerConfig:
     idle_timeout: float = 30.0
     max_message_bytes: int = 65_536
     usage_flush_interval: float = 5.0
+    predictions_auth_timeout: float = 10.0
+    """Seconds a ``/ws`` connection has to send its API key."""
     log_level: str = "info"
     config_file: str | None = None
     plans_toml: str | None = field(default=None, repr=False)
@@ -74,6 +76,7 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "idle_timeout": config.idle_timeout > 0,
         "max_message_bytes": config.max_message_bytes >= 1024,
         "usage_flush_interval": config.usage_flush_interval > 0,
+        "predictions_auth_timeout": config.predictions_auth_timeout > 0,
         "log_level": config.log_level in ("debug", "info", "warning", "error"),
     }
     for name, ok in checks.items():

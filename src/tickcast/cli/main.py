@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tickcast.cli import keys, serve, tail
+from tickcast.cli import keys, models, serve, tail
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(subparsers)
     keys.register(subparsers)
     tail.register(subparsers)
+    models.register(subparsers)
     return parser
 
 
