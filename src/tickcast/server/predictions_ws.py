@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
+MAX_REFS = 1_000
+"""Validated model references a connection remembers."""
 
 
 class PredictionConnection:
@@ -57,6 +59,8 @@ class PredictionConnection:
         self.closed = False
         self._versions: dict[ModelRef, int] = {}
         """Model versions this connection has used (for the "New model configuration" reply)."""
+        self._refs: dict[tuple[str, str, str], ModelRef] = {}
+        """Validated model references by request names (skips re-validating on every request)."""
 
     @property
     def requests(self) -> int:
@@ -116,12 +120,15 @@ class PredictionConnection:
         """The reply to one request, and whether it is a prediction."""
         seq = request.seq
         registry = self.service.registry
-        try:
-            ref = ModelRef.checked(
-                self.principal.user, request.strategy, request.model, request.model_type
-            )
-        except ModelError:
-            return dialect.error_frame(seq, dialect.MODEL_NOT_FOUND), False
+        names = (request.strategy, request.model, request.model_type)
+        ref = self._refs.get(names)
+        if ref is None:
+            try:
+                ref = ModelRef.checked(self.principal.user, *names)
+            except ModelError:
+                return dialect.error_frame(seq, dialect.MODEL_NOT_FOUND), False
+            if len(self._refs) < MAX_REFS:
+                self._refs[names] = ref
         try:
             entry = registry.cached(ref) or await registry.load(ref)
         except TickcastError as error:
