@@ -6,7 +6,9 @@ the fitted tree's arrays directly (in plain Python lists, each node's answer pre
 the inputs rounded to float32 exactly as scikit-learn does before comparing them with the
 thresholds; tests check it answers exactly what ``predict`` answers. Other estimators go through
 ``predict`` (:class:`SklearnPredictor`); those that may take milliseconds are flagged
-``blocking`` so the server runs them in a worker thread.
+``blocking`` so the server runs them in a worker thread. Random forests are walked tree by
+tree too (:class:`ForestPredictor`), summing the leaves' values in the estimators' order and
+dividing by their number, the same floating-point operations scikit-learn performs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from tickcast.predict.spec import CLASS, ModelMeta
 Value = str | float
 """A prediction: the class label of a ``class`` model, a number for ``reg``."""
 
-_BLOCKING = frozenset({"random_forest", "gradient_boosting", "knn"})
+_BLOCKING = frozenset({"gradient_boosting", "knn"})
 
 
 class TreePredictor:
@@ -57,6 +59,60 @@ class TreePredictor:
         return answers
 
 
+class _Tree:
+    """One fitted tree's arrays as lists, with the raw leaf values."""
+
+    __slots__ = ("left", "right", "feature", "threshold", "value")
+
+    def __init__(self, tree: Any, *, classify: bool) -> None:
+        self.left: list[int] = tree.children_left.tolist()
+        self.right: list[int] = tree.children_right.tolist()
+        self.feature: list[int] = tree.feature.tolist()
+        self.threshold: list[float] = tree.threshold.tolist()
+        values = tree.value
+        if classify:
+            self.value: list[Any] = [values[n][0].tolist() for n in range(tree.node_count)]
+        else:
+            self.value = [float(values[n][0][0]) for n in range(tree.node_count)]
+
+    def leaf(self, x: array[float]) -> Any:
+        left, right, feature, threshold = self.left, self.right, self.feature, self.threshold
+        node = 0
+        while left[node] != -1:
+            node = left[node] if x[feature[node]] <= threshold[node] else right[node]
+        return self.value[node]
+
+
+class ForestPredictor:
+    """A fitted RandomForestClassifier/Regressor, evaluated without scikit-learn."""
+
+    blocking = False
+
+    def __init__(self, estimator: Any, *, classify: bool) -> None:
+        self._trees = [_Tree(e.tree_, classify=classify) for e in estimator.estimators_]
+        self._classify = classify
+        self._classes = [str(c) for c in getattr(estimator, "classes_", ())]
+
+    def predict(self, rows: Sequence[Sequence[float]]) -> list[Value]:
+        trees, count = self._trees, float(len(self._trees))
+        answers: list[Value] = []
+        for row in rows:
+            x = array("f", row)
+            if self._classify:
+                sums = [0.0] * len(self._classes)
+                for tree in trees:
+                    for k, value in enumerate(tree.leaf(x)):
+                        sums[k] += value
+                means = [total / count for total in sums]
+                answers.append(self._classes[means.index(max(means))])
+            else:
+                total = 0.0
+                for tree in trees:
+                    total += tree.leaf(x)
+                answers.append(total / count)
+        return answers
+
+
 class SklearnPredictor:
     """Any other estimator: ``predict`` on a float64 array, without finiteness checks (the
     dialect has already refused non-finite values)."""
@@ -80,7 +136,7 @@ class SklearnPredictor:
         return [float(value) for value in predicted]
 
 
-Predictor = TreePredictor | SklearnPredictor
+Predictor = TreePredictor | ForestPredictor | SklearnPredictor
 
 
 def predictor_for(meta: ModelMeta, estimator: Any) -> Predictor:
@@ -88,4 +144,6 @@ def predictor_for(meta: ModelMeta, estimator: Any) -> Predictor:
     classify = meta.ref.type == CLASS
     if meta.algorithm == "decision_tree" and getattr(estimator, "n_outputs_", 1) == 1:
         return TreePredictor(estimator, classify=classify)
+    if meta.algorithm == "random_forest" and getattr(estimator, "n_outputs_", 1) == 1:
+        return ForestPredictor(estimator, classify=classify)
     return SklearnPredictor(estimator, classify=classify, blocking=meta.algorithm in _BLOCKING)

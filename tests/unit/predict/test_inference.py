@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from tickcast.predict.blobs import dump_estimator, load_estimator
-from tickcast.predict.inference import SklearnPredictor, TreePredictor, predictor_for
+from tickcast.predict.inference import (
+    ForestPredictor,
+    SklearnPredictor,
+    TreePredictor,
+    predictor_for,
+)
 from tickcast.predict.spec import ALGORITHMS, ModelRef
 from tickcast.predict.training import table_from_rows, train
 
@@ -23,21 +28,26 @@ def _rows(rng: np.random.Generator, n: int, model_type: str) -> list[dict[str, o
 
 
 @pytest.mark.parametrize("model_type", ["class", "reg"])
-def test_tree_walk_equals_sklearn(model_type: str) -> None:
+@pytest.mark.parametrize(
+    ("algorithm", "kind"), [("decision_tree", TreePredictor), ("random_forest", ForestPredictor)]
+)
+def test_tree_walk_equals_sklearn(model_type: str, algorithm: str, kind: type) -> None:
     rng = np.random.default_rng(7)
     table = table_from_rows(_rows(rng, 400, model_type), "y")
     ref = ModelRef.checked("u", "s", "m", model_type)
-    meta, estimator = train(table, ref=ref, algorithm="decision_tree")
+    meta, estimator = train(table, ref=ref, algorithm=algorithm)
     predictor = predictor_for(meta, load_estimator(dump_estimator(estimator)))
-    assert isinstance(predictor, TreePredictor) and not predictor.blocking
-    probes = rng.normal(size=(3000, 3))
-    # values exactly on (and one float32 step around) every threshold of the tree
-    tree = estimator.tree_
+    assert isinstance(predictor, kind) and not predictor.blocking
+    probes = rng.normal(size=(2000, 3))
+    # values exactly on (and one float32 step above) the thresholds of the (first) tree
+    tree = getattr(estimator, "estimators_", [estimator])[0].tree_
+    edges = []
     for node in np.flatnonzero(tree.children_left != -1):
         for value in (tree.threshold[node], np.nextafter(np.float32(tree.threshold[node]), 9)):
             row = rng.normal(size=3)
             row[tree.feature[node]] = value
-            probes = np.vstack([probes, row])
+            edges.append(row)
+    probes = np.vstack([probes, *edges])
     expected = estimator.predict(probes).tolist()
     got = predictor.predict(probes.tolist())
     if model_type == "class":
@@ -48,7 +58,12 @@ def test_tree_walk_equals_sklearn(model_type: str) -> None:
 
 @pytest.mark.parametrize(
     ("algorithm", "model_type"),
-    [(a, t) for a, types in ALGORITHMS.items() for t in types if a != "decision_tree"],
+    [
+        (a, t)
+        for a, types in ALGORITHMS.items()
+        for t in types
+        if a not in ("decision_tree", "random_forest")
+    ],
 )
 def test_every_algorithm_round_trips_through_skops(algorithm: str, model_type: str) -> None:
     rng = np.random.default_rng(3)
