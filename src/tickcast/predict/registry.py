@@ -9,6 +9,7 @@ restart. Changes made through the registry itself take effect at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -20,6 +21,8 @@ from tickcast.predict.inference import Predictor, predictor_for
 from tickcast.predict.repository import ModelRepository
 from tickcast.predict.spec import ModelError, ModelMeta, ModelRef
 from tickcast.predict.training import Table, train_to_blob
+
+logger = logging.getLogger("tickcast.predict")
 
 
 @dataclass(slots=True)
@@ -47,6 +50,7 @@ class ModelRegistry:
         self._time_ns = time_ns
         self._cache: dict[ModelRef, LoadedModel] = {}
         self._loading: dict[ModelRef, asyncio.Future[LoadedModel | None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def train(
         self, table: Table, ref: ModelRef, *, algorithm: str, seed: int = 0, source: str = "rows"
@@ -94,17 +98,34 @@ class ModelRegistry:
         return await self.repository.delete(ref)
 
     def cached(self, ref: ModelRef) -> LoadedModel | None:
-        """The cached model if it was checked recently enough (no I/O)."""
+        """The cached model, without I/O. An entry older than ``recheck_s`` is still returned,
+        and a re-check against the repository starts in the background (so the request path
+        never waits for the disk); the next request sees its outcome."""
         entry = self._cache.get(ref)
-        if entry is not None and self._now() - entry.checked_at <= self.recheck_s:
-            return entry
-        return None
+        if entry is not None and self._now() - entry.checked_at > self.recheck_s:
+            if ref not in self._loading:
+                task = asyncio.get_running_loop().create_task(self._recheck(ref, entry))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        return entry
+
+    async def _recheck(self, ref: ModelRef, entry: LoadedModel) -> None:
+        try:
+            await self._load_once(ref)
+        except Exception as error:  # keep serving the version we have
+            logger.warning("model %s: re-check failed (%s); keeping v%d", ref, error,
+                           entry.meta.version)  # fmt: skip
+            entry.checked_at = self._now()
 
     async def load(self, ref: ModelRef) -> LoadedModel | None:
         """The newest version of a model, ready to predict; None if there is no such model."""
-        entry = self.cached(ref)
-        if entry is not None:
+        entry = self._cache.get(ref)
+        if entry is not None and self._now() - entry.checked_at <= self.recheck_s:
             return entry
+        return await self._load_once(ref)
+
+    async def _load_once(self, ref: ModelRef) -> LoadedModel | None:
+        """``_load``, shared by concurrent callers."""
         pending = self._loading.get(ref)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -114,7 +135,10 @@ class ModelRegistry:
             result = await self._load(ref)
             future.set_result(result)
             return result
-        except BaseException as error:
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as error:
             future.set_exception(error)
             future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
             raise

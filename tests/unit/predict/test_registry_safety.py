@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import pickle
 import zipfile
@@ -82,3 +83,28 @@ def test_training_input_errors() -> None:
         table_from_csv("x1,label\n1,a\n2,b\n", "label")
     with pytest.raises(ModelError, match="3 columns, header has 2"):
         table_from_csv("x1,label\n1,a,3\n", "label")
+
+
+async def test_changes_made_elsewhere_are_seen_after_the_recheck_interval(tmp_path: Path) -> None:
+    """Another writer (the CLI) retrains and deletes; the serving registry answers from its
+    cache without I/O, re-checks in the background once ``recheck_s`` has passed."""
+    now = [0.0]
+    serving = ModelRegistry(FilesystemRepository(tmp_path), recheck_s=1.0, now=lambda: now[0])
+    writer = ModelRegistry(FilesystemRepository(tmp_path))
+    ref = ModelRef.checked("ann", "strat", "m1", "class")
+    table = table_from_csv(CSV, "label")
+    await writer.train(table, ref, algorithm="decision_tree")
+    first = await serving.load(ref)
+    assert first is not None and first.meta.version == 1
+    await writer.train(table, ref, algorithm="logistic_regression")
+    assert serving.cached(ref) is first  # fresh enough: no re-check
+    now[0] = 1.5
+    assert serving.cached(ref) is first  # stale: served, re-check started
+    await asyncio.gather(*serving._tasks)
+    second = serving.cached(ref)
+    assert second is not None and second.meta.version == 2
+    await writer.delete(ref)
+    now[0] = 3.0
+    assert serving.cached(ref) is second
+    await asyncio.gather(*serving._tasks)
+    assert serving.cached(ref) is None and await serving.load(ref) is None
