@@ -11,6 +11,10 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from tickcast.predict.repository import FilesystemRepository
+from tickcast.predict.spec import ModelRef
+from tickcast.predict.training import table_from_csv, train_to_blob
+
 TICKCAST = [sys.executable, "-m", "tickcast.cli.main"]
 
 
@@ -47,6 +51,14 @@ def train_with_cli(data_dir: str, csv: Path, *, user: str, **options: str) -> st
     done = cli("models", "train", *flat)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def train_in_process(data_dir: str, csv: Path, *, user: str) -> None:
+    """The same model as :func:`train_with_cli`, without a subprocess (faster)."""
+    ref = ModelRef.checked(user, "example_strategy", "DecisionTree", "class")
+    table = table_from_csv(csv.read_text(), "label")
+    meta, blob = train_to_blob(table, ref, "decision_tree", 0, "csv", 0)
+    FilesystemRepository(Path(data_dir) / "models").save_sync(meta, blob)
 
 
 def request(key: str, points: list[Any], **fields: str) -> str:

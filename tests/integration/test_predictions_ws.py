@@ -18,6 +18,7 @@ from tests.integration.predictions_helpers import (
     authenticated,
     recv_json,
     request,
+    train_in_process,
     train_with_cli,
     vendor_sample_loop,
     write_csv,
@@ -31,22 +32,26 @@ USER = "user-pro"
 
 @pytest.fixture
 async def served(start_server: ServerFactory, tmp_path: Path) -> tuple[RunningServer, str, str]:
-    """A server, a pro key, and the vendor's example model trained with the CLI."""
-    server = await start_server(predictions_auth_timeout=0.5)
+    """A server, a pro key, and the vendor's example model (trained in this process)."""
+    server = await start_server()
+    key = await server.key("pro", USER)
+    train_in_process(server.node.config.data_dir, write_csv(tmp_path / "train.csv"), user=USER)
+    return server, key, ws_url(server.http)
+
+
+async def test_documented_request_is_answered_in_order(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """A model trained with the CLI answers the vendor's documented request: auth reply, then
+    one reply per request in order with seq_num from 1; the first use of a model says "New
+    model configuration added", later ones "Existing model data"."""
+    server = await start_server()
     key = await server.key("pro", USER)
     output = train_with_cli(
         server.node.config.data_dir, write_csv(tmp_path / "train.csv"), user=USER
     )
     assert "v1" in output and "accuracy=" in output
-    return server, key, ws_url(server.http)
-
-
-async def test_documented_request_is_answered_in_order(
-    served: tuple[RunningServer, str, str],
-) -> None:
-    """Auth reply, then one reply per request in order with seq_num from 1; the first use of a
-    model says "New model configuration added", later ones "Existing model data"."""
-    server, key, url = served
+    url = ws_url(server.http)
     ws = await authenticated(url, key)
     async with ws:
         points = [{"point1": 3, "point2": 2}, {"point1": 1, "point2": 3}]
