@@ -25,10 +25,16 @@ Value = str | float
 _BLOCKING = frozenset({"gradient_boosting", "knn"})
 
 
+INLINE_TREE_WALKS = 2_000
+"""Tree walks (rows × trees, about 1 µs each) a request may do on the event loop; a bigger
+request runs in a worker thread (see :func:`runs_inline`)."""
+
+
 class TreePredictor:
     """A fitted DecisionTreeClassifier/Regressor, evaluated without scikit-learn."""
 
     blocking = False
+    trees = 1
 
     def __init__(self, estimator: Any, *, classify: bool) -> None:
         tree = estimator.tree_
@@ -90,6 +96,7 @@ class ForestPredictor:
 
     def __init__(self, estimator: Any, *, classify: bool) -> None:
         self._trees = [_Tree(e.tree_, classify=classify) for e in estimator.estimators_]
+        self.trees = len(self._trees)
         self._classify = classify
         self._classes = [str(c) for c in getattr(estimator, "classes_", ())]
 
@@ -126,6 +133,7 @@ class SklearnPredictor:
         self._np = np
         self._config = sklearn.config_context
         self.blocking = blocking
+        self.trees = 0
 
     def predict(self, rows: Sequence[Sequence[float]]) -> list[Value]:
         X = self._np.asarray(rows, dtype=self._np.float64)
@@ -137,6 +145,11 @@ class SklearnPredictor:
 
 
 Predictor = TreePredictor | ForestPredictor | SklearnPredictor
+
+
+def runs_inline(predictor: Predictor, rows: int) -> bool:
+    """Whether predicting ``rows`` rows is cheap enough for the event loop."""
+    return not predictor.blocking and rows * predictor.trees <= INLINE_TREE_WALKS
 
 
 def predictor_for(meta: ModelMeta, estimator: Any) -> Predictor:

@@ -4,8 +4,9 @@ The endpoint accepts the upgrade, waits ``auth_timeout`` seconds for the raw key
 plan feature ``predictions-ws`` and the per-user connection limit (the plan's
 ``max_connections``, counted over ``/ws`` connections), then answers requests one at a time in
 the order they arrive: read a frame, parse it (``tickcast.dialects.predictions``), look the model
-up in the registry's cache, predict, send the reply. Decision trees and linear models predict on
-the event loop (microseconds); forests, boosting and k-NN in a worker thread.
+up in the registry's cache, predict, send the reply. Trees, forests and linear models predict on
+the event loop (microseconds) unless a request needs more than ``INLINE_TREE_WALKS`` tree walks;
+those, gradient boosting and k-NN run in a worker thread.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from tickcast.dialects import predictions as dialect
 from tickcast.dialects.predictions import PredictionSession, PredictRequest, Reply
 from tickcast.errors import TickcastError
+from tickcast.predict.inference import runs_inline
 from tickcast.predict.spec import ModelError, ModelRef
 from tickcast.server.node import connection_info
 from tickcast.server.ws_protocol import WRITE_EXTENSION
@@ -141,10 +143,10 @@ class PredictionConnection:
             return dialect.error_frame(seq, rows), False
         predictor = entry.predictor
         try:
-            if predictor.blocking:
-                values = await asyncio.to_thread(predictor.predict, rows)
-            else:
+            if runs_inline(predictor, len(rows)):
                 values = predictor.predict(rows)
+            else:
+                values = await asyncio.to_thread(predictor.predict, rows)
         except Exception:
             logger.exception("model %s failed to predict", ref)
             return dialect.error_frame(seq, dialect.MODEL_FAILED), False
