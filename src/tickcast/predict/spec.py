@@ -25,6 +25,8 @@ ALGORITHMS: dict[str, tuple[str, ...]] = {
 DEFAULT_ALGORITHM = "decision_tree"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
+"""The store's user-name rule (storage.base.check_user_name); also a safe path component."""
 
 
 class ModelError(InvalidMessage):
@@ -67,8 +69,10 @@ class ModelRef:
 
     @classmethod
     def checked(cls, user: str, strategy: str, name: str, model_type: str) -> ModelRef:
+        if not isinstance(user, str) or not _USER_RE.match(user):
+            raise ModelError(f"invalid user name {user!r}")
         return cls(
-            check_name("user", user),
+            user,
             check_name("strategy", strategy),
             check_name("model name", name),
             check_type(model_type),

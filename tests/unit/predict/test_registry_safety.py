@@ -72,6 +72,10 @@ def test_names_are_safe_path_components() -> None:
             ModelRef.checked("ann", bad, "m", "class")
     with pytest.raises(ModelError):
         ModelRef.checked("ann", "s", "m", "svm")
+    for bad_user in ("../ann", ".ann", "a/b", ""):
+        with pytest.raises(ModelError):
+            ModelRef.checked(bad_user, "s", "m", "class")
+    assert ModelRef.checked("ann+bot@example.com", "s", "m", "reg").user == "ann+bot@example.com"
 
 
 def test_training_input_errors() -> None:
