@@ -137,6 +137,10 @@ async def test_bad_first_frame_is_refused_and_closed(
 
 async def test_auth_timeout(start_server: ServerFactory) -> None:
     server = await start_server(predictions_auth_timeout=0.3)
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        plain = await http.get("/ws")  # not an upgrade: documented in OpenAPI as 101/400
+        assert plain.status_code == 400 and "UPGRADE" in plain.json()["message"]
+        assert "/ws" in (await http.get("/openapi.json")).json()["paths"]
     async with connect(ws_url(server.http)) as ws:
         started = time.monotonic()
         assert await recv_json(ws) == {"status": "error", "message": "Invalid API key."}

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
 
 from tickcast.dialects.predictions import FEATURE
 from tickcast.model.events import Event
@@ -109,6 +110,22 @@ async def _train(
     except ModelError as error:
         raise _fail(400, error.message) from None
     return stored
+
+
+@router.get(
+    "/ws",
+    status_code=101,
+    responses={
+        101: {"description": "Switching Protocols: the /ws prediction protocol follows"},
+        400: {"model": ApiError, "description": "Not a WebSocket upgrade"},
+    },
+)
+async def predictions_ws_http() -> JSONResponse:
+    """The WebSocket prediction service (docs/predictions.md): send the raw API key as the first
+    text frame, then requests `{"api_key","strat_name","model_name","model_type","DataPoints"}`;
+    each gets one reply, in order, with `seq_num`. Needs a WebSocket upgrade."""
+    body = {"status_code": 1003, "message": "No WebSocket UPGRADE header found"}
+    return JSONResponse(body, status_code=400)
 
 
 @router.post("/api/v1/models", status_code=201, responses=_ERRORS)
