@@ -7,6 +7,9 @@ Starts ``tickcast serve`` in its own process (simulator off) on a temporary data
 ``websockets`` asyncio library):
 
 * 1 connection: ``--requests`` sequential requests, each sent when the previous reply arrived;
+* 1 connection, paced: ``--paced-requests`` requests with ``--pause-ms`` (1 ms) between a reply
+  and the next request, as a bot asking on a fast interval does (requests/s then counts the
+  pauses too);
 * ``--connections`` (50) connections at once, each sending sequentially for ``--duration`` s.
 
 Latency is the client's wall time from ``send`` to the matching reply (client library
@@ -118,8 +121,10 @@ async def open_connection(url: str, key: str) -> ClientConnection:
     return ws
 
 
-async def sequential(ws: ClientConnection, text: str, *, count: int, until: float) -> list[int]:
-    """Send, wait for the reply, repeat; latencies in ns."""
+async def sequential(
+    ws: ClientConnection, text: str, *, count: int, until: float, pause: float = 0.0
+) -> list[int]:
+    """Send, wait for the reply, (pause,) repeat; latencies in ns."""
     latencies: list[int] = []
     clock = time.perf_counter_ns
     while len(latencies) < count and time.monotonic() < until:
@@ -129,6 +134,8 @@ async def sequential(ws: ClientConnection, text: str, *, count: int, until: floa
         latencies.append(clock() - started)
         if b'"success"' not in (reply if isinstance(reply, bytes) else reply.encode()):
             raise SystemExit(f"unexpected reply: {reply!r}")
+        if pause:
+            await asyncio.sleep(pause)
     return latencies
 
 
@@ -149,7 +156,9 @@ def summary(name: str, latencies: list[int], seconds: float) -> dict[str, Any]:
     }
 
 
-async def scenario(url: str, key: str, args: argparse.Namespace, n: int) -> dict[str, Any]:
+async def scenario(
+    url: str, key: str, args: argparse.Namespace, n: int, *, pause: float = 0.0
+) -> dict[str, Any]:
     text = request_text(key, args.points)
     sockets = [await open_connection(url, key) for _ in range(n)]
     try:
@@ -158,7 +167,8 @@ async def scenario(url: str, key: str, args: argparse.Namespace, n: int) -> dict
         started = time.perf_counter()
         if n == 1:
             until = time.monotonic() + args.duration * 10
-            results = [await sequential(sockets[0], text, count=args.requests, until=until)]
+            count = args.paced_requests if pause else args.requests
+            results = [await sequential(sockets[0], text, count=count, until=until, pause=pause)]
         else:
             until = time.monotonic() + args.duration
             results = await asyncio.gather(
@@ -168,7 +178,10 @@ async def scenario(url: str, key: str, args: argparse.Namespace, n: int) -> dict
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     latencies = [value for result in results for value in result]
-    return summary(f"{n} connection{'s' if n > 1 else ''}", latencies, seconds)
+    name = f"{n} connection{'s' if n > 1 else ''}"
+    if pause:
+        name += f", {pause * 1000:g} ms pauses"
+    return summary(name, latencies, seconds)
 
 
 def main() -> int:
@@ -180,8 +193,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--duration", type=float, default=10.0, help="50-connection seconds")
     parser.add_argument("--warmup", type=int, default=2_000)
+    parser.add_argument(
+        "--pause-ms", type=float, default=1.0, help="pause between paced requests (0: skip)"
+    )
+    parser.add_argument("--paced-requests", type=int, default=5_000)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="tickcast-predict-bench-") as tmp:
         data = Path(tmp)
         write_csv(data / "train.csv", args.rows)
@@ -191,20 +209,23 @@ def main() -> int:
         server, base, key = start_server(data, args.connections)
         try:
             url = base.replace("http://", "ws://") + "/ws"
-            results = [
-                asyncio.run(scenario(url, key, args, 1)),
-                asyncio.run(scenario(url, key, args, args.connections)),
-            ]
+            results = [asyncio.run(scenario(url, key, args, 1))]
+            if args.pause_ms > 0:
+                pause = args.pause_ms / 1000
+                results.append(asyncio.run(scenario(url, key, args, 1, pause=pause)))
+            results.append(asyncio.run(scenario(url, key, args, args.connections)))
         finally:
             stop_server(server)
     meta = {"algorithm": args.algorithm, "points": args.points, "cpus": os.cpu_count(),
-            "trained": trained.strip()}  # fmt: skip
+            "trained": trained.strip(), "load_before": load_before,
+            "load_after": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
     if args.json:
         print(json.dumps({"meta": meta, "results": results}, indent=2))
         return 0
     print(f"# /ws predictions: {args.algorithm}, {args.points} data point(s) per request, "
           f"{os.cpu_count()} CPUs (shared machine: figures vary with other load)")  # fmt: skip
     print(f"# {meta['trained']}")
+    print(f"# load average before {load_before}, after {meta['load_after']}")
     header = ("scenario", "requests", "p50_ms", "p99_ms", "p99_9_ms", "max_ms", "requests_per_s")
     print("\t".join(header))
     for result in results:
