@@ -51,15 +51,21 @@ class ModelRegistry:
         self._cache: dict[ModelRef, LoadedModel] = {}
         self._loading: dict[ModelRef, asyncio.Future[LoadedModel | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.training = 0
+        """Trainings running in the executor."""
 
     async def train(
         self, table: Table, ref: ModelRef, *, algorithm: str, seed: int = 0, source: str = "rows"
     ) -> ModelMeta:
         """Fit in the executor, store as the next version, and serve it from now on."""
         loop = asyncio.get_running_loop()
-        meta, blob = await loop.run_in_executor(
-            self.executor, train_to_blob, table, ref, algorithm, seed, source, self._time_ns()
-        )
+        self.training += 1
+        try:
+            meta, blob = await loop.run_in_executor(
+                self.executor, train_to_blob, table, ref, algorithm, seed, source, self._time_ns()
+            )
+        finally:
+            self.training -= 1
         stored = await self.repository.save(meta, blob)
         self._cache.pop(ref, None)
         return stored

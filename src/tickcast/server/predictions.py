@@ -7,7 +7,9 @@ use) so that fitting a model never stalls the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import multiprocessing.process
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -55,8 +57,18 @@ class PredictionService:
 
     async def stop(self) -> None:
         await self.live.stop()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if self.registry.training:
+            # a training in progress is abandoned: stop the worker (it is reaped below)
+            pool.shutdown(wait=False, cancel_futures=True)
+            processes: dict[int, multiprocessing.process.BaseProcess] = (
+                getattr(pool, "_processes", None) or {}
+            )
+            for process in list(processes.values()):
+                process.terminate()
+        await asyncio.to_thread(pool.shutdown, True)
 
 
 def mount_predictions(app: FastAPI, node: Node) -> PredictionService:
