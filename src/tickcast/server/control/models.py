@@ -7,6 +7,8 @@ lists every user's models and connections by default). Managing models needs a p
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -169,8 +171,15 @@ async def train_from_market(
         events.extend(envelope.event for envelope in await node.bus.history(stream))
     market = node.catalog.get(body.market)
     computer = FeatureComputer(body.market, features, size_decimals=market.size_decimals)
-    rows = labelled_rows(
-        events, computer, horizon_s=body.horizon_s, model_type=ref.type, flat_below=body.flat_below
+    rows = await asyncio.to_thread(  # CPU work over up to the whole history: off the loop
+        functools.partial(
+            labelled_rows,
+            events,
+            computer,
+            horizon_s=body.horizon_s,
+            model_type=ref.type,
+            flat_below=body.flat_below,
+        )
     )
     try:
         table = table_from_rows(rows, "target")
