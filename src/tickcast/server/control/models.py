@@ -142,9 +142,11 @@ async def train_model(
         if body.csv is not None:
             if len(body.csv) > MAX_CSV_CHARS:
                 raise ModelError("CSV too large")
-            table, source = table_from_csv(body.csv, body.target), "csv"
+            table = await asyncio.to_thread(table_from_csv, body.csv, body.target)
+            source = "csv"
         else:
-            table, source = table_from_rows(body.rows or [], body.target), "json"
+            table = await asyncio.to_thread(table_from_rows, body.rows or [], body.target)
+            source = "json"
     except ModelError as error:
         raise _fail(400, error.message) from None
     return (await _train(request, table, ref, body, source)).as_dict()
