@@ -50,6 +50,13 @@ async def test_train_show_list_import_delete(start_server: ServerFactory) -> Non
         assert shown["algorithm"] == "knn" and [v["version"] for v in shown["versions"]] == [1, 2]
         listed = (await http.get("/api/v1/models")).json()
         assert [(m["name"], m["version"]) for m in listed] == [("DecisionTree", 2)]
+        assert listed[0]["metrics"] and listed[0]["rows"] == 40
+        csv = "x,y\n" + "".join(f"{i},{2 * i + 1}\n" for i in range(12))
+        reg = {"strategy": "s", "name": "line", "type": "reg", "target": "y", "csv": csv}
+        line = await http.post("/api/v1/models", json=reg | {"algorithm": "linear_regression"})
+        assert line.status_code == 201 and line.json()["metrics"]["r2"] > 0.99
+        both = await http.post("/api/v1/models", json=reg | {"rows": ROWS})
+        assert both.status_code == 400 and "exactly one of csv and rows" in both.text
         bad = await http.post("/api/v1/models", json=body | {"algorithm": "linear_regression"})
         assert bad.status_code == 400 and "cannot train a 'class'" in bad.json()["message"]
 
