@@ -33,6 +33,8 @@ class ServerConfig:
     idle_timeout: float = 30.0
     max_message_bytes: int = 65_536
     usage_flush_interval: float = 5.0
+    predictions_auth_timeout: float = 10.0
+    """Seconds a ``/ws`` connection has to send its API key."""
     log_level: str = "info"
     vega_block_time: float = 1.0
     """Seconds per simulated block of the Vega dialect (updates are batched per block)."""
@@ -82,6 +84,7 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "idle_timeout": config.idle_timeout > 0,
         "max_message_bytes": config.max_message_bytes >= 1024,
         "usage_flush_interval": config.usage_flush_interval > 0,
+        "predictions_auth_timeout": config.predictions_auth_timeout > 0,
         "log_level": config.log_level in ("debug", "info", "warning", "error"),
         "vega_block_time": 0.001 <= config.vega_block_time <= 60,
         "vega_max_streams_per_address": config.vega_max_streams_per_address >= 1,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tickcast.cli import db, keys, record, serve, tail
+from tickcast.cli import db, keys, models, record, serve, tail
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.register(subparsers)
     record.register(subparsers)
     db.register(subparsers)
+    models.register(subparsers)
     return parser
 
 

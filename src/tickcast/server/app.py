@@ -21,6 +21,7 @@ from tickcast.server.control.routes import router
 from tickcast.server.control.schemas import ApiError
 from tickcast.server.native_ws import native_endpoint
 from tickcast.server.node import Node
+from tickcast.server.predictions import mount_predictions
 from tickcast.server.socketio_feed import FeedMiddleware, SocketIOFeed
 from tickcast.server.vega import mount_vega
 
@@ -33,6 +34,9 @@ Authenticate with `X-API-Key`, `Authorization: Bearer`, cookie `id=<key>` or `?a
 
 The Socket.IO price feed (Engine.IO v4 / Socket.IO v5) is at `/socket.io/`, namespace `/api-ws`,
 with `auth: {apiKey}` (docs/dialects/socketio-feed.md).
+
+The WebSocket prediction service is at `/ws`: the raw key as first text frame, then prediction
+requests answered in order with `seq_num` (docs/predictions.md).
 """
 
 
@@ -46,6 +50,7 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await node.start()
         await socketio_feed.start()
+        await predictions.start()
         if announce and node.development_key:
             print(f"Development key (admin plan, shown once): {node.development_key}", flush=True)
         try:
@@ -55,6 +60,7 @@ def build_app(
                 await node.stop()
             finally:
                 await socketio_feed.stop()
+                await predictions.stop()
 
     app: FastAPI = FastAPIOffline(
         title="tickcast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
@@ -63,6 +69,7 @@ def build_app(
     app.state.socketio_feed = socketio_feed
     app.add_middleware(FeedMiddleware, socketio_feed=socketio_feed)
     app.include_router(router)
+    predictions = mount_predictions(app, node)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
