@@ -1,0 +1,488 @@
+"""RedisBus: the bus shared by every node of a cluster (the one module importing ``redis``).
+
+Per stream, in the Redis instance the stream's name hashes to (several URLs shard streams):
+
+- ``tc:m:{stream}`` hash ``seq``, ``epoch``: the last seq and the stream's epoch;
+- ``tc:h:{stream}`` Redis Stream with entry ids ``<seq>-0``: the bounded history (exact MAXLEN);
+- ``tc:s:{stream}`` hash: the current state of a STATE stream (see ``bus.state_ops``);
+- ``tc:streams`` set of the instance's streams, and the channel ``tc:bus`` carrying every
+  envelope published there.
+
+One Lua script per publish call assigns seqs, appends history, updates state and publishes, so
+each of these is atomic per stream. A stream gets a fresh random epoch when its keys are first
+created, or when its history vanished while its counter survived; the epoch therefore survives
+any number of gateway or ingest restarts while Redis keeps the stream, and changes when Redis lost
+it (a restart without persistence, FLUSHALL, eviction).
+
+A subscribing node listens on ``tc:bus`` of every instance. It subscribes first, then reads every
+stream's state and position in one script (handed to the restore hook, e.g. the hub's
+StateKeeper), then delivers what arrived since, dropping envelopes it already has and filling a
+hole (a lost pub/sub message, a reconnect) from history before delivering past it.
+
+Every Redis error is turned into :class:`tickcast.errors.BusError` here (``redis_errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from tickcast.bus.base import Listener
+from tickcast.bus.codec import decode_event, encode_event
+from tickcast.bus.state_ops import events_from_fields, state_ops
+from tickcast.clock import Clock, SystemClock
+from tickcast.errors import BusError
+from tickcast.model import Envelope, Event, StreamPosition, stream_of
+
+logger = logging.getLogger("tickcast.bus")
+
+CHANNEL = "tc:bus"
+STREAMS_KEY = "tc:streams"
+MAX_EVENTS_PER_CALL = 512
+"""Events per publish script call: bounds how long one call holds a Redis instance."""
+
+
+def meta_key(stream: str) -> str:
+    return f"tc:m:{{{stream}}}"
+
+
+def history_key(stream: str) -> str:
+    return f"tc:h:{{{stream}}}"
+
+
+def state_key(stream: str) -> str:
+    return f"tc:s:{{{stream}}}"
+
+
+PUBLISH_LUA = """
+local maxlen = tonumber(ARGV[1])
+local now = ARGV[3]
+local n = tonumber(ARGV[5])
+local out = {}
+local msg = {}
+for i = 1, n do
+  local meta, hist, st = KEYS[3*i-1], KEYS[3*i], KEYS[3*i+1]
+  local stream, payload, ops = ARGV[3+3*i], ARGV[4+3*i], ARGV[5+3*i]
+  local cur = redis.call('HMGET', meta, 'epoch', 'seq')
+  local epoch = cur[1]
+  if (not epoch) or (maxlen > 0 and tonumber(cur[2]) > 0 and redis.call('EXISTS', hist) == 0) then
+    epoch = ARGV[2]
+    redis.call('DEL', hist, st)
+    redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
+  end
+  local seq = redis.call('HINCRBY', meta, 'seq', 1)
+  if seq == 1 then redis.call('SADD', KEYS[1], stream) end
+  if maxlen > 0 then
+    redis.call('XADD', hist, 'MAXLEN', maxlen, seq .. '-0', 'e', payload, 't', now)
+  end
+  if ops ~= '' then
+    local o = cjson.decode(ops)
+    if o[1] == 1 then redis.call('DEL', st) end
+    for j = 2, #o, 2 do
+      if o[j+1] == false then
+        redis.call('HDEL', st, o[j])
+      else
+        redis.call('HSET', st, o[j], o[j+1])
+      end
+    end
+  end
+  out[#out+1] = seq
+  out[#out+1] = epoch
+  msg[#msg+1] = stream .. '\\t' .. seq .. '\\t' .. epoch .. '\\t' .. now .. '\\t' .. payload
+end
+redis.call('PUBLISH', ARGV[4], table.concat(msg, '\\n'))
+return out
+"""
+
+POSITION_LUA = """
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'seq', 0)
+return redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+"""
+
+RESTORE_LUA = """
+local out = {}
+for _, s in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local cur = redis.call('HMGET', 'tc:m:{' .. s .. '}', 'seq', 'epoch')
+  if cur[2] then
+    out[#out+1] = {s, cur[1], cur[2], redis.call('HGETALL', 'tc:s:{' .. s .. '}')}
+  end
+end
+return out
+"""
+
+
+@contextlib.contextmanager
+def redis_errors(what: str) -> Iterator[None]:
+    """The one boundary turning Redis client errors into tickcast's BusError."""
+    try:
+        yield
+    except redis.exceptions.RedisError as error:
+        raise BusError(f"redis {what} failed: {type(error).__name__}: {error}") from error
+    except OSError as error:
+        raise BusError(f"redis {what} failed: {error.strerror or error}") from error
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(6)
+
+
+def shard_of(stream: str, shards: int) -> int:
+    """Which instance holds a stream (CRC32 of its name, stable across nodes and restarts)."""
+    return zlib.crc32(stream.encode()) % shards if shards > 1 else 0
+
+
+class RedisShard:
+    """One Redis instance: scripts, reads and pub/sub, every error a BusError."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url, decode_responses=False, socket_connect_timeout=5.0, health_check_interval=10
+        )
+        self._scripts: dict[str, Any] = {}
+
+    async def script(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self.client.register_script(source)
+        with redis_errors("script"):
+            return await script(keys=list(keys), args=list(args))
+
+    async def ping(self) -> None:
+        with redis_errors("ping"):
+            await self.client.ping()
+
+    async def history(self, stream: str, first: int | None = None) -> tuple[str, list[Any]]:
+        """The stream's epoch and its history entries from seq ``first`` on, in one transaction."""
+        start = f"{first}-0" if first is not None else "-"
+        with redis_errors("history"):
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.hget(meta_key(stream), "epoch")
+                pipe.xrange(history_key(stream), start, "+")
+                epoch, entries = await pipe.execute()
+        return (epoch.decode() if epoch else ""), entries
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            with redis_errors("subscribe"):
+                await pubsub.subscribe(channel)
+            yield Subscription(pubsub)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.aclose()
+
+
+class Subscription:
+    def __init__(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
+
+    async def next(self, timeout: float = 1.0) -> bytes | None:
+        """The next message's payload, or None after ``timeout`` without one."""
+        with redis_errors("pub/sub"):
+            message = await self._pubsub.get_message(timeout=timeout)
+        if message is None or message.get("type") != "message":
+            return None
+        data: bytes = message["data"]
+        return data
+
+
+@dataclass(slots=True)
+class _Pending:
+    events: list[Event]
+    future: asyncio.Future[list[tuple[int, str, int]]]
+
+
+class _Publisher:
+    """Per-instance publish queue: calls go out in order, one script call at a time, coalesced."""
+
+    def __init__(self, shard: RedisShard, history_size: int, clock: Clock) -> None:
+        self._shard = shard
+        self._history_size = history_size
+        self._clock = clock
+        self._queue: list[_Pending] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, events: list[Event]) -> asyncio.Future[list[tuple[int, str, int]]]:
+        future: asyncio.Future[list[tuple[int, str, int]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._queue.append(_Pending(events, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        return future
+
+    async def _run(self) -> None:
+        while self._queue:
+            batch: list[_Pending] = []
+            count = 0
+            while self._queue and (not batch or count + len(self._queue[0].events) <= 4096):
+                item = self._queue.pop(0)
+                batch.append(item)
+                count += len(item.events)
+            events = [event for item in batch for event in item.events]
+            try:
+                results: list[tuple[int, str, int]] = []
+                for start in range(0, len(events), MAX_EVENTS_PER_CALL):
+                    results.extend(await self._call(events[start : start + MAX_EVENTS_PER_CALL]))
+            except BaseException as error:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(
+                            error if isinstance(error, Exception) else BusError("publish cancelled")
+                        )
+                if not isinstance(error, Exception):
+                    raise
+                continue
+            offset = 0
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_result(results[offset : offset + len(item.events)])
+                offset += len(item.events)
+
+    async def _call(self, events: list[Event]) -> list[tuple[int, str, int]]:
+        keys: list[str] = [STREAMS_KEY]
+        now = self._clock.monotonic_ns()
+        args: list[Any] = [
+            self._history_size,
+            new_epoch(),
+            now,
+            CHANNEL,
+            len(events),
+        ]
+        for event in events:
+            stream = str(stream_of(event))
+            keys += (meta_key(stream), history_key(stream), state_key(stream))
+            ops = state_ops(event)
+            args += (stream, encode_event(event), ops.to_json() if ops is not None else b"")
+        flat = await self._shard.script(PUBLISH_LUA, keys, args)
+        return [(int(flat[i]), flat[i + 1].decode(), now) for i in range(0, len(flat), 2)]
+
+
+class RedisBus:
+    """The Bus contract over one or more Redis instances (streams sharded by name)."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        history_size: int = 10_000,
+        clock: Clock | None = None,
+        subscribe: bool = True,
+    ) -> None:
+        if not urls:
+            raise ValueError("RedisBus needs at least one redis:// URL")
+        self._clock = clock or SystemClock()
+        self._history_size = history_size
+        self._subscribe = subscribe
+        self.shards = [RedisShard(url) for url in urls]
+        self._publishers = [_Publisher(s, history_size, self._clock) for s in self.shards]
+        self._listeners: list[Listener] = []
+        self._restore: Listener | None = None
+        self._seen: dict[str, StreamPosition] = {}
+        """Per stream, the last position delivered to listeners (subscribing buses)."""
+        self._streams: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ready: list[asyncio.Event] = []
+        self.holes = 0
+        """Envelopes that could not be recovered from history before a later one was delivered."""
+
+    @property
+    def control(self) -> RedisShard:
+        """The instance holding cluster-wide keys (connection leases): the first URL."""
+        return self.shards[0]
+
+    def on_restore(self, restore: Listener) -> None:
+        """Receive, at start, each STATE stream's current state as envelopes at its last seq."""
+        self._restore = restore
+
+    def _shard(self, stream: str) -> int:
+        return shard_of(stream, len(self.shards))
+
+    # -- the Bus contract -----------------------------------------------------------------
+
+    async def publish(self, events: Sequence[Event]) -> list[Envelope]:
+        if not events:
+            return []
+        groups: dict[int, list[int]] = {}
+        for index, event in enumerate(events):
+            groups.setdefault(self._shard(str(stream_of(event))), []).append(index)
+        futures = {
+            shard: self._publishers[shard].submit([events[i] for i in indexes])
+            for shard, indexes in groups.items()
+        }
+        results: list[tuple[int, str, int]] = [(0, "", 0)] * len(events)
+        for shard, future in futures.items():
+            for index, position in zip(groups[shard], await future, strict=True):
+                results[index] = position
+        envelopes = [
+            Envelope(str(stream_of(event)), seq, epoch, event, now)
+            for event, (seq, epoch, now) in zip(events, results, strict=True)
+        ]
+        self._streams.update(envelope.stream for envelope in envelopes)
+        if not self._subscribe:
+            self._deliver(envelopes)
+        return envelopes
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
+
+    async def position(self, stream: str) -> StreamPosition:
+        shard = self.shards[self._shard(stream)]
+        seq, epoch = await shard.script(POSITION_LUA, [meta_key(stream)], [new_epoch()])
+        return StreamPosition(int(seq), epoch.decode())
+
+    async def history(self, stream: str) -> list[Envelope]:
+        epoch, entries = await self.shards[self._shard(stream)].history(stream)
+        return [_entry_envelope(stream, epoch, entry) for entry in entries]
+
+    def streams(self) -> list[str]:
+        return sorted(self._streams)
+
+    async def start(self) -> None:
+        for shard in self.shards:
+            await shard.ping()
+        if not self._subscribe:
+            return
+        for index in range(len(self.shards)):
+            ready = asyncio.Event()
+            self._ready.append(ready)
+            self._tasks.append(asyncio.create_task(self._listen_forever(index, ready)))
+        for ready, task in zip(self._ready, self._tasks, strict=True):
+            waiter = asyncio.create_task(ready.wait())
+            await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if task.done():
+                await self.stop()
+                task.result()  # the shard failed before it was ready: raise its BusError
+                raise BusError("redis subscription ended before it was ready")
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self._listeners.clear()
+        for shard in self.shards:
+            await shard.close()
+
+    # -- subscribing ----------------------------------------------------------------------
+
+    async def _listen_forever(self, index: int, ready: asyncio.Event) -> None:
+        shard = self.shards[index]
+        delay = 0.1
+        while True:
+            try:
+                async with shard.subscribe(CHANNEL) as subscription:
+                    await self._catch_up(index)
+                    ready.set()
+                    delay = 0.1
+                    while True:
+                        payload = await subscription.next()
+                        if payload is not None:
+                            await self._on_message(index, payload)
+            except BusError as error:
+                if not ready.is_set():
+                    raise
+                logger.warning("bus: %s; resubscribing in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _catch_up(self, index: int) -> None:
+        """After (re)subscribing: the state of new streams, history of those already seen."""
+        rows = await self.shards[index].script(RESTORE_LUA, [STREAMS_KEY], [])
+        restored: list[Envelope] = []
+        behind: list[tuple[str, StreamPosition]] = []
+        for raw_stream, raw_seq, raw_epoch, fields in rows:
+            stream = raw_stream.decode()
+            position = StreamPosition(int(raw_seq), raw_epoch.decode())
+            self._streams.add(stream)
+            seen = self._seen.get(stream)
+            if seen is not None and seen.epoch == position.epoch:
+                if seen.seq < position.seq:
+                    behind.append((stream, seen))
+                continue
+            self._seen[stream] = position
+            pairs = dict(zip(fields[::2], fields[1::2], strict=True))
+            for event in events_from_fields(pairs) if pairs else []:
+                restored.append(Envelope(stream, position.seq, position.epoch, event, 0))
+        if restored and self._restore is not None:
+            self._restore(restored)
+        for stream, seen in behind:
+            await self._fill(stream, seen, None)
+
+    async def _fill(self, stream: str, seen: StreamPosition, upto: int | None) -> None:
+        """Deliver the history after ``seen`` (up to seq ``upto`` exclusive)."""
+        epoch, entries = await self.shards[self._shard(stream)].history(stream, seen.seq + 1)
+        envelopes = [_entry_envelope(stream, epoch, entry) for entry in entries]
+        envelopes = [e for e in envelopes if upto is None or e.seq < upto]
+        if epoch == seen.epoch and envelopes:
+            self._deliver(envelopes)
+        if upto is not None and self._seen[stream].seq < upto - 1:
+            self.holes += 1
+            logger.warning(
+                "bus: %s seq %d..%d no longer in history",
+                stream,
+                self._seen[stream].seq + 1,
+                upto - 1,
+            )
+
+    async def _on_message(self, index: int, payload: bytes) -> None:
+        batch: list[Envelope] = []
+        for record in payload.split(b"\n"):
+            envelope = _record_envelope(record)
+            stream = envelope.stream
+            seen = self._seen.get(stream)
+            if seen is not None and seen.epoch == envelope.epoch:
+                if envelope.seq <= seen.seq:
+                    continue
+                if envelope.seq > seen.seq + 1:
+                    self._deliver(batch)
+                    batch = []
+                    await self._fill(stream, seen, envelope.seq)
+            batch.append(envelope)
+            self._seen[stream] = envelope.position
+        self._deliver(batch)
+
+    def _deliver(self, envelopes: list[Envelope]) -> None:
+        if not envelopes:
+            return
+        for envelope in envelopes:
+            self._seen[envelope.stream] = envelope.position
+            self._streams.add(envelope.stream)
+        for listener in list(self._listeners):
+            listener(envelopes)
+
+
+def _entry_envelope(stream: str, epoch: str, entry: Any) -> Envelope:
+    entry_id, fields = entry
+    seq = int(entry_id.split(b"-")[0])
+    return Envelope(stream, seq, epoch, decode_event(fields[b"e"]), int(fields[b"t"]))
+
+
+def _record_envelope(record: bytes) -> Envelope:
+    stream, seq, epoch, now, payload = record.split(b"\t", 4)
+    return Envelope(stream.decode(), int(seq), epoch.decode(), decode_event(payload), int(now))
