@@ -32,6 +32,14 @@ class ServerConfig:
     max_message_bytes: int = 65_536
     usage_flush_interval: float = 5.0
     log_level: str = "info"
+    bus: str = "memory"
+    """``memory``, or ``redis://HOST:PORT/DB`` (several comma-separated URLs shard the streams)."""
+    role: str = "all"
+    """``all`` (sources and clients), ``ingest`` (sources only) or ``gateway`` (clients only)."""
+    workers: int = 1
+    """Gateway processes sharing the port (SO_REUSEPORT); more than one needs a Redis bus."""
+    lease_seconds: float = 6.0
+    """Redis bus: a dead node's connections stop counting against limits within 4/3 of this."""
     config_file: str | None = None
     plans_toml: str | None = field(default=None, repr=False)
     """The config file's text, for its ``[plans.*]`` tables."""
@@ -75,10 +83,22 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "max_message_bytes": config.max_message_bytes >= 1024,
         "usage_flush_interval": config.usage_flush_interval > 0,
         "log_level": config.log_level in ("debug", "info", "warning", "error"),
+        "bus": config.bus == "memory" or all(
+            url.strip().startswith(("redis://", "rediss://", "unix://"))
+            for url in config.bus.split(",")
+        ),
+        "role": config.role in ("all", "ingest", "gateway"),
+        "workers": 1 <= config.workers <= 256,
+        "lease_seconds": config.lease_seconds > 0,
     }
     for name, ok in checks.items():
         if not ok:
             raise ConfigError(f"config key {name!r}: bad value {getattr(config, name)!r}")
+    if config.bus == "memory" and (config.role != "all" or config.workers > 1):
+        key = "role" if config.role != "all" else "workers"
+        raise ConfigError(f"config key {key!r}: needs a shared bus (--bus redis://...)")
+    if config.role == "ingest" and config.workers > 1:
+        raise ConfigError("config key 'workers': an ingest node runs one process")
     return config
 
 

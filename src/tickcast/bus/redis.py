@@ -181,7 +181,7 @@ class RedisShard:
             yield Subscription(pubsub)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -192,10 +192,10 @@ class Subscription:
     def __init__(self, pubsub: Any) -> None:
         self._pubsub = pubsub
 
-    async def next(self, timeout: float = 1.0) -> bytes | None:
-        """The next message's payload, or None after ``timeout`` without one."""
+    async def next(self, wait: float = 1.0) -> bytes | None:
+        """The next message's payload, or None after ``wait`` seconds without one."""
         with redis_errors("pub/sub"):
-            message = await self._pubsub.get_message(timeout=timeout)
+            message = await self._pubsub.get_message(timeout=wait)
         if message is None or message.get("type") != "message":
             return None
         data: bytes = message["data"]
