@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -45,11 +46,18 @@ ServerFactory = Callable[..., Awaitable[RunningServer]]
 
 
 @pytest.fixture
-async def start_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
-    """Start servers with config overrides; every one is stopped at the end of the test."""
+async def start_server(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[ServerFactory]:
+    """Start servers with config overrides; every one is stopped at the end of the test.
+
+    With ``TICKCAST_TEST_BUS=redis`` in the environment every server uses the session's
+    redis-server as its bus (run any dialect's tests against the Redis bus)."""
     running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
     async def start(**overrides: Any) -> RunningServer:
+        if os.environ.get("TICKCAST_TEST_BUS") == "redis" and "bus" not in overrides:
+            overrides["bus"] = request.getfixturevalue("redis_url")
         overrides.setdefault("data_dir", str(tmp_path / f"data{len(running)}"))
         overrides.setdefault("log_level", "warning")
         config = load(environ={}, overrides=overrides)

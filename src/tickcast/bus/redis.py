@@ -49,6 +49,8 @@ CHANNEL = "tc:bus"
 STREAMS_KEY = "tc:streams"
 MAX_EVENTS_PER_CALL = 512
 """Events per publish script call: bounds how long one call holds a Redis instance."""
+CATCH_UP_WAIT = 0.5
+"""Seconds ``position`` waits for pub/sub to deliver what Redis already has (then: history)."""
 
 
 def meta_key(stream: str) -> str:
@@ -299,6 +301,7 @@ class RedisBus:
         self._streams: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._ready: list[asyncio.Event] = []
+        self._waiters: dict[str, list[tuple[StreamPosition, asyncio.Future[None]]]] = {}
         self.holes = 0
         """Envelopes that could not be recovered from history before a later one was delivered."""
 
@@ -351,7 +354,10 @@ class RedisBus:
     async def position(self, stream: str) -> StreamPosition:
         shard = self.shards[self._shard(stream)]
         seq, epoch = await shard.script(POSITION_LUA, [meta_key(stream)], [new_epoch()])
-        return StreamPosition(int(seq), epoch.decode())
+        position = StreamPosition(int(seq), epoch.decode())
+        if self._subscribe and self._tasks:
+            await self._caught_up(stream, position)
+        return position
 
     async def history(self, stream: str) -> list[Envelope]:
         epoch, entries = await self.shards[self._shard(stream)].history(stream)
@@ -415,7 +421,7 @@ class RedisBus:
         """After (re)subscribing: the state of new streams, history of those already seen."""
         rows = await self.shards[index].script(RESTORE_LUA, [STREAMS_KEY], [])
         restored: list[Envelope] = []
-        behind: list[tuple[str, StreamPosition]] = []
+        behind: list[str] = []
         for raw_stream, raw_seq, raw_epoch, fields in rows:
             stream = raw_stream.decode()
             position = StreamPosition(int(raw_seq), raw_epoch.decode())
@@ -423,7 +429,7 @@ class RedisBus:
             seen = self._seen.get(stream)
             if seen is not None and seen.epoch == position.epoch:
                 if seen.seq < position.seq:
-                    behind.append((stream, seen))
+                    behind.append(stream)
                 continue
             self._seen[stream] = position
             pairs = dict(zip(fields[::2], fields[1::2], strict=True))
@@ -431,50 +437,87 @@ class RedisBus:
                 restored.append(Envelope(stream, position.seq, position.epoch, event, 0))
         if restored and self._restore is not None:
             self._restore(restored)
-        for stream, seen in behind:
-            await self._fill(stream, seen, None)
+        for stream in behind:
+            await self._fill(stream, None)
 
-    async def _fill(self, stream: str, seen: StreamPosition, upto: int | None) -> None:
-        """Deliver the history after ``seen`` (up to seq ``upto`` exclusive)."""
-        epoch, entries = await self.shards[self._shard(stream)].history(stream, seen.seq + 1)
+    async def _fill(self, stream: str, upto: int | None) -> None:
+        """Deliver what history holds after the last delivered seq (up to ``upto`` exclusive)."""
+        seen = self._seen.get(stream)
+        first = seen.seq + 1 if seen is not None else None
+        epoch, entries = await self.shards[self._shard(stream)].history(stream, first)
+        if seen is not None and epoch != seen.epoch:
+            return  # history was lost meanwhile: the new epoch's messages are accepted as they come
         envelopes = [_entry_envelope(stream, epoch, entry) for entry in entries]
-        envelopes = [e for e in envelopes if upto is None or e.seq < upto]
-        if epoch == seen.epoch and envelopes:
-            self._deliver(envelopes)
-        if upto is not None and self._seen[stream].seq < upto - 1:
+        self._deliver([e for e in envelopes if upto is None or e.seq < upto])
+        seen = self._seen.get(stream)
+        if upto is not None and seen is not None and seen.seq < upto - 1:
             self.holes += 1
             logger.warning(
-                "bus: %s seq %d..%d no longer in history",
-                stream,
-                self._seen[stream].seq + 1,
-                upto - 1,
+                "bus: %s seq %d..%d no longer in history", stream, seen.seq + 1, upto - 1
             )
 
     async def _on_message(self, index: int, payload: bytes) -> None:
-        batch: list[Envelope] = []
+        pending: list[Envelope] = []
+        ahead: dict[str, StreamPosition] = {}
         for record in payload.split(b"\n"):
             envelope = _record_envelope(record)
             stream = envelope.stream
-            seen = self._seen.get(stream)
-            if seen is not None and seen.epoch == envelope.epoch:
-                if envelope.seq <= seen.seq:
+            last = ahead.get(stream) or self._seen.get(stream)
+            if last is not None and last.epoch == envelope.epoch:
+                if envelope.seq <= last.seq:
                     continue
-                if envelope.seq > seen.seq + 1:
-                    self._deliver(batch)
-                    batch = []
-                    await self._fill(stream, seen, envelope.seq)
-            batch.append(envelope)
-            self._seen[stream] = envelope.position
-        self._deliver(batch)
+                if envelope.seq > last.seq + 1:  # a lost message: replay it from history first
+                    self._deliver(pending)
+                    pending = []
+                    ahead.clear()
+                    await self._fill(stream, envelope.seq)
+            pending.append(envelope)
+            ahead[stream] = envelope.position
+        self._deliver(pending)
 
     def _deliver(self, envelopes: list[Envelope]) -> None:
-        if not envelopes:
-            return
+        """Hand envelopes to the listeners, each stream's once and in seq order."""
+        fresh: list[Envelope] = []
         for envelope in envelopes:
+            seen = self._seen.get(envelope.stream)
+            if seen is not None and seen.epoch == envelope.epoch and envelope.seq <= seen.seq:
+                continue
             self._seen[envelope.stream] = envelope.position
             self._streams.add(envelope.stream)
+            fresh.append(envelope)
+        if not fresh:
+            return
         for listener in list(self._listeners):
-            listener(envelopes)
+            listener(fresh)
+        if self._waiters:
+            for envelope in fresh:
+                for target, future in self._waiters.get(envelope.stream, ()):
+                    if self._reached(envelope.stream, target) and not future.done():
+                        future.set_result(None)
+
+    def _reached(self, stream: str, target: StreamPosition) -> bool:
+        seen = self._seen.get(stream)
+        if seen is None:
+            return target.seq == 0
+        return seen.epoch == target.epoch and seen.seq >= target.seq
+
+    async def _caught_up(self, stream: str, target: StreamPosition) -> None:
+        """Wait until this node has delivered ``target`` (a position just read from Redis), so
+        that what the hub cuts from its StateKeeper is at least that new. Pub/sub trails Redis by
+        a hop; after ``CATCH_UP_WAIT`` the rest is read from history instead."""
+        if self._reached(stream, target):
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(stream, [])
+        waiters.append((target, future))
+        try:
+            await asyncio.wait_for(future, CATCH_UP_WAIT)
+        except TimeoutError:
+            await self._fill(stream, None)
+        finally:
+            waiters.remove((target, future))
+            if not waiters:
+                del self._waiters[stream]
 
 
 def _entry_envelope(stream: str, epoch: str, entry: Any) -> Envelope:
