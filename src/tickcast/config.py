@@ -83,7 +83,8 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "max_message_bytes": config.max_message_bytes >= 1024,
         "usage_flush_interval": config.usage_flush_interval > 0,
         "log_level": config.log_level in ("debug", "info", "warning", "error"),
-        "bus": config.bus == "memory" or all(
+        "bus": config.bus == "memory"
+        or all(
             url.strip().startswith(("redis://", "rediss://", "unix://"))
             for url in config.bus.split(",")
         ),

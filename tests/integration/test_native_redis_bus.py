@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tests.conftest import RunningServer, ServerFactory
 from tests.integration import test_native_lifecycle as lifecycle
 from tests.integration import test_native_resume as resume
