@@ -5,11 +5,13 @@ with no gap and no duplicate; the Socket.IO feed's 2-connection limit holds acro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import socketio
 from tests.integration.nodes import NodeProcess, create_key
@@ -157,3 +159,38 @@ async def test_feed_connection_limit_holds_across_gateways(
         for client in clients:
             if client.sio.connected:
                 await client.close()
+
+
+async def test_workers_share_one_port(cluster: Started, tmp_path: Path) -> None:
+    """``--workers 2``: two processes accept on one port (SO_REUSEPORT) and both serve clients
+    from the shared bus; SIGTERM stops them all."""
+    node = cluster("workers", ["--workers", "2", "--source", "simulator:rate=600"])
+    node.wait_healthy()
+    keys = [create_key(tmp_path / "data", user, "pro") for user in ("many", "more")]
+    parent = psutil.Process(node.process.pid)
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [
+            await stack.enter_async_context(
+                connect(f"{node.ws}?streams={TRADES}", additional_headers={"X-API-Key": key})
+            )
+            for key in keys * 8  # the pro plan's limit of 10 is cluster-wide
+        ]
+        for ws in sockets:
+            assert json.loads(await ws.recv())["type"] == "Subscribed"
+        for ws in sockets:
+            update = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            assert (update["type"], update["stream"]) == ("Update", TRADES)
+        children = [c for c in parent.children() if "spawn_main" in " ".join(c.cmdline())]
+        assert len(children) == 2
+        serving = [
+            child
+            for child in children
+            if any(
+                c.status == psutil.CONN_ESTABLISHED and c.laddr.port == node.port
+                for c in child.net_connections("tcp")
+            )
+        ]
+        assert len(serving) == 2, "the kernel gave every connection to one worker"
+    node.process.terminate()
+    assert node.process.wait(timeout=20) == 0
+    assert not any(child.is_running() and child.status() != "zombie" for child in children)
