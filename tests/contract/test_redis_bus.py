@@ -14,10 +14,7 @@ from tickcast.bus.redis import (
     STREAMS_KEY,
     RedisBus,
     RedisShard,
-    history_key,
-    meta_key,
     shard_of,
-    state_key,
 )
 from tickcast.errors import BusError
 from tickcast.model import (
@@ -129,24 +126,9 @@ async def test_a_missed_message_is_filled_from_history(redis_url: str) -> None:
         await publisher.publish([trade(1)])
         await until(lambda: len(received) == 1)
         shard = listener.shards[0]
-        keys = [STREAMS_KEY, meta_key(TRADES), history_key(TRADES), state_key(TRADES)]
-        await shard.script(  # seq 2 and 3 published on a channel nobody listens to
-            PUBLISH_LUA,
-            [*keys, *keys[1:]],
-            [
-                10,
-                "x",
-                0,
-                "elsewhere",
-                2,
-                TRADES,
-                encode_event(trade(2)),
-                b"",
-                TRADES,
-                encode_event(trade(3)),
-                b"",
-            ],
-        )
+        records = [b"%s\t\t%s" % (TRADES.encode(), encode_event(trade(n))) for n in (2, 3)]
+        # seq 2 and 3 published on a channel nobody listens to
+        await shard.script(PUBLISH_LUA, [STREAMS_KEY], [10, "x", 0, "elsewhere", *records])
         await publisher.publish([trade(4)])
         await until(lambda: len(received) == 4)
         assert [e.seq for e in received] == [1, 2, 3, 4]

@@ -68,12 +68,18 @@ def state_key(stream: str) -> str:
 PUBLISH_LUA = """
 local maxlen = tonumber(ARGV[1])
 local now = ARGV[3]
-local n = tonumber(ARGV[5])
 local out = {}
 local msg = {}
-for i = 1, n do
-  local meta, hist, st = KEYS[3*i-1], KEYS[3*i], KEYS[3*i+1]
-  local stream, payload, ops = ARGV[3+3*i], ARGV[4+3*i], ARGV[5+3*i]
+for i = 5, #ARGV do
+  local rec = ARGV[i]
+  local t1 = string.find(rec, '\\t', 1, true)
+  local t2 = string.find(rec, '\\t', t1 + 1, true)
+  local stream = string.sub(rec, 1, t1 - 1)
+  local ops = string.sub(rec, t1 + 1, t2 - 1)
+  local payload = string.sub(rec, t2 + 1)
+  local meta = 'tc:m:{' .. stream .. '}'
+  local hist = 'tc:h:{' .. stream .. '}'
+  local st = 'tc:s:{' .. stream .. '}'
   local cur = redis.call('HMGET', meta, 'epoch', 'seq')
   local epoch = cur[1]
   if (not epoch) or (maxlen > 0 and tonumber(cur[2]) > 0 and redis.call('EXISTS', hist) == 0) then
@@ -97,13 +103,14 @@ for i = 1, n do
       end
     end
   end
-  out[#out+1] = seq
-  out[#out+1] = epoch
+  out[#out+1] = seq .. ' ' .. epoch
   msg[#msg+1] = stream .. '\\t' .. seq .. '\\t' .. epoch .. '\\t' .. now .. '\\t' .. payload
 end
 redis.call('PUBLISH', ARGV[4], table.concat(msg, '\\n'))
-return out
+return table.concat(out, ',')
 """
+"""KEYS: the streams set. ARGV: history size, a fresh epoch, publish time, channel, then one
+``stream TAB state-ops TAB event`` record per event. Returns ``"seq epoch,seq epoch,..."``."""
 
 POSITION_LUA = """
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
@@ -258,22 +265,24 @@ class _Publisher:
                 offset += len(item.events)
 
     async def _call(self, events: list[Event]) -> list[tuple[int, str, int]]:
-        keys: list[str] = [STREAMS_KEY]
         now = self._clock.monotonic_ns()
-        args: list[Any] = [
-            self._history_size,
-            new_epoch(),
-            now,
-            CHANNEL,
-            len(events),
-        ]
+        args: list[Any] = [self._history_size, new_epoch(), now, CHANNEL]
         for event in events:
-            stream = str(stream_of(event))
-            keys += (meta_key(stream), history_key(stream), state_key(stream))
             ops = state_ops(event)
-            args += (stream, encode_event(event), ops.to_json() if ops is not None else b"")
-        flat = await self._shard.script(PUBLISH_LUA, keys, args)
-        return [(int(flat[i]), flat[i + 1].decode(), now) for i in range(0, len(flat), 2)]
+            args.append(
+                b"%s\t%s\t%s"
+                % (
+                    str(stream_of(event)).encode(),
+                    ops.to_json() if ops is not None else b"",
+                    encode_event(event),
+                )
+            )
+        reply = await self._shard.script(PUBLISH_LUA, [STREAMS_KEY], args)
+        results = []
+        for item in reply.split(b","):
+            seq, epoch = item.split(b" ")
+            results.append((int(seq), epoch.decode(), now))
+        return results
 
 
 class RedisBus:
