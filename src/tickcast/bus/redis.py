@@ -17,7 +17,9 @@ it (a restart without persistence, FLUSHALL, eviction).
 A subscribing node listens on ``tc:bus`` of every instance. It subscribes first, then reads every
 stream's state and position in one script (handed to the restore hook, e.g. the hub's
 StateKeeper), then delivers what arrived since, dropping envelopes it already has and filling a
-hole (a lost pub/sub message, a reconnect) from history before delivering past it.
+hole (a lost pub/sub message, a reconnect) from history before delivering past it. ``position``
+waits (briefly) until this node has delivered what Redis reports, so a snapshot the hub cuts from
+its StateKeeper right after is never older than the position it announces.
 
 Every Redis error is turned into :class:`tickcast.errors.BusError` here (``redis_errors``).
 """
@@ -236,6 +238,15 @@ class _Publisher:
             self._task = asyncio.create_task(self._run())
         return future
 
+    def cancel(self) -> None:
+        """Stop sending: queued publishes fail with BusError."""
+        if self._task is not None:
+            self._task.cancel()
+        for item in self._queue:
+            if not item.future.done():
+                item.future.set_exception(BusError("bus stopped"))
+        self._queue.clear()
+
     async def _run(self) -> None:
         while self._queue:
             batch: list[_Pending] = []
@@ -394,6 +405,8 @@ class RedisBus:
                 raise BusError("redis subscription ended before it was ready")
 
     async def stop(self) -> None:
+        for publisher in self._publishers:
+            publisher.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
