@@ -331,7 +331,9 @@ class RedisBus:
         return self.shards[0]
 
     def on_restore(self, restore: Listener) -> None:
-        """Receive, at start, each STATE stream's current state as envelopes at its last seq."""
+        """Receive, at start, each STATE stream's current state as envelopes at its last seq
+        (a book as one full BookSnapshot), for the hub's StateKeeper and the ingest side's
+        BookChecksummer."""
         self._restore = restore
 
     def _shard(self, stream: str) -> int:
@@ -389,7 +391,9 @@ class RedisBus:
     async def start(self) -> None:
         for shard in self.shards:
             await shard.ping()
-        if not self._subscribe:
+        if not self._subscribe:  # an ingest node: still hand the current state to the hook
+            for index in range(len(self.shards)):
+                await self._catch_up(index)
             return
         for index in range(len(self.shards)):
             ready = asyncio.Event()

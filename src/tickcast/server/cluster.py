@@ -29,8 +29,8 @@ from tickcast.bus.redis import RedisBus
 from tickcast.clock import Clock
 from tickcast.config import ServerConfig
 from tickcast.errors import BusError
-from tickcast.model import Envelope, Event
-from tickcast.state import StateKeeper
+from tickcast.model import BookSnapshot, Envelope, Event, MarketCatalog
+from tickcast.state import BookChecksummer, StateKeeper
 
 logger = logging.getLogger("tickcast.server")
 
@@ -103,10 +103,26 @@ class Cluster:
             self.limits, self.feed_limits = ConnectionCounter(), ConnectionCounter()
         self._bus = bus
 
-    def restore_into(self, keeper: StateKeeper) -> None:
-        """A subscribing Redis bus hands the current state of every STATE stream to ``keeper``."""
-        if isinstance(self._bus, RedisBus):
-            self._bus.on_restore(keeper.apply_all)
+    def restore_into(
+        self, keeper: StateKeeper, checksummer: BookChecksummer, catalog: MarketCatalog
+    ) -> None:
+        """At start a Redis bus hands the current state of every STATE stream to ``keeper`` (what
+        the hub cuts snapshots from) and the books to ``checksummer`` (so an ingest node that
+        restarts stamps the next deltas with the checksums of the books clients hold)."""
+        if not isinstance(self._bus, RedisBus):
+            return
+
+        def restore(envelopes: Sequence[Envelope]) -> None:
+            keeper.apply_all(envelopes)
+            checksummer.annotate(
+                [
+                    e.event
+                    for e in envelopes
+                    if isinstance(e.event, BookSnapshot) and e.event.market in catalog
+                ]
+            )
+
+        self._bus.on_restore(restore)
 
     async def start(self) -> None:
         for counter in self._counters:

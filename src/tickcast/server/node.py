@@ -71,9 +71,9 @@ class Node:
         self.bus = build_bus(config, self.clock)
         self.hub = Hub(bus=self.bus, catalog=self.catalog)
         self.cluster = Cluster(config, self.bus)
-        self.cluster.restore_into(self.hub.keeper)
         self.native = NativeEncoder(catalog=self.catalog)
         self.checksummer = BookChecksummer(catalog=self.catalog)
+        self.cluster.restore_into(self.hub.keeper, self.checksummer, self.catalog)
         self.plans = load_plans(config.plans_toml)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = SqliteStore(
