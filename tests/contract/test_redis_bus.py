@@ -180,3 +180,28 @@ async def test_redis_errors_become_bus_errors() -> None:
         await shard.history(TRADES)
     await shard.close()
     await bus.stop()
+
+
+async def test_a_dropped_subscription_resubscribes_and_catches_up(redis_url: str) -> None:
+    """Redis drops the gateway's pub/sub connection (e.g. output buffer limit): it comes back and
+    delivers what was published meanwhile from history, in order, once."""
+    publisher = RedisBus([redis_url], history_size=100, subscribe=False)
+    listener = RedisBus([redis_url], history_size=100)
+    await publisher.start()
+    await listener.start()
+    received: list[Envelope] = []
+    listener.listen(received.extend)
+    try:
+        await publisher.publish([trade(1)])
+        await until(lambda: len(received) == 1)
+        killed = await publisher.shards[0].client.client_kill_filter(_type="pubsub")
+        assert killed >= 1
+        for n in range(2, 7):
+            await publisher.publish([trade(n)])
+        await until(lambda: len(received) == 6)
+        await publisher.publish([trade(7)])
+        await until(lambda: len(received) == 7)
+        assert [e.seq for e in received] == list(range(1, 8))
+    finally:
+        await listener.stop()
+        await publisher.stop()

@@ -51,6 +51,8 @@ CHANNEL = "tc:bus"
 STREAMS_KEY = "tc:streams"
 MAX_EVENTS_PER_CALL = 512
 """Events per publish script call: bounds how long one call holds a Redis instance."""
+MAX_CONNECTIONS = 32
+"""Redis connections per instance and process."""
 CATCH_UP_WAIT = 0.5
 """Seconds ``position`` waits for pub/sub to deliver what Redis already has (then: history)."""
 
@@ -157,9 +159,17 @@ class RedisShard:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url, decode_responses=False, socket_connect_timeout=5.0, health_check_interval=10
+        # Bounded: a burst of subscriptions (clients failing over) waits for a connection
+        # instead of opening hundreds; pub/sub subscriptions hold one each.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=10,
+            decode_responses=False,
+            socket_connect_timeout=5.0,
+            health_check_interval=10,
         )
+        self.client: aioredis.Redis = aioredis.Redis.from_pool(pool)  # owns and closes it
         self._scripts: dict[str, Any] = {}
 
     async def script(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
