@@ -13,6 +13,7 @@ from typing import Any
 
 import psutil
 import pytest
+import redis.asyncio
 import socketio
 from tests.integration.nodes import NodeProcess, create_key
 from tests.integration.test_socketio_feed import FeedClient, refusal
@@ -123,8 +124,24 @@ async def test_client_resumes_on_another_gateway_without_gap_or_duplicate(
         assert seqs == list(range(seqs[0], seqs[-1] + 1)), f"{stream} not dense: {seqs}"
 
 
+async def until_counted(redis_url: str, user: str, count: int) -> None:
+    """Wait until the nodes' lease hashes in Redis hold ``count`` feed connections of ``user``
+    (each change is announced to the other nodes by the same script that writes it)."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                keys = [k async for k in client.scan_iter(match="tc:conn:feed:*")]
+                values = [await client.hget(k, user) for k in keys if not k.endswith(b":nodes")]
+                if sum(int(v) for v in values if v is not None) == count:
+                    return
+                await asyncio.sleep(0.01)
+    finally:
+        await client.aclose()
+
+
 async def test_feed_connection_limit_holds_across_gateways(
-    cluster: Started, tmp_path: Path
+    cluster: Started, tmp_path: Path, redis_url: str
 ) -> None:
     """Two feed connections of a user on A and B, a third refused on either; once A dies with
     SIGKILL its connection stops counting within the lease (4/3 x 1.5 s) and B admits one."""
@@ -136,7 +153,7 @@ async def test_feed_connection_limit_holds_across_gateways(
             client = FeedClient()
             await client.connect(gateway.http, key)
             clients.append(client)
-        await asyncio.sleep(0)  # the lease notices travel one pub/sub hop
+        await until_counted(redis_url, "feeder", 2)
         for gateway in (gateway_a, gateway_b, gateway_b, gateway_a):
             assert await refusal(gateway.http, key) == "Connection limit exceeded"
         gateway_a.kill()
