@@ -42,10 +42,11 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, port: int | None = None) -> None:
+        """Start on a free port (or on ``port``, e.g. to restart it where clients expect it)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for _ in range(5):
-            self.port = free_port()
+        for attempt in range(5):
+            self.port = port if port is not None and attempt == 0 else free_port()
             log = open(self.workdir / f"redis-{self.port}.log", "wb")
             self.process = subprocess.Popen(
                 [

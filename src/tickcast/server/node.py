@@ -123,16 +123,19 @@ class Node:
     async def publish(self, events: Sequence[Event]) -> None:
         """The sources' sink: see ``publish_envelopes``. While a shared bus is unreachable the
         source waits here (retrying) rather than losing events."""
-        if not events:
-            return
-        await publish_retrying(self.bus, self.checksummer.annotate(events))
-        self.metrics.events.inc(len(events))
+        await self.publish_envelopes(events, retry=True)
 
-    async def publish_envelopes(self, events: Sequence[Event]) -> list[Envelope]:
+    async def publish_envelopes(
+        self, events: Sequence[Event], *, retry: bool = False
+    ) -> list[Envelope]:
         """The one way into the bus: stamp book checksums, then sequence and fan out."""
         if not events:
             return []
-        envelopes = await self.bus.publish(self.checksummer.annotate(events))
+        annotated = self.checksummer.annotate(events)
+        if retry:
+            envelopes = await publish_retrying(self.bus, annotated)
+        else:
+            envelopes = await self.bus.publish(annotated)
         self.metrics.events.inc(len(events))
         return envelopes
 
