@@ -68,3 +68,29 @@ async def test_release_without_acquire_is_an_error(redis_url: str) -> None:
     finally:
         await counter.stop()
         await shard.close()
+
+
+async def test_acquire_is_strict_under_concurrent_connects_on_two_nodes(redis_url: str) -> None:
+    """``acquire`` checks and takes a slot in one script: however the connects of one user
+    interleave over the nodes, exactly ``limit`` succeed."""
+    shards = [RedisShard(redis_url) for _ in range(2)]
+    a = ClusterConnectionCounter(shards[0], name="native", node_id="a", lease=2)
+    b = ClusterConnectionCounter(shards[1], name="native", node_id="b", lease=2)
+    await a.start()
+    await b.start()
+    try:
+        results = await asyncio.gather(
+            *(node.acquire("u", 3) for _ in range(10) for node in (a, b))
+        )
+        assert results.count(True) == 3
+        assert a.total() + b.total() == 3
+        await until(lambda: a.count("u") == 3 and b.count("u") == 3)
+        assert not await b.acquire("u", 3)
+        (a if a.total() else b).release("u")
+        await until(lambda: a.count("u") == 2 and b.count("u") == 2)
+        assert await b.acquire("u", 3)
+    finally:
+        await a.stop()
+        await b.stop()
+        for shard in shards:
+            await shard.close()

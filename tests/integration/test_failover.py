@@ -18,7 +18,7 @@ import socketio
 from tests.integration.nodes import NodeProcess, create_key
 from tests.integration.test_socketio_feed import FeedClient, refusal
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tickcast.client.books import LocalBook
 from tickcast.client.messages import Snapshot, Update, parse_message
@@ -140,12 +140,23 @@ async def until_counted(redis_url: str, user: str, count: int) -> None:
         await client.aclose()
 
 
-async def test_feed_connection_limit_holds_across_gateways(
+async def test_connection_limits_hold_across_gateways(
     cluster: Started, tmp_path: Path, redis_url: str
 ) -> None:
-    """Two feed connections of a user on A and B, a third refused on either; once A dies with
-    SIGKILL its connection stops counting within the lease (4/3 x 1.5 s) and B admits one."""
+    """The pro plan's 10 native connections are 10 across A and B. Two feed connections of a
+    user on A and B, a third refused on either; once A dies with SIGKILL its connection stops
+    counting within the lease (4/3 x 1.5 s) and B admits one."""
     _, gateway_a, gateway_b = start_cluster(cluster)
+    native_key = create_key(tmp_path / "data", "native", "pro")
+    headers = {"X-API-Key": native_key}
+    async with contextlib.AsyncExitStack() as stack:
+        for gateway in [gateway_a, gateway_b] * 5:
+            await stack.enter_async_context(connect(gateway.ws, additional_headers=headers))
+        for gateway in (gateway_a, gateway_b):
+            with pytest.raises(InvalidStatus) as refused:
+                await connect(gateway.ws, additional_headers=headers)
+            assert json.loads(refused.value.response.body)["status_code"] == 1007
+
     key = create_key(tmp_path / "data", "feeder", "pro")
     clients: list[FeedClient] = []
     try:

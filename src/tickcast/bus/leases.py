@@ -8,10 +8,19 @@ live nodes' hashes. A node that dies without saying goodbye (SIGKILL, power loss
 stops renewing: its connections stop counting at the other nodes at most ``lease + lease / 3``
 seconds later (8 s with the default lease of 6 s).
 
-The admission decision is synchronous (the same interface as ``auth.metering.ConnectionCounter``)
-and uses this node's exact count plus its view of the other nodes, which trails them by one
-pub/sub hop (well under a millisecond on a LAN). Two connections of one user opened on two nodes
-within that window can both be admitted; nothing else can exceed the limit.
+Two ways to take a slot:
+
+- ``await acquire(user, limit)`` (the native protocol) is strict: one Lua script sums the user's
+  slots over the live nodes and takes one only if that is below the limit. If Redis cannot be
+  reached it falls back to the local view below rather than refusing everyone.
+- ``try_acquire(user, limit)`` is synchronous (the interface of ``auth.metering.ConnectionCounter``,
+  used where the caller cannot wait: the Socket.IO feed) and decides from this node's exact count
+  plus its view of the other nodes, which trails them by one pub/sub hop (well under a
+  millisecond on a LAN): two connections of one user opened on two nodes within that window can
+  both be admitted.
+
+Every write of this node's hash happens under one lock, so what Redis holds for this node is
+always what the last write computed from the local counts.
 """
 
 from __future__ import annotations
@@ -56,6 +65,22 @@ redis.call('PUBLISH', ARGV[4], ARGV[1] .. '\\t' .. ARGV[2] .. '\\t' .. ARGV[3])
 return 1
 """
 
+ACQUIRE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local total = 0
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], now, '+inf')) do
+  local held = redis.call('HGET', ARGV[5] .. node, ARGV[2])
+  if held then total = total + tonumber(held) end
+end
+if total >= tonumber(ARGV[3]) then return -1 end
+local count = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[6], ARGV[1] .. '\\t' .. ARGV[2] .. '\\t' .. count)
+return count
+"""
+"""Check the user's count across live nodes and take a slot, atomically (``acquire``)."""
+
 GOODBYE_LUA = """
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -93,6 +118,7 @@ class ClusterConnectionCounter:
         self._remote: dict[str, dict[str, int]] = {}
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- the ConnectionCounter interface ---------------------------------------------------
@@ -113,6 +139,31 @@ class ClusterConnectionCounter:
         else:
             self._local[user] = current - 1
         self._changed(user)
+
+    async def acquire(self, user: str, limit: int) -> bool:
+        """Take a slot if fewer than ``limit`` are held across the cluster (atomic in Redis)."""
+        async with self._lock:
+            args: list[Any] = [
+                self.node_id,
+                user,
+                limit,
+                int(self.lease * 1000),
+                self._prefix,
+                self._channel,
+            ]
+            try:
+                count = int(
+                    await self._redis.script(ACQUIRE_LUA, [self._key, self._nodes_key], args)
+                )
+            except BusError as error:
+                logger.warning("connection leases: %s; deciding from the local view", error)
+                return self.try_acquire(user, limit)
+            if count < 0:
+                return False
+            self._local[user] = self._local.get(user, 0) + 1
+            if self._local[user] != count:
+                self._changed(user)  # a sync change raced with this one: rewrite the hash
+            return True
 
     def count(self, user: str) -> int:
         """Slots held by ``user`` across the cluster, as this node knows it."""
@@ -155,10 +206,11 @@ class ClusterConnectionCounter:
         self._wake.set()
 
     async def _heartbeat(self) -> None:
-        args: list[Any] = [self.node_id, int(self.lease * 1000), self._prefix]
-        for user, count in self._local.items():
-            args += (user, count)
-        rows = await self._redis.script(HEARTBEAT_LUA, [self._key, self._nodes_key], args)
+        async with self._lock:
+            args: list[Any] = [self.node_id, int(self.lease * 1000), self._prefix]
+            for user, count in self._local.items():
+                args += (user, count)
+            rows = await self._redis.script(HEARTBEAT_LUA, [self._key, self._nodes_key], args)
         remote: dict[str, dict[str, int]] = {}
         for node, flat in rows:
             remote[node.decode()] = {
@@ -180,15 +232,16 @@ class ClusterConnectionCounter:
             self._wake.clear()
             while self._dirty:
                 user = self._dirty.pop()
-                args = [
-                    self.node_id,
-                    user,
-                    self._local.get(user, 0),
-                    self._channel,
-                    int(self.lease * 1000),
-                ]
                 try:
-                    await self._redis.script(SET_LUA, [self._key], args)
+                    async with self._lock:  # the count as of the write, not as of the change
+                        args = [
+                            self.node_id,
+                            user,
+                            self._local.get(user, 0),
+                            self._channel,
+                            int(self.lease * 1000),
+                        ]
+                        await self._redis.script(SET_LUA, [self._key], args)
                 except BusError as error:
                     logger.warning("connection leases: %s", error)
                     self._dirty.add(user)

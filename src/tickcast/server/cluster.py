@@ -38,13 +38,26 @@ logger = logging.getLogger("tickcast.server")
 class SlotCounter(Protocol):
     """Concurrent connections per user (``ConnectionCounter`` or its cluster-wide version)."""
 
-    def try_acquire(self, user: str, limit: int) -> bool: ...
+    async def acquire(self, user: str, limit: int) -> bool:
+        """Take a slot if fewer than ``limit`` are held (strict across a cluster)."""
+        ...
+
+    def try_acquire(self, user: str, limit: int) -> bool:
+        """The same without waiting (across a cluster: from this node's view of the others)."""
+        ...
 
     def release(self, user: str) -> None: ...
 
     def count(self, user: str) -> int: ...
 
     def total(self) -> int: ...
+
+
+class LocalSlots(ConnectionCounter):
+    """The in-process counter with the async ``acquire`` of the SlotCounter interface."""
+
+    async def acquire(self, user: str, limit: int) -> bool:
+        return self.try_acquire(user, limit)
 
 
 def redis_urls(config: ServerConfig) -> list[str]:
@@ -100,7 +113,7 @@ class Cluster:
                 )
             self.limits, self.feed_limits = self._counters
         else:
-            self.limits, self.feed_limits = ConnectionCounter(), ConnectionCounter()
+            self.limits, self.feed_limits = LocalSlots(), LocalSlots()
         self._bus = bus
 
     def restore_into(
