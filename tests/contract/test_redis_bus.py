@@ -16,6 +16,7 @@ from tickcast.bus.redis import (
     RedisShard,
     shard_of,
 )
+from tickcast.bus.state_ops import state_ops
 from tickcast.errors import BusError
 from tickcast.model import (
     BookDelta,
@@ -26,6 +27,7 @@ from tickcast.model import (
     OrderType,
     Side,
     Trade,
+    stream_of,
 )
 from tickcast.state import StateKeeper
 
@@ -202,6 +204,47 @@ async def test_a_dropped_subscription_resubscribes_and_catches_up(redis_url: str
         await publisher.publish([trade(7)])
         await until(lambda: len(received) == 7)
         assert [e.seq for e in received] == list(range(1, 8))
+    finally:
+        await listener.stop()
+        await publisher.stop()
+
+
+async def test_a_lost_stretch_past_history_resets_a_book_and_leaves_a_hole_in_trades(
+    redis_url: str,
+) -> None:
+    """Messages lost and already out of history: a book jumps to its current state (a full
+    BookSnapshot at the current seq); trades go on after the hole, which is counted."""
+    publisher = RedisBus([redis_url], history_size=2, subscribe=False)
+    listener = RedisBus([redis_url], history_size=2)
+    await publisher.start()
+    await listener.start()
+    received: list[Envelope] = []
+    listener.listen(received.extend)
+    try:
+        await publisher.publish([BookSnapshot(MARKET, ((100, 1),), ((101, 1),), 1), trade(1)])
+        await until(lambda: len(received) == 2)
+        lost = [BookDelta(MARKET, ((99 - n, 1),), (), n) for n in range(5)]
+        lost += [trade(n) for n in range(2, 7)]
+        records = [
+            b"%s\t%s\t%s"
+            % (
+                str(stream_of(e)).encode(),
+                ops.to_json() if (ops := state_ops(e)) else b"",
+                encode_event(e),
+            )
+            for e in lost
+        ]
+        await listener.shards[0].script(PUBLISH_LUA, [STREAMS_KEY], [2, "x", 0, "void", *records])
+        await publisher.publish([BookDelta(MARKET, ((100, 0),), (), 9), trade(7)])
+        await until(lambda: [e.seq for e in received if e.stream == TRADES][-1:] == [7])
+        await until(lambda: [e.seq for e in received if e.stream == BOOK][-1:] == [7])
+        book = [e for e in received if e.stream == BOOK]
+        assert [e.seq for e in book] == [1, 7]
+        assert book[1].event == BookSnapshot(
+            MARKET, ((99, 1), (98, 1), (97, 1), (96, 1), (95, 1)), ((101, 1),), 9
+        )
+        assert [e.seq for e in received if e.stream == TRADES] == [1, 6, 7]
+        assert listener.holes == 2
     finally:
         await listener.stop()
         await publisher.stop()

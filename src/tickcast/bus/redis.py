@@ -51,6 +51,8 @@ CHANNEL = "tc:bus"
 STREAMS_KEY = "tc:streams"
 MAX_EVENTS_PER_CALL = 512
 """Events per publish script call: bounds how long one call holds a Redis instance."""
+RESYNC_KINDS = ("book:", "quotes:", "ticker:")
+"""STATE streams whose whole state is one event, so a lost stretch is repaired by jumping to it."""
 MAX_CONNECTIONS = 32
 """Redis connections per instance and process."""
 CATCH_UP_WAIT = 0.5
@@ -120,6 +122,11 @@ POSITION_LUA = """
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
 redis.call('HSETNX', KEYS[1], 'seq', 0)
 return redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+"""
+
+STATE_LUA = """
+local cur = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+return {cur[1], cur[2], redis.call('HGETALL', KEYS[2])}
 """
 
 RESTORE_LUA = """
@@ -477,20 +484,45 @@ class RedisBus:
             await self._fill(stream, None)
 
     async def _fill(self, stream: str, upto: int | None) -> None:
-        """Deliver what history holds after the last delivered seq (up to ``upto`` exclusive)."""
+        """Deliver what history holds after the last delivered seq (up to ``upto`` exclusive).
+
+        Called when this node is known to be behind. If history no longer starts right after
+        the last delivered seq, a book, quote or ticker stream jumps to its current state (one
+        envelope at the current seq: a full BookSnapshot resets the hub's book and its
+        subscribers'); other streams get what is left (a hole, counted in ``holes``)."""
         seen = self._seen.get(stream)
         first = seen.seq + 1 if seen is not None else None
         epoch, entries = await self.shards[self._shard(stream)].history(stream, first)
         if seen is not None and epoch != seen.epoch:
             return  # history was lost meanwhile: the new epoch's messages are accepted as they come
         envelopes = [_entry_envelope(stream, epoch, entry) for entry in entries]
-        self._deliver([e for e in envelopes if upto is None or e.seq < upto])
-        seen = self._seen.get(stream)
-        if upto is not None and seen is not None and seen.seq < upto - 1:
-            self.holes += 1
-            logger.warning(
-                "bus: %s seq %d..%d no longer in history", stream, seen.seq + 1, upto - 1
-            )
+        envelopes = [e for e in envelopes if upto is None or e.seq < upto]
+        if seen is None or (envelopes and envelopes[0].seq == seen.seq + 1):
+            if upto is None or not envelopes or envelopes[-1].seq == upto - 1:
+                self._deliver(envelopes)
+                return
+        self.holes += 1
+        logger.warning(
+            "bus: %s lost messages after seq %d (no longer in history)",
+            stream,
+            seen.seq if seen else 0,
+        )
+        if stream.startswith(RESYNC_KINDS):
+            await self._resync(stream)
+        else:
+            self._deliver(envelopes)
+
+    async def _resync(self, stream: str) -> None:
+        """Deliver the stream's current state as one envelope at its current seq."""
+        shard = self.shards[self._shard(stream)]
+        raw_seq, raw_epoch, fields = await shard.script(
+            STATE_LUA, [meta_key(stream), state_key(stream)], []
+        )
+        if raw_epoch is None or not fields:
+            return
+        events = events_from_fields(dict(zip(fields[::2], fields[1::2], strict=True)))
+        seq, epoch = int(raw_seq), raw_epoch.decode()
+        self._deliver([Envelope(stream, seq, epoch, event, 0) for event in events[-1:]])
 
     async def _on_message(self, index: int, payload: bytes) -> None:
         pending: list[Envelope] = []
