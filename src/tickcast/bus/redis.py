@@ -40,6 +40,17 @@ import redis.exceptions
 
 from tickcast.bus.base import Listener
 from tickcast.bus.codec import decode_event, encode_event
+from tickcast.bus.redis_scripts import (
+    CHANNEL,
+    POSITION_LUA,
+    PUBLISH_LUA,
+    RESTORE_LUA,
+    STATE_LUA,
+    STREAMS_KEY,
+    history_key,
+    meta_key,
+    state_key,
+)
 from tickcast.bus.state_ops import events_from_fields, state_ops
 from tickcast.clock import Clock, SystemClock
 from tickcast.errors import BusError
@@ -47,8 +58,6 @@ from tickcast.model import Envelope, Event, StreamPosition, stream_of
 
 logger = logging.getLogger("tickcast.bus")
 
-CHANNEL = "tc:bus"
-STREAMS_KEY = "tc:streams"
 MAX_EVENTS_PER_CALL = 512
 """Events per publish script call: bounds how long one call holds a Redis instance."""
 RESYNC_KINDS = ("book:", "quotes:", "ticker:")
@@ -57,88 +66,6 @@ MAX_CONNECTIONS = 32
 """Redis connections per instance and process."""
 CATCH_UP_WAIT = 0.5
 """Seconds ``position`` waits for pub/sub to deliver what Redis already has (then: history)."""
-
-
-def meta_key(stream: str) -> str:
-    return f"tc:m:{{{stream}}}"
-
-
-def history_key(stream: str) -> str:
-    return f"tc:h:{{{stream}}}"
-
-
-def state_key(stream: str) -> str:
-    return f"tc:s:{{{stream}}}"
-
-
-PUBLISH_LUA = """
-local maxlen = tonumber(ARGV[1])
-local now = ARGV[3]
-local out = {}
-local msg = {}
-for i = 5, #ARGV do
-  local rec = ARGV[i]
-  local t1 = string.find(rec, '\\t', 1, true)
-  local t2 = string.find(rec, '\\t', t1 + 1, true)
-  local stream = string.sub(rec, 1, t1 - 1)
-  local ops = string.sub(rec, t1 + 1, t2 - 1)
-  local payload = string.sub(rec, t2 + 1)
-  local meta = 'tc:m:{' .. stream .. '}'
-  local hist = 'tc:h:{' .. stream .. '}'
-  local st = 'tc:s:{' .. stream .. '}'
-  local cur = redis.call('HMGET', meta, 'epoch', 'seq')
-  local epoch = cur[1]
-  if (not epoch) or (maxlen > 0 and tonumber(cur[2]) > 0 and redis.call('EXISTS', hist) == 0) then
-    epoch = ARGV[2]
-    redis.call('DEL', hist, st)
-    redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
-  end
-  local seq = redis.call('HINCRBY', meta, 'seq', 1)
-  if seq == 1 then redis.call('SADD', KEYS[1], stream) end
-  if maxlen > 0 then
-    redis.call('XADD', hist, 'MAXLEN', maxlen, seq .. '-0', 'e', payload, 't', now)
-  end
-  if ops ~= '' then
-    local o = cjson.decode(ops)
-    if o[1] == 1 then redis.call('DEL', st) end
-    for j = 2, #o, 2 do
-      if o[j+1] == false then
-        redis.call('HDEL', st, o[j])
-      else
-        redis.call('HSET', st, o[j], o[j+1])
-      end
-    end
-  end
-  out[#out+1] = seq .. ' ' .. epoch
-  msg[#msg+1] = stream .. '\\t' .. seq .. '\\t' .. epoch .. '\\t' .. now .. '\\t' .. payload
-end
-redis.call('PUBLISH', ARGV[4], table.concat(msg, '\\n'))
-return table.concat(out, ',')
-"""
-"""KEYS: the streams set. ARGV: history size, a fresh epoch, publish time, channel, then one
-``stream TAB state-ops TAB event`` record per event. Returns ``"seq epoch,seq epoch,..."``."""
-
-POSITION_LUA = """
-redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
-redis.call('HSETNX', KEYS[1], 'seq', 0)
-return redis.call('HMGET', KEYS[1], 'seq', 'epoch')
-"""
-
-STATE_LUA = """
-local cur = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
-return {cur[1], cur[2], redis.call('HGETALL', KEYS[2])}
-"""
-
-RESTORE_LUA = """
-local out = {}
-for _, s in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local cur = redis.call('HMGET', 'tc:m:{' .. s .. '}', 'seq', 'epoch')
-  if cur[2] then
-    out[#out+1] = {s, cur[1], cur[2], redis.call('HGETALL', 'tc:s:{' .. s .. '}')}
-  end
-end
-return out
-"""
 
 
 @contextlib.contextmanager
