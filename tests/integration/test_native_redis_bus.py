@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from tests.conftest import RunningServer, ServerFactory
 from tests.integration import test_native_lifecycle as lifecycle
@@ -39,3 +40,12 @@ async def test_every_stream_kind_snapshots_then_updates(
     redis_start_server: ServerFactory,
 ) -> None:
     await lifecycle.test_native_every_stream_kind_flows(redis_start_server)
+
+
+async def test_metrics_report_bus_holes(redis_start_server: ServerFactory) -> None:
+    server = await redis_start_server(sources="none")
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        metrics = (await http.get("/metrics")).text
+        health = await http.get("/healthz")
+    assert "tickcast_bus_holes 0.0" in metrics
+    assert health.status_code == 200

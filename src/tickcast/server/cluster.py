@@ -22,6 +22,8 @@ import socket
 from collections.abc import Sequence
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry, Gauge
+
 from tickcast.auth.metering import ConnectionCounter
 from tickcast.bus import Bus, MemoryBus
 from tickcast.bus.leases import ClusterConnectionCounter
@@ -136,6 +138,16 @@ class Cluster:
             )
 
         self._bus.on_restore(restore)
+
+    def register_metrics(self, registry: CollectorRegistry) -> None:
+        """``tickcast_bus_holes``: envelopes a Redis bus could not recover before going on."""
+        bus = self._bus
+        if isinstance(bus, RedisBus):
+            Gauge(
+                "tickcast_bus_holes",
+                "Lost bus messages no longer in history (Redis bus)",
+                registry=registry,
+            ).set_function(lambda: bus.holes)
 
     async def start(self) -> None:
         for counter in self._counters:

@@ -84,6 +84,7 @@ class Node:
         self.feed_limits = self.cluster.feed_limits
         """Socket.IO price-feed connections per user, a limit of its own (server/socketio_feed)."""
         self.metrics = NodeMetrics()
+        self.cluster.register_metrics(self.metrics.registry)
         self.connections: dict[str, LiveConnection] = {}
         self.sources: list[Source] = [
             build_source(spec, seed=config.seed, clock=self.clock)
