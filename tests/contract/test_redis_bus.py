@@ -248,3 +248,23 @@ async def test_a_lost_stretch_past_history_resets_a_book_and_leaves_a_hole_in_tr
     finally:
         await listener.stop()
         await publisher.stop()
+
+
+async def test_garbage_on_the_channel_is_ignored(redis_url: str) -> None:
+    """Anyone able to PUBLISH on tc:bus cannot stop a gateway: bad records are skipped."""
+    publisher = RedisBus([redis_url], history_size=10, subscribe=False)
+    listener = RedisBus([redis_url], history_size=10)
+    await publisher.start()
+    await listener.start()
+    received: list[Envelope] = []
+    listener.listen(received.extend)
+    try:
+        client = publisher.shards[0].client
+        for garbage in (b"nonsense", b"a\tb\tc\td\te", b's\t1\te\t0\t["Pickle"]', b"\xff\t"):
+            await client.publish("tc:bus", garbage)
+        await publisher.publish([trade(1)])
+        await until(lambda: len(received) == 1)
+        assert received[0].event == trade(1)
+    finally:
+        await listener.stop()
+        await publisher.stop()

@@ -378,8 +378,14 @@ class RedisBus:
                     delay = 0.1
                     while True:
                         payload = await subscription.next()
-                        if payload is not None:
+                        if payload is None:
+                            continue
+                        try:
                             await self._on_message(index, payload)
+                        except BusError:
+                            raise
+                        except Exception:  # a bad message or a failing listener: go on
+                            logger.exception("bus: message on %s not delivered", CHANNEL)
             except BusError as error:
                 if not ready.is_set():
                     raise
@@ -391,6 +397,7 @@ class RedisBus:
         """After (re)subscribing: the state of new streams, history of those already seen."""
         rows = await self.shards[index].script(RESTORE_LUA, [STREAMS_KEY], [])
         restored: list[Envelope] = []
+        reset: list[Envelope] = []
         behind: list[str] = []
         for raw_stream, raw_seq, raw_epoch, fields in rows:
             stream = raw_stream.decode()
@@ -401,12 +408,19 @@ class RedisBus:
                 if seen.seq < position.seq:
                     behind.append(stream)
                 continue
-            self._seen[stream] = position
             pairs = dict(zip(fields[::2], fields[1::2], strict=True))
-            for event in events_from_fields(pairs) if pairs else []:
-                restored.append(Envelope(stream, position.seq, position.epoch, event, 0))
+            state = [
+                Envelope(stream, position.seq, position.epoch, event, 0)
+                for event in (events_from_fields(pairs) if pairs else [])
+            ]
+            if seen is not None and stream.startswith(RESYNC_KINDS):
+                reset.extend(state[-1:])  # the epoch changed under us: subscribers get the state
+            else:
+                self._seen[stream] = position
+                restored.extend(state)
         if restored and self._restore is not None:
             self._restore(restored)
+        self._deliver(reset)
         for stream in behind:
             await self._fill(stream, None)
 
@@ -455,7 +469,11 @@ class RedisBus:
         pending: list[Envelope] = []
         ahead: dict[str, StreamPosition] = {}
         for record in payload.split(b"\n"):
-            envelope = _record_envelope(record)
+            try:
+                envelope = _record_envelope(record)
+            except ValueError:
+                logger.warning("bus: ignored a malformed record on %s: %r", CHANNEL, record[:200])
+                continue
             stream = envelope.stream
             last = ahead.get(stream) or self._seen.get(stream)
             if last is not None and last.epoch == envelope.epoch:
