@@ -36,6 +36,7 @@ import resource
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -454,6 +455,7 @@ class ManagedServer:
         self.key = ""
         self.exit_code: int | None = None
         self.pinned = False
+        self.redis: RedisProcess | None = None
 
     def start(self) -> None:
         args = self.args
@@ -484,6 +486,12 @@ class ManagedServer:
             args.server_log_level,
             *shlex.split(args.server_args),
         ]
+        if args.bus != "memory":
+            if args.bus == "redis":
+                self.redis = RedisProcess(self.data_dir)
+            command += ["--bus", self.redis.url if self.redis else args.bus]
+        if args.workers > 1:
+            command += ["--workers", str(args.workers)]
         if args.server_cpu is not None:
             if shutil.which("taskset"):
                 command = ["taskset", "-c", str(args.server_cpu), *command]
@@ -541,6 +549,8 @@ class ManagedServer:
                     process.kill()
                 process.wait(timeout=10)
         self.exit_code = process.returncode
+        if self.redis is not None:
+            self.redis.stop()
 
     def log_text(self) -> str:
         parts = []
@@ -582,6 +592,14 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+def _family(process: psutil.Process) -> list[psutil.Process]:
+    """The process and its children (``--workers N`` runs the server as N child processes)."""
+    try:
+        return [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return [process]
+
+
 def cpu_seconds(process: psutil.Process | None) -> float | None:
     if process is None:
         return None
@@ -589,16 +607,69 @@ def cpu_seconds(process: psutil.Process | None) -> float | None:
         times = process.cpu_times()
     except psutil.Error:
         return None
-    return float(times.user + times.system)
+    total = float(times.user + times.system)
+    for child in _family(process)[1:]:
+        with contextlib.suppress(psutil.Error):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+    return total
 
 
 def rss_mb(process: psutil.Process | None) -> float | None:
     if process is None:
         return None
     try:
-        return float(process.memory_info().rss) / (1024 * 1024)
+        total = float(process.memory_info().rss)
     except psutil.Error:
         return None
+    for child in _family(process)[1:]:
+        with contextlib.suppress(psutil.Error):
+            total += child.memory_info().rss
+    return total / (1024 * 1024)
+
+
+class RedisProcess:
+    """``--bus redis``: a private redis-server on a random loopback port, persistence off."""
+
+    def __init__(self, data_dir: Path) -> None:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not Path(binary).exists():
+            raise BenchError("--bus redis needs redis-server (apt-get install redis-server)")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(data_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock,
+            ):
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise BenchError("redis-server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
 
 def receive(
@@ -669,6 +740,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             report["source"] = args.source
             report["server_args"] = args.server_args
+            report["bus"] = args.bus
+            report["workers"] = args.workers
             log(f"starting server (source {args.source})")
             server = ManagedServer(args)
             server.start()
@@ -1048,6 +1121,8 @@ def render(report: dict[str, Any]) -> str:
     lines.append("tickcast fan-out benchmark")
     row("server", f"{server.get('url')} ({server.get('mode')}, {server.get('launcher', '-')})")
     row("source", f"{report.get('source', 'external')} {report.get('server_args', '')}".strip())
+    if "bus" in report:
+        row("bus / workers", f"{report['bus']} / {report['workers']}")
     row("streams", ", ".join(report["streams"]))
     row(
         "clients",
@@ -1155,6 +1230,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--server-args",
         default="",
         help="extra serve flags, e.g. '--history-size 100 --outbox-bytes 65536'",
+    )
+    target.add_argument(
+        "--bus",
+        default="memory",
+        help="memory (default), redis (a private redis-server for the run) or a redis:// URL",
+    )
+    target.add_argument(
+        "--workers", type=int, default=1, help="server worker processes (needs a Redis bus)"
     )
     target.add_argument("--url", help="target a running server (http://127.0.0.1:PORT)")
     target.add_argument("--key", help="API key for --url (its plan must allow --clients)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import uvicorn
 from tests.postgres_server import PostgresServer, create_database, start_postgres
+from tests.redis_server import RedisServer
 
 from tickcast.config import load
 from tickcast.server.app import build_app
@@ -45,11 +47,18 @@ ServerFactory = Callable[..., Awaitable[RunningServer]]
 
 
 @pytest.fixture
-async def start_server(tmp_path: Path) -> AsyncIterator[ServerFactory]:
-    """Start servers with config overrides; every one is stopped at the end of the test."""
+async def start_server(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[ServerFactory]:
+    """Start servers with config overrides; every one is stopped at the end of the test.
+
+    With ``TICKCAST_TEST_BUS=redis`` in the environment every server uses the session's
+    redis-server as its bus (run any dialect's tests against the Redis bus)."""
     running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
     async def start(**overrides: Any) -> RunningServer:
+        if os.environ.get("TICKCAST_TEST_BUS") == "redis" and "bus" not in overrides:
+            overrides["bus"] = request.getfixturevalue("redis_url")
         overrides.setdefault("data_dir", str(tmp_path / f"data{len(running)}"))
         overrides.setdefault("log_level", "warning")
         config = load(environ={}, overrides=overrides)
@@ -141,3 +150,21 @@ def postgres_server() -> Iterator[PostgresServer]:
 async def postgres_url(postgres_server: PostgresServer) -> str:
     """The URL of a new empty database for this test."""
     return await create_database(postgres_server)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session (fails, never skips, if it cannot start)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's redis-server, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url

@@ -42,6 +42,14 @@ class ServerConfig:
     """Require an API key and plan on ``/api/v2/stream/*`` (public by default, as Vega)."""
     vega_max_streams_per_address: int = 250
     """Concurrent Vega streams per client address (the data-node's MaxSubscriptionPerClient)."""
+    bus: str = "memory"
+    """``memory``, or ``redis://HOST:PORT/DB`` (several comma-separated URLs shard the streams)."""
+    role: str = "all"
+    """``all`` (sources and clients), ``ingest`` (sources only) or ``gateway`` (clients only)."""
+    workers: int = 1
+    """Gateway processes sharing the port (SO_REUSEPORT); more than one needs a Redis bus."""
+    lease_seconds: float = 6.0
+    """Redis bus: a dead node's connections stop counting against limits within 4/3 of this."""
     config_file: str | None = None
     plans_toml: str | None = field(default=None, repr=False)
     """The config file's text, for its ``[plans.*]`` tables."""
@@ -88,6 +96,14 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "log_level": config.log_level in ("debug", "info", "warning", "error"),
         "vega_block_time": 0.001 <= config.vega_block_time <= 60,
         "vega_max_streams_per_address": config.vega_max_streams_per_address >= 1,
+        "bus": config.bus == "memory"
+        or all(
+            url.strip().startswith(("redis://", "rediss://", "unix://"))
+            for url in config.bus.split(",")
+        ),
+        "role": config.role in ("all", "ingest", "gateway"),
+        "workers": 1 <= config.workers <= 256,
+        "lease_seconds": config.lease_seconds > 0,
     }
     if config.store and not config.store.startswith(("sqlite", "postgresql://", "postgres://")):
         # the URL may hold a password: never echo it
@@ -98,6 +114,11 @@ def _validate(config: ServerConfig) -> ServerConfig:
     for name, ok in checks.items():
         if not ok:
             raise ConfigError(f"config key {name!r}: bad value {getattr(config, name)!r}")
+    if config.bus == "memory" and (config.role != "all" or config.workers > 1):
+        key = "role" if config.role != "all" else "workers"
+        raise ConfigError(f"config key {key!r}: needs a shared bus (--bus redis://...)")
+    if config.role == "ingest" and config.workers > 1:
+        raise ConfigError("config key 'workers': an ingest node runs one process")
     return config
 
 

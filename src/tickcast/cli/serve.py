@@ -36,11 +36,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--history-size", type=int, help="events kept per stream for resume")
     parser.add_argument("--outbox-bytes", type=int, help="per-connection outbox budget")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--bus", help="memory (default) or redis://HOST:PORT/DB[,redis://...] shared by nodes"
+    )
+    parser.add_argument(
+        "--role",
+        choices=["all", "ingest", "gateway"],
+        help="with a Redis bus: ingest runs sources, gateway serves clients, all both (default)",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="gateway processes on one port (SO_REUSEPORT; Redis bus)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tickcast.server.run import serve
+    from tickcast.server.workers import serve_workers
 
     overrides = {
         "host": args.host,
@@ -55,9 +67,14 @@ def run(args: argparse.Namespace) -> int:
         "history_size": args.history_size,
         "outbox_bytes": args.outbox_bytes,
         "log_level": args.log_level,
+        "bus": args.bus,
+        "role": args.role,
+        "workers": args.workers,
     }
     try:
         config = load(file=args.config, overrides=overrides)
+        if config.workers > 1:
+            return serve_workers(config)
         serve(config)
     except ConfigError as error:
         print(f"tickcast: {error.message}", file=sys.stderr)

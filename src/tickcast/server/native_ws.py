@@ -48,7 +48,7 @@ async def native_endpoint(websocket: WebSocket) -> None:
         logger.info("refused %s: unauthenticated", redact(str(websocket.url)))
         await _deny(websocket, UNAUTHENTICATED)
         return
-    if not node.limits.try_acquire(principal.user, principal.plan.max_connections):
+    if not await node.limits.acquire(principal.user, principal.plan.max_connections):
         node.metrics.refusals.labels("connection_limit").inc()
         await _deny(websocket, CONNECTION_LIMIT)
         return

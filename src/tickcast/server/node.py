@@ -10,15 +10,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from tickcast.auth.metering import ConnectionCounter, Meter
+from tickcast.auth.metering import Meter
 from tickcast.auth.plans import load_plans
-from tickcast.bus import MemoryBus
 from tickcast.clock import Clock, SystemClock
 from tickcast.config import ServerConfig
 from tickcast.dialects.native import NativeEncoder
 from tickcast.errors import StorageError
 from tickcast.hub import Hub
 from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
+from tickcast.server.cluster import Cluster, build_bus, publish_retrying, runs_sources
 from tickcast.server.metrics import NodeMetrics
 from tickcast.server.sources import build_sources
 from tickcast.sources.base import Source
@@ -69,20 +69,23 @@ class Node:
         self.config = config
         self.clock = clock or SystemClock()
         self.catalog = MarketCatalog()
-        self.bus = MemoryBus(history_size=config.history_size, clock=self.clock)
+        self.bus = build_bus(config, self.clock)
         self.hub = Hub(bus=self.bus, catalog=self.catalog)
+        self.cluster = Cluster(config, self.bus)
         self.native = NativeEncoder(catalog=self.catalog)
         self.checksummer = BookChecksummer(catalog=self.catalog)
+        self.cluster.restore_into(self.hub.keeper, self.checksummer, self.catalog)
         self.plans = load_plans(config.plans_toml)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = open_store(
             config.store, data_dir=config.data_dir, plans=self.plans, clock=self.clock
         )
         self.meter = Meter()
-        self.limits = ConnectionCounter()
-        self.feed_limits = ConnectionCounter()
+        self.limits = self.cluster.limits
+        self.feed_limits = self.cluster.feed_limits
         """Socket.IO price-feed connections per user, a limit of its own (server/socketio_feed)."""
         self.metrics = NodeMetrics()
+        self.cluster.register_metrics(self.metrics.registry)
         self.connections: dict[str, LiveConnection] = {}
         self.sources: list[Source] = build_sources(
             config.sources,
@@ -104,10 +107,11 @@ class Node:
     async def start(self) -> None:
         await self.bus.start()
         await open_and_migrate(self.store)
+        await self.cluster.start()
         if not await self.store.list_users():
             await self.store.ensure_user("dev", "admin")
             self.development_key, _ = await self.store.create_key(user="dev", prefix="tc_live_")
-        for source in self.sources:
+        for source in self.sources if runs_sources(self.config) else []:
             self._tasks.append(asyncio.create_task(self._run_source(source)))
         self._tasks.append(asyncio.create_task(self._flush_usage_forever()))
         self.ready = True
@@ -121,14 +125,21 @@ class Node:
             logger.exception("source %s failed", source.name)
 
     async def publish(self, events: Sequence[Event]) -> None:
-        """The sources' sink: see ``publish_envelopes``."""
-        await self.publish_envelopes(events)
+        """The sources' sink: see ``publish_envelopes``. While a shared bus is unreachable the
+        source waits here (retrying) rather than losing events."""
+        await self.publish_envelopes(events, retry=True)
 
-    async def publish_envelopes(self, events: Sequence[Event]) -> list[Envelope]:
+    async def publish_envelopes(
+        self, events: Sequence[Event], *, retry: bool = False
+    ) -> list[Envelope]:
         """The one way into the bus: stamp book checksums, then sequence and fan out."""
         if not events:
             return []
-        envelopes = await self.bus.publish(self.checksummer.annotate(events))
+        annotated = self.checksummer.annotate(events)
+        if retry:
+            envelopes = await publish_retrying(self.bus, annotated)
+        else:
+            envelopes = await self.bus.publish(annotated)
         self.metrics.events.inc(len(events))
         return envelopes
 
@@ -164,6 +175,7 @@ class Node:
         await self.close_connections(1012, "server restart")
         await self.flush_usage()
         self.hub.close()
+        await self.cluster.stop()
         await self.bus.stop()
         await self.store.close()
 

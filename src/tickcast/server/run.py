@@ -56,14 +56,18 @@ class TickcastServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(config: ServerConfig) -> None:
-    """Serve until interrupted; prints where it listens."""
+def serve(config: ServerConfig, *, reuse_port: bool = False, announce: bool = True) -> None:
+    """Serve until interrupted; prints where it listens. ``reuse_port``: share the port with
+    other worker processes (SO_REUSEPORT, see server/workers)."""
     configure_logging(config.log_level)
-    app = build_app(config)
+    app = build_app(config, announce=announce)
     server = TickcastServer(uvicorn_config(config, app), node=app.state.node)
     sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((config.host, config.port))
     host, port = sock.getsockname()[:2]
-    print(f"tickcast listening on http://{host}:{port} (docs: /docs)", flush=True)
+    if announce:
+        print(f"tickcast listening on http://{host}:{port} (docs: /docs)", flush=True)
     server.run(sockets=[sock])

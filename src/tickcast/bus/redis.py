@@ -1,0 +1,544 @@
+"""RedisBus: the bus shared by every node of a cluster (the one module importing ``redis``).
+
+Per stream, in the Redis instance the stream's name hashes to (several URLs shard streams):
+
+- ``tc:m:{stream}`` hash ``seq``, ``epoch``: the last seq and the stream's epoch;
+- ``tc:h:{stream}`` Redis Stream with entry ids ``<seq>-0``: the bounded history (exact MAXLEN);
+- ``tc:s:{stream}`` hash: the current state of a STATE stream (see ``bus.state_ops``);
+- ``tc:streams`` set of the instance's streams, and the channel ``tc:bus`` carrying every
+  envelope published there.
+
+One Lua script per publish call assigns seqs, appends history, updates state and publishes, so
+each of these is atomic per stream. A stream gets a fresh random epoch when its keys are first
+created, or when its history vanished while its counter survived; the epoch therefore survives
+any number of gateway or ingest restarts while Redis keeps the stream, and changes when Redis lost
+it (a restart without persistence, FLUSHALL, eviction).
+
+A subscribing node listens on ``tc:bus`` of every instance. It subscribes first, then reads every
+stream's state and position in one script (handed to the restore hook, e.g. the hub's
+StateKeeper), then delivers what arrived since, dropping envelopes it already has and filling a
+hole (a lost pub/sub message, a reconnect) from history before delivering past it. ``position``
+waits (briefly) until this node has delivered what Redis reports, so a snapshot the hub cuts from
+its StateKeeper right after is never older than the position it announces.
+
+Every Redis error is turned into :class:`tickcast.errors.BusError` here (``redis_errors``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from tickcast.bus.base import Listener
+from tickcast.bus.codec import decode_event, encode_event
+from tickcast.bus.redis_scripts import (
+    CHANNEL,
+    POSITION_LUA,
+    PUBLISH_LUA,
+    RESTORE_LUA,
+    STATE_LUA,
+    STREAMS_KEY,
+    history_key,
+    meta_key,
+    state_key,
+)
+from tickcast.bus.state_ops import events_from_fields, state_ops
+from tickcast.clock import Clock, SystemClock
+from tickcast.errors import BusError
+from tickcast.model import Envelope, Event, StreamPosition, stream_of
+
+logger = logging.getLogger("tickcast.bus")
+
+MAX_EVENTS_PER_CALL = 512
+"""Events per publish script call: bounds how long one call holds a Redis instance."""
+RESYNC_KINDS = ("book:", "quotes:", "ticker:")
+"""STATE streams whose whole state is one event, so a lost stretch is repaired by jumping to it."""
+MAX_CONNECTIONS = 32
+"""Redis connections per instance and process."""
+CATCH_UP_WAIT = 0.5
+"""Seconds ``position`` waits for pub/sub to deliver what Redis already has (then: history)."""
+
+
+@contextlib.contextmanager
+def redis_errors(what: str) -> Iterator[None]:
+    """The one boundary turning Redis client errors into tickcast's BusError."""
+    try:
+        yield
+    except redis.exceptions.RedisError as error:
+        raise BusError(f"redis {what} failed: {type(error).__name__}: {error}") from error
+    except OSError as error:
+        raise BusError(f"redis {what} failed: {error.strerror or error}") from error
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(6)
+
+
+def shard_of(stream: str, shards: int) -> int:
+    """Which instance holds a stream (CRC32 of its name, stable across nodes and restarts)."""
+    return zlib.crc32(stream.encode()) % shards if shards > 1 else 0
+
+
+class RedisShard:
+    """One Redis instance: scripts, reads and pub/sub, every error a BusError."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        # Bounded: a burst of subscriptions (clients failing over) waits for a connection
+        # instead of opening hundreds; pub/sub subscriptions hold one each.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=10,
+            decode_responses=False,
+            socket_connect_timeout=5.0,
+            health_check_interval=10,
+        )
+        self.client: aioredis.Redis = aioredis.Redis.from_pool(pool)  # owns and closes it
+        self._scripts: dict[str, Any] = {}
+
+    async def script(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self.client.register_script(source)
+        with redis_errors("script"):
+            return await script(keys=list(keys), args=list(args))
+
+    async def ping(self) -> None:
+        with redis_errors("ping"):
+            await self.client.ping()
+
+    async def history(self, stream: str, first: int | None = None) -> tuple[str, list[Any]]:
+        """The stream's epoch and its history entries from seq ``first`` on, in one transaction."""
+        start = f"{first}-0" if first is not None else "-"
+        with redis_errors("history"):
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.hget(meta_key(stream), "epoch")
+                pipe.xrange(history_key(stream), start, "+")
+                epoch, entries = await pipe.execute()
+        return (epoch.decode() if epoch else ""), entries
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            with redis_errors("subscribe"):
+                await pubsub.subscribe(channel)
+            yield Subscription(pubsub)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.aclose()
+
+
+class Subscription:
+    def __init__(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
+
+    async def next(self, wait: float = 1.0) -> bytes | None:
+        """The next message's payload, or None after ``wait`` seconds without one."""
+        with redis_errors("pub/sub"):
+            message = await self._pubsub.get_message(timeout=wait)
+        if message is None or message.get("type") != "message":
+            return None
+        data: bytes = message["data"]
+        return data
+
+
+@dataclass(slots=True)
+class _Pending:
+    events: list[Event]
+    future: asyncio.Future[list[tuple[int, str, int]]]
+
+
+class _Publisher:
+    """Per-instance publish queue: calls go out in order, one script call at a time, coalesced."""
+
+    def __init__(self, shard: RedisShard, history_size: int, clock: Clock) -> None:
+        self._shard = shard
+        self._history_size = history_size
+        self._clock = clock
+        self._queue: list[_Pending] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, events: list[Event]) -> asyncio.Future[list[tuple[int, str, int]]]:
+        future: asyncio.Future[list[tuple[int, str, int]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._queue.append(_Pending(events, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+        return future
+
+    def cancel(self) -> None:
+        """Stop sending: queued publishes fail with BusError."""
+        if self._task is not None:
+            self._task.cancel()
+        for item in self._queue:
+            if not item.future.done():
+                item.future.set_exception(BusError("bus stopped"))
+        self._queue.clear()
+
+    async def _run(self) -> None:
+        while self._queue:
+            batch: list[_Pending] = []
+            count = 0
+            while self._queue and (not batch or count + len(self._queue[0].events) <= 4096):
+                item = self._queue.pop(0)
+                batch.append(item)
+                count += len(item.events)
+            events = [event for item in batch for event in item.events]
+            try:
+                results: list[tuple[int, str, int]] = []
+                for start in range(0, len(events), MAX_EVENTS_PER_CALL):
+                    results.extend(await self._call(events[start : start + MAX_EVENTS_PER_CALL]))
+            except BaseException as error:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(
+                            error if isinstance(error, Exception) else BusError("publish cancelled")
+                        )
+                if not isinstance(error, Exception):
+                    raise
+                continue
+            offset = 0
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_result(results[offset : offset + len(item.events)])
+                offset += len(item.events)
+
+    async def _call(self, events: list[Event]) -> list[tuple[int, str, int]]:
+        now = self._clock.monotonic_ns()
+        args: list[Any] = [self._history_size, new_epoch(), now, CHANNEL]
+        for event in events:
+            ops = state_ops(event)
+            args.append(
+                b"%s\t%s\t%s"
+                % (
+                    str(stream_of(event)).encode(),
+                    ops.to_json() if ops is not None else b"",
+                    encode_event(event),
+                )
+            )
+        reply = await self._shard.script(PUBLISH_LUA, [STREAMS_KEY], args)
+        results = []
+        for item in reply.split(b","):
+            seq, epoch = item.split(b" ")
+            results.append((int(seq), epoch.decode(), now))
+        return results
+
+
+class RedisBus:
+    """The Bus contract over one or more Redis instances (streams sharded by name)."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        history_size: int = 10_000,
+        clock: Clock | None = None,
+        subscribe: bool = True,
+    ) -> None:
+        if not urls:
+            raise ValueError("RedisBus needs at least one redis:// URL")
+        self._clock = clock or SystemClock()
+        self._history_size = history_size
+        self._subscribe = subscribe
+        self.shards = [RedisShard(url) for url in urls]
+        self._publishers = [_Publisher(s, history_size, self._clock) for s in self.shards]
+        self._listeners: list[Listener] = []
+        self._restore: Listener | None = None
+        self._seen: dict[str, StreamPosition] = {}
+        """Per stream, the last position delivered to listeners (subscribing buses)."""
+        self._streams: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ready: list[asyncio.Event] = []
+        self._waiters: dict[str, list[tuple[StreamPosition, asyncio.Future[None]]]] = {}
+        self.holes = 0
+        """Envelopes that could not be recovered from history before a later one was delivered."""
+
+    @property
+    def control(self) -> RedisShard:
+        """The instance holding cluster-wide keys (connection leases): the first URL."""
+        return self.shards[0]
+
+    def on_restore(self, restore: Listener) -> None:
+        """Receive, at start, each STATE stream's current state as envelopes at its last seq
+        (a book as one full BookSnapshot), for the hub's StateKeeper and the ingest side's
+        BookChecksummer."""
+        self._restore = restore
+
+    def _shard(self, stream: str) -> int:
+        return shard_of(stream, len(self.shards))
+
+    # -- the Bus contract -----------------------------------------------------------------
+
+    async def publish(self, events: Sequence[Event]) -> list[Envelope]:
+        if not events:
+            return []
+        groups: dict[int, list[int]] = {}
+        for index, event in enumerate(events):
+            groups.setdefault(self._shard(str(stream_of(event))), []).append(index)
+        futures = {
+            shard: self._publishers[shard].submit([events[i] for i in indexes])
+            for shard, indexes in groups.items()
+        }
+        results: list[tuple[int, str, int]] = [(0, "", 0)] * len(events)
+        for shard, future in futures.items():
+            for index, position in zip(groups[shard], await future, strict=True):
+                results[index] = position
+        envelopes = [
+            Envelope(str(stream_of(event)), seq, epoch, event, now)
+            for event, (seq, epoch, now) in zip(events, results, strict=True)
+        ]
+        self._streams.update(envelope.stream for envelope in envelopes)
+        if not self._subscribe:
+            self._deliver(envelopes)
+        return envelopes
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
+
+    async def position(self, stream: str) -> StreamPosition:
+        shard = self.shards[self._shard(stream)]
+        seq, epoch = await shard.script(POSITION_LUA, [meta_key(stream)], [new_epoch()])
+        position = StreamPosition(int(seq), epoch.decode())
+        if self._subscribe and self._tasks:
+            await self._caught_up(stream, position)
+        return position
+
+    async def history(self, stream: str) -> list[Envelope]:
+        epoch, entries = await self.shards[self._shard(stream)].history(stream)
+        return [_entry_envelope(stream, epoch, entry) for entry in entries]
+
+    def streams(self) -> list[str]:
+        return sorted(self._streams)
+
+    async def start(self) -> None:
+        for shard in self.shards:
+            await shard.ping()
+        if not self._subscribe:  # an ingest node: still hand the current state to the hook
+            for index in range(len(self.shards)):
+                await self._catch_up(index)
+            return
+        for index in range(len(self.shards)):
+            ready = asyncio.Event()
+            self._ready.append(ready)
+            self._tasks.append(asyncio.create_task(self._listen_forever(index, ready)))
+        for ready, task in zip(self._ready, self._tasks, strict=True):
+            waiter = asyncio.create_task(ready.wait())
+            await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if task.done():
+                await self.stop()
+                task.result()  # the shard failed before it was ready: raise its BusError
+                raise BusError("redis subscription ended before it was ready")
+
+    async def stop(self) -> None:
+        for publisher in self._publishers:
+            publisher.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self._listeners.clear()
+        for shard in self.shards:
+            await shard.close()
+
+    # -- subscribing ----------------------------------------------------------------------
+
+    async def _listen_forever(self, index: int, ready: asyncio.Event) -> None:
+        shard = self.shards[index]
+        delay = 0.1
+        while True:
+            try:
+                async with shard.subscribe(CHANNEL) as subscription:
+                    await self._catch_up(index)
+                    ready.set()
+                    delay = 0.1
+                    while True:
+                        payload = await subscription.next()
+                        if payload is None:
+                            continue
+                        try:
+                            await self._on_message(index, payload)
+                        except BusError:
+                            raise
+                        except Exception:  # a bad message or a failing listener: go on
+                            logger.exception("bus: message on %s not delivered", CHANNEL)
+            except BusError as error:
+                if not ready.is_set():
+                    raise
+                logger.warning("bus: %s; resubscribing in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _catch_up(self, index: int) -> None:
+        """After (re)subscribing: the state of new streams, history of those already seen."""
+        rows = await self.shards[index].script(RESTORE_LUA, [STREAMS_KEY], [])
+        restored: list[Envelope] = []
+        reset: list[Envelope] = []
+        behind: list[str] = []
+        for raw_stream, raw_seq, raw_epoch, fields in rows:
+            stream = raw_stream.decode()
+            position = StreamPosition(int(raw_seq), raw_epoch.decode())
+            self._streams.add(stream)
+            seen = self._seen.get(stream)
+            if seen is not None and seen.epoch == position.epoch:
+                if seen.seq < position.seq:
+                    behind.append(stream)
+                continue
+            pairs = dict(zip(fields[::2], fields[1::2], strict=True))
+            state = [
+                Envelope(stream, position.seq, position.epoch, event, 0)
+                for event in (events_from_fields(pairs) if pairs else [])
+            ]
+            if seen is not None and stream.startswith(RESYNC_KINDS):
+                reset.extend(state[-1:])  # the epoch changed under us: subscribers get the state
+            else:
+                self._seen[stream] = position
+                restored.extend(state)
+        if restored and self._restore is not None:
+            self._restore(restored)
+        self._deliver(reset)
+        for stream in behind:
+            await self._fill(stream, None)
+
+    async def _fill(self, stream: str, upto: int | None) -> None:
+        """Deliver what history holds after the last delivered seq (up to ``upto`` exclusive).
+
+        Called when this node is known to be behind. If history no longer starts right after
+        the last delivered seq, a book, quote or ticker stream jumps to its current state (one
+        envelope at the current seq: a full BookSnapshot resets the hub's book and its
+        subscribers'); other streams get what is left (a hole, counted in ``holes``)."""
+        seen = self._seen.get(stream)
+        first = seen.seq + 1 if seen is not None else None
+        epoch, entries = await self.shards[self._shard(stream)].history(stream, first)
+        if seen is not None and epoch != seen.epoch:
+            return  # history was lost meanwhile: the new epoch's messages are accepted as they come
+        envelopes = [_entry_envelope(stream, epoch, entry) for entry in entries]
+        envelopes = [e for e in envelopes if upto is None or e.seq < upto]
+        if seen is None or (envelopes and envelopes[0].seq == seen.seq + 1):
+            if upto is None or not envelopes or envelopes[-1].seq == upto - 1:
+                self._deliver(envelopes)
+                return
+        self.holes += 1
+        logger.warning(
+            "bus: %s lost messages after seq %d (no longer in history)",
+            stream,
+            seen.seq if seen else 0,
+        )
+        if stream.startswith(RESYNC_KINDS):
+            await self._resync(stream)
+        else:
+            self._deliver(envelopes)
+
+    async def _resync(self, stream: str) -> None:
+        """Deliver the stream's current state as one envelope at its current seq."""
+        shard = self.shards[self._shard(stream)]
+        raw_seq, raw_epoch, fields = await shard.script(
+            STATE_LUA, [meta_key(stream), state_key(stream)], []
+        )
+        if raw_epoch is None or not fields:
+            return
+        events = events_from_fields(dict(zip(fields[::2], fields[1::2], strict=True)))
+        seq, epoch = int(raw_seq), raw_epoch.decode()
+        self._deliver([Envelope(stream, seq, epoch, event, 0) for event in events[-1:]])
+
+    async def _on_message(self, index: int, payload: bytes) -> None:
+        pending: list[Envelope] = []
+        ahead: dict[str, StreamPosition] = {}
+        for record in payload.split(b"\n"):
+            try:
+                envelope = _record_envelope(record)
+            except ValueError:
+                logger.warning("bus: ignored a malformed record on %s: %r", CHANNEL, record[:200])
+                continue
+            stream = envelope.stream
+            last = ahead.get(stream) or self._seen.get(stream)
+            if last is not None and last.epoch == envelope.epoch:
+                if envelope.seq <= last.seq:
+                    continue
+                if envelope.seq > last.seq + 1:  # a lost message: replay it from history first
+                    self._deliver(pending)
+                    pending = []
+                    ahead.clear()
+                    await self._fill(stream, envelope.seq)
+            pending.append(envelope)
+            ahead[stream] = envelope.position
+        self._deliver(pending)
+
+    def _deliver(self, envelopes: list[Envelope]) -> None:
+        """Hand envelopes to the listeners, each stream's once and in seq order."""
+        fresh: list[Envelope] = []
+        for envelope in envelopes:
+            seen = self._seen.get(envelope.stream)
+            if seen is not None and seen.epoch == envelope.epoch and envelope.seq <= seen.seq:
+                continue
+            self._seen[envelope.stream] = envelope.position
+            self._streams.add(envelope.stream)
+            fresh.append(envelope)
+        if not fresh:
+            return
+        for listener in list(self._listeners):
+            listener(fresh)
+        if self._waiters:
+            for envelope in fresh:
+                for target, future in self._waiters.get(envelope.stream, ()):
+                    if self._reached(envelope.stream, target) and not future.done():
+                        future.set_result(None)
+
+    def _reached(self, stream: str, target: StreamPosition) -> bool:
+        seen = self._seen.get(stream)
+        if seen is None:
+            return target.seq == 0
+        return seen.epoch == target.epoch and seen.seq >= target.seq
+
+    async def _caught_up(self, stream: str, target: StreamPosition) -> None:
+        """Wait until this node has delivered ``target`` (a position just read from Redis), so
+        that what the hub cuts from its StateKeeper is at least that new. Pub/sub trails Redis by
+        a hop; after ``CATCH_UP_WAIT`` the rest is read from history instead."""
+        if self._reached(stream, target):
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(stream, [])
+        waiters.append((target, future))
+        try:
+            await asyncio.wait_for(future, CATCH_UP_WAIT)
+        except TimeoutError:
+            await self._fill(stream, None)
+        finally:
+            waiters.remove((target, future))
+            if not waiters:
+                del self._waiters[stream]
+
+
+def _entry_envelope(stream: str, epoch: str, entry: Any) -> Envelope:
+    entry_id, fields = entry
+    seq = int(entry_id.split(b"-")[0])
+    return Envelope(stream, seq, epoch, decode_event(fields[b"e"]), int(fields[b"t"]))
+
+
+def _record_envelope(record: bytes) -> Envelope:
+    stream, seq, epoch, now, payload = record.split(b"\t", 4)
+    return Envelope(stream.decode(), int(seq), epoch.decode(), decode_event(payload), int(now))

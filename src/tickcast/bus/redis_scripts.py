@@ -1,0 +1,91 @@
+"""The Redis bus's key layout and Lua scripts (plain text; run by ``bus.redis``).
+
+See ``bus.redis`` for what each key holds. Keys of one stream share the hash tag ``{stream}``.
+"""
+
+from __future__ import annotations
+
+CHANNEL = "tc:bus"
+STREAMS_KEY = "tc:streams"
+
+
+def meta_key(stream: str) -> str:
+    return f"tc:m:{{{stream}}}"
+
+
+def history_key(stream: str) -> str:
+    return f"tc:h:{{{stream}}}"
+
+
+def state_key(stream: str) -> str:
+    return f"tc:s:{{{stream}}}"
+
+
+PUBLISH_LUA = """
+local maxlen = tonumber(ARGV[1])
+local now = ARGV[3]
+local out = {}
+local msg = {}
+for i = 5, #ARGV do
+  local rec = ARGV[i]
+  local t1 = string.find(rec, '\\t', 1, true)
+  local t2 = string.find(rec, '\\t', t1 + 1, true)
+  local stream = string.sub(rec, 1, t1 - 1)
+  local ops = string.sub(rec, t1 + 1, t2 - 1)
+  local payload = string.sub(rec, t2 + 1)
+  local meta = 'tc:m:{' .. stream .. '}'
+  local hist = 'tc:h:{' .. stream .. '}'
+  local st = 'tc:s:{' .. stream .. '}'
+  local cur = redis.call('HMGET', meta, 'epoch', 'seq')
+  local epoch = cur[1]
+  if (not epoch) or (maxlen > 0 and tonumber(cur[2]) > 0 and redis.call('EXISTS', hist) == 0) then
+    epoch = ARGV[2]
+    redis.call('DEL', hist, st)
+    redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
+  end
+  local seq = redis.call('HINCRBY', meta, 'seq', 1)
+  if seq == 1 then redis.call('SADD', KEYS[1], stream) end
+  if maxlen > 0 then
+    redis.call('XADD', hist, 'MAXLEN', maxlen, seq .. '-0', 'e', payload, 't', now)
+  end
+  if ops ~= '' then
+    local o = cjson.decode(ops)
+    if o[1] == 1 then redis.call('DEL', st) end
+    for j = 2, #o, 2 do
+      if o[j+1] == false then
+        redis.call('HDEL', st, o[j])
+      else
+        redis.call('HSET', st, o[j], o[j+1])
+      end
+    end
+  end
+  out[#out+1] = seq .. ' ' .. epoch
+  msg[#msg+1] = stream .. '\\t' .. seq .. '\\t' .. epoch .. '\\t' .. now .. '\\t' .. payload
+end
+redis.call('PUBLISH', ARGV[4], table.concat(msg, '\\n'))
+return table.concat(out, ',')
+"""
+"""KEYS: the streams set. ARGV: history size, a fresh epoch, publish time, channel, then one
+``stream TAB state-ops TAB event`` record per event. Returns ``"seq epoch,seq epoch,..."``."""
+
+POSITION_LUA = """
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'seq', 0)
+return redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+"""
+
+STATE_LUA = """
+local cur = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+return {cur[1], cur[2], redis.call('HGETALL', KEYS[2])}
+"""
+
+RESTORE_LUA = """
+local out = {}
+for _, s in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local cur = redis.call('HMGET', 'tc:m:{' .. s .. '}', 'seq', 'epoch')
+  if cur[2] then
+    out[#out+1] = {s, cur[1], cur[2], redis.call('HGETALL', 'tc:s:{' .. s .. '}')}
+  end
+end
+return out
+"""

@@ -1,0 +1,158 @@
+"""Scale-out wiring: which bus and which connection counters a node uses, by configuration.
+
+With ``bus = "memory"`` a node is alone (MemoryBus, in-process counters). With a Redis bus every
+node shares seqs, history, state and connection counts; ``role`` picks what the node does:
+
+- ``ingest``: runs the sources and publishes; delivers its own events to its own hub (it does not
+  subscribe), so it also serves clients from what it publishes;
+- ``gateway``: runs no source; subscribes to the bus and serves clients;
+- ``all``: both (subscribes, so it also sees other ingest nodes' events).
+
+Gateways build the same sources as the ingest node (never running them) for the market catalogue,
+so every node must be given the same ``--source`` flags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Sequence
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Gauge
+
+from tickcast.auth.metering import ConnectionCounter
+from tickcast.bus import Bus, MemoryBus
+from tickcast.bus.leases import ClusterConnectionCounter
+from tickcast.bus.redis import RedisBus
+from tickcast.clock import Clock
+from tickcast.config import ServerConfig
+from tickcast.errors import BusError
+from tickcast.model import BookSnapshot, Envelope, Event, MarketCatalog
+from tickcast.state import BookChecksummer, StateKeeper
+
+logger = logging.getLogger("tickcast.server")
+
+
+class SlotCounter(Protocol):
+    """Concurrent connections per user (``ConnectionCounter`` or its cluster-wide version)."""
+
+    async def acquire(self, user: str, limit: int) -> bool:
+        """Take a slot if fewer than ``limit`` are held (strict across a cluster)."""
+        ...
+
+    def try_acquire(self, user: str, limit: int) -> bool:
+        """The same without waiting (across a cluster: from this node's view of the others)."""
+        ...
+
+    def release(self, user: str) -> None: ...
+
+    def count(self, user: str) -> int: ...
+
+    def total(self) -> int: ...
+
+
+class LocalSlots(ConnectionCounter):
+    """The in-process counter with the async ``acquire`` of the SlotCounter interface."""
+
+    async def acquire(self, user: str, limit: int) -> bool:
+        return self.try_acquire(user, limit)
+
+
+def redis_urls(config: ServerConfig) -> list[str]:
+    return [url.strip() for url in config.bus.split(",") if url.strip()]
+
+
+def runs_sources(config: ServerConfig) -> bool:
+    return config.role != "gateway"
+
+
+def node_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def build_bus(config: ServerConfig, clock: Clock) -> Bus:
+    if config.bus == "memory":
+        return MemoryBus(history_size=config.history_size, clock=clock)
+    return RedisBus(
+        redis_urls(config),
+        history_size=config.history_size,
+        clock=clock,
+        subscribe=config.role != "ingest",
+    )
+
+
+async def publish_retrying(bus: Bus, events: Sequence[Event]) -> list[Envelope]:
+    """Publish, retrying with backoff while the bus is unavailable (BusError). A Redis reply lost
+    after the script ran means the retry publishes the events again (at-least-once)."""
+    delay = 0.05
+    while True:
+        try:
+            return await bus.publish(events)
+        except BusError as error:
+            logger.warning("publish failed (%s); retrying in %.2f s", error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+class Cluster:
+    """A node's share of the cluster: its id and its two connection counters."""
+
+    def __init__(self, config: ServerConfig, bus: Bus) -> None:
+        self.node_id = node_id()
+        self.limits: SlotCounter
+        self.feed_limits: SlotCounter
+        self._counters: list[ClusterConnectionCounter] = []
+        if isinstance(bus, RedisBus):
+            for name in ("native", "feed"):
+                self._counters.append(
+                    ClusterConnectionCounter(
+                        bus.control, name=name, node_id=self.node_id, lease=config.lease_seconds
+                    )
+                )
+            self.limits, self.feed_limits = self._counters
+        else:
+            self.limits, self.feed_limits = LocalSlots(), LocalSlots()
+        self._bus = bus
+
+    def restore_into(
+        self, keeper: StateKeeper, checksummer: BookChecksummer, catalog: MarketCatalog
+    ) -> None:
+        """At start a Redis bus hands the current state of every STATE stream to ``keeper`` (what
+        the hub cuts snapshots from) and the books to ``checksummer`` (so an ingest node that
+        restarts stamps the next deltas with the checksums of the books clients hold)."""
+        if not isinstance(self._bus, RedisBus):
+            return
+
+        def restore(envelopes: Sequence[Envelope]) -> None:
+            keeper.apply_all(envelopes)
+            checksummer.annotate(
+                [
+                    e.event
+                    for e in envelopes
+                    if isinstance(e.event, BookSnapshot) and e.event.market in catalog
+                ]
+            )
+
+        self._bus.on_restore(restore)
+
+    def register_metrics(self, registry: CollectorRegistry) -> None:
+        """``tickcast_bus_holes``: envelopes a Redis bus could not recover before going on."""
+        bus = self._bus
+        if isinstance(bus, RedisBus):
+            Gauge(
+                "tickcast_bus_holes",
+                "Lost bus messages no longer in history (Redis bus)",
+                registry=registry,
+            ).set_function(lambda: bus.holes)
+
+    async def start(self) -> None:
+        for counter in self._counters:
+            await counter.start()
+
+    async def stop(self) -> None:
+        for counter in self._counters:
+            await counter.stop()
