@@ -16,6 +16,7 @@ from starlette.routing import WebSocketRoute
 
 from tickcast.clock import Clock
 from tickcast.config import ServerConfig
+from tickcast.server.coinmetrics import mount_coinmetrics
 from tickcast.server.control.routes import router
 from tickcast.server.control.schemas import ApiError
 from tickcast.server.native_ws import native_endpoint
@@ -98,6 +99,7 @@ def build_app(
         return JSONResponse(body, status_code=400)
 
     app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
+    app.state.coinmetrics = mount_coinmetrics(app.router.routes, node)
     _document_validation_errors_as_400(app)
     return app
 
