@@ -41,10 +41,31 @@ WARN_RATIO = 0.6
 CLOSE_TIMEOUT_S = 2.0
 
 
+def _protocol_of(send: Any, depth: int = 0) -> Any:
+    """The uvicorn protocol behind an ASGI ``send`` (middleware wraps it in closures)."""
+    owner = getattr(send, "__self__", None)
+    if owner is not None and hasattr(owner, "transport"):
+        return owner
+    if depth >= 8:
+        return None
+    for cell in getattr(send, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if callable(value):
+            found = _protocol_of(value, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
 def drop_transport(websocket: WebSocket) -> bool:
-    """Drop the TCP connection without a close frame (uvicorn); False if not possible."""
-    protocol = getattr(websocket._send, "__self__", None)
-    transport = getattr(protocol, "transport", None)
+    """Drop the TCP connection without a close frame (uvicorn); False if not possible.
+
+    There is no ASGI message for "abort": the transport is found behind the ``send`` callable.
+    """
+    transport = getattr(_protocol_of(websocket._send), "transport", None)
     if transport is None or not hasattr(transport, "abort"):
         return False
     transport.abort()
