@@ -30,7 +30,7 @@ from tickcast.hub import Joined
 from tickcast.model import StreamClass, StreamKind, StreamPosition
 from tickcast.server.coinmetrics_service import CoinMetricsService
 from tickcast.server.node import Node, connection_info
-from tickcast.server.ws_protocol import WRITE_EXTENSION
+from tickcast.server.ws_protocol import WRITE_EXTENSION, frame_batch
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
@@ -39,6 +39,8 @@ WRITE_CHUNK = 65_536
 WARN_RATIO = 0.6
 """``falling_behind`` when the outbox is over 60 % full (the vendor's documented level)."""
 CLOSE_TIMEOUT_S = 2.0
+STALL_LINGER_S = 10.0
+"""How long a stalled connection may take to read its last bytes before TCP is dropped."""
 
 
 def _protocol_of(send: Any, depth: int = 0) -> Any:
@@ -58,6 +60,12 @@ def _protocol_of(send: Any, depth: int = 0) -> Any:
             if found is not None:
                 return found
     return None
+
+
+def close_frame(code: int, reason: str) -> bytes:
+    """An unmasked close frame (RFC 6455 5.5.1)."""
+    payload = code.to_bytes(2, "big") + reason.encode()[:123]
+    return bytes((0x88, len(payload))) + payload
 
 
 def drop_transport(websocket: WebSocket) -> bool:
@@ -105,7 +113,10 @@ class CmConnection:
         self._wake = asyncio.Event()
         self._flushed = asyncio.Event()
         self._warning_queued = False
+        self._warning_sent = False
+        self._warning: bytes | None = None
         self._closing = False
+        self._writer: asyncio.Task[None] | None = None
         self._stall_task: asyncio.Task[None] | None = None
         self.messages = 0
         self.bytes = 0
@@ -116,8 +127,9 @@ class CmConnection:
         outbox = self.outbox
         if outbox.warned:
             if not self._warning_queued and not self._closing:
-                self._warning_queued = True
-                outbox.push_control(errors.falling_behind_frame())
+                self._warning_queued, self._warning_sent = True, False
+                self._warning = errors.falling_behind_frame()
+                outbox.push_control(self._warning)
         else:
             self._warning_queued = False
         self._wake.set()
@@ -144,7 +156,7 @@ class CmConnection:
         node.connections[self.id] = self
         node.metrics.connections.labels(self.dialect).inc()
         node.meter.connection_opened(self.principal.key_id)
-        writer = asyncio.create_task(self._write_forever())
+        writer = self._writer = asyncio.create_task(self._write_forever())
         try:
             await self._join()
             await self._read_forever()
@@ -219,6 +231,8 @@ class CmConnection:
                     self._warning_queued = False
                 if not payloads:
                     continue
+                if self._warning is not None and any(p is self._warning for p in payloads):
+                    self._warning, self._warning_sent = None, True
                 if self._batched:
                     await send({"type": WRITE_EXTENSION, "frames": payloads})
                 else:
@@ -231,9 +245,24 @@ class CmConnection:
             self._flushed.set()
 
     async def _stall(self) -> None:
+        """Queued frames are dropped; the warning (unless already written), the ``stall`` error
+        and a close frame go straight to the transport, past flow control (the writer may be
+        blocked on a paused transport), then the connection is closed."""
         self._detach_all()
-        self.outbox.drain()  # what is queued will never be read in time: the error goes next
-        await self.fail(errors.stall())
+        self.outbox.drain()
+        transport = getattr(_protocol_of(self._websocket._send), "transport", None)
+        if transport is None or transport.is_closing():
+            await self.fail(errors.stall())
+            return
+        self._closing = True
+        if self._writer is not None:
+            self._writer.cancel()  # it writes only whole batches, so none is cut
+        payloads = [errors.stall().body()]
+        if not self._warning_sent:
+            payloads.insert(0, errors.falling_behind_frame())
+        transport.write(frame_batch(payloads) + close_frame(errors.CLOSE_POLICY, "stall"))
+        transport.close()  # flushes what is buffered, then FIN
+        asyncio.get_running_loop().call_later(STALL_LINGER_S, transport.abort)
 
     async def fail(self, error: CmError) -> None:
         """Send ``error`` in-band (after what is queued), then close 1008."""
@@ -264,9 +293,10 @@ class CmConnection:
         except TimeoutError:
             logger.info("connection %s: error not flushed in time", self.id)
         try:
-            await self._websocket.close(code, reason)
+            await asyncio.wait_for(self._websocket.close(code, reason), CLOSE_TIMEOUT_S)
         except Exception:
             logger.debug("close of %s failed", self.id, exc_info=True)
+            drop_transport(self._websocket)
 
 
 async def refuse(websocket: WebSocket, error: CmError) -> None:

@@ -4,8 +4,9 @@ Usage: ``python stream_client.py '<json spec>'`` with spec ``{"host", "port", "k
 [{"method", "kwargs", "count", "until_seq"?, "seconds"?}]}``. Each call runs
 ``CmStream.run(on_message=...)`` in the main thread (the client installs a SIGINT handler) and
 closes the WebSocketApp after ``count`` messages (or once a message has ``cm_sequence_id ==
-until_seq``, or on an error message, or after ``seconds``). The printed line holds the
-messages, the close code and whether ``run()`` returned.
+until_seq``; with ``restarts``: once the sequence restarted at "0" that often; on an error
+message unless ``close_on_error`` is false; after ``seconds`` in any case). The printed line
+holds the messages, the close codes and whether ``run()`` returned.
 """
 
 from __future__ import annotations
@@ -24,13 +25,19 @@ def run_call(client: CoinMetricsClient, key: str, call: dict[str, Any]) -> dict[
     errors: list[str] = []
     count = call.get("count", 1)
     until = call.get("until_seq")
+    close_on_error = call.get("close_on_error", True)
+    restarts = call.get("restarts", 0)
 
     def on_message(ws: Any, text: str) -> None:
         message = json.loads(text)
         messages.append(message)
-        done = len(messages) >= count or "error" in message
+        failed = "error" in message and close_on_error
+        done = len(messages) >= count or failed
         if until is not None:
-            done = message.get("cm_sequence_id") == until or "error" in message
+            done = message.get("cm_sequence_id") == until or failed
+        if restarts:
+            starts = [m for m in messages if m.get("cm_sequence_id") == "0"]
+            done = (len(starts) > restarts and len(messages) >= count) or failed
         if done:
             ws.close()
 
