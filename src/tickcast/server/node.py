@@ -22,6 +22,7 @@ from tickcast.server.metrics import NodeMetrics
 from tickcast.server.sources import build_source
 from tickcast.sources.base import Source
 from tickcast.state import BookChecksummer
+from tickcast.state.recorder import Recorder
 from tickcast.storage.base import Principal
 from tickcast.storage.sqlite import SqliteStore, default_db_path
 
@@ -70,6 +71,9 @@ class Node:
         self.catalog = MarketCatalog()
         self.bus = MemoryBus(history_size=config.history_size, clock=self.clock)
         self.hub = Hub(bus=self.bus, catalog=self.catalog)
+        self.recorder = Recorder(keeper=self.hub.keeper)
+        """History since start for REST queries; listens after the hub (it reads the keeper)."""
+        self._remove_recorder = self.bus.listen(self.recorder.on_envelopes)
         self.native = NativeEncoder(catalog=self.catalog)
         self.checksummer = BookChecksummer(catalog=self.catalog)
         self.plans = load_plans(config.plans_toml)
@@ -156,6 +160,7 @@ class Node:
         await self.close_connections(1012, "server restart")
         await self.flush_usage()
         self.hub.close()
+        self._remove_recorder()
         await self.bus.stop()
         await self.store.close()
 

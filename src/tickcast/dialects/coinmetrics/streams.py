@@ -124,23 +124,42 @@ def _not_available(noun: str, item: str) -> CmError:
     return forbidden(f"Requested {noun} '{item}' is not available with supplied credentials.")
 
 
-def _markets(ctx: _Context, kind: StreamKind, *, futures_only: bool) -> list[str]:
-    """The requested markets the plan grants (patterns: silently narrowed to granted markets)."""
-    requested = query.required_list(ctx.params, "markets")
+def granted_markets(
+    params: query.Query,
+    catalog: MarketCatalog,
+    plan: Plan,
+    visible: Visible | None,
+    kind: StreamKind,
+    *,
+    futures_only: bool = False,
+) -> list[str]:
+    """The requested ``markets`` the plan grants for ``kind``.
+
+    A pattern is narrowed to the granted markets it matches (``forbidden`` if none); a named
+    market the plan does not grant is ``forbidden``; unknown names and empty patterns are
+    ``bad_parameter``.
+    """
+    requested = query.required_list(params, "markets")
     known = [
         m.id
-        for m in ctx.catalog
-        if (ctx.visible is None or ctx.visible(m.id))
+        for m in catalog
+        if (visible is None or visible(m.id))
         and (m.kind is MarketKind.FUTURE or not futures_only)
     ]
     result: dict[str, None] = {}
     for item in requested:
         matches = query.expand("markets", "Market", [item], known)
-        granted = [m for m in matches if ctx.plan.allows_stream(StreamKey(kind, m))]
+        granted = [m for m in matches if plan.allows_stream(StreamKey(kind, m))]
         if not granted or (not query.is_pattern(item) and len(granted) < len(matches)):
             raise _not_available("market", item)
         result.update(dict.fromkeys(granted))
     return list(result)
+
+
+def _markets(ctx: _Context, kind: StreamKind, *, futures_only: bool) -> list[str]:
+    return granted_markets(
+        ctx.params, ctx.catalog, ctx.plan, ctx.visible, kind, futures_only=futures_only
+    )
 
 
 def _market_streams(
