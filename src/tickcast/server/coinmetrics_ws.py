@@ -112,6 +112,8 @@ class CmConnection:
         self._streams = [str(sub.key) for sub in request.subscriptions]
         self._wake = asyncio.Event()
         self._flushed = asyncio.Event()
+        self._joining = True
+        """Backfill frames may exceed the warning level: the writer drains them right away."""
         self._warning_queued = False
         self._warning_sent = False
         self._warning: bytes | None = None
@@ -125,7 +127,7 @@ class CmConnection:
 
     def wake(self) -> None:
         outbox = self.outbox
-        if outbox.warned:
+        if outbox.warned and not self._joining:
             if not self._warning_queued and not self._closing:
                 self._warning_queued, self._warning_sent = True, False
                 self._warning = errors.falling_behind_frame()
@@ -185,6 +187,8 @@ class CmConnection:
                     resume = StreamPosition(max(0, position.seq - request.replay), position.epoch)
             joined = await hub.attach(self, encoder, sub.key, sub.view, resume)
             hub.go_live(self, self._backfill(joined, sub.key.kind, sub.backfill), encoder)
+            await asyncio.sleep(0)  # let the writer drain the backfill between streams
+        self._joining = False
 
     def _backfill(self, joined: Joined, kind: StreamKind, wanted: bool) -> Joined:
         """Keep the frames ``backfill`` asks for (books always start with their snapshot)."""

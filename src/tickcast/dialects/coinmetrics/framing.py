@@ -54,15 +54,19 @@ def number(frames: Iterable[bytes], next_id: int) -> tuple[list[bytes], int]:
     """Turn shared frames into this connection's messages.
 
     Returns the WebSocket text payloads and the next ``cm_sequence_id``. Per message this is one
-    ``find`` and, for data messages, one concatenation: the encoding itself is shared.
+    ``rfind`` (the placeholder is near the end) and one concatenation: the encoding is shared.
     """
     out: list[bytes] = []
+    append = out.append
     for frame in frames:
-        for record in records(frame):
-            at = record.find(SEQ)
+        if not frame:
+            continue
+        for record in frame.split(RS) if RS in frame else (frame,):
+            at = record.rfind(SEQ)
             if at < 0:
-                out.append(record)
+                if record:
+                    append(record)
                 continue
-            out.append(b"%b%d%b" % (record[:at], next_id, record[at + 1 :]))
+            append(b"".join((record[:at], str(next_id).encode(), record[at + 1 :])))
             next_id += 1
     return out, next_id

@@ -143,8 +143,7 @@ def granted_markets(
     known = [
         m.id
         for m in catalog
-        if (visible is None or visible(m.id))
-        and (m.kind is MarketKind.FUTURE or not futures_only)
+        if (visible is None or visible(m.id)) and (m.kind is MarketKind.FUTURE or not futures_only)
     ]
     result: dict[str, None] = {}
     for item in requested:
