@@ -99,7 +99,7 @@ def market_orderbooks(ctx: Context) -> Found:
         pd, sd = found.price_decimals, found.size_decimals
         for rec in between(ctx.recorder.books.get(market, ()), span.start_ns, span.end_ns):
             book = rec.item
-            bids, asks = book.bids[:depth], book.asks[:depth]
+            bids, asks = book.levels(depth)
             row = encoders.book_row(market, bids, asks, book.time_ns, book.seq, pd, sd)
             items.append(rest.Item(market, rec.rid, row))
     return Found(items, markets, _limit(ctx.params, "limit_per_market"))
