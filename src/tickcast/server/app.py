@@ -32,6 +32,9 @@ Authenticate with `X-API-Key`, `Authorization: Bearer`, cookie `id=<key>` or `?a
 
 The Socket.IO price feed (Engine.IO v4 / Socket.IO v5) is at `/socket.io/`, namespace `/api-ws`,
 with `auth: {apiKey}` (docs/dialects/socketio-feed.md).
+
+The Coin Metrics API v4 dialect is under `/v4/`: streams at `/v4/timeseries-stream/<type>`, REST at
+`/v4/timeseries/*`, `/v4/reference-data/*`, `/v4/catalog-v2/*` (docs/dialects/coinmetrics.md).
 """
 
 
