@@ -17,7 +17,7 @@ from tickcast.dialects.coinmetrics import errors
 from tickcast.dialects.coinmetrics.errors import CmError
 from tickcast.server.coinmetrics_rest import rest_routes
 from tickcast.server.coinmetrics_service import CoinMetricsService
-from tickcast.server.coinmetrics_ws import stream_endpoint
+from tickcast.server.coinmetrics_ws import refuse, stream_endpoint
 from tickcast.server.node import Node
 
 PREFIX = "/v4"
@@ -43,11 +43,15 @@ def mount_coinmetrics(routes: list[BaseRoute], node: Node) -> CoinMetricsService
     async def not_found(request: Request) -> Response:
         return error_response(errors.not_found())
 
+    async def websocket_not_found(websocket: WebSocket) -> None:
+        await refuse(websocket, errors.not_found())  # in-band: the client stops
+
     inner: list[BaseRoute] = [
         WebSocketRoute("/timeseries-stream/{endpoint}", stream),
         Route("/timeseries-stream/{endpoint}", stream_without_upgrade),
     ]
     inner.extend(rest_routes(service))
     inner.append(Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]))
+    inner.append(WebSocketRoute("/{path:path}", websocket_not_found))
     routes.append(Mount(PREFIX, routes=inner))
     return service

@@ -171,8 +171,16 @@ async def test_rest_errors_map_to_the_client_exceptions(start_server) -> None:
         assert missing.json()["error"]["type"] == "unauthorized"
         unknown = await http.get(f"/v4/nothing-here?api_key={free}")
         assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found"
+        trades = f"/v4/timeseries/market-trades?api_key={free}&markets=binance-btc-usdt-spot"
+        for bad, name in (("&next_page_token=%ff%00", "next_page_token"),
+                          ("&start_time=yesterday", "start_time"), ("&page_size=0", "page_size"),
+                          ("&format=csv", "format"), ("&paging_from=middle", "paging_from"),
+                          ("&markets2=x", "markets2")):  # fmt: skip
+            answer = await http.get(trades + bad + "&format=json" * ("format" not in bad))
+            assert answer.status_code == 400, (bad, answer.text)
+            assert answer.json()["error"]["message"].startswith(f"Bad parameter '{name}'.")
         url = f"/v4/reference-data/exchanges?api_key={free}"
-        answers = [await http.get(url) for _ in range(61)]  # the free plan: 60 a minute
+        answers = [await http.get(url) for _ in range(61)]  # free plan: 60 a minute, 6 used
     statuses = [a.status_code for a in answers]
     assert 429 in statuses
     refused = answers[statuses.index(429)]

@@ -102,9 +102,18 @@ async def test_connection_limit_per_key_and_unknown_parameters(start_server) -> 
                       "Parameter is not supported."}
         }  # fmt: skip
         await asyncio.wait_for(typo.wait_closed(), 5)
-    async with connect(f"{base}/market-nonsense?api_key={free}") as unknown:
-        refusal = json.loads(await asyncio.wait_for(unknown.recv(), 5))
-        assert refusal["error"]["type"] == "not_found"
+    for path in (f"{base}/market-nonsense?api_key={free}", f"{base}/a/b", f"{base}/../x%ff"):
+        async with connect(path) as unknown:
+            refusal = json.loads(await asyncio.wait_for(unknown.recv(), 5))
+            assert refusal["error"]["type"] == "not_found"
+            await asyncio.wait_for(unknown.wait_closed(), 5)
+            assert unknown.close_code == 1008
+    odd = f"{base}/market-trades?api_key={free}&markets=%ff%00,&&=&backfill=%E2%9C%93"
+    async with connect(odd) as bad:
+        refusal = json.loads(await asyncio.wait_for(bad.recv(), 5))
+        assert refusal["error"]["type"] == "bad_parameter"
+    async with connect(url) as still_fine:  # bad input hurt nobody
+        assert "cm_sequence_id" in json.loads(await asyncio.wait_for(still_fine.recv(), 10))
 
 
 async def test_server_restart_drops_tcp_and_the_client_reconnects(start_server) -> None:
