@@ -85,8 +85,6 @@ def time_range(params: query.Query) -> TimeRange:
     start_text, end_text = query.text(params, "start_time"), query.text(params, "end_time")
     start = parse_time("start_time", start_text) if start_text else None
     end = parse_time("end_time", end_text) if end_text else None
-    if end is not None and end_text and len(end_text) <= 10:
-        end += 86_400_000_000_000 - 1  # a date as end means the whole day
     if start is not None and not query.boolean(params, "start_inclusive", True):
         start += 1
     if end is not None and not query.boolean(params, "end_inclusive", True):
