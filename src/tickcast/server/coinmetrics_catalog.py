@@ -49,10 +49,28 @@ def reference_exchanges(ctx: Context) -> Found:
     return _listing([(e, reference.exchange_row(e, ctx.catalog)) for e in exchanges])
 
 
+def reference_indexes(ctx: Context) -> Found:
+    query.check_known(ctx.params, (*LISTING, "indexes"))
+    known = {derive.index_name(a): a for a in ctx.catalog.assets()}
+    wanted = query.optional_list(ctx.params, "indexes")
+    indexes = query.expand("indexes", "Index", wanted, list(known)) if wanted else sorted(known)
+    return _listing([(i, reference.index_row(i, known[i])) for i in indexes])
+
+
+def reference_pairs(ctx: Context) -> Found:
+    query.check_known(ctx.params, (*LISTING, "pairs"))
+    known = sorted(derive.pair_markets(ctx.catalog))
+    wanted = query.optional_list(ctx.params, "pairs")
+    pairs = query.expand("pairs", "Pair", wanted, known, fold=True) if wanted else known
+    return _listing([(p, reference.pair_row(p)) for p in pairs])
+
+
 REFERENCE: dict[str, Callable[[Context], Found]] = {
     "markets": reference_markets,
     "assets": reference_assets,
     "exchanges": reference_exchanges,
+    "indexes": reference_indexes,
+    "pairs": reference_pairs,
 }
 
 

@@ -32,7 +32,8 @@ async def test_every_stream_method_through_the_official_client(start_server) -> 
     await wait_for(ready, timeout=30)
     # A closed candle and a liquidation fill (ids ≡ 7 mod 20) in history, for the backfills.
     price = 8_725_000
-    candle = Candle(COINBASE_BTC, "1m", CANDLE_START, price, price + 500, price - 500, price + 100,
+    # 1d: the simulator closes no day candle during the test (a 1m one could close meanwhile)
+    candle = Candle(COINBASE_BTC, "1d", CANDLE_START, price, price + 500, price - 500, price + 100,
                     150_000, 13_087_650, 7, CANDLE_START + 60_000_000_000)  # fmt: skip
     liquidation = Trade(ETH_PERP, "1000007", 310_000, 2_500, Side.SELL, node.clock.time_ns())
     await node.publish([candle, liquidation])
@@ -47,7 +48,8 @@ async def test_every_stream_method_through_the_official_client(start_server) -> 
          "count": 2},
         {"method": "get_stream_market_quotes",
          "kwargs": {"markets": "*USDT-future", "include_one_sided": True}, "count": 3},
-        {"method": "get_stream_market_candles", "kwargs": {"markets": [COINBASE_BTC]}, "count": 1},
+        {"method": "get_stream_market_candles",
+         "kwargs": {"markets": [COINBASE_BTC], "frequency": "1d"}, "count": 1},
         {"method": "get_stream_asset_metrics",
          "kwargs": {"assets": "btc", "metrics": ["PriceUSD", "ReferenceRateUSD"],
                     "frequency": "1s"}, "count": 2},

@@ -86,3 +86,19 @@ def exchange_row(exchange: str, catalog: MarketCatalog) -> dict[str, Any]:
         "full_name": EXCHANGE_NAMES.get(exchange, exchange.title()),
         "markets_count": str(markets),
     }
+
+
+def index_row(index: str, asset: str) -> dict[str, Any]:
+    name = ASSET_NAMES.get(asset, asset.upper())
+    return {
+        "index": index,
+        "full_name": f"tickcast {name} reference index",
+        "description": f"The {asset} ReferenceRateUSD of the tickcast simulator, once a second.",
+        "type": "single_asset",
+    }
+
+
+def pair_row(pair: str) -> dict[str, Any]:
+    base, _, quote = pair.partition("-")
+    names = (ASSET_NAMES.get(base, base.upper()), ASSET_NAMES.get(quote, quote.upper()))
+    return {"pair": pair, "full_name": f"{names[0]} / {names[1]}"}
