@@ -184,8 +184,12 @@ async def test_rest_errors_map_to_the_client_exceptions(start_server) -> None:
             answer = await http.get(trades + bad + "&format=json" * ("format" not in bad))
             assert answer.status_code == 400, (bad, answer.text)
             assert answer.json()["error"]["message"].startswith(f"Bad parameter '{name}'.")
+        first = (await http.get(f"/v4/reference-data/assets?api_key={free}&page_size=2")).json()
+        assert len(first["data"]) == 2 and first["next_page_token"]
+        following = (await http.get(first["next_page_url"])).json()  # fetched unmodified
+        assert following["data"][0]["asset"] > first["data"][-1]["asset"]
         url = f"/v4/reference-data/exchanges?api_key={free}"
-        answers = [await http.get(url) for _ in range(61)]  # free plan: 60 a minute, 6 used
+        answers = [await http.get(url) for _ in range(61)]  # free plan: 60 a minute, 8 used
     statuses = [a.status_code for a in answers]
     assert 429 in statuses
     refused = answers[statuses.index(429)]

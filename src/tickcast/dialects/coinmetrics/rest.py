@@ -192,11 +192,15 @@ def ndjson(rows: Iterable[dict[str, Any]]) -> Iterable[bytes]:
 def json_page(
     rows: list[dict[str, Any]], token: str | None, url: str, params: query.Query
 ) -> bytes:
-    """``format=json``: ``data``, plus ``next_page_token`` and ``next_page_url`` if more."""
+    """``format=json``: ``data``, plus ``next_page_token`` and ``next_page_url`` if more.
+
+    ``next_page_url`` is the request's own query (``api_key`` included, as the vendor documents
+    "fetch that URL unmodified") with the new token.
+    """
     body: dict[str, Any] = {"data": rows}
     if token is not None:
         body["next_page_token"] = token
-        following = {k: v for k, v in params.items() if k not in ("next_page_token", "api_key")}
+        following = {k: v for k, v in params.items() if k != "next_page_token"}
         following["next_page_token"] = token
         body["next_page_url"] = f"{url}?{urlencode(following)}"
     return orjson.dumps(body)
