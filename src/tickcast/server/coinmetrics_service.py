@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from tickcast.auth.metering import ConnectionCounter
 from tickcast.dialects.coinmetrics import errors
 from tickcast.dialects.coinmetrics.streams import EncoderSet
-from tickcast.model import AssetMetric, Position, Quote, StreamKey, StreamKind
+from tickcast.model import AssetMetric, Envelope, Position, Quote, StreamKey, StreamKind
 from tickcast.server.node import Node
 from tickcast.state import StateKeeper
 from tickcast.storage.base import Principal
@@ -66,6 +67,11 @@ class RateLimiter:
         return True, limit - count, reset
 
 
+class Expandable(Protocol):
+    def catalog_grew(self) -> None:
+        """New markets were listed: join those the connection's patterns now match."""
+
+
 class CoinMetricsService:
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -74,6 +80,18 @@ class CoinMetricsService:
         self.ws_limits = ConnectionCounter()
         """Parallel stream connections per key (the plan's ``max_connections``)."""
         self.rate = RateLimiter(lambda: node.clock.time_ns() / 1e9)
+        self.streams: set[Expandable] = set()
+        """Open stream connections, told when the catalogue grows (patterns match new markets)."""
+        self._catalog_size = len(node.catalog)
+        node.bus.listen(self._on_envelopes)  # the bus drops its listeners when it stops
+
+    def _on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
+        """Markets are listed (publish API) just before their first events: notice it here."""
+        size = len(self.node.catalog)
+        if size != self._catalog_size:
+            self._catalog_size = size
+            for connection in list(self.streams):
+                connection.catalog_grew()
 
     async def authenticate(self, key: str | None) -> Principal:
         """The key's principal; ``unauthorized`` without a key, ``wrong_credentials`` if bad."""

@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -25,7 +26,11 @@ from tickcast.auth.keys import redact
 from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.dialects.coinmetrics import errors, framing, query
 from tickcast.dialects.coinmetrics.errors import CmError
-from tickcast.dialects.coinmetrics.streams import StreamRequest, parse_stream_request
+from tickcast.dialects.coinmetrics.streams import (
+    StreamRequest,
+    Subscription,
+    parse_stream_request,
+)
 from tickcast.hub import Joined
 from tickcast.model import StreamClass, StreamKind, StreamPosition
 from tickcast.server.coinmetrics_service import CoinMetricsService
@@ -91,8 +96,11 @@ class CmConnection:
         websocket: WebSocket,
         principal: Principal,
         request: StreamRequest,
+        params: dict[str, str] | None = None,
     ) -> None:
         self.id = f"cm{next(_ids)}"
+        self.params = params or {}
+        """The query, to match patterns again when markets are listed later."""
         self.node = node
         self.service = service
         self.principal = principal
@@ -109,7 +117,10 @@ class CmConnection:
         )
         self.next_id = 0
         """The next ``cm_sequence_id`` (per connection, from 0)."""
-        self._streams = [str(sub.key) for sub in request.subscriptions]
+        self._streams: list[str] = []
+        """Streams joined so far."""
+        self._expand: asyncio.Task[None] | None = None
+        self._joined = asyncio.Event()
         self._wake = asyncio.Event()
         self._flushed = asyncio.Event()
         self._joining = True
@@ -159,10 +170,16 @@ class CmConnection:
         node.metrics.connections.labels(self.dialect).inc()
         node.meter.connection_opened(self.principal.key_id)
         writer = self._writer = asyncio.create_task(self._write_forever())
+        self.service.streams.add(self)
         try:
-            await self._join()
+            await self._join(self.request.subscriptions)
+            self._joining = False
+            self._joined.set()
             await self._read_forever()
         finally:
+            self.service.streams.discard(self)
+            if self._expand is not None:
+                self._expand.cancel()
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
@@ -171,11 +188,11 @@ class CmConnection:
             node.metrics.connections.labels(self.dialect).dec()
             node.meter.connection_closed(self.principal.key_id, time.time() - self.opened_at)
 
-    async def _join(self) -> None:
+    async def _join(self, subscriptions: Sequence[Subscription]) -> None:
         hub, bus = self.node.hub, self.node.bus
         request = self.request
         encoder = self.service.encoders.get(request.encoder)
-        for sub in request.subscriptions:
+        for sub in subscriptions:
             if self._closing:
                 return
             stream = str(sub.key)
@@ -185,10 +202,34 @@ class CmConnection:
                 position = await bus.position(stream)
                 if position.seq > 0:
                     resume = StreamPosition(max(0, position.seq - request.replay), position.epoch)
+            self._streams.append(stream)
             joined = await hub.attach(self, encoder, sub.key, sub.view, resume)
             hub.go_live(self, self._backfill(joined, sub.key.kind, sub.backfill), encoder)
             await asyncio.sleep(0)  # let the writer drain the backfill between streams
-        self._joining = False
+
+    def catalog_grew(self) -> None:
+        if self._closing or not any(query.is_pattern(v) for v in self.params.values()):
+            return
+        if self._expand is None or self._expand.done():
+            self._expand = asyncio.get_running_loop().create_task(self._expand_patterns())
+
+    async def _expand_patterns(self) -> None:
+        """Join the streams of newly listed markets that the request's patterns match."""
+        await self._joined.wait()
+        try:
+            request = parse_stream_request(
+                self.request.endpoint,
+                self.params,
+                catalog=self.node.catalog,
+                plan=self.principal.plan,
+                visible=self.service.visible_to(self.principal),
+            )
+        except CmError:
+            return
+        joined = set(self._streams)
+        room = self.principal.plan.max_subscriptions - len(joined)
+        new = [sub for sub in request.subscriptions if str(sub.key) not in joined][: max(room, 0)]
+        await self._join(new)
 
     def _backfill(self, joined: Joined, kind: StreamKind, wanted: bool) -> Joined:
         """Keep the frames ``backfill`` asks for (books always start with their snapshot)."""
@@ -346,7 +387,12 @@ async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> 
         return
     try:
         connection = CmConnection(
-            node=node, service=service, websocket=websocket, principal=principal, request=request
+            node=node,
+            service=service,
+            websocket=websocket,
+            principal=principal,
+            request=request,
+            params=params,
         )
         await websocket.accept()
         await connection.run()

@@ -8,6 +8,8 @@ import socket
 
 from websockets.asyncio.client import connect
 
+from tickcast.model import Market, MarketKind, Side, Trade
+
 from .helpers import run_streams, wait_for
 
 
@@ -196,3 +198,24 @@ async def test_slow_reader_gets_falling_behind_then_stall(start_server) -> None:
     assert b'"cm_sequence_id": "0"' in texts[0]  # pretty=true
     assert payloads[-1][:2] == (1008).to_bytes(2, "big")  # the close frame's code
     await wait_for(lambda: not server.node.connections, timeout=10)
+
+
+async def test_patterns_also_match_markets_listed_later(start_server) -> None:
+    server = await start_server()
+    node = server.node
+    key = await server.key("pro")
+    url = (f"ws://{server.host}:{server.port}/v4/timeseries-stream/market-trades"
+           f"?api_key={key}&markets=*-usd-spot")  # fmt: skip
+    async with connect(url) as ws:
+        await wait_for(lambda: any(c.messages for c in node.connections.values()), timeout=10)
+        market = Market("acme-foo-usd-spot", "acme", MarketKind.SPOT, "foo", "usd", "FOO-USD", 2, 3)
+        node.catalog.add(market)  # what the publish API does before publishing
+        await node.publish([Trade(market.id, "t1", 10_050, 2_000, Side.BUY, node.clock.time_ns())])
+        async with asyncio.timeout(10):
+            while True:
+                message = json.loads(await ws.recv())
+                if message.get("market") == market.id:
+                    break
+        assert message["price"] == "100.5" and message["amount"] == "2"
+        (connection,) = node.connections.values()
+        assert f"trades:{market.id}" in connection.info()["subscriptions"]
