@@ -17,6 +17,7 @@ from starlette.routing import WebSocketRoute
 from tickcast.clock import Clock
 from tickcast.config import ServerConfig
 from tickcast.errors import StorageError
+from tickcast.server.coinmetrics import mount_coinmetrics
 from tickcast.server.control.routes import router
 from tickcast.server.control.schemas import ApiError
 from tickcast.server.native_ws import native_endpoint
@@ -37,6 +38,9 @@ with `auth: {apiKey}` (docs/dialects/socketio-feed.md).
 
 The WebSocket prediction service is at `/ws`: the raw key as first text frame, then prediction
 requests answered in order with `seq_num` (docs/predictions.md).
+
+The Coin Metrics API v4 dialect is under `/v4/`: streams at `/v4/timeseries-stream/<type>`, REST at
+`/v4/timeseries/*`, `/v4/reference-data/*`, `/v4/catalog-v2/*` (docs/dialects/coinmetrics.md).
 """
 
 
@@ -114,6 +118,7 @@ def build_app(
 
     app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
     mount_vega(app, node)
+    app.state.coinmetrics = mount_coinmetrics(app.router.routes, node)
     _document_validation_errors_as_400(app)
     return app
 

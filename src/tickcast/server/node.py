@@ -23,6 +23,7 @@ from tickcast.server.metrics import NodeMetrics
 from tickcast.server.sources import build_sources
 from tickcast.sources.base import Source
 from tickcast.state import BookChecksummer
+from tickcast.state.recorder import Recorder
 from tickcast.storage.base import Principal
 from tickcast.storage.factory import open_and_migrate, open_store
 
@@ -72,6 +73,9 @@ class Node:
         self.bus = build_bus(config, self.clock)
         self.hub = Hub(bus=self.bus, catalog=self.catalog)
         self.cluster = Cluster(config, self.bus)
+        self.recorder = Recorder(keeper=self.hub.keeper)
+        """History since start for REST queries; listens after the hub (it reads the keeper)."""
+        self._remove_recorder = self.bus.listen(self.recorder.on_envelopes)
         self.native = NativeEncoder(catalog=self.catalog)
         self.checksummer = BookChecksummer(catalog=self.catalog)
         self.cluster.restore_into(self.hub.keeper, self.checksummer, self.catalog)
@@ -176,6 +180,7 @@ class Node:
         await self.flush_usage()
         self.hub.close()
         await self.cluster.stop()
+        self._remove_recorder()
         await self.bus.stop()
         await self.store.close()
 

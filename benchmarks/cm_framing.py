@@ -1,0 +1,87 @@
+"""Coin Metrics dialect: the cost of encoding once vs the per-connection cm_sequence_id splice.
+
+Prints, for a trade and a 100-level book snapshot, the time to encode one frame (done once per
+event and variant) and the time per connection to turn the shared frame into that connection's
+message (``framing.number``), plus the total for N connections against encoding per connection.
+
+    .venv/bin/python benchmarks/cm_framing.py [--connections 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+from tickcast.dialects.coinmetrics import framing
+from tickcast.dialects.coinmetrics.streams import EncoderSet, EncoderSpec
+from tickcast.model import (
+    AssetMetric,
+    BookSnapshot,
+    Market,
+    MarketCatalog,
+    MarketKind,
+    Position,
+    Quote,
+    Side,
+    StreamKind,
+    StreamPosition,
+    Trade,
+)
+
+MARKET = Market("binance-btc-usdt-spot", "binance", MarketKind.SPOT, "btc", "usdt", "BTCUSDT", 2, 5)
+T = 1_767_225_600_123_456_789
+
+
+class _NoState:
+    def quote(self, market: str) -> Quote | None:
+        return None
+
+    def metric(self, asset: str, metric: str) -> AssetMetric | None:
+        return None
+
+    def positions(self, market: str) -> list[Position]:
+        return []
+
+
+def _per_call(function: Callable[[], object], repeat: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        function()
+    return (time.perf_counter() - start) / repeat
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--connections", type=int, default=1000)
+    args = parser.parse_args()
+    encoders = EncoderSet(catalog=MarketCatalog([MARKET]), state=_NoState(), now=lambda: T)
+    trade = Trade(MARKET.id, "123456", 8_725_012, 150_000, Side.BUY, T)
+    levels = tuple((8_725_000 - i * 100, 10_000 + i) for i in range(100))
+    asks = tuple((8_726_000 + i * 100, 10_000 + i) for i in range(100))
+    book = BookSnapshot(MARKET.id, levels, asks, T)
+    trades = encoders.get(EncoderSpec("market-trades"))
+    books = encoders.get(EncoderSpec("market-orderbooks"))
+    cases = {
+        "trade": lambda: trades.update_frame("s", 1, trade, None),
+        "book snapshot (100+100 levels)": lambda: books.snapshot_frame(
+            "s", StreamKind.BOOK, StreamPosition(1, "e"), [book], checksum=None, reset=False
+        ),
+    }
+    n = args.connections
+    print(f"{'message':32} {'encode µs':>10} {'splice µs':>10} {'bytes':>7} "
+          f"{'once+splice ×N ms':>18} {'encode ×N ms':>13}  (N={n})")  # fmt: skip
+    for name, encode in cases.items():
+        frame = encode()
+        assert isinstance(frame, bytes)
+        encode_s = _per_call(encode, 2000 if "trade" in name else 200)
+        batch = [frame] * 64  # the writer numbers a drained batch at a time
+        splice_s = _per_call(lambda b=batch: framing.number(b, 12345), 500) / len(batch)
+        shared = (encode_s + n * splice_s) * 1e3
+        separate = n * encode_s * 1e3
+        print(f"{name:32} {encode_s * 1e6:10.2f} {splice_s * 1e6:10.2f} {len(frame):7d} "
+              f"{shared:18.2f} {separate:13.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
