@@ -35,6 +35,7 @@ from tickcast.hub import Joined
 from tickcast.model import StreamClass, StreamKind, StreamPosition
 from tickcast.server.coinmetrics_service import CoinMetricsService
 from tickcast.server.node import Node, connection_info
+from tickcast.server.transport import close_frame, drop_transport, transport_of
 from tickcast.server.ws_protocol import WRITE_EXTENSION, frame_batch
 from tickcast.storage.base import Principal
 
@@ -46,43 +47,6 @@ WARN_RATIO = 0.6
 CLOSE_TIMEOUT_S = 2.0
 STALL_LINGER_S = 10.0
 """How long a stalled connection may take to read its last bytes before TCP is dropped."""
-
-
-def _protocol_of(send: Any, depth: int = 0) -> Any:
-    """The uvicorn protocol behind an ASGI ``send`` (middleware wraps it in closures)."""
-    owner = getattr(send, "__self__", None)
-    if owner is not None and hasattr(owner, "transport"):
-        return owner
-    if depth >= 8:
-        return None
-    for cell in getattr(send, "__closure__", None) or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:
-            continue
-        if callable(value):
-            found = _protocol_of(value, depth + 1)
-            if found is not None:
-                return found
-    return None
-
-
-def close_frame(code: int, reason: str) -> bytes:
-    """An unmasked close frame (RFC 6455 5.5.1)."""
-    payload = code.to_bytes(2, "big") + reason.encode()[:123]
-    return bytes((0x88, len(payload))) + payload
-
-
-def drop_transport(websocket: WebSocket) -> bool:
-    """Drop the TCP connection without a close frame (uvicorn); False if not possible.
-
-    There is no ASGI message for "abort": the transport is found behind the ``send`` callable.
-    """
-    transport = getattr(_protocol_of(websocket._send), "transport", None)
-    if transport is None or not hasattr(transport, "abort"):
-        return False
-    transport.abort()
-    return True
 
 
 class CmConnection:
@@ -295,7 +259,7 @@ class CmConnection:
         blocked on a paused transport), then the connection is closed."""
         self._detach_all()
         self.outbox.drain()
-        transport = getattr(_protocol_of(self._websocket._send), "transport", None)
+        transport = transport_of(self._websocket)
         if transport is None or transport.is_closing():
             await self.fail(errors.stall())
             return

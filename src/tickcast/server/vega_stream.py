@@ -97,6 +97,8 @@ class VegaStream:
         self.ended_event = asyncio.Event()
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
+        self._finished = asyncio.Event()
+        """Set by ``release``: the endpoint is done and the transport dropped."""
         self._seq = 0
         self._released = False
 
@@ -131,10 +133,11 @@ class VegaStream:
     async def close(self, code: int, reason: str, *, retry: bool) -> None:
         """Server shutdown or an operator's disconnect: the node's Internal stream failure line,
         then the connection is dropped (clients such as the vendor sample reconnect)."""
-        self._drained.clear()
         self.end(errors.stream_failure())
         try:
-            await asyncio.wait_for(self._drained.wait(), timeout=CLOSE_FLUSH_S)
+            # until the endpoint has flushed the line and dropped TCP itself, before uvicorn's
+            # own shutdown would send a close frame
+            await asyncio.wait_for(self._finished.wait(), timeout=2 * CLOSE_FLUSH_S)
         except TimeoutError:
             logger.info("vega stream %s: not flushed in time", self.id)
 
@@ -170,6 +173,7 @@ class VegaStream:
         if self.principal.user != PUBLIC_USER:
             self.node.limits.release(self.principal.user)
         self._drained.set()
+        self._finished.set()
 
     async def batches(self) -> AsyncIterator[list[bytes]]:
         """Queued lines in batches, until the stream ended and everything was handed over."""

@@ -23,6 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tickcast.dialects.vega import errors
+from tickcast.server.transport import drop_transport
 from tickcast.server.vega_feed import VegaFeed
 from tickcast.server.vega_stream import CLOSE_FLUSH_S, Refusal, VegaStream, admit
 from tickcast.server.ws_protocol import WRITE_EXTENSION
@@ -85,6 +86,9 @@ async def vega_ws_endpoint(websocket: WebSocket) -> None:
         for task in (reader, writer):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # what was written goes out, then FIN without a close frame, as the data-node does; this
+        # happens before uvicorn's shutdown could send its own close frame (1012)
+        drop_transport(websocket, flush=True)
         stream.release()
 
 
