@@ -16,7 +16,7 @@ from tickcast.dialects import native
 from tickcast.hub import Joined
 from tickcast.model import StreamPosition
 from tickcast.server.node import Node, connection_info
-from tickcast.server.ws_protocol import WRITE_EXTENSION
+from tickcast.server.ws_protocol import WRITE_EXTENSION, ProtocolSink, sink_of
 from tickcast.session import Attach, Close, Detach, Send, Session
 from tickcast.storage.base import Principal
 
@@ -39,6 +39,7 @@ class NativeConnection:
         self.session = session
         self._websocket = websocket
         self._batched = WRITE_EXTENSION in websocket.scope.get("extensions", {})
+        self._sink: ProtocolSink | None = sink_of(websocket.scope)
         client = websocket.client
         self.remote = f"{client.host}:{client.port}" if client else "?"
         self.opened_at = time.time()
@@ -57,9 +58,20 @@ class NativeConnection:
     def overflow(self) -> None:
         self.node.metrics.overflows.inc()
 
+    # -- SharedSubscriber protocol: the hub writes shared batches straight to the transport --
+
+    def direct_sink(self) -> ProtocolSink | None:
+        return self._sink
+
+    def delivered(self, messages: int, nbytes: int) -> None:
+        self.messages += messages
+        self.bytes += nbytes
+        self.node.delivered(self.principal.key_id, messages, nbytes)
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def info(self) -> dict[str, object]:
+        self.node.hub.settle(self)
         return connection_info(
             self,
             subscriptions=sorted(self.session.subscriptions),
@@ -173,6 +185,8 @@ class NativeConnection:
                 self.node.delivered(self.principal.key_id, count, nbytes)
                 for resync in self.outbox.take_resyncs():
                     self.node.hub.resync(self, resync)
+            if self._sink is not None and not self._closing:
+                self.node.hub.promote(self)  # the outbox is empty: take shared batches again
             self._flushed.set()
 
     async def close(self, code: int, reason: str, *, retry: bool) -> None:

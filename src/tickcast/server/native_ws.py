@@ -40,7 +40,8 @@ async def native_endpoint(websocket: WebSocket) -> None:
         logger.info("refused %s: unauthenticated", redact(str(websocket.url)))
         await _deny(websocket, UNAUTHENTICATED)
         return
-    if not node.limits.try_acquire(principal.user, principal.plan.max_connections):
+    limit = principal.plan.max_connections if not node.unlimited_connections else 1 << 30
+    if not node.limits.try_acquire(principal.user, limit):
         node.metrics.refusals.labels("connection_limit").inc()
         await _deny(websocket, CONNECTION_LIMIT)
         return

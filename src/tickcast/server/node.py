@@ -88,6 +88,13 @@ class Node:
             for spec in config.sources
             if spec != "none"
         ]
+        self.unlimited_connections = any(
+            getattr(source, "unlimited_connections", False) for source in self.sources
+        )
+        """A benchmark source runs: plans' connection limits are not enforced."""
+        for source in self.sources:
+            if hasattr(source, "backlogged"):
+                source.backlogged = self.hub.backlogged
         self.simulated_markets: set[str] = set()
         for source in self.sources:
             for market in source.markets():
@@ -141,6 +148,7 @@ class Node:
             await self.flush_usage()
 
     async def flush_usage(self) -> None:
+        self.hub.settle()  # frames written by shared batches since the last report
         deltas = self.meter.drain()
         if deltas:
             await self.store.add_usage(deltas)

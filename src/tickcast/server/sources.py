@@ -5,6 +5,7 @@ from __future__ import annotations
 from tickcast.clock import Clock
 from tickcast.errors import ConfigError
 from tickcast.sources.base import Source
+from tickcast.sources.bench import BenchSource, parse_rate
 from tickcast.sources.simulator import Simulator
 
 CALM_RATE = 300.0
@@ -34,4 +35,14 @@ def build_source(spec: str, *, seed: int, clock: Clock) -> Source:
         if rate <= 0:
             raise ConfigError(f"config key 'sources': bad value {spec!r}")
         return Simulator(seed=seed, clock=clock, rate=rate)
-    raise ConfigError(f"config key 'sources': unknown source {spec!r} (known: simulator)")
+    if name == "bench":  # benchmark source: bench:rate=R|max[,tickers=1][,start=usr2]
+        try:
+            return BenchSource(
+                rate=parse_rate(options.get("rate", "1000")),
+                clock=clock,
+                tickers=options.get("tickers", "0") in ("1", "true"),
+                wait_for_signal=options.get("start") == "usr2",
+            )
+        except ValueError:
+            raise ConfigError(f"config key 'sources': bad value {spec!r}") from None
+    raise ConfigError(f"config key 'sources': unknown source {spec!r} (known: simulator, bench)")
