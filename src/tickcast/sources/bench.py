@@ -10,22 +10,26 @@ load client can measure publish-to-receive latency and check the dense ``seq``.
 * ``rate=max``: one batch per loop pass, as large as the server sustains: the batch doubles
   (up to ``max_batch``) while no subscriber lags and halves, with a 1 ms pause, while some
   subscriber's backlog is over its limit (``backlogged``), so memory stays bounded.
-* ``tickers=1``: also publish a ``ticker:btc`` update with every batch (feeds the Socket.IO
-  price feed, for its benchmark).
+* ``tickers=1``: publish tickers instead of trades, one feed symbol after another with a dense
+  ``seq`` and ``t_ns`` (the Socket.IO price feed's benchmark); ``max`` then publishes at most
+  one round of the 20 symbols per pass, since the feed keeps only the newest ticker per symbol.
 * ``start=usr2``: wait for SIGUSR2 before publishing (the harness samples idle memory first).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tickcast.clock import Clock
-from tickcast.model import Event, Market, MarketKind, Side, Ticker
-from tickcast.model.bench import StampedTrade
+from tickcast.dialects.socketio_feed import SYMBOLS, asset_of
+from tickcast.model import Event, Market, MarketKind, Side
+from tickcast.model.bench import StampedTicker, StampedTrade
 from tickcast.sources.base import EventSink
 
 MARKET = Market(
@@ -43,6 +47,7 @@ PRICES = [8_720_000 + 50 * i for i in range(200)]
 SIZES = [12, 250, 1_000, 3, 75, 500, 2_125, 40]
 LAG_SKIP_S = 0.1
 MAX_BATCH = 1_000
+FEED_ASSETS = [asset_of(symbol) for symbol in SYMBOLS]
 
 
 @dataclass(slots=True)
@@ -51,7 +56,6 @@ class BenchStats:
     lagged: int = 0
     backlog_pauses: int = 0
     batches: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class BenchSource:
@@ -74,12 +78,22 @@ class BenchSource:
         self.clock = clock
         self.tickers = tickers
         self.wait_for_signal = wait_for_signal
-        self.max_batch = max_batch
+        self.max_batch = min(max_batch, len(FEED_ASSETS)) if tickers else max_batch
         self.stats = BenchStats()
         self.backlogged: Callable[[], bool] = lambda: False
         self._seq = 0
         self.unlimited_connections = True
         """A benchmark server: plans' connection limits do not apply (see Node)."""
+
+    def report(self) -> None:
+        """Print the counters as the fan-out harness expects them (``publisher: {json}``)."""
+        stats = {
+            "published": self.stats.published,
+            "lagged": self.stats.lagged,
+            "backlog_pauses": self.stats.backlog_pauses,
+            "batches": self.stats.batches,
+        }
+        print(f"publisher: {json.dumps(stats)}", file=sys.stderr, flush=True)
 
     def markets(self) -> list[Market]:
         return [MARKET]
@@ -105,23 +119,40 @@ class BenchSource:
                 )
             )
         self._seq = seq
-        if self.tickers:
+        return events
+
+    def make_tickers(self, count: int) -> list[Event]:
+        """``count`` stamped tickers, one symbol after another in the feed's order."""
+        wall = self.clock.time_ns()
+        t_ns = time.monotonic_ns()
+        events: list[Event] = []
+        seq = self._seq
+        for _ in range(count):
+            seq += 1
             price = PRICES[seq % 200]
+            asset = FEED_ASSETS[seq % len(FEED_ASSETS)]
             events.append(
-                Ticker("btc", 2, price, PRICES[0], PRICES[-1], PRICES[0], 1_000_000, 3, wall)
-            )
+                StampedTicker(
+                    asset, 2, price, PRICES[0], PRICES[-1], PRICES[0], 1_000_000, 3, wall,
+                    seq=seq, t_ns=t_ns,
+                )
+            )  # fmt: skip
+        self._seq = seq
         return events
 
     async def run(self, sink: EventSink) -> None:
         if self.wait_for_signal:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGHUP, self.report)
             await _wait_for_sigusr2()
+            print("publisher: started", file=sys.stderr, flush=True)
         if self.rate is None:
             await self._run_max(sink)
         else:
             await self._run_paced(sink, self.rate)
 
     async def _publish(self, sink: EventSink, count: int) -> None:
-        await sink(self.make_batch(count))
+        await sink(self.make_tickers(count) if self.tickers else self.make_batch(count))
         self.stats.published += count
         self.stats.batches += 1
 
