@@ -7,14 +7,22 @@
   :class:`~tickcast.delivery.channel.Sink` through which the hub writes shared batches straight
   to the transport (one ``bytes`` object for every subscriber of a subscription set).
 
+* ``{"type": "tickcast.detach", "handler": handler}``: after ``websocket.accept``, the endpoint
+  hands the connection to a :class:`DetachedHandler` and returns. From then on the protocol calls
+  ``handler.on_message(text)`` for every message and ``handler.on_disconnect()`` once, and does
+  not close the socket when the ASGI call ends: no task, middleware frames or receive queue
+  stay alive per idle connection (docs/performance.md, idle memory).
+
 Handshake, pings, close and every standard ASGI message are uvicorn's own. Without the
 extension (another ASGI server) endpoints fall back to one ``websocket.send`` per frame.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -23,9 +31,60 @@ from websockets.http11 import Request
 from tickcast.delivery.channel import text_frame_header, websocket_text_frames
 
 WRITE_EXTENSION = "tickcast.write"
+DETACH = "tickcast.detach"
+
+
+class DetachedHandler(Protocol):
+    """What a detached connection's protocol calls (synchronously, from its callbacks)."""
+
+    def on_message(self, data: str | bytes) -> None: ...
+
+    def on_disconnect(self) -> None:
+        """The connection is gone or closing (called once)."""
+
+
+class _HandlerQueue:
+    """Stands in for uvicorn's receive queue once detached: forwards to the handler."""
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: DetachedHandler) -> None:
+        self.handler: DetachedHandler | None = handler
+
+    def put_nowait(self, message: dict[str, Any]) -> None:
+        handler = self.handler
+        if handler is None:
+            return
+        if message["type"] == "websocket.receive":
+            data = message.get("text")
+            handler.on_message(data if data is not None else message.get("bytes", b""))
+        elif message["type"] == "websocket.disconnect":
+            self.handler = None
+            handler.on_disconnect()
+
+    def empty(self) -> bool:
+        return True
+
+    def qsize(self) -> int:
+        return 0
+
+
+class _NoCloseTimer:
+    """A ``close_timer`` placeholder: uvicorn closes the transport when the ASGI call returns
+    unless a close timer is set; a detached connection outlives the call."""
+
+    __slots__ = ()
+
+    def cancel(self) -> None:
+        return None
+
+
+_NO_CLOSE_TIMER = _NoCloseTimer()
 
 __all__ = [
+    "DETACH",
     "WRITE_EXTENSION",
+    "DetachedHandler",
     "ProtocolSink",
     "TickcastWebSocketProtocol",
     "frame_batch",
@@ -69,6 +128,19 @@ class ProtocolSink:
         """A standard ASGI send is in progress (it may still be waiting to write)."""
         return self._protocol.sending > 0
 
+    def pause_reading(self) -> None:
+        with contextlib.suppress(Exception):
+            self._protocol.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        with contextlib.suppress(Exception):
+            self._protocol.transport.resume_reading()
+
+    async def close(self, code: int, reason: str) -> None:
+        """Send the close frame (the handler's ``on_disconnect`` follows)."""
+        with contextlib.suppress(ClientDisconnected, RuntimeError):
+            await self._protocol.send({"type": "websocket.close", "code": code, "reason": reason})
+
 
 def sink_of(scope: Mapping[str, Any]) -> ProtocolSink | None:
     """The connection's sink, if the server runs :class:`TickcastWebSocketProtocol`."""
@@ -99,7 +171,47 @@ class TickcastWebSocketProtocol(WebSocketsSansIOProtocol):
         if sink is not None:
             sink.on_drain = None
 
+    def _detach(self, handler: DetachedHandler) -> None:
+        queued = self.queue
+        self.queue = _HandlerQueue(handler)  # type: ignore[assignment]
+        while not queued.empty():  # messages that arrived before the endpoint detached
+            self.queue.put_nowait(queued.get_nowait())
+        if self.close_timer is None:
+            self.close_timer = _NO_CLOSE_TIMER  # type: ignore[assignment]
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        request = getattr(self, "request", None)
+        if request is not None:  # the parser's frame keeps the request: drop its headers
+            request.headers.clear()
+        self.request = self.response = None  # type: ignore[assignment]
+
+    def send_receive_event_to_app(self) -> None:
+        if not isinstance(self.queue, _HandlerQueue):
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return
+        if self.curr_msg_data_type == "text":
+            try:
+                self.queue.put_nowait({"type": "websocket.receive", "text": data.decode()})
+            except UnicodeDecodeError:
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+        else:
+            self.queue.put_nowait({"type": "websocket.receive", "bytes": data})
+
+    def on_task_complete(self, task: asyncio.Task[None]) -> None:
+        super().on_task_complete(task)
+        if isinstance(self.queue, _HandlerQueue):
+            self.scope = {"type": "websocket", "extensions": {}}
+
     async def send(self, message: Any) -> None:
+        if message["type"] == DETACH:
+            self._detach(message["handler"])
+            return
         if message["type"] != WRITE_EXTENSION:
             self.sending += 1
             try:
