@@ -33,7 +33,11 @@ BACKLOG_LIMIT = 262_144
 
 
 class Sink(Protocol):
-    """A connection's transport, as the channel sees it."""
+    """A connection's transport, as the channel sees it.
+
+    A sink may also offer ``raw_write`` and ``raw_backlog``: its transport's own bound
+    ``write``/``get_write_buffer_size``, which the channel then calls directly (the owner must
+    leave the channel before it sends its close frame)."""
 
     def framing(self, payloads: list[bytes]) -> bytes:
         """How payloads become wire bytes for this transport. Implement it as a
@@ -61,11 +65,13 @@ class Member(Protocol):
 
 
 class _Direct:
-    __slots__ = ("bytes_mark", "frames_mark", "member", "sink")
+    __slots__ = ("backlog", "bytes_mark", "frames_mark", "member", "write")
 
     def __init__(self, member: Member, sink: Sink, frames_mark: int, bytes_mark: int) -> None:
         self.member = member
-        self.sink = sink
+        # a sink may offer its transport's own bound methods (no Python frame per write)
+        self.write: Callable[[bytes], None] = getattr(sink, "raw_write", sink.write)
+        self.backlog: Callable[[], int] = getattr(sink, "raw_backlog", sink.backlog)
         self.frames_mark = frames_mark
         self.bytes_mark = bytes_mark
 
@@ -155,13 +161,15 @@ class Channel:
             limit = self.backlog_limit
             full: list[int] | None = None
             for ident, direct in self.direct.items():
-                sink = direct.sink
-                if sink.backlog() > limit:
-                    if full is None:
-                        full = []
-                    full.append(ident)
-                    continue
-                sink.write(batch)
+                try:
+                    if direct.backlog() <= limit:
+                        direct.write(batch)
+                        continue
+                except (OSError, RuntimeError):  # the transport closed under us
+                    pass
+                if full is None:
+                    full = []
+                full.append(ident)
             writes = len(self.direct) - (len(full) if full else 0)
             self._frames += len(pending)
             self._bytes += sum(len(entry[3]) for entry in pending)

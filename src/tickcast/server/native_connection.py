@@ -351,4 +351,6 @@ class NativeConnection:
                 break
             await asyncio.sleep(0.01)
             self._write_now()
+        for stream in list(self.session.subscriptions):  # no shared batch after the close frame
+            self.node.hub.detach(self, stream)
         await sink.close(code, reason)

@@ -115,6 +115,17 @@ class ProtocolSink:
         protocol = self._protocol
         return not (protocol.close_sent or protocol.disconnected)
 
+    @property
+    def raw_write(self) -> Callable[[bytes], None]:
+        """The transport's own ``write``, for a writer that stops before the close frame."""
+        write: Callable[[bytes], None] = self._protocol.transport.write
+        return write
+
+    @property
+    def raw_backlog(self) -> Callable[[], int]:
+        size: Callable[[], int] = self._protocol.transport.get_write_buffer_size
+        return size
+
     def write(self, data: bytes) -> None:
         protocol = self._protocol
         if protocol.close_sent or protocol.disconnected:
