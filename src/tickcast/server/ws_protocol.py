@@ -29,6 +29,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 
 from tickcast.delivery.channel import text_frame_header, websocket_text_frames
+from tickcast.server.ws_lean import LeanWebSocket, keepalive_for
 
 WRITE_EXTENSION = "tickcast.write"
 DETACH = "tickcast.detach"
@@ -48,7 +49,7 @@ class _HandlerQueue:
 
     __slots__ = ("handler",)
 
-    def __init__(self, handler: DetachedHandler) -> None:
+    def __init__(self, handler: DetachedHandler | None) -> None:
         self.handler: DetachedHandler | None = handler
 
     def put_nowait(self, message: dict[str, Any]) -> None:
@@ -106,7 +107,7 @@ class ProtocolSink:
     framing = staticmethod(websocket_text_frames)
 
     def __init__(self, protocol: TickcastWebSocketProtocol) -> None:
-        self._protocol = protocol
+        self._protocol: TickcastWebSocketProtocol | LeanWebSocket = protocol
         self.on_drain: Callable[[], None] | None = None
         """Called when the transport's buffer fell below its low-water mark."""
 
@@ -162,6 +163,7 @@ def sink_of(scope: Mapping[str, Any]) -> ProtocolSink | None:
 class TickcastWebSocketProtocol(WebSocketsSansIOProtocol):
     sending = 0
     _sink: ProtocolSink | None = None
+    _read_after_handshake = False
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -192,10 +194,49 @@ class TickcastWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()
+        if self._can_go_lean():
+            self._go_lean(handler)
+            return
         request = getattr(self, "request", None)
         if request is not None:  # the parser's frame keeps the request: drop its headers
             request.headers.clear()
         self.request = self.response = None  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.handshake_complete:
+            self._read_after_handshake = True
+        super().data_received(data)
+
+    def _can_go_lean(self) -> bool:
+        """Nothing of the client was read since the handshake (the parser is at a frame
+        boundary), and the connection is open."""
+        return (
+            self.handshake_complete
+            and not self._read_after_handshake
+            and not self.close_sent
+            and not self.disconnected
+            and not self.conn.reader.buffer
+            and self._sink is not None
+        )
+
+    def _go_lean(self, handler: DetachedHandler) -> None:
+        """Hand the transport to a :class:`LeanWebSocket` (this object is then dropped)."""
+        self.stop_keepalive()
+        lean = LeanWebSocket(
+            self.transport,
+            handler,
+            max_size=self.config.ws_max_size,
+            keepalive=keepalive_for(self.ping_interval, self.ping_timeout),
+            connections=self.connections,
+        )
+        sink = self._sink
+        assert sink is not None
+        sink._protocol = lean
+        lean.sink = sink
+        self.connections.discard(self)
+        self._sink = None
+        self.queue = _HandlerQueue(None)  # type: ignore[assignment]
+        lean.start()
 
     def send_receive_event_to_app(self) -> None:
         if not isinstance(self.queue, _HandlerQueue):
