@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -45,6 +46,9 @@ from tickcast.model import (
 from tickcast.state import StateKeeper
 
 logger = logging.getLogger("tickcast.hub")
+
+SETTLE_INTERVAL_S = 1.0
+"""How often frames written by shared batches are reported to their subscribers (metering)."""
 
 
 class Encoder(Protocol):
@@ -178,6 +182,7 @@ class Hub:
         self._slow: set[int] = set()
         """Shared subscribers demoted because their transport backlog was over the limit."""
         self.batches_written = 0
+        self._settled_at = time.monotonic()
         """Direct batch writes (one per direct member per flushed channel)."""
 
     def close(self) -> None:
@@ -227,6 +232,10 @@ class Hub:
         for channel in dirty:
             writes += channel.flush()
         self.batches_written += writes
+        now = time.monotonic()
+        if now - self._settled_at >= SETTLE_INTERVAL_S:  # keep usage and metrics current
+            self._settled_at = now
+            self.settle()
 
     def backlogged(self) -> bool:
         """Whether some shared subscriber is behind (its transport backlog overflowed)."""
