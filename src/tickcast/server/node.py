@@ -95,6 +95,8 @@ class Node:
         for source in self.sources:
             if hasattr(source, "backlogged"):
                 source.backlogged = self.hub.backlogged
+            if hasattr(source, "connection_count"):
+                source.connection_count = self.connections.__len__
         self.simulated_markets: set[str] = set()
         for source in self.sources:
             for market in source.markets():

@@ -14,6 +14,11 @@ load client can measure publish-to-receive latency and check the dense ``seq``.
   ``seq`` and ``t_ns`` (the Socket.IO price feed's benchmark); ``max`` then publishes at most
   one round of the 20 symbols per pass, since the feed keeps only the newest ticker per symbol.
 * ``start=usr2``: wait for SIGUSR2 before publishing (the harness samples idle memory first).
+
+While clients are still arriving (the node's connection count changed in the last
+``SETTLE_S``), both modes publish one message per ``joining_interval()``: handshakes are
+not starved by a server that publishes flat out from its start (the team harness's own
+``tickcast_peer.sh`` starts the source before connecting thousands of clients).
 """
 
 from __future__ import annotations
@@ -47,6 +52,11 @@ PRICES = [8_720_000 + 50 * i for i in range(200)]
 SIZES = [12, 250, 1_000, 3, 75, 500, 2_125, 40]
 LAG_SKIP_S = 0.1
 MAX_BATCH = 1_000
+SETTLE_S = 0.5
+JOINING_INTERVAL_S = 0.01
+JOINING_S_PER_CLIENT = 20e-6
+"""While clients arrive: one message per max(10 ms, 20 µs per connected client), so fan-out
+writes take at most ~1/4 of the loop and handshakes proceed."""
 FEED_ASSETS = [asset_of(symbol) for symbol in SYMBOLS]
 
 
@@ -81,6 +91,10 @@ class BenchSource:
         self.max_batch = min(max_batch, len(FEED_ASSETS)) if tickers else max_batch
         self.stats = BenchStats()
         self.backlogged: Callable[[], bool] = lambda: False
+        self.connection_count: Callable[[], int] = lambda: 0
+        """Wired by the node: how many clients are connected."""
+        self._count = 0
+        self._count_changed_at = 0.0
         self._seq = 0
         self.unlimited_connections = True
         """A benchmark server: plans' connection limits do not apply (see Node)."""
@@ -151,6 +165,16 @@ class BenchSource:
         else:
             await self._run_paced(sink, self.rate)
 
+    def joining(self) -> bool:
+        """Whether clients arrived or left within the last ``SETTLE_S`` seconds."""
+        count, now = self.connection_count(), time.monotonic()
+        if count != self._count:
+            self._count, self._count_changed_at = count, now
+        return now - self._count_changed_at < SETTLE_S
+
+    def joining_interval(self) -> float:
+        return max(JOINING_INTERVAL_S, self._count * JOINING_S_PER_CLIENT)
+
     async def _publish(self, sink: EventSink, count: int) -> None:
         await sink(self.make_tickers(count) if self.tickers else self.make_batch(count))
         self.stats.published += count
@@ -169,6 +193,11 @@ class BenchSource:
             while due <= now and count < self.max_batch:
                 count += 1
                 due += interval
+            if count and self.joining():
+                await self._publish(sink, 1)
+                self.stats.lagged += count - 1
+                await asyncio.sleep(self.joining_interval())
+                continue
             if count:
                 await self._publish(sink, count)
             delay = due - time.monotonic()
@@ -181,6 +210,10 @@ class BenchSource:
                 self.stats.backlog_pauses += 1
                 batch = max(1, batch // 2)
                 await asyncio.sleep(0.001)
+                continue
+            if self.joining():
+                await self._publish(sink, 1)
+                await asyncio.sleep(self.joining_interval())
                 continue
             await self._publish(sink, batch)
             batch = min(self.max_batch, batch * 2)
