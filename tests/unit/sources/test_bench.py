@@ -77,3 +77,22 @@ async def test_max_mode_backs_off_while_backlogged() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_publishes_gently_while_clients_arrive() -> None:
+    """While the connection count keeps changing, one message per interval, never a batch."""
+    source = BenchSource(rate=None, clock=ManualClock(), max_batch=8)
+    arrivals = iter(range(1, 1_000_000))
+    source.connection_count = lambda: next(arrivals)
+    published: list[int] = []
+
+    async def sink(events: Sequence[Event]) -> None:
+        published.append(len(events))
+
+    task = asyncio.create_task(source.run(sink))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert published and max(published) == 1
+    assert len(published) <= 6  # at most one per 10 ms
