@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--source",
         action="append",
-        help="event source: simulator (default), simulator:stress, simulator:rate=N",
+        help="event source: simulator (default), simulator:stress, simulator:rate=N, "
+        "bench:rate=N|max (benchmarks only, docs/performance.md)",
     )
     parser.add_argument("--seed", type=int, help="simulator seed (default 1)")
     parser.add_argument("--history-size", type=int, help="events kept per stream for resume")
