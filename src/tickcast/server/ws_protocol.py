@@ -216,6 +216,7 @@ class TickcastWebSocketProtocol(WebSocketsSansIOProtocol):
             and not self.close_sent
             and not self.disconnected
             and not self.conn.reader.buffer
+            and not self.conn.extensions  # the lean parser speaks plain frames only
             and self._sink is not None
         )
 
