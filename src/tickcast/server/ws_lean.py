@@ -148,7 +148,8 @@ class LeanWebSocket(asyncio.Protocol):
             if not fin or len(payload) > 125:
                 self.fail(1002, "bad control frame")
             elif opcode == 0x9:
-                self._write(_frame(0xA, payload))
+                if not self.close_sent:  # nothing follows our close frame
+                    self._write(_frame(0xA, payload))
             elif opcode == 0xA:
                 self.ping_sent_at = 0.0
             elif opcode == 0x8:
@@ -262,6 +263,8 @@ class LeanWebSocket(asyncio.Protocol):
         self._drop()
 
     def ping(self, now: float) -> None:
+        if self.close_sent:
+            return
         self.ping_sent_at = now
         self.last_ping = now
         self._write(_frame(0x9, b"tc"))
