@@ -4,17 +4,28 @@ Each envelope is encoded once per (dialect, stream, view) group and the same ``b
 appended to the outbox of every member of the group; per-connection work on the hot path is one
 outbox push. Joining a stream is two-phase: the member first buffers live frames, then receives
 Subscribed, its snapshot / replay / gap notice, then the buffered frames it has not seen yet.
+
+Shared delivery (``SharedSubscriber``): a subscriber whose ``direct_sink()`` returns a
+:class:`~tickcast.delivery.channel.Sink` is, once live, a member of the
+:class:`~tickcast.delivery.channel.Channel` of its subscription set (its live groups plus its
+sink's framing). Frames go to each channel once; once per loop pass every pending channel writes
+ONE batch (the same ``bytes`` object) to all its direct members. A member falls back to its own
+outbox while it lags or while it joins or leaves a stream, and its writer calls ``promote`` when
+the outbox is empty again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from tickcast.book import DepthView, OrderBook, book_checksum
 from tickcast.bus import Bus
+from tickcast.delivery.channel import Channel, Sink
 from tickcast.delivery.outbox import Outbox, Resync, Verdict
 from tickcast.delivery.recovery import GapThenReplay, Replay, ResetSnapshot, plan_resume
 from tickcast.model import (
@@ -35,6 +46,9 @@ from tickcast.model import (
 from tickcast.state import StateKeeper
 
 logger = logging.getLogger("tickcast.hub")
+
+SETTLE_INTERVAL_S = 1.0
+"""How often frames written by shared batches are reported to their subscribers (metering)."""
 
 
 class Encoder(Protocol):
@@ -69,6 +83,24 @@ class Subscriber(Protocol):
         subscriber closes with its dialect's slow-consumer error; under RESYNC it only counts."""
 
 
+class SharedSubscriber(Subscriber, Protocol):
+    """A subscriber that can take shared batches (docs/performance.md, "Writer API")."""
+
+    def direct_sink(self) -> Sink | None:
+        """The transport to write shared batches to, or None (then the outbox path is used)."""
+
+    def delivered(self, messages: int, nbytes: int) -> None:
+        """Frames written for it by its channel, reported in arrears (see ``Hub.settle``)."""
+
+
+@dataclass(slots=True)
+class _Shared:
+    subscriber: SharedSubscriber
+    sink: Sink
+    live: set[tuple[str, str, View]] = field(default_factory=set)
+    channel: Channel | None = None
+
+
 @dataclass(slots=True)
 class _Member:
     subscriber: Subscriber
@@ -83,6 +115,14 @@ class _Group:
     view: View
     depth_view: DepthView | None
     members: dict[int, _Member] = field(default_factory=dict)
+    outbox_members: dict[int, _Member] = field(default_factory=dict)
+    """Members served frame by frame: every non-shared member, and shared ones while joining."""
+    channels: dict[Hashable, Channel] = field(default_factory=dict)
+    """The channels whose subscription set contains this group."""
+
+    @property
+    def ident(self) -> tuple[str, str, View]:
+        return (str(self.key), self.encoder.name, self.view)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +149,24 @@ def _replaces_state(envelopes: Sequence[Envelope]) -> bool:
     return any(isinstance(envelope.event, BookSnapshot) for envelope in envelopes)
 
 
+def _call_soon(callback: Callable[[], None]) -> None:
+    """Run ``callback`` in the next loop pass; at once when no loop is running (sync tests)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        callback()
+        return
+    loop.call_soon(callback)
+
+
 class Hub:
     def __init__(
-        self, *, bus: Bus, catalog: MarketCatalog, keeper: StateKeeper | None = None
+        self,
+        *,
+        bus: Bus,
+        catalog: MarketCatalog,
+        keeper: StateKeeper | None = None,
+        schedule: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         self._bus = bus
         self._catalog = catalog
@@ -119,6 +174,16 @@ class Hub:
         self._groups: dict[str, dict[tuple[str, View], _Group]] = {}
         self._remove_listener = bus.listen(self.on_envelopes)
         self.frames_encoded = 0
+        self._schedule = schedule or _call_soon
+        self._shared: dict[int, _Shared] = {}
+        self._channels: dict[Hashable, Channel] = {}
+        self._dirty: list[Channel] = []
+        self._flush_scheduled = False
+        self._slow: set[int] = set()
+        """Shared subscribers demoted because their transport backlog was over the limit."""
+        self.batches_written = 0
+        self._settled_at = time.monotonic()
+        """Direct batch writes (one per direct member per flushed channel)."""
 
     def close(self) -> None:
         self._remove_listener()
@@ -142,7 +207,7 @@ class Hub:
             return
         self.frames_encoded += 1
         state = group.key.stream_class is StreamClass.STATE
-        for ident, member in group.members.items():
+        for ident, member in group.outbox_members.items():
             if not member.live:
                 member.pending.append((envelope.seq, frame))
                 continue
@@ -151,6 +216,95 @@ class Hub:
             if verdict is Verdict.OVERFLOW:
                 member.subscriber.overflow()
             woken[ident] = member.subscriber
+        if group.channels:
+            for channel in group.channels.values():
+                if channel.add(envelope.stream, envelope.seq, state, frame):
+                    self._dirty.append(channel)
+                    if not self._flush_scheduled:
+                        self._flush_scheduled = True
+                        self._schedule(self.flush)
+
+    def flush(self) -> None:
+        """Write every channel's pending frames (once per loop pass; see the module doc)."""
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        writes = 0
+        for channel in dirty:
+            writes += channel.flush()
+        self.batches_written += writes
+        now = time.monotonic()
+        if now - self._settled_at >= SETTLE_INTERVAL_S:  # keep usage and metrics current
+            self._settled_at = now
+            self.settle()
+
+    def backlogged(self) -> bool:
+        """Whether some shared subscriber is behind (its transport backlog overflowed)."""
+        return bool(self._slow)
+
+    def settle(self, subscriber: SharedSubscriber | None = None) -> None:
+        """Report directly written frames to their subscribers (``delivered``): one of them,
+        or all."""
+        if subscriber is not None:
+            shared = self._shared.get(id(subscriber))
+            if shared is not None and shared.channel is not None:
+                shared.channel.settle()
+            return
+        for channel in self._channels.values():
+            channel.settle()
+
+    def promote(self, subscriber: SharedSubscriber) -> bool:
+        """The subscriber's outbox is empty: take shared batches directly again if possible."""
+        shared = self._shared.get(id(subscriber))
+        if shared is None or shared.channel is None:
+            return False
+        if shared.channel.promote(subscriber, shared.sink):
+            self._slow.discard(id(subscriber))
+            return True
+        return False
+
+    def is_direct(self, subscriber: SharedSubscriber) -> bool:
+        shared = self._shared.get(id(subscriber))
+        return (
+            shared is not None
+            and shared.channel is not None
+            and (shared.channel.is_direct(subscriber))
+        )
+
+    def channel_count(self) -> int:
+        return len(self._channels)
+
+    def _on_demote(self, ident: int) -> None:
+        self._slow.add(ident)
+
+    def _rechannel(self, shared: _Shared) -> None:
+        """Move a shared subscriber to the channel of its current live set (demoted)."""
+        subscriber = shared.subscriber
+        old = shared.channel
+        if old is not None:
+            old.leave(subscriber)
+            if not len(old):
+                self._drop_channel(old)
+            shared.channel = None
+        self._slow.discard(id(subscriber))
+        if not shared.live:
+            return
+        key = (shared.sink.framing, frozenset(shared.live))
+        channel = self._channels.get(key)
+        if channel is None:
+            channel = Channel(key, shared.sink.framing, on_demote=self._on_demote)
+            self._channels[key] = channel
+            for stream, name, view in shared.live:
+                group = self._groups.get(stream, {}).get((name, view))
+                if group is not None:
+                    group.channels[key] = channel
+        channel.join(subscriber)
+        shared.channel = channel
+
+    def _drop_channel(self, channel: Channel) -> None:
+        self._channels.pop(channel.key, None)
+        for groups in self._groups.values():
+            for group in groups.values():
+                group.channels.pop(channel.key, None)
 
     def _frame(self, group: _Group, envelope: Envelope) -> bytes | None:
         event = envelope.event
@@ -245,7 +399,14 @@ class Hub:
         """Join a stream: start buffering live frames, then prepare the first frames."""
         self.detach(subscriber, str(key))
         group = self._group(key, encoder, view)
-        group.members[id(subscriber)] = _Member(subscriber)
+        member = _Member(subscriber)
+        group.members[id(subscriber)] = member
+        group.outbox_members[id(subscriber)] = member
+        direct_sink = getattr(subscriber, "direct_sink", None)
+        if direct_sink is not None and id(subscriber) not in self._shared:
+            sink = direct_sink()
+            if sink is not None:
+                self._shared[id(subscriber)] = _Shared(cast(SharedSubscriber, subscriber), sink)
         stream = str(key)
         position = await self._bus.position(stream)
         state = key.stream_class is StreamClass.STATE
@@ -299,9 +460,13 @@ class Hub:
 
     def go_live(self, subscriber: Subscriber, joined: Joined, encoder: Encoder) -> None:
         """Queue the joined frames, then the buffered live frames past ``last_seq``."""
-        member = self._member(subscriber, joined.stream)
-        if member is None:
+        found = self._find(subscriber, joined.stream)
+        if found is None:
             return
+        group, member = found
+        shared = self._shared.get(id(subscriber))
+        if shared is not None:
+            self.flush()  # the old channel's frames go out before the subscriber moves
         outbox = subscriber.outbox
         for frame in joined.frames:
             outbox.push_control(frame)
@@ -310,7 +475,18 @@ class Hub:
                 outbox.push_control(frame)
         member.pending = []
         member.live = True
+        if shared is not None:
+            del group.outbox_members[id(subscriber)]
+            shared.live.add(group.ident)
+            self._rechannel(shared)
         subscriber.wake()
+
+    def _find(self, subscriber: Subscriber, stream: str) -> tuple[_Group, _Member] | None:
+        for group in self._groups.get(stream, {}).values():
+            member = group.members.get(id(subscriber))
+            if member is not None:
+                return group, member
+        return None
 
     def _member(self, subscriber: Subscriber, stream: str) -> _Member | None:
         for group in self._groups.get(stream, {}).values():
@@ -323,12 +499,30 @@ class Hub:
         groups = self._groups.get(stream)
         if not groups:
             return
+        ident = id(subscriber)
+        shared = self._shared.get(ident)
+        if shared is not None:
+            self.flush()
         for group_key, group in list(groups.items()):
-            if group.members.pop(id(subscriber), None) is not None and not group.members:
+            member = group.members.pop(ident, None)
+            if member is None:
+                continue
+            group.outbox_members.pop(ident, None)
+            if shared is not None and group.ident in shared.live:
+                shared.live.discard(group.ident)
+                self._rechannel(shared)
+            if not group.members:
                 del groups[group_key]
         if not groups:
             del self._groups[stream]
+        if shared is not None and not shared.live and not self._attached(ident):
+            del self._shared[ident]
         subscriber.outbox.forget(stream)
+
+    def _attached(self, ident: int) -> bool:
+        return any(
+            ident in group.members for groups in self._groups.values() for group in groups.values()
+        )
 
     def resync(self, subscriber: Subscriber, resync: Resync) -> None:
         """After an overflow ended: queue a reset snapshot (STATE) or a gap notice (EVENT)."""

@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--source",
         action="append",
         help="event source: simulator (default), simulator:stress, simulator:rate=N, "
-        "replay:PATH[,speed=1|10|max][,loop][,wait=N] (repeatable; docs/sources.md)",
+        "replay:PATH[,speed=1|10|max][,loop][,wait=N] (repeatable; docs/sources.md), "
+        "bench:rate=N|max (benchmarks only, docs/performance.md)",
     )
     parser.add_argument("--speed", help="replay speed: 1 (real time, default), 10, ... or max")
     parser.add_argument("--loop", action="store_true", help="replay sources start over at the end")

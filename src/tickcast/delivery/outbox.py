@@ -102,7 +102,8 @@ class Outbox:
         self._warn_at = math.floor(max_bytes * warn_ratio)
         self._low_at = (max_bytes + 1) // 2
         """``pending < _low_at`` exactly when ``pending < max_bytes / 2``."""
-        self._queue: deque[tuple[str | None, bytes]] = deque()
+        self._queue: deque[tuple[str | None, bytes]] | None = None
+        """Allocated on the first push and released when drained (idle connections hold none)."""
         self._pending = 0
         self._dropping: dict[str, _Dropping] = {}
         self._warned = False
@@ -134,7 +135,8 @@ class Outbox:
 
     def __len__(self) -> int:
         """The number of queued frames."""
-        return len(self._queue)
+        queue = self._queue
+        return len(queue) if queue is not None else 0
 
     def is_dropping(self, stream: str) -> bool:
         """True while ``stream``'s pushes are being dropped."""
@@ -150,7 +152,10 @@ class Outbox:
         pending = self._pending + len(frame)
         if pending > self._max:
             return self._overflow(stream, seq, state)
-        self._queue.append((stream, frame))
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append((stream, frame))
         self._pending = pending
         if pending > self._warn_at:
             self._warned = True
@@ -159,7 +164,10 @@ class Outbox:
 
     def push_control(self, frame: bytes) -> Verdict:
         """Queue a reply frame; never dropped, but counted in ``pending_bytes``."""
-        self._queue.append((None, frame))
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append((None, frame))
         self._pending += len(frame)
         if self._pending > self._warn_at:
             self._warned = True
@@ -173,12 +181,16 @@ class Outbox:
         ``max_bytes``.
         """
         queue = self._queue
-        if max_bytes is None:
+        if queue is None:
+            batch: list[bytes] = []
+        elif max_bytes is None:
             batch = [frame for _, frame in queue]
-            queue.clear()
+            self._queue = None
             self._pending = 0
         else:
-            batch = self._take(max_bytes)
+            batch = self._take(queue, max_bytes)
+            if not queue:
+                self._queue = None
         self._settle()
         return batch
 
@@ -196,9 +208,8 @@ class Outbox:
         self._remove(stream)
         self._settle()
 
-    def _take(self, max_bytes: int) -> list[bytes]:
+    def _take(self, queue: deque[tuple[str | None, bytes]], max_bytes: int) -> list[bytes]:
         """Pop at least one frame, then frames while they fit in ``max_bytes``."""
-        queue = self._queue
         batch: list[bytes] = []
         size = 0
         while queue:
@@ -225,9 +236,12 @@ class Outbox:
 
     def _remove(self, stream: str) -> None:
         """Remove every queued frame of ``stream`` (rare path: rebuilds the queue)."""
-        kept = [entry for entry in self._queue if entry[0] != stream]
-        if len(kept) != len(self._queue):
-            self._queue = deque(kept)
+        queue = self._queue
+        if queue is None:
+            return
+        kept = [entry for entry in queue if entry[0] != stream]
+        if len(kept) != len(queue):
+            self._queue = deque(kept) if kept else None
             self._pending = sum(len(frame) for _, frame in kept)
 
     def _settle(self) -> None:

@@ -16,6 +16,7 @@ import orjson
 from tickcast.dialects.native_data import event_data, snapshot_data
 from tickcast.errors import InvalidMessage, UnknownCommand
 from tickcast.model import Event, MarketCatalog, StreamKind, StreamPosition
+from tickcast.model.bench import StampedTrade
 
 NAME = "native"
 MAX_STREAMS_PER_MESSAGE = 200
@@ -177,12 +178,10 @@ class NativeEncoder:
         self._catalog = catalog
 
     def update_frame(self, stream: str, seq: int, event: Event, checksum: int | None) -> bytes:
-        message: dict[str, Any] = {
-            "type": "Update",
-            "stream": stream,
-            "seq": seq,
-            "data": event_data(event, self._catalog),
-        }
+        data = event_data(event, self._catalog)
+        if type(event) is StampedTrade:
+            data["t_ns"] = event.t_ns  # last key: load clients read it from the frame's end
+        message: dict[str, Any] = {"type": "Update", "stream": stream, "seq": seq, "data": data}
         if checksum is not None:
             message["checksum"] = checksum
         return _dump(message)

@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tickcast.model.bench import StampedTicker
 from tickcast.model.events import Ticker
 
 FEED = "socketio-feed"
@@ -92,7 +93,7 @@ def market_update(ticker: Ticker) -> MarketUpdate:
     change = ticker.price - ticker.open_24h
     percent = round(change * 100 / ticker.open_24h, 2) if ticker.open_24h else 0.0
     volume_scale = 10 ** (ticker.decimals + ticker.volume_decimals)
-    return {
+    update: MarketUpdate = {
         "symbol": ticker.asset.upper(),
         "price": ticker.price / scale,
         "volume": round(ticker.volume_24h * ticker.price / volume_scale, 2),
@@ -100,6 +101,10 @@ def market_update(ticker: Ticker) -> MarketUpdate:
         "change": change / scale,
         "changePercent": percent,
     }
+    if type(ticker) is StampedTicker:  # benchmark source only: load clients read these last
+        update["seq"] = ticker.seq
+        update["t_ns"] = ticker.t_ns
+    return update
 
 
 def api_key_from_auth(auth: object) -> str | None:

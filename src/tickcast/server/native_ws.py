@@ -48,10 +48,12 @@ async def native_endpoint(websocket: WebSocket) -> None:
         logger.info("refused %s: unauthenticated", redact(str(websocket.url)))
         await _deny(websocket, UNAUTHENTICATED)
         return
-    if not await node.limits.acquire(principal.user, principal.plan.max_connections):
+    limit = principal.plan.max_connections if not node.unlimited_connections else 1 << 30
+    if not await node.limits.acquire(principal.user, limit):
         node.metrics.refusals.labels("connection_limit").inc()
         await _deny(websocket, CONNECTION_LIMIT)
         return
+    detached = False
     try:
         session = Session(
             plan=principal.plan, known=node.stream_known_to(principal), clock=node.clock
@@ -60,6 +62,12 @@ async def native_endpoint(websocket: WebSocket) -> None:
             node=node, websocket=websocket, principal=principal, session=session
         )
         await websocket.accept()
-        await connection.run(initial_streams=websocket.query_params.get("streams"))
+        streams = websocket.query_params.get("streams")
+        if connection.detachable:  # tickcast's protocol: no task per idle connection
+            await connection.detach(initial_streams=streams)
+            detached = True  # the connection releases its slot when it closes
+            return
+        await connection.run(initial_streams=streams)
     finally:
-        node.limits.release(principal.user)
+        if not detached:
+            node.limits.release(principal.user)

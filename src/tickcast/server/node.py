@@ -97,6 +97,15 @@ class Node:
             clock=self.clock,
             subscribers=self.hub.subscriber_count,
         )
+        self.unlimited_connections = any(
+            getattr(source, "unlimited_connections", False) for source in self.sources
+        )
+        """A benchmark source runs: plans' connection limits are not enforced."""
+        for source in self.sources:
+            if hasattr(source, "backlogged"):
+                source.backlogged = self.hub.backlogged
+            if hasattr(source, "connection_count"):
+                source.connection_count = self.connections.__len__
         self.simulated_markets: set[str] = set()
         for source in self.sources:
             for market in source.markets():
@@ -159,6 +168,7 @@ class Node:
             await self.flush_usage()
 
     async def flush_usage(self) -> None:
+        self.hub.settle()  # frames written by shared batches since the last report
         deltas = self.meter.drain()
         if deltas:
             try:

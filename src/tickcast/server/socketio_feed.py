@@ -8,16 +8,21 @@ The wire is described in docs/dialects/socketio-feed.md and its pure parts live 
   A refusal is a CONNECT_ERROR ``{"message": ...}``, after which the Engine.IO session is closed;
 * ``initial-prices`` is cut from the state keeper's tickers by a task scheduled from the connect
   handler, so it goes out after python-socketio has queued the CONNECT acknowledgement;
-* updates: a bus listener keeps the newest ticker per symbol until the pump turns it into a
-  MarketUpdate and emits it to the symbol's room, once for every member (python-socketio encodes
-  a room emit once). Connections of a plan with ``conflation_ms`` > 0 are in no room: each keeps
-  the newest MarketUpdate per symbol and flushes them every ``conflation_ms``.
+* updates: a bus listener keeps the newest ticker per symbol until the pump (once per loop
+  pass) turns them into ``price-update`` packets, each encoded ONCE. Live connections are grouped
+  by their symbol selection; for each group the pump frames the packets it wants into one
+  WebSocket batch (one ``bytes`` object) and writes that same object straight to the transport
+  of every *direct* member (python-socketio's per-recipient emit loop is not used). A member is
+  direct only while nothing of its own is queued in Engine.IO: a new connection, one whose
+  selection changed, one without a tickcast transport (long-polling) and one whose transport
+  backlog passed :data:`DIRECT_BACKLOG_LIMIT` get their packets through their Engine.IO queue
+  (``eio.send``, in order with acknowledgements and ``initial-prices``) until that queue is empty.
+  Connections of a plan with ``conflation_ms`` > 0 keep the newest MarketUpdate per symbol
+  and flush them every ``conflation_ms``.
 
-Order on the wire rests on two facts of asyncio and python-socketio's default manager: joining
-or leaving a room is synchronous (``basic_enter_room``/``basic_leave_room``), and an emit
-creates its send tasks before its first suspension, each task queueing its packet in one step.
-So whatever is emitted to a room before a connection's room change is queued before whatever
-follows the change.
+Order on the wire: every packet of one connection is either queued in its Engine.IO queue
+(``eio.send`` queues synchronously) or, once that queue and the transport's pending sends are
+empty, written directly; a selection change puts the connection back on its queue first.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from tickcast.delivery.channel import BACKLOG_LIMIT, websocket_text_frames
 from tickcast.dialects import socketio_feed as feed
 from tickcast.dialects.socketio_feed import NAMESPACE, MarketUpdate, Selection
 from tickcast.model import Envelope, Ticker
 from tickcast.server.node import Node, connection_info
+from tickcast.server.ws_protocol import ProtocolSink, sink_of
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
@@ -52,6 +59,10 @@ closed, the client reconnects and starts again from ``initial-prices``."""
 
 SLOW_CONSUMER_CHECK_S = 1.0
 """How often the queues are checked against :data:`SLOW_CONSUMER_PACKETS`."""
+
+DIRECT_BACKLOG_LIMIT = BACKLOG_LIMIT
+"""Transport bytes not yet taken by the kernel beyond which a direct member goes back to its
+Engine.IO queue (where :data:`SLOW_CONSUMER_PACKETS` bounds it)."""
 
 CLOSE_TIMEOUT_S = 2.0
 """How long closing a session may wait for its queued packets to be taken by the transport."""
@@ -99,6 +110,12 @@ class FeedConnection:
         self.live = False
         """Whether ``initial-prices`` went out (and, unless conflated, the rooms are joined)."""
         self.closed = False
+        self.sink: ProtocolSink | None = None
+        """The WebSocket transport, when the session uses tickcast's protocol from the start."""
+        self.direct = False
+        """Whether updates are written straight to ``sink`` (see the module docstring)."""
+        self.group: frozenset[str] | None = None
+        """The selection group this connection is a member of (non-conflated, live)."""
         self.messages = 0
         self.bytes = 0
         self._owner = owner
@@ -147,8 +164,11 @@ class SocketIOFeed:
         self.sio.on(feed.UNSUBSCRIBE, self._on_unsubscribe, namespace=NAMESPACE)
         self._connections: dict[str, FeedConnection] = {}
         """By namespace sid."""
-        self._live: dict[str, set[FeedConnection]] = {s: set() for s in feed.SYMBOLS}
-        """Members of each symbol's room."""
+        self._groups: dict[frozenset[str], dict[FeedConnection, None]] = {}
+        """Live non-conflated connections by selection: one batch per group per pass."""
+        self._slow: set[FeedConnection] = set()
+        """Connections taken off the direct path because their transport backlog was full."""
+        self.batches_written = 0
         self._conflated: dict[str, set[FeedConnection]] = {s: set() for s in feed.SYMBOLS}
         """Conflated connections receiving each symbol."""
         self._pending: dict[str, Ticker] = {}
@@ -161,6 +181,9 @@ class SocketIOFeed:
 
     async def start(self) -> None:
         self._unlisten = self.node.bus.listen(self._on_envelopes)
+        for source in self.node.sources:  # the benchmark source backs off for feed clients too
+            if hasattr(source, "backlogged"):
+                source.backlogged = _either(source.backlogged, self.backlogged)
         self._spawn(self._pump_forever())
         self._spawn(self._watch_forever())
 
@@ -200,6 +223,9 @@ class SocketIOFeed:
             remote=_remote(environ),
             available=self._available_to(principal),
         )
+        scope = environ.get("asgi.scope", {})
+        if scope.get("type") == "websocket":
+            connection.sink = sink_of(scope)
         node = self.node
         self._connections[sid] = connection
         node.connections[connection.id] = connection
@@ -222,7 +248,8 @@ class SocketIOFeed:
             raise Refused("unauthenticated", feed.AUTHENTICATION_FAILED)
         if not principal.plan.allows_feed(feed.FEED):
             raise Refused("not_entitled", feed.PRO_REQUIRED)
-        if not node.feed_limits.try_acquire(principal.user, self.connection_limit):
+        limit = self.connection_limit if not node.unlimited_connections else 1 << 30
+        if not node.feed_limits.try_acquire(principal.user, limit):
             raise Refused("connection_limit", feed.CONNECTION_LIMIT_EXCEEDED)
         return principal
 
@@ -243,8 +270,8 @@ class SocketIOFeed:
             await self.sio.manager.disconnect(connection.sid, NAMESPACE, ignore_queue=True)
             self._forget(connection)
             return
-        # No await between joining the rooms and creating the initial-prices send task: every
-        # update reaching this connection's queue is newer than the prices cut here.
+        # No await between joining the group and queueing initial-prices: every update reaching
+        # this connection's queue is newer than the prices cut here.
         if connection.conflated:
             self._flushers[connection] = asyncio.create_task(self._flush_forever(connection))
         self._subscribe_to(connection, connection.selection.symbols)
@@ -381,22 +408,40 @@ class SocketIOFeed:
         return feed.ack(selection, request)
 
     def _subscribe_to(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
-        manager = self.sio.manager
-        for symbol in symbols:
-            if connection.conflated:
+        if connection.conflated:
+            for symbol in symbols:
                 self._conflated[symbol].add(connection)
-            else:
-                self._live[symbol].add(connection)
-                manager.basic_enter_room(connection.sid, NAMESPACE, room_of(symbol))
+        else:
+            self._regroup(connection)
 
     def _unsubscribe_from(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
-        manager = self.sio.manager
         for symbol in symbols:
             connection.pending.pop(symbol, None)
             self._conflated[symbol].discard(connection)
-            if connection in self._live[symbol]:
-                self._live[symbol].discard(connection)
-                manager.basic_leave_room(connection.sid, NAMESPACE, room_of(symbol))
+        if not connection.conflated:
+            self._regroup(connection)
+
+    def _regroup(self, connection: FeedConnection) -> None:
+        """Put a connection in the group of its current selection, on its Engine.IO queue."""
+        old = connection.group
+        if old is not None:
+            members = self._groups.get(old)
+            if members is not None:
+                members.pop(connection, None)
+                if not members:
+                    del self._groups[old]
+        connection.group = None
+        connection.direct = False
+        self._slow.discard(connection)
+        symbols = connection.selection.symbols
+        if connection.closed or not symbols:
+            return
+        self._groups.setdefault(symbols, {})[connection] = None
+        connection.group = symbols
+
+    def backlogged(self) -> bool:
+        """Whether some connection was taken off the direct path for a full transport."""
+        return bool(self._slow)
 
     # -- updates ----------------------------------------------------------------------------
 
@@ -419,23 +464,73 @@ class SocketIOFeed:
             await self._wake.wait()
             self._wake.clear()
             pending, self._pending = self._pending, {}
-            for symbol in feed.ordered(pending):
-                try:
-                    await self._publish(symbol, feed.market_update(pending[symbol]))
-                except Exception:  # one bad update must not stop the feed
-                    logger.exception("feed: publishing %s failed", symbol)
+            try:
+                await self._broadcast(pending)
+            except Exception:  # one bad update must not stop the feed
+                logger.exception("feed: publishing %s failed", sorted(pending))
 
-    async def _publish(self, symbol: str, update: MarketUpdate) -> None:
-        """Hand one update to the conflated connections and emit it to the symbol's room."""
-        for connection in self._conflated[symbol]:
-            connection.pending[symbol] = update
-        members = self._live[symbol]
-        if not members:
-            return
-        size = len(feed.event_frame(feed.PRICE_UPDATE, update))
-        for connection in members:
-            connection.count(1, size)
-        await self.sio.emit(feed.PRICE_UPDATE, update, room=room_of(symbol), namespace=NAMESPACE)
+    async def _broadcast(self, pending: dict[str, Ticker]) -> None:
+        """One pass: encode each update once, write one batch per selection group to its
+        direct members, queue the packets of the others (see the module docstring)."""
+        texts: dict[str, str] = {}
+        """Engine.IO message payload (``2/api-ws,[...]``) of each updated symbol."""
+        for symbol in feed.ordered(pending):
+            update = feed.market_update(pending[symbol])
+            for connection in self._conflated[symbol]:
+                connection.pending[symbol] = update
+            texts[symbol] = feed.event_frame(feed.PRICE_UPDATE, update)[1:]
+        queued: list[tuple[FeedConnection, list[str]]] = []
+        meter = self.node.meter
+        total_messages = total_bytes = 0
+        for group, members in self._groups.items():
+            wanted = [text for symbol, text in texts.items() if symbol in group]
+            if not wanted:
+                continue
+            payloads = [("4" + text).encode() for text in wanted]
+            count, nbytes = len(payloads), sum(len(p) for p in payloads)
+            batch: bytes | None = None
+            for connection in members:
+                sink = connection.sink
+                if sink is not None and (connection.direct or self._promote(connection, sink)):
+                    if sink.backlog() <= DIRECT_BACKLOG_LIMIT:
+                        if batch is None:
+                            batch = websocket_text_frames(payloads)
+                        sink.write(batch)
+                        connection.messages += count
+                        connection.bytes += nbytes
+                        meter.delivered(connection.principal.key_id, count, nbytes)
+                        total_messages += count
+                        total_bytes += nbytes
+                        continue
+                    connection.direct = False
+                    self._slow.add(connection)
+                queued.append((connection, wanted))
+            if batch is not None:
+                self.batches_written += 1
+        if total_messages:
+            self.node.metrics.messages.inc(total_messages)
+            self.node.metrics.bytes.inc(total_bytes)
+        for connection, wanted in queued:  # the per-connection path: lagging or joining only
+            for text in wanted:
+                if connection.closed:
+                    break
+                with contextlib.suppress(Exception):  # the session may be gone already
+                    await self.sio.eio.send(connection.eio_sid, text)
+                    connection.count(1, len(text) + 1)
+
+    def _promote(self, connection: FeedConnection, sink: ProtocolSink) -> bool:
+        """Take a connection onto the direct path once nothing of its own is in flight: its
+        Engine.IO queue is empty (no packet taken but not yet handed on) and no send runs."""
+        socket_ = self.sio.eio.sockets.get(connection.eio_sid)
+        if socket_ is None or not connection.live or sink.busy() or not sink.open:
+            return False
+        if getattr(socket_.queue, "_unfinished_tasks", 1) != 0:
+            return False
+        if sink.backlog() > DIRECT_BACKLOG_LIMIT // 2:
+            return False
+        connection.direct = True
+        self._slow.discard(connection)
+        return True
 
     async def _flush_forever(self, connection: FeedConnection) -> None:
         """Conflated plans: every ``conflation_ms``, the newest update of each symbol."""
@@ -450,8 +545,11 @@ class SocketIOFeed:
                         logger.exception("feed: flushing %s to %s failed", symbol, connection.id)
 
     async def _emit_to(self, connection: FeedConnection, event: str, data: object) -> None:
-        connection.count(1, len(feed.event_frame(event, data)))
-        await self.sio.emit(event, data, to=connection.sid, namespace=NAMESPACE)
+        """Queue one event for one connection (synchronously: ``eio.send`` does not suspend
+        before the packet is in the session's queue, unlike an emit's send task)."""
+        text = feed.event_frame(event, data)
+        connection.count(1, len(text))
+        await self.sio.eio.send(connection.eio_sid, text[1:])
 
     async def _watch_forever(self) -> None:
         """Close the sessions of slow consumers (bounded memory per client)."""
@@ -463,6 +561,10 @@ class SocketIOFeed:
                     self.node.metrics.overflows.inc(socket_.queue.qsize())
                     logger.info("closing %s: slow consumer", connection.id)
                     self._spawn(self.close(connection, retry=True, reason="slow consumer"))
+
+
+def _either(first: Callable[[], bool], second: Callable[[], bool]) -> Callable[[], bool]:
+    return lambda: first() or second()
 
 
 def _remote(environ: dict[str, Any]) -> str:

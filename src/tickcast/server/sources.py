@@ -8,6 +8,7 @@ from tickcast.clock import Clock
 from tickcast.errors import ConfigError
 from tickcast.sources.base import Source
 from tickcast.sources.replay import ReplaySource, parse_spec
+from tickcast.sources.bench import BenchSource, parse_rate
 from tickcast.sources.simulator import Simulator
 
 CALM_RATE = 300.0
@@ -43,8 +44,18 @@ def build_source(
         if rate <= 0:
             raise ConfigError(f"config key 'sources': bad value {spec!r}")
         return Simulator(seed=seed, clock=clock, rate=rate)
+    if name == "bench":  # benchmark source: bench:rate=R|max[,tickers=1][,start=usr2]
+        try:
+            return BenchSource(
+                rate=parse_rate(options.get("rate", "1000")),
+                clock=clock,
+                tickers=options.get("tickers", "0") in ("1", "true"),
+                wait_for_signal=options.get("start") == "usr2",
+            )
+        except ValueError:
+            raise ConfigError(f"config key 'sources': bad value {spec!r}") from None
     raise ConfigError(
-        f"config key 'sources': unknown source {spec!r} (known: simulator, replay:PATH)"
+        f"config key 'sources': unknown source {spec!r} (known: simulator, replay:PATH, bench)"
     )
 
 
