@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 from tickcast.clock import Clock
 from tickcast.errors import ConfigError
 from tickcast.sources.base import Source
-from tickcast.sources.replay import ReplaySource, parse_spec
 from tickcast.sources.bench import BenchSource, parse_rate
+from tickcast.sources.replay import ReplaySource, parse_spec
 from tickcast.sources.simulator import Simulator
 
 CALM_RATE = 300.0
