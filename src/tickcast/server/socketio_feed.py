@@ -249,7 +249,7 @@ class SocketIOFeed:
         if not principal.plan.allows_feed(feed.FEED):
             raise Refused("not_entitled", feed.PRO_REQUIRED)
         limit = self.connection_limit if not node.unlimited_connections else 1 << 30
-        if not node.feed_limits.try_acquire(principal.user, limit):
+        if not await node.feed_limits.acquire(principal.user, limit):  # strict across nodes
             raise Refused("connection_limit", feed.CONNECTION_LIMIT_EXCEEDED)
         return principal
 
