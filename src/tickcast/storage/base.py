@@ -15,7 +15,10 @@ Semantics every implementation follows:
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -151,3 +154,26 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def principal_for(
+    record: KeyRecord, user_plan: str, user_overrides: str, plans: Mapping[str, Plan]
+) -> Principal | None:
+    """The principal of an authenticated key: its plan (or its user's) with the user's overrides
+    (JSON); None, logged as a warning, when the plan is gone or the overrides are bad."""
+    log = logging.getLogger("tickcast.storage")
+    plan_name = record.plan or user_plan
+    plan = plans.get(plan_name)
+    if plan is None:
+        log.warning("key %s refused: plan %r is not configured", record.key_id, plan_name)
+        return None
+    try:
+        plan = plan.with_overrides(**json.loads(user_overrides))
+    except ConfigError as exc:
+        log.warning(
+            "key %s refused: bad overrides of user %s: %s", record.key_id, record.user, exc.message
+        )
+        return None
+    return Principal(
+        user=record.user, key_id=record.key_id, plan=plan, test=record.test, scopes=record.scopes
+    )

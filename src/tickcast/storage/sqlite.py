@@ -34,7 +34,14 @@ from tickcast.auth.metering import Usage
 from tickcast.auth.plans import Plan
 from tickcast.clock import Clock
 from tickcast.errors import ConfigError, StorageError
-from tickcast.storage.base import KeyRecord, Principal, User, check_scopes, check_user_name
+from tickcast.storage.base import (
+    KeyRecord,
+    Principal,
+    User,
+    check_scopes,
+    check_user_name,
+    principal_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -317,29 +324,7 @@ class SqliteStore:
             ).fetchone()
         if row is None or not keys_equal(row["hash"], digest) or row["revoked_ns"] is not None:
             return None
-        record = self._key(row)
-        plan_name = record.plan or row["user_plan"]
-        plan = self._plans.get(plan_name)
-        if plan is None:
-            log.warning("key %s refused: plan %r is not configured", record.key_id, plan_name)
-            return None
-        try:
-            plan = plan.with_overrides(**json.loads(row["user_overrides"]))
-        except ConfigError as exc:
-            log.warning(
-                "key %s refused: bad overrides of user %s: %s",
-                record.key_id,
-                record.user,
-                exc.message,
-            )
-            return None
-        return Principal(
-            user=record.user,
-            key_id=record.key_id,
-            plan=plan,
-            test=record.test,
-            scopes=record.scopes,
-        )
+        return principal_for(self._key(row), row["user_plan"], row["user_overrides"], self._plans)
 
     async def get_key(self, key_id: str) -> KeyRecord | None:
         with self._read("reading a key") as db:
