@@ -20,13 +20,14 @@ import logging
 import time
 
 import orjson
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.dialects import native
 from tickcast.hub import Joined
 from tickcast.model import StreamPosition
 from tickcast.server.node import Node, connection_info
+from tickcast.server.ws_messages import incoming
 from tickcast.server.ws_protocol import DETACH, WRITE_EXTENSION, ProtocolSink, sink_of
 from tickcast.session import Attach, Close, Detach, Send, Session
 from tickcast.storage.base import Principal
@@ -228,18 +229,8 @@ class NativeConnection:
     async def _read_forever(self) -> None:
         websocket = self._websocket
         assert websocket is not None
-        while True:
-            try:
-                message = await websocket.receive()
-            except (WebSocketDisconnect, RuntimeError):
-                return
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes")
-            if data is not None:
-                await self._receive(data)
+        async for data in incoming(websocket):
+            await self._receive(data)
             if self._closing:
                 return
 

@@ -25,6 +25,7 @@ from tickcast.errors import TickcastError
 from tickcast.predict.inference import runs_inline
 from tickcast.predict.spec import ModelError, ModelRef
 from tickcast.server.node import connection_info
+from tickcast.server.ws_messages import incoming
 from tickcast.server.ws_protocol import WRITE_EXTENSION
 from tickcast.storage.base import Principal
 
@@ -101,16 +102,9 @@ class PredictionConnection:
     async def run(self) -> None:
         await self.send(dialect.VALID_KEY_FRAME)
         websocket = self._websocket
-        while not self.closed:
-            try:
-                message = await websocket.receive()
-            except (WebSocketDisconnect, RuntimeError):
+        async for data in incoming(websocket):
+            if self.closed:
                 return
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes")
             outcome = self.session.receive(data)
             if isinstance(outcome, Reply):
                 await self.send(outcome.frame)
