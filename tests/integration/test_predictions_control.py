@@ -154,6 +154,15 @@ async def test_live_predictions_are_streamed(start_server: ServerFactory) -> Non
         data = update["data"]
         assert update["stream"] == stream and data["value"] in ("up", "down", "flat")
         assert list(data["features"]) == features
+        # the stream is private to its owner (and admin keys): another user is told it is unknown
+        other = {"X-API-Key": await server.key("pro", "eve")}
+        async with connect(f"{server.ws}?streams={stream}", additional_headers=other) as ws:
+            refusal, _ = await recv_until(ws, lambda m: m["type"] == "Error")
+        assert refusal["code"] == "unknown_stream" and stream in refusal["message"]
+        async with connect(
+            f"{server.ws}?streams={stream}", additional_headers={"X-API-Key": server.admin_key}
+        ) as ws:
+            await recv_until(ws, lambda m: m["type"] == "Subscribed")
         listed = (await http.get("/api/v1/predictions/live")).json()
         assert listed[0]["published"] >= 1
         assert (await http.delete("/api/v1/predictions/live/live/tree")).status_code == 204

@@ -113,6 +113,7 @@ class LivePredictions:
             computer=FeatureComputer(market, features, size_decimals=size_decimals),
         )
         self.attachments[stream] = attachment
+        self.node.stream_owners[stream] = ref.user
         self._by_market.setdefault(market, []).append(attachment)
         return attachment
 
@@ -126,6 +127,7 @@ class LivePredictions:
 
     def _remove(self, attachment: Attachment) -> None:
         self.attachments.pop(attachment.stream, None)
+        self.node.stream_owners.pop(attachment.stream, None)
         siblings = self._by_market.get(attachment.market, [])
         if attachment in siblings:
             siblings.remove(attachment)

@@ -91,6 +91,9 @@ class Node:
         self.metrics = NodeMetrics()
         self.cluster.register_metrics(self.metrics.registry)
         self.connections: dict[str, LiveConnection] = {}
+        self.stream_owners: dict[str, str] = {}
+        """Private streams (live prediction streams) by name → the user who may subscribe (and
+        admin-plan keys); every other stream is open to every entitled key."""
         self.sources: list[Source] = build_sources(
             config.sources,
             seed=config.seed,
@@ -213,9 +216,16 @@ class Node:
         return key.kind is StreamKind.PREDICTIONS
 
     def stream_known_to(self, principal: Principal) -> Callable[[StreamKey], bool]:
-        """``stream_known`` as seen by a principal: test keys see simulated markets only."""
+        """``stream_known`` as seen by a principal: test keys see simulated markets only; a
+        private stream exists only for its owner and admin-plan keys (others are told it is
+        unknown, which does not reveal it)."""
+
+        def visible(key: StreamKey) -> bool:
+            owner = self.stream_owners.get(str(key))
+            return owner is None or owner == principal.user or principal.plan.name == "admin"
+
         if not principal.test:
-            return self.stream_known
+            return lambda key: self.stream_known(key) and visible(key)
 
         def known(key: StreamKey) -> bool:
             market = key.market
