@@ -193,32 +193,70 @@ class Hub:
     def on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
         woken: dict[int, Subscriber] = {}
         for envelope in envelopes:
-            self.keeper.apply(envelope)
             groups = self._groups.get(envelope.stream)
+            if groups:
+                last = self.keeper.position(envelope.stream)
+                if (
+                    last is not None
+                    and last.epoch == envelope.epoch
+                    and envelope.seq > last.seq + 1
+                ):
+                    self._announce_hole(groups, envelope, last.seq + 1, woken)
+            self.keeper.apply(envelope)
             if groups:
                 for group in list(groups.values()):
                     self._fan_out(group, envelope, woken)
         for subscriber in woken.values():
             subscriber.wake()
 
+    def _announce_hole(
+        self,
+        groups: dict[tuple[str, View], _Group],
+        envelope: Envelope,
+        first_missing: int,
+        woken: dict[int, Subscriber],
+    ) -> None:
+        """The bus skipped seqs (a shared bus lost messages that its history no longer holds):
+        EVENT subscribers get a Gap for the missing range before the next event, never a silent
+        jump. (A dense bus such as MemoryBus never skips.)"""
+        logger.warning(
+            "%s: seqs %d..%d never arrived from the bus",
+            envelope.stream,
+            first_missing,
+            envelope.seq - 1,
+        )
+        for group in list(groups.values()):
+            if group.key.stream_class is StreamClass.STATE:
+                continue
+            frame = group.encoder.gap_frame(
+                envelope.stream, envelope.epoch, first_missing, envelope.seq - 1, "history"
+            )
+            self._deliver(group, envelope.stream, envelope.seq - 1, frame, woken)
+
     def _fan_out(self, group: _Group, envelope: Envelope, woken: dict[int, Subscriber]) -> None:
         frame = self._frame(group, envelope)
         if frame is None:
             return
         self.frames_encoded += 1
+        self._deliver(group, envelope.stream, envelope.seq, frame, woken)
+
+    def _deliver(
+        self, group: _Group, stream: str, seq: int, frame: bytes, woken: dict[int, Subscriber]
+    ) -> None:
+        """One encoded frame to every member of a group: outboxes and shared channels."""
         state = group.key.stream_class is StreamClass.STATE
         for ident, member in group.outbox_members.items():
             if not member.live:
-                member.pending.append((envelope.seq, frame))
+                member.pending.append((seq, frame))
                 continue
             outbox = member.subscriber.outbox
-            verdict = outbox.push(frame, stream=envelope.stream, seq=envelope.seq, state=state)
+            verdict = outbox.push(frame, stream=stream, seq=seq, state=state)
             if verdict is Verdict.OVERFLOW:
                 member.subscriber.overflow()
             woken[ident] = member.subscriber
         if group.channels:
             for channel in group.channels.values():
-                if channel.add(envelope.stream, envelope.seq, state, frame):
+                if channel.add(stream, seq, state, frame):
                     self._dirty.append(channel)
                     if not self._flush_scheduled:
                         self._flush_scheduled = True

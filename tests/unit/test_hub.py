@@ -13,6 +13,7 @@ from tickcast.model import (
     FULL_VIEW,
     BookDelta,
     BookSnapshot,
+    Envelope,
     Market,
     MarketCatalog,
     MarketKind,
@@ -178,3 +179,22 @@ async def test_hub_event_overflow_gap_names_the_epoch() -> None:
     assert gap["type"] == "Gap" and gap["epoch"] == "e1" and gap["reason"] == "overflow"
     assert gap["from"] == queued[-1]["seq"] + 1 and gap["to"] == 200
     assert after[1]["seq"] == 201
+
+
+async def test_hub_turns_a_bus_hole_into_a_gap() -> None:
+    """Seqs a shared bus never delivered (lost past its history) reach EVENT subscribers as a Gap
+    (reason history) before the next event: never a silent jump."""
+    bus, hub, encoder, _ = setup()
+    sub = FakeSubscriber()
+    await join(hub, sub, encoder, TRADES)
+    bus.publish_nowait([trade(1)])
+    assert [f["seq"] for f in sub.frames()] == [1]
+    hub.on_envelopes([Envelope(str(TRADES), 5, "e1", trade(5), 0)])
+    gap, update = sub.frames()
+    assert gap == {
+        "type": "Gap", "stream": str(TRADES), "epoch": "e1", "from": 2, "to": 4,
+        "reason": "history",
+    }  # fmt: skip
+    assert update["type"] == "Update" and update["seq"] == 5
+    hub.on_envelopes([Envelope(str(TRADES), 6, "e1", trade(6), 0)])
+    assert [f["seq"] for f in sub.frames()] == [6]  # dense again: no further Gap
