@@ -28,6 +28,7 @@ from tickcast.model import (
     Ticker,
     Trade,
 )
+from tickcast.model.bench import StampedTicker, StampedTrade
 
 _TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -42,6 +43,8 @@ _TYPES: dict[str, type[Any]] = {
         Order,
         Position,
         Prediction,
+        StampedTrade,
+        StampedTicker,
     )
 }
 
