@@ -20,6 +20,31 @@ Listener = Callable[[Sequence[Envelope]], None]
 """Receives envelopes in publish order; must not block."""
 
 
+class Listeners:
+    """The listeners of a bus, in registration order (every bus implementation uses this)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def add(self, listener: Listener) -> Callable[[], None]:
+        """Register ``listener``; returns the function that removes it (idempotent)."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
+
+    def deliver(self, envelopes: Sequence[Envelope]) -> None:
+        """Hand ``envelopes`` to every listener (one added meanwhile waits for the next batch)."""
+        for listener in list(self._listeners):
+            listener(envelopes)
+
+    def clear(self) -> None:
+        self._listeners.clear()
+
+
 class Bus(Protocol):
     async def publish(self, events: Sequence[Event]) -> list[Envelope]:
         """Sequence, store and deliver a batch of events (each goes to its own stream)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 
-from tickcast.bus.base import Listener
+from tickcast.bus.base import Listener, Listeners
 from tickcast.clock import Clock, SystemClock
 from tickcast.delivery.history import StreamHistory
 from tickcast.model import Envelope, Event, StreamPosition, stream_of
@@ -22,7 +22,7 @@ class MemoryBus:
         self.epoch = epoch or secrets.token_hex(4)
         self._last: dict[str, int] = {}
         self._history: dict[str, StreamHistory] = {}
-        self._listeners: list[Listener] = []
+        self._listeners = Listeners()
 
     async def publish(self, events: Sequence[Event]) -> list[Envelope]:
         return self.publish_nowait(events)
@@ -42,18 +42,11 @@ class MemoryBus:
             history.append(envelope)
             envelopes.append(envelope)
         if envelopes:
-            for listener in list(self._listeners):
-                listener(envelopes)
+            self._listeners.deliver(envelopes)
         return envelopes
 
     def listen(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def remove() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return remove
+        return self._listeners.add(listener)
 
     async def position(self, stream: str) -> StreamPosition:
         return StreamPosition(self._last.get(stream, 0), self.epoch)

@@ -38,7 +38,7 @@ from typing import Any
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from tickcast.bus.base import Listener
+from tickcast.bus.base import Listener, Listeners
 from tickcast.bus.codec import decode_event, encode_event
 from tickcast.bus.redis_scripts import (
     CHANNEL,
@@ -258,7 +258,7 @@ class RedisBus:
         self._subscribe = subscribe
         self.shards = [RedisShard(url) for url in urls]
         self._publishers = [_Publisher(s, history_size, self._clock) for s in self.shards]
-        self._listeners: list[Listener] = []
+        self._listeners = Listeners()
         self._restore: Listener | None = None
         self._seen: dict[str, StreamPosition] = {}
         """Per stream, the last position delivered to listeners (subscribing buses)."""
@@ -309,13 +309,7 @@ class RedisBus:
         return envelopes
 
     def listen(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def remove() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return remove
+        return self._listeners.add(listener)
 
     async def position(self, stream: str) -> StreamPosition:
         shard = self.shards[self._shard(stream)]
@@ -500,8 +494,7 @@ class RedisBus:
             fresh.append(envelope)
         if not fresh:
             return
-        for listener in list(self._listeners):
-            listener(fresh)
+        self._listeners.deliver(fresh)
         if self._waiters:
             for envelope in fresh:
                 for target, future in self._waiters.get(envelope.stream, ()):
