@@ -135,12 +135,8 @@ def market_depth_update(
     count: OrderCount = _no_count,
 ) -> Message:
     """vega.MarketDepthUpdate: changed levels only, absolute totals."""
-    return {
-        "marketId": market_hex(market.id),
-        "buy": price_levels(bids, Side.BUY, count),
-        "sell": price_levels(asks, Side.SELL, count),
-        "sequenceNumber": I64(sequence),
-        "previousSequenceNumber": I64(previous),
+    return market_depth(market, bids, asks, sequence, count) | {
+        "previousSequenceNumber": I64(previous)
     }
 
 
