@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from tests.postgres_server import PostgresServer, create_database, start_postgres
 from tests.redis_server import RedisServer
 
@@ -27,6 +28,8 @@ class RunningServer:
     port: int
     node: Node
     admin_key: str
+    app: FastAPI
+    """The ASGI app, for tests that control a part's clock (e.g. a rate-limit window)."""
 
     @property
     def http(self) -> str:
@@ -80,7 +83,7 @@ async def start_server(
             raise RuntimeError("server did not start within 10 s")
         node: Node = app.state.node
         assert node.development_key is not None
-        return RunningServer("127.0.0.1", port, node, node.development_key)
+        return RunningServer("127.0.0.1", port, node, node.development_key, app)
 
     yield start
     for server, _ in running:
@@ -119,7 +122,7 @@ class SamePortServers:
                 await asyncio.sleep(0.01)
         node: Node = app.state.node
         assert node.development_key is not None
-        return RunningServer("127.0.0.1", self.port, node, node.development_key)
+        return RunningServer("127.0.0.1", self.port, node, node.development_key, app)
 
     async def stop(self) -> None:
         if self._current is None:

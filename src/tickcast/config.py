@@ -33,6 +33,9 @@ class ServerConfig:
     idle_timeout: float = 30.0
     max_message_bytes: int = 65_536
     usage_flush_interval: float = 5.0
+    predictions: str = "auto"
+    """``/ws`` and the model routes: ``auto`` (on when the ``predict`` extra is installed),
+    ``on`` (refuse to start without it) or ``off``."""
     predictions_auth_timeout: float = 10.0
     """Seconds a ``/ws`` connection has to send its API key."""
     log_level: str = "info"
@@ -92,6 +95,7 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "idle_timeout": config.idle_timeout > 0,
         "max_message_bytes": config.max_message_bytes >= 1024,
         "usage_flush_interval": config.usage_flush_interval > 0,
+        "predictions": config.predictions in ("auto", "on", "off"),
         "predictions_auth_timeout": config.predictions_auth_timeout > 0,
         "log_level": config.log_level in ("debug", "info", "warning", "error"),
         "vega_block_time": 0.001 <= config.vega_block_time <= 60,

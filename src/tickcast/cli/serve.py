@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tickcast.config import load
+from tickcast import features
+from tickcast.config import ServerConfig, load
 from tickcast.errors import ConfigError
 from tickcast.sources.replay import with_defaults
+from tickcast.storage.urls import store_kind
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,10 +53,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from tickcast.server.run import serve
-    from tickcast.server.workers import serve_workers
+def check_installed(config: ServerConfig) -> None:
+    """Before the server is imported: the extras the configuration chooses are installed and the
+    libraries whose internals the server uses are in their supported ranges (docs/installing.md)."""
+    features.require("server", "tickcast serve")
+    features.check_supported()
+    if config.bus != "memory":
+        features.require("redis", "the Redis bus (--bus redis://...)")
+    if store_kind(config.store) == "postgresql":
+        features.require("postgres", "the PostgreSQL store (--store postgresql://...)")
+    if config.predictions == "on":
+        features.require("predict", 'predictions (predictions = "on")')
 
+
+def run(args: argparse.Namespace) -> int:
     overrides = {
         "host": args.host,
         "port": args.port,
@@ -74,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         config = load(file=args.config, overrides=overrides)
+        check_installed(config)
+        from tickcast.server.run import serve
+        from tickcast.server.workers import serve_workers
+
         if config.workers > 1:
             return serve_workers(config)
         serve(config)

@@ -17,6 +17,7 @@ from starlette.routing import WebSocketRoute
 from tickcast.clock import Clock
 from tickcast.config import ServerConfig
 from tickcast.errors import StorageError
+from tickcast.features import available, require
 from tickcast.server.coinmetrics import mount_coinmetrics
 from tickcast.server.control.routes import router
 from tickcast.server.control.schemas import ApiError
@@ -44,6 +45,23 @@ The Coin Metrics API v4 dialect is under `/v4/`: streams at `/v4/timeseries-stre
 """
 
 
+def predictions_enabled(config: ServerConfig) -> bool:
+    """``predictions = "auto"`` turns ``/ws`` and the model routes on when the ``predict`` extra
+    is installed; without it they are off and one line says so (docs/installing.md)."""
+    if config.predictions == "off":
+        return False
+    if config.predictions == "on":
+        require("predict", 'predictions (predictions = "on")')
+        return True
+    if not available("predict"):
+        logger.warning(
+            "predictions are off: /ws and /api/v1/models need tickcast's 'predict' extra "
+            "(pip install 'tickcast[predict]')"
+        )
+        return False
+    return True
+
+
 def build_app(
     config: ServerConfig, *, clock: Clock | None = None, announce: bool = True
 ) -> FastAPI:
@@ -54,7 +72,8 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await node.start()
         await socketio_feed.start()
-        await predictions.start()
+        if predictions is not None:
+            await predictions.start()
         if announce and node.development_key:
             print(f"Development key (admin plan, shown once): {node.development_key}", flush=True)
         try:
@@ -64,7 +83,8 @@ def build_app(
                 await node.stop()
             finally:
                 await socketio_feed.stop()
-                await predictions.stop()
+                if predictions is not None:
+                    await predictions.stop()
 
     app: FastAPI = FastAPIOffline(
         title="tickcast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
@@ -73,7 +93,7 @@ def build_app(
     app.state.socketio_feed = socketio_feed
     app.add_middleware(FeedMiddleware, socketio_feed=socketio_feed)
     app.include_router(router)
-    predictions = mount_predictions(app, node)
+    predictions = mount_predictions(app, node) if predictions_enabled(config) else None
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -13,6 +13,7 @@ from pathlib import Path
 from tickcast.auth.plans import Plan
 from tickcast.clock import Clock
 from tickcast.errors import StorageError
+from tickcast.features import require
 from tickcast.storage.base import Store
 from tickcast.storage.urls import sqlite_path, store_kind
 
@@ -28,6 +29,7 @@ def open_store(
     if store_kind(url) == "postgresql":
         # alembic logs one INFO line per built-in plugin when it is imported
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+        require("postgres", "the PostgreSQL store (--store postgresql://...)")
         from tickcast.storage.postgres import PostgresStore
 
         assert url is not None
