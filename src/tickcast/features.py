@@ -34,7 +34,7 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "uvicorn": ("0.35", "0.56"),
     "python-socketio": ("5.11", "5.19"),
     "python-engineio": ("4.9", "4.16"),
-    "websockets": ("14", "18"),
+    "websockets": ("15", "18"),
 }
 """Distribution -> (lowest supported release, first unsupported release)."""
 
