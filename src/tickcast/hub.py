@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -106,6 +107,12 @@ class _Member:
     subscriber: Subscriber
     live: bool = False
     pending: list[tuple[int, bytes]] = field(default_factory=list)
+    """Live frames that arrived while joining (at most the outbox budget during a replay)."""
+    pending_bytes: int = 0
+    replay: deque[Envelope] | None = None
+    """Envelopes still to replay, paged into the outbox as the client drains it."""
+    last_seq: int = 0
+    """The last seq the join covers: pending frames up to it are not sent."""
 
 
 @dataclass(slots=True)
@@ -133,6 +140,8 @@ class Joined:
     position: StreamPosition
     frames: tuple[bytes, ...]
     last_seq: int
+    replay: tuple[Envelope, ...] = ()
+    """With ``page_replay``: the envelopes to replay after ``frames``, encoded page by page."""
 
 
 def _party_matches(event: Event, party: str) -> bool:
@@ -184,6 +193,13 @@ class Hub:
         self.batches_written = 0
         self._settled_at = time.monotonic()
         """Direct batch writes (one per direct member per flushed channel)."""
+        self.on_encode_failure: Callable[[str], None] = lambda dialect: None
+        """Called once per (dialect, event) that failed to encode (the node counts them)."""
+        self._last_failure: tuple[str, str, int] | None = None
+        self._replaying: dict[int, list[tuple[_Group, _Member]]] = {}
+        """Members whose replay is paged, by subscriber (see ``replay_more``)."""
+        self._behind: list[tuple[_Group, _Member, int]] = []
+        """Replaying members whose live frames outgrew the budget, handled after a publish."""
 
     def close(self) -> None:
         self._remove_listener()
@@ -206,6 +222,9 @@ class Hub:
             if groups:
                 for group in list(groups.values()):
                     self._fan_out(group, envelope, woken)
+        behind, self._behind = self._behind, []
+        for group, member, seq in behind:
+            self._fall_behind(group, member, seq)
         for subscriber in woken.values():
             subscriber.wake()
 
@@ -234,7 +253,10 @@ class Hub:
             self._deliver(group, envelope.stream, envelope.seq - 1, frame, woken)
 
     def _fan_out(self, group: _Group, envelope: Envelope, woken: dict[int, Subscriber]) -> None:
-        frame = self._frame(group, envelope)
+        try:
+            frame = self._frame(group, envelope)
+        except Exception:  # one event that cannot be encoded must not stop the others
+            frame = self._unencodable(group.encoder, envelope)
         if frame is None:
             return
         self.frames_encoded += 1
@@ -248,6 +270,12 @@ class Hub:
         for ident, member in group.outbox_members.items():
             if not member.live:
                 member.pending.append((seq, frame))
+                member.pending_bytes += len(frame)
+                if (
+                    member.replay is not None
+                    and member.pending_bytes > member.subscriber.outbox.max_bytes
+                ):
+                    self._behind.append((group, member, seq))
                 continue
             outbox = member.subscriber.outbox
             verdict = outbox.push(frame, stream=stream, seq=seq, state=state)
@@ -367,6 +395,23 @@ class Hub:
             return encoder.update_frame(envelope.stream, envelope.seq, event, event.checksum)
         return encoder.update_frame(envelope.stream, envelope.seq, event, None)
 
+    def _unencodable(self, encoder: Encoder, envelope: Envelope) -> bytes:
+        """An event the dialect could not encode: counted, logged once per event (with its
+        traceback, a server bug or a poison event), and replaced by a gap notice for its seq."""
+        self.on_encode_failure(encoder.name)
+        ident = (envelope.epoch, envelope.stream, envelope.seq)
+        if self._last_failure != ident:
+            self._last_failure = ident
+            logger.exception(
+                "%s seq %d: cannot encode for %s; sent as a gap",
+                envelope.stream,
+                envelope.seq,
+                encoder.name,
+            )
+        return encoder.gap_frame(
+            envelope.stream, envelope.epoch, envelope.seq, envelope.seq, "unencodable"
+        )
+
     def _book(self, stream: str) -> OrderBook:
         return self.keeper.book(stream) or OrderBook()
 
@@ -433,8 +478,12 @@ class Hub:
         resume: StreamPosition | None,
         *,
         max_replay: int | None = None,
+        page_replay: bool = False,
     ) -> Joined:
-        """Join a stream: start buffering live frames, then prepare the first frames."""
+        """Join a stream: start buffering live frames, then prepare the first frames.
+
+        With ``page_replay`` the replayed events are not encoded here: ``go_live`` pages them
+        into the outbox within its budget, and ``replay_more`` continues as the client drains."""
         self.detach(subscriber, str(key))
         group = self._group(key, encoder, view)
         member = _Member(subscriber)
@@ -462,17 +511,20 @@ class Hub:
         )
         match plan:
             case Replay() if group.depth_view is None and not _replaces_state(plan.envelopes):
-                frames = self._replay(group, plan.envelopes)
                 last = plan.envelopes[-1].seq if plan.envelopes else resume.seq
-                return Joined(stream, position, frames, last)
+                if page_replay:
+                    return Joined(stream, position, (), last, tuple(plan.envelopes))
+                return Joined(stream, position, self._replay(group, plan.envelopes), last)
             case Replay() | ResetSnapshot():
                 return self._joined_with_snapshot(group, position, reset=True)
             case GapThenReplay():
                 gap = encoder.gap_frame(
                     stream, position.epoch, plan.from_seq, plan.to_seq, plan.reason.value
                 )
-                frames = (gap, *self._replay(group, plan.envelopes))
                 last = plan.envelopes[-1].seq if plan.envelopes else plan.to_seq
+                if page_replay:
+                    return Joined(stream, position, (gap,), last, tuple(plan.envelopes))
+                frames = (gap, *self._replay(group, plan.envelopes))
                 return Joined(stream, position, frames, last)
         raise AssertionError(plan)
 
@@ -485,16 +537,18 @@ class Hub:
         return Joined(stream, position, (frame,), snapshot_position.seq)
 
     def _replay(self, group: _Group, envelopes: Sequence[Envelope]) -> tuple[bytes, ...]:
-        frames = []
-        for envelope in envelopes:
-            event = envelope.event
-            if group.view.party is not None and not _party_matches(event, group.view.party):
-                continue
-            checksum = event.checksum if isinstance(event, BookDelta) else None
-            frames.append(
-                group.encoder.update_frame(envelope.stream, envelope.seq, event, checksum)
-            )
-        return tuple(frames)
+        frames = (self._replay_frame(group, envelope) for envelope in envelopes)
+        return tuple(frame for frame in frames if frame is not None)
+
+    def _replay_frame(self, group: _Group, envelope: Envelope) -> bytes | None:
+        event = envelope.event
+        if group.view.party is not None and not _party_matches(event, group.view.party):
+            return None
+        checksum = event.checksum if isinstance(event, BookDelta) else None
+        try:
+            return group.encoder.update_frame(envelope.stream, envelope.seq, event, checksum)
+        except Exception:  # as on the live path: a gap for that seq, the replay goes on
+            return self._unencodable(group.encoder, envelope)
 
     def go_live(self, subscriber: Subscriber, joined: Joined, encoder: Encoder) -> None:
         """Queue the joined frames, then the buffered live frames past ``last_seq``."""
@@ -502,22 +556,87 @@ class Hub:
         if found is None:
             return
         group, member = found
-        shared = self._shared.get(id(subscriber))
-        if shared is not None:
+        if id(subscriber) in self._shared:
             self.flush()  # the old channel's frames go out before the subscriber moves
         outbox = subscriber.outbox
         for frame in joined.frames:
             outbox.push_control(frame)
+        member.last_seq = joined.last_seq
+        if joined.replay:
+            member.replay = deque(joined.replay)
+            self._replaying.setdefault(id(subscriber), []).append((group, member))
+            self._page(group, member)
+        else:
+            self._finish_join(group, member)
+        subscriber.wake()
+
+    def _finish_join(self, group: _Group, member: _Member) -> None:
+        """The replay (if any) is queued: queue the buffered live frames and go live."""
+        subscriber = member.subscriber
+        shared = self._shared.get(id(subscriber))
+        if shared is not None:
+            self.flush()
+        outbox = subscriber.outbox
         for seq, frame in member.pending:
-            if seq > joined.last_seq:
+            if seq > member.last_seq:
                 outbox.push_control(frame)
         member.pending = []
+        member.pending_bytes = 0
+        member.replay = None
         member.live = True
         if shared is not None:
             del group.outbox_members[id(subscriber)]
             shared.live.add(group.ident)
             self._rechannel(shared)
-        subscriber.wake()
+
+    def _page(self, group: _Group, member: _Member) -> None:
+        """Queue replay frames while they fit in the outbox budget; go live after the last.
+        A frame is only encoded when it is queued (frames that do not fit wait, unencoded)."""
+        replay = member.replay
+        assert replay is not None
+        outbox = member.subscriber.outbox
+        state = group.key.stream_class is StreamClass.STATE
+        while replay:
+            envelope = replay[0]
+            if outbox.is_dropping(envelope.stream):  # no need to encode what is dropped
+                outbox.push(b"", stream=envelope.stream, seq=envelope.seq, state=state)
+                replay.popleft()
+                continue
+            frame = self._replay_frame(group, envelope)
+            if frame is not None:
+                if outbox.pending_bytes and outbox.pending_bytes + len(frame) > outbox.max_bytes:
+                    return  # the page is full: ``replay_more`` goes on once the client drained
+                outbox.push(frame, stream=envelope.stream, seq=envelope.seq, state=state)
+            replay.popleft()
+        self._finish_join(group, member)
+
+    def replay_more(self, subscriber: Subscriber) -> None:
+        """The subscriber's writer drained its outbox: queue the next page of its replays."""
+        replaying = self._replaying.get(id(subscriber))
+        if not replaying:
+            return
+        for group, member in replaying:
+            if member.replay is not None and group.members.get(id(subscriber)) is member:
+                self._page(group, member)
+        replaying[:] = [(g, m) for g, m in replaying if m.replay is not None]
+        if not replaying:
+            del self._replaying[id(subscriber)]
+
+    def _fall_behind(self, group: _Group, member: _Member, seq: int) -> None:
+        """Live frames outgrew the budget while a replay waited for the client: the rest of
+        the replay and the buffered frames are dropped and reported by the outbox's overflow
+        policy (a gap notice, or a reset snapshot for a STATE stream) once the client drains."""
+        replay = member.replay
+        if replay is None or group.members.get(id(member.subscriber)) is not member:
+            return
+        first = replay[0].seq if replay else member.last_seq + 1
+        state = group.key.stream_class is StreamClass.STATE
+        member.subscriber.outbox.fall_behind(
+            str(group.key), state=state, gap_from=first, gap_to=seq
+        )
+        member.subscriber.overflow()
+        member.last_seq = seq
+        self._finish_join(group, member)
 
     def _find(self, subscriber: Subscriber, stream: str) -> tuple[_Group, _Member] | None:
         for group in self._groups.get(stream, {}).values():
@@ -546,6 +665,7 @@ class Hub:
             if member is None:
                 continue
             group.outbox_members.pop(ident, None)
+            member.replay = None
             if shared is not None and group.ident in shared.live:
                 shared.live.discard(group.ident)
                 self._rechannel(shared)
@@ -553,8 +673,10 @@ class Hub:
                 del groups[group_key]
         if not groups:
             del self._groups[stream]
-        if shared is not None and not shared.live and not self._attached(ident):
-            del self._shared[ident]
+        if not self._attached(ident):
+            self._replaying.pop(ident, None)
+            if shared is not None and not shared.live:
+                del self._shared[ident]
         subscriber.outbox.forget(stream)
 
     def _attached(self, ident: int) -> bool:
