@@ -18,6 +18,7 @@ from tickcast.clock import Clock
 from tickcast.config import ServerConfig
 from tickcast.errors import StorageError
 from tickcast.features import available, require
+from tickcast.model.names import InvalidName
 from tickcast.server.coinmetrics import mount_coinmetrics
 from tickcast.server.control.routes import router
 from tickcast.server.control.schemas import ApiError
@@ -108,6 +109,11 @@ def build_app(
         # the store is unreachable (e.g. PostgreSQL restarting): retryable (docs/storage.md)
         body = {"status_code": 2000, "message": "Internal server error"}
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(InvalidName)
+    async def invalid_name(request: Request, error: InvalidName) -> JSONResponse:
+        body = {"status_code": 1003, "message": error.message}
+        return JSONResponse(body, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 
 from tickcast.dialects.predictions import FEATURE
 from tickcast.model.events import Event
+from tickcast.model.names import check_id, check_path_name, check_user_name
 from tickcast.model.streams import StreamKey, StreamKind
 from tickcast.predict.features import FeatureComputer, labelled_rows, parse_features
 from tickcast.predict.spec import DEFAULT_ALGORITHM, ModelError, ModelMeta, ModelRef
@@ -84,6 +85,7 @@ def _user_of(caller: Principal, user: str | None) -> str:
         raise _fail(403, "Plan does not include predictions")
     if user is None or user == caller.user:
         return caller.user
+    check_user_name(user)
     if caller.plan.name != ADMIN_PLAN:
         raise _fail(403, "You are missing privileges")
     return user
@@ -285,6 +287,8 @@ async def attach_live(
 @router.delete("/api/v1/predictions/live/{strategy}/{name}", status_code=204, responses=_ERRORS)
 async def detach_live(request: Request, strategy: str, name: str, caller: Caller) -> Response:
     user = None if caller.plan.name == ADMIN_PLAN else caller.user
+    check_path_name("strategy", strategy)
+    check_path_name("model name", name)
     if not _service(request).live.detach(user, strategy, name):
         raise _fail(404, "Not found")
     return Response(status_code=204)
@@ -309,7 +313,7 @@ async def close_prediction_connection(
     request: Request, connection_id: str, caller: Caller
 ) -> Response:
     """Close a ``/ws`` connection (close code 1008, reason "closed by operator")."""
-    connection = _service(request).connections.get(connection_id)
+    connection = _service(request).connections.get(check_id("connection id", connection_id))
     admin = caller.plan.name == ADMIN_PLAN
     if connection is None or not (admin or connection.principal.user == caller.user):
         raise _fail(404, "Not found")

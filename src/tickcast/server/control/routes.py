@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse
 
 from tickcast.errors import ConfigError, InvalidMessage
 from tickcast.model import format_fixed
+from tickcast.model.names import check_id, check_user_name
 from tickcast.server.control.auth import admin, node_of, principal
 from tickcast.server.control.schemas import (
     ApiError,
@@ -120,7 +121,9 @@ async def create_key(request: Request, body: KeyIn, _: Admin) -> KeyCreated:
 
 @router.get("/api/v1/keys", tags=["admin"], responses=_AUTH_ERRORS)
 async def list_keys(request: Request, _: Admin, user: str | None = None) -> list[KeyOut]:
-    records = await node_of(request).store.list_keys(user)
+    records = await node_of(request).store.list_keys(
+        None if user is None else check_user_name(user)
+    )
     return [
         KeyOut(
             key_id=r.key_id,
@@ -138,7 +141,7 @@ async def list_keys(request: Request, _: Admin, user: str | None = None) -> list
 
 @router.delete("/api/v1/keys/{key_id}", tags=["admin"], status_code=204, responses=_AUTH_ERRORS)
 async def revoke_key(request: Request, key_id: str, _: Admin) -> Response:
-    if not await node_of(request).store.revoke_key(key_id):
+    if not await node_of(request).store.revoke_key(check_id("key id", key_id)):
         raise HTTPException(404, {"status_code": 1001, "message": "Not found"})
     return Response(status_code=204)
 
@@ -157,7 +160,7 @@ async def list_connections(request: Request, _: Admin) -> list[ConnectionOut]:
 )
 async def close_connection(request: Request, connection_id: str, _: Admin) -> Response:
     """Close one live connection (close code 1008, reason "closed by operator")."""
-    connection = node_of(request).connections.get(connection_id)
+    connection = node_of(request).connections.get(check_id("connection id", connection_id))
     if connection is None:
         raise HTTPException(404, {"status_code": 1001, "message": "Not found"})
     await connection.close(1008, "closed by operator", retry=False)
@@ -170,6 +173,8 @@ async def usage(request: Request, caller: Caller, key_id: str | None = None) -> 
     node = node_of(request)
     if caller.plan.name != "admin":
         key_id = caller.key_id
+    elif key_id is not None:
+        check_id("key id", key_id)
     await node.flush_usage()
     totals = await node.store.usage(key_id)
     return [UsageOut(key_id=k, **dataclasses.asdict(u)) for k, u in sorted(totals.items())]
