@@ -22,6 +22,7 @@ from tickcast.model.names import InvalidName
 from tickcast.server.coinmetrics import mount_coinmetrics
 from tickcast.server.control.routes import router
 from tickcast.server.control.schemas import ApiError
+from tickcast.server.http_limits import BodyGuard
 from tickcast.server.native_ws import native_endpoint
 from tickcast.server.node import Node
 from tickcast.server.predictions import mount_predictions
@@ -93,6 +94,7 @@ def build_app(
     app.state.node = node
     app.state.socketio_feed = socketio_feed
     app.add_middleware(FeedMiddleware, socketio_feed=socketio_feed)
+    app.add_middleware(BodyGuard, node=node)  # outermost: before any body is read
     app.include_router(router)
     predictions = mount_predictions(app, node) if predictions_enabled(config) else None
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from tickcast.config import ServerConfig
 from tickcast.server.app import build_app
+from tickcast.server.http_protocol import http_protocol
 from tickcast.server.logs import configure_logging, install_redaction
 from tickcast.server.node import Node
 from tickcast.server.ws_protocol import TickcastWebSocketProtocol
@@ -21,6 +22,7 @@ def uvicorn_config(config: ServerConfig, app: FastAPI) -> uvicorn.Config:
         host=config.host,
         port=config.port,
         log_level=config.log_level,
+        http=http_protocol(config),
         ws=TickcastWebSocketProtocol,
         ws_max_size=config.max_message_bytes,
         ws_per_message_deflate=False,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.responses import JSONResponse
 
 from tickcast.errors import ConfigError, InvalidMessage
-from tickcast.model import format_fixed
+from tickcast.model import Event, Market, MarketCatalog, format_fixed
 from tickcast.model.names import check_id, check_user_name
 from tickcast.server.control.auth import admin, node_of, principal
 from tickcast.server.control.schemas import (
@@ -180,17 +182,44 @@ async def usage(request: Request, caller: Caller, key_id: str | None = None) -> 
     return [UsageOut(key_id=k, **dataclasses.asdict(u)) for k, u in sorted(totals.items())]
 
 
+def _decode_batch(
+    body: bytes, catalog: MarketCatalog, now_ns: int
+) -> tuple[list[Market], list[Event]]:
+    """Decode and validate a publish body (runs in a worker thread)."""
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidMessage("Invalid request: body: JSON decode error") from None
+    return parse_batch(decoded, catalog, now_ns=now_ns)
+
+
+_PUBLISH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PublishIn.model_json_schema()}},
+    }
+}
+
+
 @router.post(
-    "/api/v1/publish", tags=["publish"], responses=_AUTH_ERRORS | {400: {"model": ApiError}}
+    "/api/v1/publish",
+    tags=["publish"],
+    responses=_AUTH_ERRORS | {400: {"model": ApiError}, 413: {"model": ApiError}},
+    openapi_extra=_PUBLISH_BODY,
 )
-async def publish(request: Request, body: PublishIn, caller: Caller) -> PublishOut:
-    """Publish a batch of normalised events; they reach every dialect like simulated ones."""
+async def publish(request: Request, caller: Caller) -> PublishOut:
+    """Publish a batch of normalised events; they reach every dialect like simulated ones.
+
+    The key is checked before the body is read; the body is decoded and validated in a worker
+    thread, so a large batch does not stall the event loop (docs/publish.md)."""
     node = node_of(request)
     if not caller.can_publish:
         raise HTTPException(403, {"status_code": 1007, "message": "You are missing privileges"})
+    body = await request.body()
+    scratch = MarketCatalog(node.catalog)  # copied on the loop: the thread never sees it change
     try:
-        markets, events = parse_batch(
-            body.model_dump(exclude_none=True), node.catalog, now_ns=node.clock.time_ns()
+        markets, events = await asyncio.to_thread(
+            _decode_batch, body, scratch, node.clock.time_ns()
         )
     except InvalidMessage as error:
         raise HTTPException(400, {"status_code": 1003, "message": error.message}) from None
