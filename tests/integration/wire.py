@@ -92,3 +92,14 @@ def client_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0)
         head += bytes((0x80 | 127,)) + length.to_bytes(8, "big")
     masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
     return head + mask + masked
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One (unmasked) server frame: its opcode and payload."""
+    first, second = await reader.readexactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(await reader.readexactly(8), "big")
+    return first & 0x0F, await reader.readexactly(length)
