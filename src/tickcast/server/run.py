@@ -13,10 +13,11 @@ from tickcast.server.app import build_app
 from tickcast.server.http_protocol import http_protocol
 from tickcast.server.logs import configure_logging, install_redaction
 from tickcast.server.node import Node
-from tickcast.server.ws_protocol import TickcastWebSocketProtocol
+from tickcast.server.ws_protocol import TickcastWebSocketProtocol, bound_handshakes
 
 
 def uvicorn_config(config: ServerConfig, app: FastAPI) -> uvicorn.Config:
+    bound_handshakes(config.max_header_bytes, config.max_headers)
     return uvicorn.Config(
         app,
         host=config.host,
