@@ -53,7 +53,7 @@ class ServerConfig:
     """Gateway processes sharing the port (SO_REUSEPORT); more than one needs a Redis bus."""
     lease_seconds: float = 6.0
     """Redis bus: a dead node's connections stop counting against limits within 4/3 of this."""
-    max_body_bytes: int = 8_388_608
+    max_body_bytes: int = 4_194_304
     """Largest HTTP request body (413 above it); model uploads have their own limits."""
     max_header_bytes: int = 16_384
     """Largest HTTP request head, request line and headers together (431 above it)."""
