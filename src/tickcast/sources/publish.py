@@ -94,6 +94,8 @@ def _time(item: dict[str, Any], now_ns: int, where: str) -> int:
     parsed: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         parsed = value
+    elif isinstance(value, float) and value.is_integer() and abs(value) >= 2**63:
+        parsed = MAX_TIME_NS  # an integer too large for 64 bits, decoded as a float: too late
     elif isinstance(value, str):
         parsed = _rfc3339_ns(value)
     if parsed is None:
