@@ -51,6 +51,8 @@ async def test_keyless_bodies_get_401_before_they_are_read(start_server: Any) ->
         assert malformed.json() == {"status_code": 1005, "message": "Unauthenticated"}
         created = await http.post("/api/v1/users", json={"user": "u", "plan": "pro"})
         assert created.status_code == 401
+        empty = await http.get("/api/v1/markets", headers={"Content-Length": "0"})
+        assert empty.status_code == 200  # no body: a public endpoint stays public
 
 
 async def test_bodies_over_the_limit_get_413(start_server: Any) -> None:

@@ -69,7 +69,7 @@ class BodyGuard:
         headers = Headers(scope=scope)
         length = headers.get("content-length")
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        if length is None and not chunked:
+        if (length is None or length == "0") and not chunked:  # no body
             await self._app(scope, receive, send)
             return
         if scope["path"].startswith(CONTROL_PREFIX):
