@@ -20,13 +20,13 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tickcast.server.control.models import MAX_UPLOAD_BYTES
 from tickcast.server.credentials import api_key_from
 from tickcast.server.node import Node
 
 CONTROL_PREFIX = "/api/v1/"
 MODELS_PREFIX = "/api/v1/models"
-MODELS_MAX_BODY_BYTES = MAX_UPLOAD_BYTES
+MODELS_MAX_BODY_BYTES = 256 * 1024 * 1024
+"""Model uploads and training data (``server/control/models.py`` checks the same bound)."""
 
 
 class BodyTooLarge(HTTPException):

@@ -24,6 +24,7 @@ from tickcast.predict.spec import DEFAULT_ALGORITHM, ModelError, ModelMeta, Mode
 from tickcast.predict.training import Table, table_from_csv, table_from_rows
 from tickcast.server.control.auth import ADMIN_PLAN, node_of, principal
 from tickcast.server.control.schemas import ApiError
+from tickcast.server.http_limits import MODELS_MAX_BODY_BYTES
 from tickcast.server.live_predictions import AttachError
 from tickcast.storage.base import Principal
 
@@ -36,7 +37,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ApiError, "description": "No such model or connection"},
 }
 MAX_CSV_CHARS = 64 * 1024 * 1024
-MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+MAX_UPLOAD_BYTES = MODELS_MAX_BODY_BYTES
 
 
 class TrainIn(BaseModel):
