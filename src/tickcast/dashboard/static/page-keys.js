@@ -25,6 +25,7 @@ export function mount(root, { api, poll, onLeave, session, status }) {
     timeChart("Prediction requests", [{ label: "requests/s" }], { format: fmt.num }),
   ];
   onLeave(() => charts.forEach((c) => c.destroy()));
+  const usageNote = h("p", { class: "empty", "data-testid": "usage-note" });
   let data = null;
   root.append(...[
     h("h1", {}, "Keys, users and plans"),
@@ -35,6 +36,7 @@ export function mount(root, { api, poll, onLeave, session, status }) {
     h("div", { class: "toolbar" }, pick,
       h("a", { href: "/dashboard/api/usage.csv", download: "usage.csv" }, "Export usage as CSV"),
       h("span", { class: "hint" }, "Totals are flushed by the node every few seconds.")),
+    usageNote,
     h("div", { class: "charts" }, charts.map((c) => c.el)),
   ].filter(Boolean).flat());
 
@@ -62,6 +64,8 @@ export function mount(root, { api, poll, onLeave, session, status }) {
     const t = series?.t ?? [];
     const cols = ["messages", "bytes", "connection_seconds", "predictions"];
     charts.forEach((chart, i) => chart.update([t, series ? rates(t, series[cols[i]]) : []]));
+    fill(usageNote, series ? (t.length < 2 ? "Collecting usage: the charts fill in as this page stays open." : "")
+      : "No usage recorded yet: a key's usage appears once its connections were metered.");
   }
 
   function render() {
