@@ -51,7 +51,13 @@ async def test_session_cookie_is_httponly_strict_and_sign_out_ends_it(start_serv
         assert (await http.get("/dashboard/api/session")).json()["admin"] is True
         assert (await http.delete("/dashboard/api/session")).status_code == 403  # no CSRF
         headers = {"X-CSRF-Token": csrf}
-        assert (await http.delete("/dashboard/api/session", headers=headers)).status_code == 204
+        signed_out = await http.delete("/dashboard/api/session", headers=headers)
+        assert signed_out.status_code == 204
+        cleared = signed_out.headers.get_list("set-cookie")
+        assert any(
+            c.startswith("id=") and "Max-Age=0" in c and "Path=/api/v1/ws" in c for c in cleared
+        )
+        assert any(c.startswith("tc_dash=") and "Max-Age=0" in c for c in cleared)
         assert (await http.get("/dashboard/api/overview")).status_code == 401
 
 
