@@ -204,3 +204,25 @@ test("client: reconnects after a drop and resumes event streams with `from`", { 
   assert.deepEqual(trades, ["t6", "t7", "t8"]);
   client.close();
 });
+
+test("client: with depth, book streams are subscribed apart and their skipped seqs are no gap", () => {
+  FakeSocket.sockets = [];
+  const seen = [];
+  const client = new TickcastClient({ url: "ws://server/api/v1/ws", streams: [TRADES, BOOK], depth: 25,
+    WebSocket: FakeSocket, onMessage: (m) => seen.push(m) });
+  client.start();
+  const ws = FakeSocket.sockets[0];
+  ws.open();
+  assert.deepEqual(ws.sent, [
+    { type: "Subscribe", id: 1, streams: [TRADES] },
+    { type: "Subscribe", id: 2, streams: [BOOK], depth: 25 },
+  ]);
+  ws.receive({ type: "Subscribed", id: 2, streams: [{ stream: BOOK, epoch: "e1", seq: 3 }] });
+  ws.receive(snapshot(BOOK, "e1", 3, { bids: BIDS, asks: ASKS }, { checksum: checksumOfStrings(BIDS, ASKS) }));
+  const bids = [["87250.50", "2.000"], BIDS[1]];
+  ws.receive(update(BOOK, 9, { bids: [bids[0]], asks: [] }, checksumOfStrings(bids, ASKS)));
+  assert.deepEqual(seen.filter((m) => m.type === "Gap"), []);
+  assert.equal(client.book(BOOK).seq, 9);
+  assert.ok(client.book(BOOK).valid);
+  client.close();
+});

@@ -9,6 +9,7 @@ export const title = "Market";
 const CANDLE_S = 5;
 const MAX_CANDLES = 90;
 const TAPE = 40;
+const BOOK_DEPTH = 50; // the ladder shows 10 levels, the depth chart 50
 
 export function mount(root, { onLeave, status }) {
   const select = h("select", { id: "market-pick", "aria-label": "Market" });
@@ -103,6 +104,7 @@ export function mount(root, { onLeave, status }) {
     fill(tape, empty("No trade yet."));
     client = new TickcastClient({
       streams: [`trades:${market}`, `book:${market}`],
+      depth: BOOK_DEPTH,
       onMessage: (m) => onMessage(m, market),
       onStatus: (s) => { fill(state, s.status === "closed" ? `closed ${s.code ?? ""} ${s.reason ?? ""}`.trim() : s.status);
         state.className = `badge ${s.status === "open" ? "ok" : "warn"}`; },

@@ -152,7 +152,8 @@ export function defaultUrl(location = globalThis.location) {
 }
 
 /** A reconnecting native-protocol client. Options: url, apiKey (sent as ?api_key=; omit it in
- * the dashboard, where the HttpOnly `id` cookie authenticates), streams, depth, WebSocket (an
+ * the dashboard, where the HttpOnly `id` cookie authenticates), streams, depth (top N levels of
+ * `book:` streams, sent in a Subscribe of their own), WebSocket (an
  * implementation, for Node), onMessage, onStatus ("connecting" | "open" | "closed" with the
  * close code and reason), minDelayMs/maxDelayMs (backoff). */
 export class TickcastClient {
@@ -165,7 +166,12 @@ export class TickcastClient {
     this._nextId = 1;
     this._delay = this.options.minDelayMs;
     this._timer = null;
-    for (const stream of this.options.streams ?? []) this.tracker.add(stream);
+    for (const stream of this.options.streams ?? []) this._track(stream);
+  }
+
+  /** A depth-limited `book:` view skips seqs legitimately (docs/books.md): no client gaps. */
+  _track(stream) {
+    this.tracker.add(stream, { filtered: Boolean(this.options.depth) && stream.startsWith("book:") });
   }
 
   start() {
@@ -180,7 +186,7 @@ export class TickcastClient {
   }
 
   subscribe(streams) {
-    for (const stream of streams) this.tracker.add(stream);
+    for (const stream of streams) this._track(stream);
     this._subscribe(streams);
   }
 
@@ -217,16 +223,21 @@ export class TickcastClient {
   }
 
   _subscribe(streams) {
-    if (!streams.length) return;
-    const message = { type: "Subscribe", id: this._nextId++, streams };
-    const from = {};
-    for (const stream of streams) {
-      const position = this.tracker.resumeFrom(stream);
-      if (position) from[stream] = position;
+    // `depth` applies to book streams only: they go in a Subscribe of their own
+    const depth = this.options.depth;
+    const books = depth ? streams.filter((s) => s.startsWith("book:")) : [];
+    const others = streams.filter((s) => !books.includes(s));
+    for (const [group, extra] of [[others, {}], [books, { depth }]]) {
+      if (!group.length) continue;
+      const message = { type: "Subscribe", id: this._nextId++, streams: group, ...extra };
+      const from = {};
+      for (const stream of group) {
+        const position = this.tracker.resumeFrom(stream);
+        if (position) from[stream] = position;
+      }
+      if (Object.keys(from).length) message.from = from;
+      this._send(message);
     }
-    if (Object.keys(from).length) message.from = from;
-    if (this.options.depth) message.depth = this.options.depth;
-    this._send(message);
   }
 
   _send(message) {
