@@ -74,7 +74,12 @@ def overview(backend: Backend, series: Series, principal: Principal) -> dict[str
     for info in infos if is_admin(principal) else []:
         dialect = str(info.get("dialect"))
         dialects[dialect] = dialects.get(dialect, 0) + 1
-    return {"node": node, "sources": sources, "dialects": dialects, "series": series.rates()}
+    columns: dict[str, list[float | None]] = {k: list(v) for k, v in series.rates().items()}
+    if not is_admin(principal):
+        # other users' traffic is not theirs to see: only the market's event rate stays
+        for name in ("messages", "bytes", "drops", "refusals", "connections", "slow"):
+            columns[name] = [None] * len(columns["t"])
+    return {"node": node, "sources": sources, "dialects": dialects, "series": columns}
 
 
 async def streams(backend: Backend, rates: StreamRates) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -124,4 +125,11 @@ async def test_non_admin_sees_own_data_only_and_cannot_act_as_admin(start_server
         )
         closing = await http.delete(f"/dashboard/api/connections/{theirs_id}", headers=headers)
         assert closing.status_code == 404 and theirs_id in server.node.connections
-        assert (await http.get("/dashboard/api/overview")).json()["dialects"] == {}
+        async with asyncio.timeout(5):  # until two samples (1 s apart) give one rate point
+            while not (overview := (await http.get("/dashboard/api/overview")).json())["series"][
+                "t"
+            ]:
+                await asyncio.sleep(0.2)
+        assert overview["dialects"] == {} and overview["series"]["events"][0] is not None
+        assert set(overview["series"]["connections"]) == {None}
+        assert set(overview["series"]["messages"]) == {None}
