@@ -226,3 +226,21 @@ test("client: with depth, book streams are subscribed apart and their skipped se
   assert.ok(client.book(BOOK).valid);
   client.close();
 });
+
+test("client: `from` seeds event streams, so the first Subscribe replays recent history", () => {
+  FakeSocket.sockets = [];
+  const client = new TickcastClient({ url: "ws://server/api/v1/ws", streams: [TRADES, QUOTES],
+    from: { [TRADES]: { epoch: "e1", seq: 40 }, [QUOTES]: { epoch: "e1", seq: 40 } }, WebSocket: FakeSocket });
+  client.start();
+  const ws = FakeSocket.sockets[0];
+  ws.open();
+  // a state stream always starts from a snapshot: only the event stream resumes
+  assert.deepEqual(ws.sent[0], { type: "Subscribe", id: 1, streams: [TRADES, QUOTES],
+    from: { [TRADES]: { epoch: "e1", seq: 40 } } });
+  ws.receive({ type: "Subscribed", id: 1, streams: [{ stream: TRADES, epoch: "e1", seq: 50 }] });
+  const seen = [];
+  client.options.onMessage = (m) => seen.push(m);
+  ws.receive(update(TRADES, 41));
+  assert.deepEqual(seen, [update(TRADES, 41)]);
+  client.close();
+});

@@ -39,4 +39,4 @@ def test_js_client_passes_node_tests_with_server_checksums(tmp_path: Path) -> No
         check=False,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "# fail 0" in result.stdout and "# pass 17" in result.stdout
+    assert "# fail 0" in result.stdout and "# pass 18" in result.stdout

@@ -55,9 +55,12 @@ export function drawCandles(canvas, candles) {
     ctx.fillText("Waiting for trades…", pad.l + 8, height / 2);
     return;
   }
-  const lo = Math.min(...candles.map((c) => c.l));
-  const hi = Math.max(...candles.map((c) => c.h));
-  const span = hi - lo || Math.abs(hi) * 1e-4 || 1;
+  const low = Math.min(...candles.map((c) => c.l));
+  const high = Math.max(...candles.map((c) => c.h));
+  const margin = (high - low) * 0.08 || Math.abs(high) * 1e-4 || 1;
+  const lo = low - margin;
+  const hi = high + margin;
+  const span = hi - lo;
   const y = (v) => pad.t + (hi - v) / span * (height - pad.t - pad.b);
   const step = (width - pad.l - pad.r) / Math.max(candles.length, 30);
   ctx.strokeStyle = css("--line");

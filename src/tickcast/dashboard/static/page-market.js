@@ -9,6 +9,7 @@ export const title = "Market";
 const CANDLE_S = 5;
 const MAX_CANDLES = 90;
 const TAPE = 40;
+const HISTORY = 1000; // trades replayed on open (within the server's history) for the candles
 const BOOK_DEPTH = 50; // the ladder shows 10 levels, the depth chart 50
 
 export function mount(root, { onLeave, status }) {
@@ -97,14 +98,29 @@ export function mount(root, { onLeave, status }) {
     return `spread ${(Number(asks[0][0]) - Number(bids[0][0])).toFixed(Math.max(0, (asks[0][0].split(".")[1] ?? "").length))}`;
   }
 
-  function open(market) {
+  /** Where to start the trades stream so that the candles begin with recent history. */
+  async function tradesFrom(market) {
+    try {
+      const streams = await (await fetch("/api/v1/streams")).json();
+      const head = streams.find((s) => s.stream === `trades:${market}`);
+      return head ? { [head.stream]: { epoch: head.epoch, seq: Math.max(0, head.seq - HISTORY) } } : {};
+    } catch {
+      return {};
+    }
+  }
+
+  async function open(market) {
     client?.close();
+    client = null;
+    const from = await tradesFrom(market);
+    if (left || select.value !== market) return;  // page left or another market picked meanwhile
     candles = []; trades = []; counts = { trades: 0, verified: 0, mismatches: 0 };
     fill(ladder, empty("Waiting for the book snapshot…"));
     fill(tape, empty("No trade yet."));
     client = new TickcastClient({
       streams: [`trades:${market}`, `book:${market}`],
       depth: BOOK_DEPTH,
+      from,
       onMessage: (m) => onMessage(m, market),
       onStatus: (s) => { fill(state, s.status === "closed" ? `closed ${s.code ?? ""} ${s.reason ?? ""}`.trim() : s.status);
         state.className = `badge ${s.status === "open" ? "ok" : "warn"}`; },
@@ -114,7 +130,8 @@ export function mount(root, { onLeave, status }) {
     schedule();
   }
 
-  onLeave(() => { client?.close(); clearTimeout(frame); });
+  let left = false;
+  onLeave(() => { left = true; client?.close(); clearTimeout(frame); });
   select.addEventListener("change", () => open(select.value));
   window.addEventListener("resize", schedule);
   onLeave(() => window.removeEventListener("resize", schedule));

@@ -30,10 +30,13 @@ export class StreamTracker {
     this.stats = { updates: 0, snapshots: 0, duplicates: 0, gaps: 0, resets: 0, mismatches: 0 };
   }
 
-  add(stream, { filtered = false } = {}) {
+  /** Track `stream`; `resume` ({epoch, seq}) seeds the position of a new event stream, so the
+   * first Subscribe replays what followed it (state streams always start with a snapshot). */
+  add(stream, { filtered = false, resume = null } = {}) {
     if (this.streams.has(stream)) return;
     const state = isStateStream(stream);
-    this.streams.set(stream, { state, filtered, epoch: null, seq: null,
+    const from = resume && !state ? resume : { epoch: null, seq: null };
+    this.streams.set(stream, { state, filtered, epoch: from.epoch, seq: from.seq,
       awaitingSnapshot: state, resetReason: null });
     if (stream.startsWith("book:")) this.books.set(stream, new LocalBook(stream));
   }
@@ -153,7 +156,8 @@ export function defaultUrl(location = globalThis.location) {
 
 /** A reconnecting native-protocol client. Options: url, apiKey (sent as ?api_key=; omit it in
  * the dashboard, where the HttpOnly `id` cookie authenticates), streams, depth (top N levels of
- * `book:` streams, sent in a Subscribe of their own), WebSocket (an
+ * `book:` streams, sent in a Subscribe of their own), from ({stream: {epoch, seq}}: where event
+ * streams start, e.g. a little before the head to replay recent history), WebSocket (an
  * implementation, for Node), onMessage, onStatus ("connecting" | "open" | "closed" with the
  * close code and reason), minDelayMs/maxDelayMs (backoff). */
 export class TickcastClient {
@@ -171,7 +175,8 @@ export class TickcastClient {
 
   /** A depth-limited `book:` view skips seqs legitimately (docs/books.md): no client gaps. */
   _track(stream) {
-    this.tracker.add(stream, { filtered: Boolean(this.options.depth) && stream.startsWith("book:") });
+    this.tracker.add(stream, { filtered: Boolean(this.options.depth) && stream.startsWith("book:"),
+      resume: this.options.from?.[stream] ?? null });
   }
 
   start() {
