@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 STREAM = "trades:binance-btc-usdt-spot"
 MARKET = "binance-btc-usdt-spot"
+BOOK = f"book:{MARKET}"
 
 
 async def _data(page: Page, selector: str, name: str) -> str:
@@ -221,13 +222,13 @@ async def test_streams_and_models_pages_and_keyboard_navigation(start_server) ->
         await page.keyboard.press("Tab")
         await page.keyboard.press("Enter")
         await page.wait_for_function("() => location.hash === '#/streams'")
-        row = page.locator(f"[data-testid=streams] tr[data-stream='{STREAM}']")
+        row = page.locator(f"[data-testid=streams] tr[data-stream='{BOOK}']")
         await row.wait_for()
         first = int((await row.locator("td").nth(2).text_content() or "0").replace(",", ""))
         await page.wait_for_function(
             "([s, f]) => Number(document.querySelector(`tr[data-stream='${s}'] td:nth-child(3)`)"
             ".textContent.replace(/[^0-9]/g, '')) > f",
-            arg=[STREAM, first],
+            arg=[BOOK, first],
         )
         await screenshot(page, "streams")
         await page.click("nav >> text=Models")
