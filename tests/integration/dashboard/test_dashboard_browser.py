@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 import pytest
 from playwright.async_api import Page
 from tests.integration.dashboard.browser import chromium, screenshot, signed_in_page
@@ -231,10 +232,21 @@ async def test_streams_and_models_pages_and_keyboard_navigation(start_server) ->
             arg=[BOOK, first],
         )
         await screenshot(page, "streams")
+        rows = [{"point1": i % 5, "point2": (i * 3) % 7, "label": "up" if i % 5 > 2 else "down"}
+                for i in range(40)]  # fmt: skip
+        body = {"strategy": "demo", "name": "DecisionTree", "type": "class", "target": "label",
+                "rows": rows}  # fmt: skip
+        async with httpx.AsyncClient(base_url=server.http, timeout=60) as http:
+            trained = await http.post(
+                "/api/v1/models", json=body, headers={"X-API-Key": server.admin_key}
+            )
+            assert trained.status_code == 201, trained.text
         await page.click("nav >> text=Models")
-        await page.locator("[data-testid=models] h2, [data-testid=models] .empty").first.wait_for()
+        model_row = page.locator("[data-testid=models] tr", has_text="DecisionTree")
+        await model_row.wait_for()
+        assert "accuracy" in (await model_row.text_content() or "")
         await screenshot(page, "models")
         models = json.loads(
             await page.evaluate("fetch('/dashboard/api/models').then(r => r.text())")
         )
-        assert set(models) == {"enabled", "models", "live", "connections"}
+        assert models["enabled"] and [m["name"] for m in models["models"]] == ["DecisionTree"]
