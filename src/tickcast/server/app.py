@@ -16,6 +16,7 @@ from starlette.routing import WebSocketRoute
 
 from tickcast.clock import Clock
 from tickcast.config import ServerConfig
+from tickcast.dashboard import mount_dashboard
 from tickcast.errors import StorageError
 from tickcast.features import available, require
 from tickcast.model.names import InvalidName
@@ -146,6 +147,7 @@ def build_app(
 
     app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
     mount_vega(app, node)
+    mount_dashboard(app, node)  # docs/dashboard.md
     app.state.coinmetrics = mount_coinmetrics(app.router.routes, node)
     _document_validation_errors_as_400(app)
     return app
