@@ -5,9 +5,11 @@ The behaviour every store shares is in test_store_contract.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,18 @@ def test_store_refuses_unknown_pre_alembic_version(db_path: Path, plans: dict[st
     db.close()
     with pytest.raises(StorageError, match="newer"):
         SqliteStore(path=db_path, plans=plans, clock=ManualClock())
+
+
+def test_store_concurrent_opens_migrate_once(db_path: Path, plans: dict[str, Plan]) -> None:
+    """Several processes' stores opening a new file at once all succeed (BEGIN IMMEDIATE)."""
+
+    def open_one(_: int) -> str | None:
+        store = SqliteStore(path=db_path, plans=plans, clock=ManualClock())
+        asyncio.run(store.close())
+        return store.revision
+
+    with ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(open_one, range(4))) == {head_revision()}
 
 
 def test_store_wraps_sqlite_errors(tmp_path: Path, plans: dict[str, Plan]) -> None:
