@@ -102,8 +102,7 @@ def _adopt_legacy_sqlite(connection: Connection) -> None:
         return  # a new file
     if version != LEGACY_SQLITE_VERSION:
         raise StorageError(
-            f"database schema version {version} is newer than this tickcast "
-            f"({head_revision()!r})"
+            f"database schema version {version} is newer than this tickcast ({head_revision()!r})"
         )
     MigrationContext.configure(connection).stamp(
         ScriptDirectory.from_config(alembic_config()), LEGACY_SQLITE_REVISION
