@@ -79,6 +79,11 @@ class SqliteStore(SqlStore):
                 raise
             self._connection = connection
             self._session_of = _SyncSession(connection)
+            # BEGIN/COMMIT go to sqlite3 itself: SQLAlchemy does not track them in autocommit
+            # mode anyway, and they are half the statements of a write
+            driver = connection.connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            self._driver = driver
 
     def __repr__(self) -> str:
         return f"SqliteStore({self._path!r})"
@@ -103,17 +108,18 @@ class SqliteStore(SqlStore):
     @asynccontextmanager
     async def _session(self, action: str, *, write: bool) -> AsyncIterator[Session]:
         with self._errors(action):
-            connection = self._live()
+            self._live()
             if not write:
                 yield self._session_of
                 return
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            driver = self._driver
+            driver.execute("BEGIN IMMEDIATE")
             try:
                 yield self._session_of
             except BaseException:
-                connection.exec_driver_sql("ROLLBACK")
+                driver.execute("ROLLBACK")
                 raise
-            connection.exec_driver_sql("COMMIT")
+            driver.execute("COMMIT")
 
     async def open(self) -> None:
         """Nothing to do (the file is opened and migrated when the store is built)."""
