@@ -49,7 +49,7 @@ def open_store(
 
 
 async def open_and_migrate(store: Store) -> str:
-    """Make sure ``store`` is connected and its schema is current; returns the schema version."""
+    """Make sure ``store`` is connected and its schema is current; returns ``revision NNNN``."""
     opener = getattr(store, "open", None)
     if opener is not None:
         await opener()
