@@ -15,23 +15,30 @@ SQLite files written before alembic (every release up to the merge of the SQL st
 ``0001`` on SQLite, so they are stamped ``0001`` and upgraded from there. After migrating, the
 file's ``user_version`` is set to :data:`SQLITE_FENCE`, which those releases refuse as newer
 instead of misreading the new schema.
+
+alembic is imported only when a database is not at :data:`HEAD` (a quick read of
+``alembic_version`` comes first), so opening a current database costs one query, not alembic's
+import time.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from tickcast.errors import StorageError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+HEAD = "0002"
+"""The newest revision in ``migrations/versions`` (a test checks it against alembic's head)."""
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+VERSION_TABLE = "alembic_version"
 MIGRATION_LOCK = 0x7469636B63617374
 """The PostgreSQL advisory lock id held while migrating ("tickcast" in ASCII)."""
 LEGACY_SQLITE_VERSION = 1
@@ -43,13 +50,17 @@ SQLITE_FENCE = 2
 
 def alembic_config() -> Config:
     """An alembic configuration pointing at the packaged migrations (no ini file needed)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
 def head_revision() -> str:
-    """The newest revision this tickcast knows."""
+    """The newest revision this tickcast knows, as alembic computes it from the scripts."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -57,10 +68,15 @@ def head_revision() -> str:
 
 def current_revision(connection: Connection) -> str | None:
     """The database's revision, or None if it was never migrated with alembic."""
-    return MigrationContext.configure(connection).get_current_revision()
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    return str(rows[0]) if len(rows) == 1 else None
 
 
 def _refuse_unknown(connection: Connection, script: ScriptDirectory) -> None:
+    from alembic.util import CommandError
+
     current = current_revision(connection)
     if current is None:
         return
@@ -77,6 +93,9 @@ def _refuse_unknown(connection: Connection, script: ScriptDirectory) -> None:
 
 def _upgrade_in_transaction(connection: Connection) -> str:
     """Upgrade to head on a connection already inside the migration's transaction."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     config = alembic_config()
     _refuse_unknown(connection, ScriptDirectory.from_config(config))
     config.attributes["connection"] = connection
@@ -87,15 +106,18 @@ def _upgrade_in_transaction(connection: Connection) -> str:
 def upgrade_postgresql(connection: Connection) -> str:
     """Migrate a PostgreSQL database to head under the advisory lock; returns the revision."""
     with connection.begin():
+        if current_revision(connection) == HEAD:
+            return HEAD
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
         return _upgrade_in_transaction(connection)
 
 
 def _adopt_legacy_sqlite(connection: Connection) -> None:
     """Stamp a pre-alembic SQLite file at the revision its schema is; refuse unknown versions."""
-    if connection.exec_driver_sql(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-    ).first():
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    if inspect(connection).has_table(VERSION_TABLE):
         return
     version = int(connection.exec_driver_sql("PRAGMA user_version").scalar_one())
     if version == 0:
@@ -114,11 +136,15 @@ def upgrade_sqlite(connection: Connection) -> str:
 
     ``connection`` must be in autocommit mode (the transaction is the one begun here).
     """
+    fenced = connection.exec_driver_sql("PRAGMA user_version").scalar_one() == SQLITE_FENCE
+    if fenced and current_revision(connection) == HEAD:
+        return HEAD  # a snapshot read: a file at head never goes back
     connection.exec_driver_sql("BEGIN IMMEDIATE")
     try:
         _adopt_legacy_sqlite(connection)
         revision = _upgrade_in_transaction(connection)
-        connection.exec_driver_sql(f"PRAGMA user_version = {SQLITE_FENCE}")
+        if connection.exec_driver_sql("PRAGMA user_version").scalar_one() != SQLITE_FENCE:
+            connection.exec_driver_sql(f"PRAGMA user_version = {SQLITE_FENCE}")
     except BaseException:
         connection.exec_driver_sql("ROLLBACK")
         raise

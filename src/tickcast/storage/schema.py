@@ -9,7 +9,7 @@ them for queries. Where the two databases store a value differently, a type belo
 * ``api_keys.test``: ``boolean`` on PostgreSQL, ``0``/``1`` on SQLite.
 
 Text keys carry the ``C`` collation on PostgreSQL (set by the migration) so that listings sort
-byte-wise as in SQLite.
+byte-wise as in SQLite. PostgreSQL's types are imported only on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
@@ -41,6 +40,8 @@ class Scopes(TypeDecorator[frozenset[str]]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import ARRAY
+
             return dialect.type_descriptor(ARRAY(Text))
         return dialect.type_descriptor(Text())
 
@@ -56,6 +57,20 @@ class Scopes(TypeDecorator[frozenset[str]]):
         return frozenset(value)
 
 
+class Overrides(TypeDecorator[dict[str, object]]):
+    """A user's plan overrides: ``jsonb`` on PostgreSQL, JSON text elsewhere."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
 metadata = MetaData()
 
 users = Table(
@@ -64,7 +79,7 @@ users = Table(
     Column("name", Text, primary_key=True),
     Column("plan", Text, nullable=False),
     Column("created_ns", BigInteger, nullable=False),
-    Column("overrides", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+    Column("overrides", Overrides(), nullable=False),
 )
 
 api_keys = Table(

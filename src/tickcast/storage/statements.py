@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Executable
 
 from tickcast.storage.schema import USAGE_COUNTERS, api_keys, usage, users
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 _USAGE_COLUMNS = (usage.c.key_id, *(usage.c[name] for name in USAGE_COUNTERS))
 
@@ -44,8 +47,12 @@ class Statements:
 
 def _insert(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
     if dialect == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def statements_for(dialect: str) -> Statements:

@@ -20,7 +20,7 @@ from tickcast.auth.plans import Plan
 from tickcast.clock import ManualClock
 from tickcast.errors import StorageError
 from tickcast.storage.factory import open_store
-from tickcast.storage.migrate import SQLITE_FENCE, head_revision
+from tickcast.storage.migrate import HEAD, SQLITE_FENCE, head_revision
 from tickcast.storage.sqlite import SqliteStore, default_db_path
 
 RELEASE_DIR = Path(__file__).parents[2] / "fixtures" / "storage" / "release-0d13d72"
@@ -34,6 +34,11 @@ def pragma(path: Path, name: str) -> object:
         return db.execute(f"PRAGMA {name}").fetchone()[0]
     finally:
         db.close()
+
+
+def test_head_constant_is_alembic_head() -> None:
+    """The quick check of an open (no alembic import) compares with the scripts' real head."""
+    assert HEAD == head_revision()
 
 
 async def test_store_revision_and_wal(db_path: Path, plans: dict[str, Plan]) -> None:
