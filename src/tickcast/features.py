@@ -22,10 +22,10 @@ from tickcast.errors import ConfigError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "server": (
         "starlette", "fastapi", "fastapi_offline", "uvicorn", "httpx", "prometheus_client",
-        "orjson", "socketio", "engineio", "httptools",
+        "orjson", "socketio", "engineio", "httptools", "sqlalchemy", "alembic",
     ),
     "redis": ("redis",),
-    "postgres": ("asyncpg", "sqlalchemy", "alembic"),
+    "postgres": ("asyncpg", "greenlet"),
     "predict": ("numpy", "sklearn", "skops"),
 }  # fmt: skip
 """The importable modules each extra brings."""

@@ -15,7 +15,6 @@ Semantics every implementation follows:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -152,10 +151,13 @@ class Store(Protocol):
 
 
 def principal_for(
-    record: KeyRecord, user_plan: str, user_overrides: str, plans: Mapping[str, Plan]
+    record: KeyRecord,
+    user_plan: str,
+    user_overrides: Mapping[str, object],
+    plans: Mapping[str, Plan],
 ) -> Principal | None:
-    """The principal of an authenticated key: its plan (or its user's) with the user's overrides
-    (JSON); None, logged as a warning, when the plan is gone or the overrides are bad."""
+    """The principal of an authenticated key: its plan (or its user's) with the user's overrides;
+    None, logged as a warning, when the plan is gone or the overrides are bad."""
     log = logging.getLogger("tickcast.storage")
     plan_name = record.plan or user_plan
     plan = plans.get(plan_name)
@@ -163,7 +165,7 @@ def principal_for(
         log.warning("key %s refused: plan %r is not configured", record.key_id, plan_name)
         return None
     try:
-        plan = plan.with_overrides(**json.loads(user_overrides))
+        plan = plan.with_overrides(**user_overrides)
     except ConfigError as exc:
         log.warning(
             "key %s refused: bad overrides of user %s: %s", record.key_id, record.user, exc.message
