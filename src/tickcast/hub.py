@@ -72,6 +72,13 @@ class Encoder(Protocol):
     ) -> bytes: ...
 
 
+class RunEncoder(Encoder, Protocol):
+    """An encoder that renders a run of consecutive events of one stream in one bus batch as one
+    frame (Coin Metrics: the metrics of one asset published together are one message)."""
+
+    def run_frame(self, stream: str, seq: int, events: Sequence[Event]) -> bytes: ...
+
+
 class Subscriber(Protocol):
     outbox: Outbox
 
@@ -119,6 +126,8 @@ class _Group:
     """Members served frame by frame: every non-shared member, and shared ones while joining."""
     channels: dict[Hashable, Channel] = field(default_factory=dict)
     """The channels whose subscription set contains this group."""
+    run: list[Event] | None = None
+    """For a ``RunEncoder``: the events of the current run (else None)."""
 
     @property
     def ident(self) -> tuple[str, str, View]:
@@ -192,7 +201,7 @@ class Hub:
 
     def on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
         woken: dict[int, Subscriber] = {}
-        for envelope in envelopes:
+        for index, envelope in enumerate(envelopes):
             groups = self._groups.get(envelope.stream)
             if groups:
                 last = self.keeper.position(envelope.stream)
@@ -204,8 +213,13 @@ class Hub:
                     self._announce_hole(groups, envelope, last.seq + 1, woken)
             self.keeper.apply(envelope)
             if groups:
+                following = envelopes[index + 1] if index + 1 < len(envelopes) else None
+                more = following is not None and following.stream == envelope.stream
                 for group in list(groups.values()):
-                    self._fan_out(group, envelope, woken)
+                    if group.run is None:
+                        self._fan_out(group, envelope, woken)
+                    else:
+                        self._fan_out_run(group, envelope, more, woken)
         for subscriber in woken.values():
             subscriber.wake()
 
@@ -237,6 +251,20 @@ class Hub:
         frame = self._frame(group, envelope)
         if frame is None:
             return
+        self.frames_encoded += 1
+        self._deliver(group, envelope.stream, envelope.seq, frame, woken)
+
+    def _fan_out_run(
+        self, group: _Group, envelope: Envelope, more: bool, woken: dict[int, Subscriber]
+    ) -> None:
+        """A ``RunEncoder`` group: the stream's consecutive events of a batch become one frame."""
+        assert group.run is not None
+        group.run.append(envelope.event)
+        if more:
+            return
+        events, group.run = group.run, []
+        encoder = cast(RunEncoder, group.encoder)
+        frame = encoder.run_frame(envelope.stream, envelope.seq, events)
         self.frames_encoded += 1
         self._deliver(group, envelope.stream, envelope.seq, frame, woken)
 
@@ -422,6 +450,8 @@ class Hub:
                 depth_view = DepthView(view.depth)
                 depth_view.snapshot(self._book(stream))
             group = groups[(encoder.name, view)] = _Group(key, encoder, view, depth_view)
+            if hasattr(encoder, "run_frame"):
+                group.run = []
         return group
 
     async def attach(
