@@ -16,6 +16,7 @@ import pytest
 import socketio
 from websockets.asyncio.client import ClientConnection, connect
 
+from tickcast.dialects.socketio_feed import SYMBOLS as FEED_SYMBOLS
 from tickcast.model import Ticker
 from tickcast.server import socketio_feed as server_feed
 
@@ -372,6 +373,23 @@ async def test_socketio_feed_raw_transcript(start_server) -> None:
         await ws.send('40/api-ws,{"apiKey":"nope"}')
         assert await recv(ws) == '44/api-ws,{"message":"Authentication failed"}'
         assert await recv(ws) == "1"  # Engine.IO close (the client then closes the socket)
+
+
+async def test_socketio_feed_initial_prices_carry_all_20_symbols_from_the_start(
+    start_server,
+) -> None:
+    """The simulator's opening prices are published before the server reports started: a
+    client connecting at once gets every symbol, in the feed's order."""
+    server = await start_server()
+    keeper = server.node.hub.keeper
+    assert all(keeper.snapshot(f"ticker:{s.lower()}") for s in SYMBOLS)  # no wait: primed
+    key = await server.key("pro", user="u", prefix="ci_live_")
+    async with feed_client(server.http, key) as client:
+        await eventually(lambda: bool(client.events), "initial-prices")
+    name, initial = client.events[0]
+    assert name == "initial-prices"
+    assert [u["symbol"] for u in initial] == list(FEED_SYMBOLS)
+    assert_market_updates(initial)
 
 
 # -- semantics, on published tickers ------------------------------------------------------------

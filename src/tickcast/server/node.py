@@ -21,7 +21,7 @@ from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
 from tickcast.server.cluster import Cluster, build_bus, publish_retrying, runs_sources
 from tickcast.server.metrics import NodeMetrics
 from tickcast.server.sources import build_sources
-from tickcast.sources.base import Source
+from tickcast.sources.base import PrimedSource, Source
 from tickcast.state import BookChecksummer
 from tickcast.state.recorder import Recorder
 from tickcast.storage.base import Principal
@@ -128,6 +128,8 @@ class Node:
             await self.store.ensure_user("dev", "admin")
             self.development_key, _ = await self.store.create_key(user="dev", prefix="tc_live_")
         for source in self.sources if runs_sources(self.config) else []:
+            if isinstance(source, PrimedSource):
+                await self.publish(source.prime())
             self._tasks.append(asyncio.create_task(self._run_source(source)))
         self._tasks.append(asyncio.create_task(self._flush_usage_forever()))
         self.ready = True
