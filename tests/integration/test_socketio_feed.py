@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from tickcast.dialects.socketio_feed import SYMBOLS as FEED_SYMBOLS
 from tickcast.model import Ticker
 from tickcast.server import socketio_feed as server_feed
+from tickcast.server.limits import Pool
 
 NAMESPACE = "/api-ws"
 SYMBOLS = {
@@ -288,17 +289,17 @@ async def test_socketio_feed_refusals_in_precedence_order(start_server) -> None:
     test = await server.key("pro", user="u", prefix="ci_test_")
     other = await server.key("pro", user="u", prefix="ci_live_")
     async with feed_client(url, live), feed_client(url, test) as second:
-        assert server.node.feed_limits.count("u") == 2
+        assert server.node.limits.count(Pool.FEED, "u") == 2
         assert await refusal(url, other) == "Connection limit exceeded"
         someone_else = await server.key("pro", user="v", prefix="ci_live_")
         async with feed_client(url, someone_else):
             pass
         await second.close()
-        await eventually(lambda: server.node.feed_limits.count("u") == 1, "a slot released")
+        await eventually(lambda: server.node.limits.count(Pool.FEED, "u") == 1, "a slot released")
         async with feed_client(url, other):
-            assert server.node.feed_limits.count("u") == 2
-    await eventually(lambda: server.node.feed_limits.total() == 0, "every slot released")
-    assert server.node.limits.total() == 0  # the native protocol's counter is separate
+            assert server.node.limits.count(Pool.FEED, "u") == 2
+    await eventually(lambda: server.node.limits.total(Pool.FEED) == 0, "every slot released")
+    assert server.node.limits.total(Pool.STREAMS) == 0  # the native pool is separate
 
 
 @pytest.mark.parametrize(
@@ -540,7 +541,7 @@ async def test_socketio_feed_connections_listed_closed_and_metered(start_server)
         await eventually(lambda: bool(client.disconnects), "the disconnect")
         assert client.disconnects == ["server disconnect"]
         await eventually(lambda: not client.sio.connected, "the client gives up")
-    assert server.node.feed_limits.total() == 0
+    assert server.node.limits.total(Pool.FEED) == 0
     assert not server.node.connections
     record = (await server.node.store.list_keys("u"))[0]
     usage = server.node.meter.snapshot()[record.key_id]
@@ -580,7 +581,7 @@ async def test_socketio_feed_restart_drops_sessions_so_clients_reconnect(start_s
             await node.close_connections(1012, "server restart")
             await js.until(lambda: "disconnect" in js.names(), "the disconnect")
             await eventually(lambda: bool(python.disconnects), "the disconnect")
-            assert node.feed_limits.total() == 0 and not node.connections
+            assert node.limits.total(Pool.FEED) == 0 and not node.connections
             async with httpx.AsyncClient() as http:
                 response = await http.get(f"{server.http}/socket.io/?EIO=4&transport=polling")
             assert response.status_code == 503
@@ -606,5 +607,5 @@ async def test_socketio_feed_drops_slow_consumers(start_server, monkeypatch) -> 
     monkeypatch.setattr(server_feed, "SLOW_CONSUMER_PACKETS", -1)  # everyone is too slow
     await eventually(lambda: bool(client.disconnects), "the drop", timeout=5)
     assert client.disconnects == ["transport error"]
-    assert server.node.feed_limits.total() == 0
+    assert server.node.limits.total(Pool.FEED) == 0
     await client.close()

@@ -20,7 +20,6 @@ import os
 import secrets
 import socket
 from collections.abc import Sequence
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -32,27 +31,10 @@ from tickcast.clock import Clock
 from tickcast.config import ServerConfig
 from tickcast.errors import BusError
 from tickcast.model import BookSnapshot, Envelope, Event, MarketCatalog
+from tickcast.server.limits import Pool, SlotCounter
 from tickcast.state import BookChecksummer, StateKeeper
 
 logger = logging.getLogger("tickcast.server")
-
-
-class SlotCounter(Protocol):
-    """Concurrent connections per user (``ConnectionCounter`` or its cluster-wide version)."""
-
-    async def acquire(self, user: str, limit: int) -> bool:
-        """Take a slot if fewer than ``limit`` are held (strict across a cluster)."""
-        ...
-
-    def try_acquire(self, user: str, limit: int) -> bool:
-        """The same without waiting (across a cluster: from this node's view of the others)."""
-        ...
-
-    def release(self, user: str) -> None: ...
-
-    def count(self, user: str) -> int: ...
-
-    def total(self) -> int: ...
 
 
 class LocalSlots(ConnectionCounter):
@@ -99,23 +81,21 @@ async def publish_retrying(bus: Bus, events: Sequence[Event]) -> list[Envelope]:
 
 
 class Cluster:
-    """A node's share of the cluster: its id and its two connection counters."""
+    """A node's share of the cluster: its id and one connection counter per limit pool."""
 
     def __init__(self, config: ServerConfig, bus: Bus) -> None:
         self.node_id = node_id()
-        self.limits: SlotCounter
-        self.feed_limits: SlotCounter
+        self.counters: dict[Pool, SlotCounter] = {}
         self._counters: list[ClusterConnectionCounter] = []
-        if isinstance(bus, RedisBus):
-            for name in ("native", "feed"):
-                self._counters.append(
-                    ClusterConnectionCounter(
-                        bus.control, name=name, node_id=self.node_id, lease=config.lease_seconds
-                    )
+        for pool in Pool:
+            if isinstance(bus, RedisBus):
+                counter = ClusterConnectionCounter(
+                    bus.control, name=pool.value, node_id=self.node_id, lease=config.lease_seconds
                 )
-            self.limits, self.feed_limits = self._counters
-        else:
-            self.limits, self.feed_limits = LocalSlots(), LocalSlots()
+                self._counters.append(counter)
+                self.counters[pool] = counter
+            else:
+                self.counters[pool] = LocalSlots()
         self._bus = bus
 
     def restore_into(

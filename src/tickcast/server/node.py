@@ -19,6 +19,7 @@ from tickcast.errors import StorageError
 from tickcast.hub import Hub
 from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
 from tickcast.server.cluster import Cluster, build_bus, publish_retrying, runs_sources
+from tickcast.server.limits import ConnectionLimits
 from tickcast.server.metrics import NodeMetrics
 from tickcast.server.sources import build_sources
 from tickcast.sources.base import PrimedSource, Source
@@ -85,9 +86,6 @@ class Node:
             config.store, data_dir=config.data_dir, plans=self.plans, clock=self.clock
         )
         self.meter = Meter()
-        self.limits = self.cluster.limits
-        self.feed_limits = self.cluster.feed_limits
-        """Socket.IO price-feed connections per user, a limit of its own (server/socketio_feed)."""
         self.metrics = NodeMetrics()
         self.cluster.register_metrics(self.metrics.registry)
         self.connections: dict[str, LiveConnection] = {}
@@ -104,6 +102,10 @@ class Node:
             getattr(source, "unlimited_connections", False) for source in self.sources
         )
         """A benchmark source runs: plans' connection limits are not enforced."""
+        self.limits = ConnectionLimits(
+            self.cluster.counters, enforced=not self.unlimited_connections
+        )
+        """Concurrent connections per user, cluster-wide, for every dialect (server/limits)."""
         for source in self.sources:
             if hasattr(source, "backlogged"):
                 source.backlogged = self.hub.backlogged
