@@ -27,6 +27,8 @@ class RunningServer:
     port: int
     node: Node
     admin_key: str
+    uvicorn: TickcastServer | None = None
+    """The uvicorn server (e.g. for ``reload_tls``)."""
 
     @property
     def http(self) -> str:
@@ -85,7 +87,7 @@ async def start_server(
             r.node.config.data_dir == config.data_dir for r in started
         )
         assert node.development_key is not None or shared
-        server_info = RunningServer("127.0.0.1", port, node, node.development_key or "")
+        server_info = RunningServer("127.0.0.1", port, node, node.development_key or "", server)
         started.append(server_info)
         return server_info
 

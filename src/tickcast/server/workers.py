@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import os
 import signal
 import socket
 import sys
@@ -51,8 +52,14 @@ def serve_workers(config: ServerConfig) -> int:
         nonlocal stopping
         stopping = True
 
+    def reload(signum: int, frame: FrameType | None) -> None:
+        for process in workers:  # each worker reloads its TLS certificate
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     try:
         for index, worker_config in enumerate(worker_configs(config, port)):
             started = context.Process(
@@ -60,8 +67,10 @@ def serve_workers(config: ServerConfig) -> int:
             )
             started.start()
             workers.append(started)
+        scheme = "https" if config.tls_cert else "http"
         print(
-            f"tickcast listening on http://{host}:{port} with {len(workers)} workers (docs: /docs)",
+            f"tickcast listening on {scheme}://{host}:{port} with {len(workers)} workers "
+            "(docs: /docs)",
             flush=True,
         )
         while not stopping and all(process.is_alive() for process in workers):
