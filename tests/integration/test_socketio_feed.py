@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -155,8 +156,11 @@ class JsClient:
 
 
 @asynccontextmanager
-async def js_example(url: str, key: str) -> AsyncIterator[JsClient]:
-    """Run the vendor's JavaScript example; FAIL (never skip) without node or the npm package."""
+async def js_example(
+    url: str, key: str, env: dict[str, str] | None = None
+) -> AsyncIterator[JsClient]:
+    """Run the vendor's JavaScript example; FAIL (never skip) without node or the npm package.
+    ``env`` adds environment variables (e.g. ``NODE_EXTRA_CA_CERTS``)."""
     node = shutil.which("node")
     assert node is not None, "node (v20) is required for the socket.io-client tests"
     package = JS_DIR / "node_modules" / "socket.io-client" / "package.json"
@@ -168,6 +172,7 @@ async def js_example(url: str, key: str) -> AsyncIterator[JsClient]:
         key,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     try:
         yield JsClient(process)

@@ -3,6 +3,7 @@ made in the test, and a certificate reload on SIGHUP that keeps open connections
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,7 +16,10 @@ import pytest
 import socketio
 from tests.conftest import RunningServer, ServerFactory
 from tests.integration.cm_dialect.helpers import run_streams, wait_for
+from tests.integration.nodes import NodeProcess, create_key
 from tests.integration.predictions_helpers import recv_json
+from tests.integration.test_socketio_feed import js_example
+from tests.integration.test_vega_sample import sample
 from tests.integration.tls_ca import CertificateAuthority, peer_serial
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -127,3 +131,56 @@ async def test_sighup_reloads_the_certificate_and_keeps_connections(
             assert peer_serial(after.transport.get_extra_info("ssl_object")) == 2
             await ping(after, 1)
         await ping(before, 2)  # the connection opened before the reload goes on
+
+
+async def test_vega_sample_and_javascript_socketio_client_over_tls(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """The Vega documentation's sample (websocket-client + rel) on ``wss://`` and the official
+    npm socket.io-client on ``https://``, each trusting the test CA through its environment."""
+    ca = CertificateAuthority.create(tmp_path)
+    cert, key_file = tmp_path / "server.pem", tmp_path / "server.key"
+    ca.issue(cert, key_file, serial=1)
+    server = await start_server(tls_cert=str(cert), tls_key=str(key_file), vega_block_time=0.2)
+    bundle = {"WEBSOCKET_CLIENT_CA_BUNDLE": str(ca.ca_file)}
+    async with sample(wss(server, "/api/v2/stream/markets/data"), bundle) as client:
+        message = await client.message()
+    assert message["result"]["marketData"]
+    key = await server.key("pro", user="u", prefix="ci_live_")
+    async with js_example(https(server), key, {"NODE_EXTRA_CA_CERTS": str(ca.ca_file)}) as js:
+        await js.until(lambda: "initial-prices" in js.names(), "initial-prices")
+    assert js.names()[0] == "connect"
+    assert len(js.events[js.index("initial-prices")][1]) == 20
+
+
+async def test_workers_serve_tls_and_reload_on_sighup(tmp_path: Path, redis_url: str) -> None:
+    """``--workers 2 --tls-cert --tls-key``: both workers accept wss:// on the shared port; a
+    SIGHUP to the parent reaches every worker, and new connections get the new certificate."""
+    ca = CertificateAuthority.create(tmp_path)
+    cert, key_file = tmp_path / "server.pem", tmp_path / "server.key"
+    ca.issue(cert, key_file, serial=1)
+    args = ["--workers", "2", "--source", "simulator:rate=300", "--log-level", "info",
+            "--data-dir", str(tmp_path / "data"), "--tls-cert", str(cert),
+            "--tls-key", str(key_file)]  # fmt: skip
+    node = NodeProcess("tls-workers", tmp_path, args, {"TICKCAST_BUS": redis_url},
+                       verify=ca.client_context())  # fmt: skip
+    try:
+        await asyncio.to_thread(node.wait_healthy)
+        started = "Application startup complete"
+        await wait_for(lambda: node.log.read_text().count(started) == 2)  # both workers
+        key = create_key(tmp_path / "data", "tls", "pro")
+        headers = {"X-API-Key": key}
+
+        async def serial() -> int:
+            async with connect(node.ws, ssl=ca.client_context(), additional_headers=headers) as ws:
+                await ping(ws, 1)
+                return peer_serial(ws.transport.get_extra_info("ssl_object"))
+
+        assert [await serial() for _ in range(4)] == [1] * 4
+        ca.issue(cert, key_file, serial=2)
+        node.process.send_signal(signal.SIGHUP)
+        await wait_for(lambda: node.log.read_text().count("TLS certificate reloaded") == 2)
+        assert [await serial() for _ in range(4)] == [2] * 4
+    finally:
+        node.stop()
+    assert node.process.returncode == 0

@@ -27,6 +27,7 @@ def _worker(config: ServerConfig, index: int) -> None:
     from tickcast.server.run import serve
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM stops uvicorn
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the server reloads TLS on it (run.py)
     serve(config, reuse_port=True, announce=index == 0)
 
 
