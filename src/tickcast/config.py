@@ -61,6 +61,10 @@ class ServerConfig:
     """Most header lines in one HTTP request (431 above it)."""
     header_timeout: float = 10.0
     """Seconds a client has to send a complete request head (then 408 and close)."""
+    tls_cert: str = ""
+    """PEM certificate chain: serve every endpoint over TLS on the same port (with ``tls_key``)."""
+    tls_key: str = ""
+    """PEM private key of ``tls_cert``. Both files are read again on SIGHUP."""
     config_file: str | None = None
     plans_toml: str | None = field(default=None, repr=False)
     """The config file's text, for its ``[plans.*]`` tables."""
@@ -133,9 +137,21 @@ def _validate(config: ServerConfig) -> ServerConfig:
     if config.bus == "memory" and (config.role != "all" or config.workers > 1):
         key = "role" if config.role != "all" else "workers"
         raise ConfigError(f"config key {key!r}: needs a shared bus (--bus redis://...)")
+    _validate_tls(config)
     if config.role == "ingest" and config.workers > 1:
         raise ConfigError("config key 'workers': an ingest node runs one process")
     return config
+
+
+def _validate_tls(config: ServerConfig) -> None:
+    """Both or neither of ``tls_cert`` and ``tls_key``; both readable."""
+    if bool(config.tls_cert) != bool(config.tls_key):
+        missing = "tls_key" if config.tls_cert else "tls_cert"
+        raise ConfigError(f"config key {missing!r}: needed with the other (TLS needs both)")
+    for name in ("tls_cert", "tls_key"):
+        path = getattr(config, name)
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"config key {name!r}: cannot read {path!r}")
 
 
 def load(

@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--workers", type=int, help="gateway processes on one port (SO_REUSEPORT; Redis bus)"
     )
+    parser.add_argument("--tls-cert", help="PEM certificate chain: serve https:// and wss://")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert (reloaded on SIGHUP)")
     parser.set_defaults(func=run)
 
 
@@ -83,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         "bus": args.bus,
         "role": args.role,
         "workers": args.workers,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
     }
     try:
         config = load(file=args.config, overrides=overrides)

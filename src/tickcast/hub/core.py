@@ -20,6 +20,7 @@ from tickcast.hub.parts import (
     Group,
     Joined,
     Member,
+    RunEncoder,
     Shared,
     SharedSubscriber,
     Subscriber,
@@ -84,7 +85,7 @@ class Hub:
 
     def on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
         woken: dict[int, Subscriber] = {}
-        for envelope in envelopes:
+        for index, envelope in enumerate(envelopes):
             groups = self._groups.get(envelope.stream)
             if groups:
                 last = self.keeper.position(envelope.stream)
@@ -96,8 +97,13 @@ class Hub:
                     self._announce_hole(groups, envelope, last.seq + 1, woken)
             self.keeper.apply(envelope)
             if groups:
+                following = envelopes[index + 1] if index + 1 < len(envelopes) else None
+                more = following is not None and following.stream == envelope.stream
                 for group in list(groups.values()):
-                    self._fan_out(group, envelope, woken)
+                    if group.run is None:
+                        self._fan_out(group, envelope, woken)
+                    else:
+                        self._fan_out_run(group, envelope, more, woken)
         self.pager.catch_up()
         for subscriber in woken.values():
             subscriber.wake()
@@ -135,6 +141,26 @@ class Hub:
             return
         self.frames_encoded += 1
         self._deliver(group, envelope.stream, envelope.seq, frame, woken)
+
+    def _fan_out_run(
+        self, group: Group, envelope: Envelope, more: bool, woken: dict[int, Subscriber]
+    ) -> None:
+        """A ``RunEncoder`` group: the stream's consecutive events of a batch become one frame;
+        a run that cannot be encoded is a gap notice for each of its seqs."""
+        assert group.run is not None
+        group.run.append(envelope)
+        if more:
+            return
+        run, group.run = group.run, []
+        encoder = cast(RunEncoder, group.encoder)
+        try:
+            events = [e.event for e in run]
+            frames = [(envelope.seq, encoder.run_frame(envelope.stream, envelope.seq, events))]
+        except Exception:  # contained like one event's failure (``_fan_out``)
+            frames = [(e.seq, self.framer.unencodable(encoder, e)) for e in run]
+        for seq, frame in frames:
+            self.frames_encoded += 1
+            self._deliver(group, envelope.stream, seq, frame, woken)
 
     def _deliver(
         self, group: Group, stream: str, seq: int, frame: bytes, woken: dict[int, Subscriber]
@@ -254,6 +280,8 @@ class Hub:
                 depth_view = DepthView(view.depth)
                 depth_view.snapshot(self.framer.book(stream))
             group = groups[(encoder.name, view)] = Group(key, encoder, view, depth_view)
+            if hasattr(encoder, "run_frame"):
+                group.run = []
         return group
 
     async def attach(

@@ -50,6 +50,13 @@ class Encoder(Protocol):
     ) -> bytes: ...
 
 
+class RunEncoder(Encoder, Protocol):
+    """An encoder that renders a run of consecutive events of one stream in one bus batch as one
+    frame (Coin Metrics: the metrics of one asset published together are one message)."""
+
+    def run_frame(self, stream: str, seq: int, events: Sequence[Event]) -> bytes: ...
+
+
 class Subscriber(Protocol):
     outbox: Outbox
 
@@ -102,6 +109,8 @@ class Group:
     outbox_members: dict[int, Member] = field(default_factory=dict)
     """Members served frame by frame: every non-shared member, and shared ones while joining."""
     channels: dict[Hashable, Channel] = field(default_factory=dict)
+    run: list[Envelope] | None = None
+    """For a ``RunEncoder``: the envelopes of the current run (else None)."""
     """The channels whose subscription set contains this group."""
 
     @property

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +19,7 @@ from tickcast.dashboard import mount_dashboard
 from tickcast.errors import StorageError
 from tickcast.features import available, require
 from tickcast.model.names import InvalidName
+from tickcast.server import openapi
 from tickcast.server.coinmetrics import mount_coinmetrics
 from tickcast.server.control.routes import router
 from tickcast.server.control.schemas import ApiError
@@ -90,7 +90,11 @@ def build_app(
                     await predictions.stop()
 
     app: FastAPI = FastAPIOffline(
-        title="tickcast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+        title="tickcast",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.node = node
     app.state.socketio_feed = socketio_feed
@@ -127,7 +131,9 @@ def build_app(
 
     @app.get(
         "/api/v1/ws",
-        tags=["streaming"],
+        name="websocket",
+        tags=["websocket"],
+        summary="Start a websocket connection",
         status_code=101,
         responses={
             101: {"description": "Switching Protocols: the native WebSocket protocol follows"},
@@ -138,10 +144,11 @@ def build_app(
             },
             500: {"model": ApiError, "description": "Server error or not ready (2000)"},
         },
+        openapi_extra={"security": openapi.KEYED},
     )
-    async def native_ws_http() -> JSONResponse:
-        """The native streaming protocol (docs/protocol.md). Needs a WebSocket upgrade;
-        `?streams=a,b` subscribes at connect time."""
+    async def websocket() -> JSONResponse:
+        """The native streaming protocol (docs/protocol.md). Needs a WebSocket upgrade: a plain
+        HTTP request is answered 400; `?streams=a,b` subscribes at connect time."""
         body = {"status_code": 1003, "message": "No WebSocket UPGRADE header found"}
         return JSONResponse(body, status_code=400)
 
@@ -149,30 +156,5 @@ def build_app(
     mount_vega(app, node)
     mount_dashboard(app, node)  # docs/dashboard.md
     app.state.coinmetrics = mount_coinmetrics(app.router.routes, node)
-    _document_validation_errors_as_400(app)
+    openapi.install(app)
     return app
-
-
-def _document_validation_errors_as_400(app: FastAPI) -> None:
-    """Request validation answers 400 ApiError (see ``invalid_request``); say so in OpenAPI."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            for operations in schema.get("paths", {}).values():
-                for operation in operations.values():
-                    responses = operation.get("responses", {})
-                    if responses.pop("422", None) is not None and "400" not in responses:
-                        responses["400"] = {
-                            "description": "Invalid request (status_code 1003)",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/ApiError"}
-                                }
-                            },
-                        }
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

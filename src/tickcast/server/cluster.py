@@ -21,7 +21,7 @@ import secrets
 import socket
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, cast
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -33,30 +33,13 @@ from tickcast.config import ServerConfig
 from tickcast.errors import BusError
 from tickcast.features import require
 from tickcast.model import BookSnapshot, Envelope, Event, MarketCatalog
+from tickcast.server.limits import Pool, SlotCounter
 from tickcast.state import BookChecksummer, StateKeeper
 
 if TYPE_CHECKING:
     from tickcast.bus.redis import RedisBus
 
 logger = logging.getLogger("tickcast.server")
-
-
-class SlotCounter(Protocol):
-    """Concurrent connections per user (``ConnectionCounter`` or its cluster-wide version)."""
-
-    async def acquire(self, user: str, limit: int) -> bool:
-        """Take a slot if fewer than ``limit`` are held (strict across a cluster)."""
-        ...
-
-    def try_acquire(self, user: str, limit: int) -> bool:
-        """The same without waiting (across a cluster: from this node's view of the others)."""
-        ...
-
-    def release(self, user: str) -> None: ...
-
-    def count(self, user: str) -> int: ...
-
-    def total(self) -> int: ...
 
 
 class LocalSlots(ConnectionCounter):
@@ -115,27 +98,25 @@ async def publish_retrying(bus: Bus, events: Sequence[Event]) -> list[Envelope]:
 
 
 class Cluster:
-    """A node's share of the cluster: its id and its two connection counters."""
+    """A node's share of the cluster: its id and one connection counter per limit pool."""
 
     def __init__(self, config: ServerConfig, bus: Bus) -> None:
         self.node_id = node_id()
-        self.limits: SlotCounter
-        self.feed_limits: SlotCounter
+        self.counters: dict[Pool, SlotCounter] = {}
         self._counters: list[ClusterConnectionCounter] = []
         redis_bus = as_redis(bus)
-        if redis_bus is not None:
-            for name in ("native", "feed"):
-                self._counters.append(
-                    ClusterConnectionCounter(
-                        redis_bus.control,
-                        name=name,
-                        node_id=self.node_id,
-                        lease=config.lease_seconds,
-                    )
+        for pool in Pool:
+            if redis_bus is not None:
+                counter = ClusterConnectionCounter(
+                    redis_bus.control,
+                    name=pool.value,
+                    node_id=self.node_id,
+                    lease=config.lease_seconds,
                 )
-            self.limits, self.feed_limits = self._counters
-        else:
-            self.limits, self.feed_limits = LocalSlots(), LocalSlots()
+                self._counters.append(counter)
+                self.counters[pool] = counter
+            else:
+                self.counters[pool] = LocalSlots()
         self._bus = bus
 
     def restore_into(

@@ -26,6 +26,7 @@ from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.dialects import native
 from tickcast.hub import Joined
 from tickcast.model import StreamPosition
+from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
 from tickcast.server.ws_messages import incoming
 from tickcast.server.ws_protocol import DETACH, WRITE_EXTENSION, ProtocolSink, sink_of
@@ -164,7 +165,7 @@ class NativeConnection:
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
         self._cleanup()
-        self.node.limits.release(self.principal.user)
+        self.node.limits.release(Pool.STREAMS, self.principal.user)
 
     async def _handle_inbox(self) -> None:
         try:

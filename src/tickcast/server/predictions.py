@@ -17,7 +17,6 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.routing import WebSocketRoute
 
-from tickcast.auth.metering import ConnectionCounter
 from tickcast.predict.registry import ModelRegistry
 from tickcast.predict.repository import FilesystemRepository
 from tickcast.server.live_predictions import LivePredictions
@@ -41,8 +40,6 @@ class PredictionService:
             FilesystemRepository(models_dir(node.config.data_dir)),
             time_ns=node.clock.time_ns,
         )
-        self.limits = ConnectionCounter()
-        """``/ws`` connections per user, against the plan's ``max_connections``."""
         self.connections: dict[str, PredictionConnection] = {}
         self.live = LivePredictions(node, self.registry)
         self._pool: ProcessPoolExecutor | None = None

@@ -4,7 +4,8 @@ The wire is described in docs/dialects/socketio-feed.md and its pure parts live 
 ``tickcast.dialects.socketio_feed``; this module is the I/O around them:
 
 * connect: ``auth.apiKey`` is authenticated, the plan must grant the ``socketio-feed`` feature
-  and the user must hold fewer than ``connection_limit`` feed connections (``node.feed_limits``).
+  and the user must hold fewer than ``connection_limit`` feed connections (``node.limits``,
+  pool ``FEED``, strict across a cluster).
   A refusal is a CONNECT_ERROR ``{"message": ...}``, after which the Engine.IO session is closed;
 * ``initial-prices`` is cut from the state keeper's tickers by a task scheduled from the connect
   handler, so it goes out after python-socketio has queued the CONNECT acknowledgement;
@@ -44,6 +45,7 @@ from tickcast.delivery.channel import BACKLOG_LIMIT, websocket_text_frames
 from tickcast.dialects import socketio_feed as feed
 from tickcast.dialects.socketio_feed import NAMESPACE, MarketUpdate, Selection
 from tickcast.model import Envelope, Ticker
+from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
 from tickcast.server.ws_protocol import ProtocolSink, sink_of
 from tickcast.storage.base import Principal
@@ -277,8 +279,7 @@ class SocketIOFeed:
             raise Refused("unauthenticated", feed.AUTHENTICATION_FAILED)
         if not principal.plan.allows_feed(feed.FEED):
             raise Refused("not_entitled", feed.PRO_REQUIRED)
-        limit = self.connection_limit if not node.unlimited_connections else 1 << 30
-        if not await node.feed_limits.acquire(principal.user, limit):  # strict across nodes
+        if not await node.limits.acquire(Pool.FEED, principal.user, self.connection_limit):
             raise Refused("connection_limit", feed.CONNECTION_LIMIT_EXCEEDED)
         return principal
 
@@ -343,7 +344,7 @@ class SocketIOFeed:
         node.meter.connection_closed(
             connection.principal.key_id, max(0.0, time.time() - connection.opened_at)
         )
-        node.feed_limits.release(connection.principal.user)
+        node.limits.release(Pool.FEED, connection.principal.user)
 
     async def close(self, connection: FeedConnection, *, retry: bool, reason: str) -> None:
         """Close a connection for the control plane or at shutdown (see FeedConnection.close)."""

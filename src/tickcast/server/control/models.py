@@ -119,6 +119,7 @@ async def _train(
 
 @router.get(
     "/ws",
+    name="predictions_websocket",
     status_code=101,
     responses={
         101: {"description": "Switching Protocols: the /ws prediction protocol follows"},

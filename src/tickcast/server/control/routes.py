@@ -56,7 +56,7 @@ async def metrics(request: Request) -> Response:
     return Response(node_of(request).metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-@router.get("/api/v1/markets", tags=["catalogue"])
+@router.get("/api/v1/markets", name="list_markets", tags=["catalogue"])
 async def markets(request: Request) -> list[MarketOut]:
     """Every market this node serves, with its number formats."""
     return [
@@ -76,7 +76,7 @@ async def markets(request: Request) -> list[MarketOut]:
     ]
 
 
-@router.get("/api/v1/streams", tags=["catalogue"])
+@router.get("/api/v1/streams", name="list_streams", tags=["catalogue"])
 async def streams(request: Request) -> list[StreamOut]:
     """Streams that carried at least one event, with their current position."""
     node = node_of(request)
@@ -87,7 +87,7 @@ async def streams(request: Request) -> list[StreamOut]:
     return result
 
 
-@router.get("/api/v1/plans", tags=["catalogue"])
+@router.get("/api/v1/plans", name="list_plans", tags=["catalogue"])
 async def plans(request: Request) -> list[PlanOut]:
     """The configured plans and what each grants."""
     return [PlanOut(name=p.name, grants=p.as_dict()) for p in node_of(request).plans.values()]
@@ -169,7 +169,7 @@ async def close_connection(request: Request, connection_id: str, _: Admin) -> Re
     return Response(status_code=204)
 
 
-@router.get("/api/v1/usage", tags=["usage"], responses=_AUTH_ERRORS)
+@router.get("/api/v1/usage", name="get_usage", tags=["usage"], responses=_AUTH_ERRORS)
 async def usage(request: Request, caller: Caller, key_id: str | None = None) -> list[UsageOut]:
     """Usage per key (flushed every few seconds). Non-admin keys see only themselves."""
     node = node_of(request)
