@@ -2,7 +2,8 @@
 
 A row is what every backend writes and reads back: the stream, its kind (for retention), the
 (epoch, seq) the bus gave the event, the event's own time (exchange time), the wall-clock time the
-sequencing node handed it to the store (receive time), and the event as the bus codec's JSON
+sequencing node handed it to the store (receive time; a candle's time is its start, as the
+Coin Metrics API indexes candles), and the event as the bus codec's JSON
 (``[tag, *fields]``, never pickle). ``id`` is the store's insertion number: increasing, unique
 within one store, the tie-breaker of rows with the same time and the anchor of page cursors.
 """
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tickcast.bus.codec import decode_event, encode_event
-from tickcast.model import Envelope, Event, StreamKey
+from tickcast.model import Candle, Envelope, Event, StreamKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ def row_of(envelope: Envelope, recv_ns: int) -> Row:
         kind_of(envelope.stream),
         envelope.epoch,
         envelope.seq,
-        event.time_ns,
+        event.start_ns if isinstance(event, Candle) else event.time_ns,
         recv_ns,
         encode_event(event),
     )

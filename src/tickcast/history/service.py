@@ -78,6 +78,11 @@ class History:
     async def since(self, stream: str, epoch: str, seq: int, *, limit: int) -> list[Row]:
         return await self.reader.since(stream, epoch, seq, limit=limit)
 
+    async def checkpoints(
+        self, stream: str, start_ns: int | None, end_ns: int | None, *, limit: int
+    ) -> list[Row]:
+        return await self.reader.checkpoints(stream, start_ns, end_ns, limit=limit)
+
     async def epochs(self, stream: str) -> list[EpochSpan]:
         return await self.reader.epochs(stream)
 

@@ -62,6 +62,7 @@ class SqliteHistory:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # a process crash loses nothing committed
+        db.execute("PRAGMA busy_timeout=10000")  # several gateway workers share the file
         db.executescript(SCHEMA)
         self._db = db
         self._load_names()
