@@ -11,15 +11,18 @@ within one store, the tie-breaker of rows with the same time and the anchor of p
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tickcast.bus.codec import decode_event, encode_event
 from tickcast.model import Candle, Envelope, Event, StreamKey
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One event as written (``id`` 0) or as read back (``id`` the store's number)."""
+class Row(NamedTuple):
+    """One event as written (``id`` 0) or as read back (``id`` the store's number).
+
+    A named tuple: a day of a market is a million of them, and a tuple is the cheapest
+    immutable record to build (about 3x faster than a frozen dataclass).
+    """
 
     stream: str
     kind: str

@@ -12,6 +12,11 @@ unwritten events new ones are dropped and counted in ``dropped`` (the store is t
 feed; fan-out is never slowed to wait for it). A dropped book event makes that book unknown to
 the checkpointer until its next snapshot.
 
+The thread shares the GIL with the event loop: it yields it between publish batches while
+encoding (``time.sleep(0)``), and SQLite releases it while it writes, so the loop waits at most
+about one batch's encoding (tens of microseconds) rather than the interpreter's 5 ms switch
+interval (measured in benchmarks/history.py).
+
 Retention runs on the same thread every ``retention_interval`` seconds, ``expire_chunk`` rows per
 stream per pass, between write batches.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
@@ -142,6 +148,7 @@ class HistoryWriter:
         checkpoints: list[Checkpoint] = []
         observe = self._checkpointer.observe
         for envelopes, recv_ns in batches:
+            time.sleep(0)  # let the event loop's thread take the GIL between publish batches
             for envelope in envelopes:
                 rows.append(row_of(envelope, recv_ns))
                 checkpoint = observe(envelope)
