@@ -63,8 +63,10 @@ def trade_envelopes(count: int) -> list[Envelope]:
     rng = random.Random(1)
     step = DAY_NS // count
     return [
-        Envelope(TRADES, seq, "bench", Trade(MARKET.id, str(seq), 8_700_000 + rng.randrange(-5000, 5000),
-                 rng.randrange(1, 10**6), Side.BUY if seq % 2 else Side.SELL, T0 + seq * step), 0)
+        Envelope(TRADES, seq, "bench",
+                 Trade(MARKET.id, str(seq), 8_700_000 + rng.randrange(-5000, 5000),
+                       rng.randrange(1, 10**6), Side.BUY if seq % 2 else Side.SELL,
+                       T0 + seq * step), 0)
         for seq in range(1, count + 1)
     ]  # fmt: skip
 
@@ -142,7 +144,10 @@ def frame(rows: list[Row], first_id: int) -> pd.DataFrame:
     })  # fmt: skip
 
 
-QUERY = "SELECT id, epoch, seq, time_ns, recv_ns, data FROM {} WHERE stream = 1 AND time_ns BETWEEN {} AND {} ORDER BY time_ns, id"
+QUERY = (
+    "SELECT id, epoch, seq, time_ns, recv_ns, data FROM {} WHERE stream = 1"
+    " AND time_ns BETWEEN {} AND {} ORDER BY time_ns, id"
+)
 
 
 def bench_duckdb(
@@ -205,8 +210,9 @@ async def bench_hook(envelopes: list[Envelope], directory: Path) -> dict[str, fl
     for label, hooked in (("off", False), ("on", True)):
         bus = MemoryBus(history_size=2_000)
         bus.listen(lambda batch: None)
+        path = directory / f"hook-{label}.sqlite3"
         history = History(
-            lambda: SqliteHistory(directory / f"hook-{label}.sqlite3"), clock=SystemClock()
+            lambda path=path: SqliteHistory(path), clock=SystemClock(), retention=FOREVER
         )
         await history.start()
         times = []

@@ -60,8 +60,8 @@ class ClientBook:
                     self.sides[side].pop(price, None)
                 else:
                     self.sides[side][price] = size
-        bids = sorted(self.sides["bids"].items(), key=lambda l: -Decimal(l[0]))
-        asks = sorted(self.sides["asks"].items(), key=lambda l: Decimal(l[0]))
+        bids = sorted(self.sides["bids"].items(), key=lambda level: -Decimal(level[0]))
+        asks = sorted(self.sides["asks"].items(), key=lambda level: Decimal(level[0]))
         assert checksum_of_strings(bids, asks) == message["checksum"], message["seq"]
 
 
