@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ from tests.integration.wire import recv, recv_until
 from websockets.asyncio.client import connect
 
 from tickcast.book.checksum import checksum_of_strings
+from tickcast.client import Client, Snapshot, Update
 from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.model import BookDelta, BookSnapshot, Event, Market, Side, Trade
 from tickcast.model.markets import MarketKind
@@ -84,7 +86,7 @@ async def test_time_travel_from_the_store_into_live_without_gap_or_duplicate(
         await ws.send(json.dumps(request))
         subscribed = await recv(ws)
         assert subscribed["type"] == "Subscribed"
-        assert [s["seq"] for s in subscribed["streams"]] == [400, 400]
+        assert [s["seq"] for s in subscribed["streams"]] == [151, 400]  # before the first replayed
         await publish(node, 400, 600)  # live while the replay runs
         frames: dict[str, list[dict[str, Any]]] = {TRADES: [], BOOK: []}
 
@@ -139,3 +141,30 @@ async def test_time_travel_refusals(start_server) -> None:
         invalid = await recv(ws)
         assert invalid["type"] in ("InvalidMessage", "Error"), invalid
     await asyncio.sleep(0)
+
+
+async def test_sdk_subscribe_since_replays_into_live(start_server) -> None:
+    """``Client.subscribe(streams, since=datetime)``: the SDK gets dense trades from the first
+    one at or after ``since`` into live, and its local book verifies every checksum."""
+    server = await start_server(sources="none", history_size=50)
+    node = server.node
+    node.catalog.add(MARKET)
+    await publish(node, 0, 300)
+    since = datetime.fromtimestamp((T0 + 100 * MS) / 1e9, tz=UTC)
+    seqs: dict[str, list[int]] = {TRADES: [], BOOK: []}
+    others: list[object] = []
+    async with Client(server.ws, server.admin_key) as client, asyncio.timeout(20):
+        subscription = client.subscribe([TRADES, BOOK], since=since)
+        async for message in subscription:
+            if isinstance(message, Update | Snapshot):
+                seqs[message.stream].append(message.seq)
+                if seqs[TRADES][-1:] == [300] and seqs[BOOK][-1:] == [300]:
+                    await publish(node, 300, 350)  # live after the replay
+                if seqs[TRADES][-1:] == [350] and seqs[BOOK][-1:] == [350]:
+                    break
+            else:
+                others.append(message)
+        assert client.stats.gaps == 0
+    assert others == []  # no Gap, Reset or ChecksumMismatch
+    assert seqs[TRADES] == list(range(101, 351))  # trade 100 (seq 101) is at ``since``
+    assert seqs[BOOK] == list(range(101, 351))  # the book as of ``since``, then updates

@@ -72,16 +72,36 @@ async def attach_with_history(connection: NativeConnection, attach: Attach) -> N
     node = connection.node
     if node.history is not None:
         await node.history.flushed()  # everything published before the Subscribe is stored
-    positions = [(str(key), await node.bus.position(str(key))) for key, _, _ in attach.streams]
+    starts = await _event_starts(connection, attach)
+    positions = [
+        (str(key), starts.get(str(key)) or await node.bus.position(str(key)))
+        for key, _, _ in attach.streams
+    ]
     connection.outbox.push_control(native.subscribed_frame(attach.id, positions))
     connection.wake()
     for request in attach.streams:
         if connection._closed:
             return
-        await _one(connection, attach.id, request)
+        await _one(connection, attach.id, request, starts.get(str(request[0])))
 
 
-async def _one(connection: NativeConnection, id: int | str, request: Request) -> None:
+async def _event_starts(connection: NativeConnection, attach: Attach) -> dict[str, StreamPosition]:
+    """Per EVENT stream starting at a time: the position just before its first stored event at
+    or after that time (what ``Subscribed`` reports, so a client expects that seq next)."""
+    history, starts = connection.node.history, {}
+    for key, view, resume in attach.streams:
+        if not isinstance(resume, native.TimeStart) or history is None:
+            continue
+        if key.stream_class is StreamClass.EVENT and _replayable(key, view):
+            first = await history.range(str(key), resume.time_ns, None, limit=1)
+            if first:
+                starts[str(key)] = StreamPosition(first[0].seq - 1, first[0].epoch)
+    return starts
+
+
+async def _one(
+    connection: NativeConnection, id: int | str, request: Request, start: StreamPosition | None
+) -> None:
     key, view, resume = request
     stream, history = str(key), connection.node.history
     if isinstance(resume, native.TimeStart):
@@ -92,7 +112,12 @@ async def _one(connection: NativeConnection, id: int | str, request: Request) ->
             message = f"{stream}: time travel is for event streams and full-depth books"
             _refuse(connection, id, "history_unsupported", message)
             return
-        resume = await _start(connection, history, key, resume.time_ns)
+        if key.kind is StreamKind.BOOK:
+            resume = await _book_start(connection, history, key, resume.time_ns)
+        elif start is not None:
+            resume = await _replay(connection, history, stream, start)
+        else:
+            resume = None  # nothing stored at or after T: live from now
     elif resume is not None and history is not None and _replayable(key, view):
         if await _bus_misses(connection, stream, resume):
             resume = await _replay(connection, history, stream, resume)
@@ -104,27 +129,21 @@ def _refuse(connection: NativeConnection, id: int | str, code: str, message: str
     connection.wake()
 
 
-async def _start(
+async def _book_start(
     connection: NativeConnection, history: History, key: StreamKey, time_ns: int
 ) -> StreamPosition | None:
-    """Send what precedes the first replayed update; the position replay continues from."""
+    """Send the book as of ``time_ns``, replay from there; the position replay reached."""
     stream = str(key)
-    if key.kind is StreamKind.BOOK:
-        state = await history.book_at(stream, time_ns)
-        if state is None:
-            return None  # nothing stored at or before T: a live snapshot
-        event = BookSnapshot(key.subject, state.bids, state.asks, 0)
-        position = StreamPosition(state.seq, state.epoch)
-        frame = connection.node.native.snapshot_frame(
-            stream, key.kind, position, (event,), checksum=state.checksum, reset=False
-        )
-        connection.outbox.push_control(frame)
-        return await _replay(connection, history, stream, position)
-    first = await history.range(stream, time_ns, None, limit=1)
-    if not first:
-        return None  # nothing stored after T: live from now
-    start = StreamPosition(first[0].seq - 1, first[0].epoch)
-    return await _replay(connection, history, stream, start)
+    state = await history.book_at(stream, time_ns)
+    if state is None:
+        return None  # nothing stored at or before T: a live snapshot
+    event = BookSnapshot(key.subject, state.bids, state.asks, 0)
+    position = StreamPosition(state.seq, state.epoch)
+    frame = connection.node.native.snapshot_frame(
+        stream, key.kind, position, (event,), checksum=state.checksum, reset=False
+    )
+    connection.outbox.push_control(frame)
+    return await _replay(connection, history, stream, position)
 
 
 async def _replay(
