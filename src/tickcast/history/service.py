@@ -18,6 +18,8 @@ from tickcast.history.rows import Row
 from tickcast.history.writer import HistoryWriter
 from tickcast.model import Envelope
 
+READ_FLUSH_TIMEOUT = 2.0
+"""Seconds a reader waits for pending events to be written before it reads anyway."""
 MAX_REBUILD_ROWS = 1_000_000
 """Rows applied after a checkpoint at most (checkpoints come every 2 000 book events)."""
 
@@ -56,10 +58,17 @@ class History:
         if self.writer is not None:
             self.writer.add(envelopes)
 
-    async def flushed(self) -> None:
-        """Wait until everything added so far is written (tests, export, shutdown)."""
-        if self.writer is not None:
-            await asyncio.wrap_future(self.writer.sync())
+    async def flushed(self, within: float | None = None) -> bool:
+        """Wait until everything added so far is written; False if ``within`` seconds passed
+        first (a reader then goes on with what is stored: a stuck store never hangs it)."""
+        if self.writer is None:
+            return True
+        done = asyncio.wrap_future(self.writer.sync())
+        try:
+            await asyncio.wait_for(asyncio.shield(done), within)
+        except TimeoutError:
+            return False
+        return True
 
     async def range(
         self,

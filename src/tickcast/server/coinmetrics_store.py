@@ -22,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from tickcast.dialects.coinmetrics import encoders, query, rest
 from tickcast.dialects.coinmetrics.errors import CmError
 from tickcast.history.rows import Row
-from tickcast.history.service import History
+from tickcast.history.service import READ_FLUSH_TIMEOUT, History
 from tickcast.model import BookSnapshot, Candle, Quote, StreamKind, Trade
 from tickcast.model.streams import CANDLE_INTERVALS
 from tickcast.server.coinmetrics_history import (
@@ -241,7 +241,7 @@ async def stored(
 ) -> Response:
     """The REST answer from the store. Every event published before the request is included
     (pending events are flushed first)."""
-    await history.flushed()
+    await history.flushed(READ_FLUSH_TIMEOUT)
     try:
         found = await from_store(ctx, name, history)
     except CmError as error:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tickcast.dialects import native
-from tickcast.history.service import History
+from tickcast.history.service import READ_FLUSH_TIMEOUT, History
 from tickcast.model import BookDelta, BookSnapshot, Envelope, StreamKey, StreamKind, StreamPosition
 from tickcast.model.streams import StreamClass, View
 from tickcast.session import Attach
@@ -52,7 +52,7 @@ async def wants_history(connection: NativeConnection, attach: Attach) -> bool:
             return True
         if history is not None and resume is not None and _replayable(key, view):
             if await _bus_misses(connection, str(key), resume):
-                await history.flushed()
+                await history.flushed(READ_FLUSH_TIMEOUT)
                 if await history.since(str(key), resume.epoch, resume.seq, limit=1):
                     return True
     return False
@@ -71,7 +71,9 @@ async def _bus_misses(connection: NativeConnection, stream: str, at: StreamPosit
 async def attach_with_history(connection: NativeConnection, attach: Attach) -> None:
     node = connection.node
     if node.history is not None:
-        await node.history.flushed()  # everything published before the Subscribe is stored
+        await node.history.flushed(
+            READ_FLUSH_TIMEOUT
+        )  # everything published before the Subscribe is stored
     starts = await _event_starts(connection, attach)
     positions = [
         (str(key), starts.get(str(key)) or await node.bus.position(str(key)))
@@ -156,7 +158,8 @@ async def _replay(
         if not rows:
             if flushed:
                 break  # the store has nothing more: the hub reports what is missing
-            await history.flushed()  # events not yet written may bridge the two
+            # events not yet written may bridge the two
+            await history.flushed(READ_FLUSH_TIMEOUT)
             flushed = True
             continue
         frames = _frames(connection, [row.envelope() for row in rows])
