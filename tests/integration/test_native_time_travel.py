@@ -136,6 +136,8 @@ async def test_time_travel_refusals(start_server) -> None:
         assert (await recv(ws))["type"] == "Subscribed"
         refused = await recv(ws)
         assert (refused["type"], refused["code"]) == ("Error", "history_unsupported")
+        await ws.send(json.dumps({"type": "Unsubscribe", "id": 5, "streams": [quotes]}))
+        assert (await recv(ws))["streams"] == []  # the refused stream was never subscribed
         await ws.send(json.dumps({"type": "Subscribe", "id": 4, "streams": [TRADES],
                                   "from": {TRADES: {"time": "yesterday"}}}))  # fmt: skip
         invalid = await recv(ws)

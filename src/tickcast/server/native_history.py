@@ -108,11 +108,11 @@ async def _one(
     stream, history = str(key), connection.node.history
     if isinstance(resume, native.TimeStart):
         if history is None:
-            _refuse(connection, id, "history_unavailable", f"{stream}: no history store")
+            _refuse(connection, id, stream, "history_unavailable", f"{stream}: no history store")
             return
         if not _replayable(key, view):
             message = f"{stream}: time travel is for event streams and full-depth books"
-            _refuse(connection, id, "history_unsupported", message)
+            _refuse(connection, id, stream, "history_unsupported", message)
             return
         if key.kind is StreamKind.BOOK:
             resume = await _book_start(connection, history, key, resume.time_ns)
@@ -126,7 +126,11 @@ async def _one(
     await _join(connection, key, view, resume)
 
 
-def _refuse(connection: NativeConnection, id: int | str, code: str, message: str) -> None:
+def _refuse(
+    connection: NativeConnection, id: int | str, stream: str, code: str, message: str
+) -> None:
+    """Refuse one stream of the Subscribe: it is no longer counted as subscribed."""
+    connection.session.subscriptions.pop(stream, None)
     connection.outbox.push_control(native.error_frame(id, code, message))
     connection.wake()
 
