@@ -170,3 +170,34 @@ async def test_sdk_subscribe_since_replays_into_live(start_server) -> None:
     assert others == []  # no Gap, Reset or ChecksumMismatch
     assert seqs[TRADES] == list(range(101, 351))  # trade 100 (seq 101) is at ``since``
     assert seqs[BOOK] == list(range(101, 351))  # the book as of ``since``, then updates
+
+
+async def test_resume_from_a_previous_run_gets_the_rest_of_its_epoch(
+    same_port_servers, tmp_path
+) -> None:
+    """After a restart (new epoch), a resume from the old epoch first receives what the old
+    run published after that position (from the store), then the usual epoch Gap and the new
+    epoch: nothing of either run is lost."""
+    data_dir = str(tmp_path / "shared")
+    first = await same_port_servers.start(data_dir=data_dir, sources="none")
+    first.node.catalog.add(MARKET)
+    await publish(first.node, 0, 100)
+    old = (await first.node.bus.position(TRADES)).epoch
+    await same_port_servers.stop()
+    second = await same_port_servers.start(
+        data_dir=data_dir, sources="none", store=f"sqlite:///{tmp_path / 'keys2.sqlite3'}"
+    )
+    second.node.catalog.add(MARKET)
+    await publish(second.node, 0, 10)
+    request = {"type": "Subscribe", "id": 1, "streams": [TRADES],
+               "from": {TRADES: {"epoch": old, "seq": 60}}}  # fmt: skip
+    async with connect(second.ws, additional_headers={"X-API-Key": second.admin_key}) as ws:
+        await ws.send(json.dumps(request))
+        assert (await recv(ws))["type"] == "Subscribed"
+        last, seen = await recv_until(ws, lambda m: m.get("type") == "Update" and m["seq"] == 10)
+    frames = [*seen, last]
+    assert [m["seq"] for m in frames[:40]] == list(range(61, 101))  # the old epoch's rest
+    gap = frames[40]
+    assert (gap["type"], gap["reason"], gap["from"], gap["to"]) == ("Gap", "epoch", 1, 0)
+    assert gap["epoch"] != old
+    assert [m["seq"] for m in frames[41:]] == list(range(1, 11))
