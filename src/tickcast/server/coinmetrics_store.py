@@ -19,7 +19,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from tickcast.dialects.coinmetrics import encoders, query, rest
+from tickcast.dialects.coinmetrics import derive, encoders, query, rest
 from tickcast.dialects.coinmetrics.errors import CmError
 from tickcast.history.rows import Row
 from tickcast.history.service import READ_FLUSH_TIMEOUT, History
@@ -32,6 +32,7 @@ from tickcast.server.coinmetrics_history import (
     _limit,
     _markets,
     asset_metrics,
+    index_levels,
 )
 from tickcast.state.keeper import StateKeeper
 from tickcast.state.recorder import Recorder
@@ -185,27 +186,43 @@ async def _orderbooks(ctx: Context, history: History) -> Found:
     return Found(items, markets, _limit(ctx.params, "limit_per_market"))
 
 
-async def _asset_metrics(ctx: Context, history: History) -> Found:
-    """The live handler over a Recorder filled from the store's rows of the requested range."""
-    try:
-        wanted = query.expand(
-            "assets", "Value", query.required_list(ctx.params, "assets"), ctx.catalog.assets(),
-            fold=True,
-        )  # fmt: skip
-    except CmError:
-        wanted = []  # the live handler reports (or ignores) it
+async def _recorded(ctx: Context, history: History, assets: list[str]) -> Context:
+    """``ctx`` with a Recorder filled from the stored metrics of ``assets`` over the requested
+    range (one interval more at the end: samples are stamped with their interval's start)."""
     frequency = query.choice(ctx.params, "frequency", tuple(METRIC_FREQUENCIES), "1d")
     span = rest.time_range(ctx.params)
     end = None if span.end_ns is None else span.end_ns + METRIC_FREQUENCIES[frequency]
     recorder = Recorder(keeper=StateKeeper(), metric_seconds=10**9, metric_minutes=10**9)
-    for asset in wanted:
+    for asset in dict.fromkeys(assets):
         rows = await history.range(f"metrics:{asset}", span.start_ns, end, limit=MAX_IN_MEMORY)
         recorder.on_envelopes([row.envelope() for row in rows])
-    return asset_metrics(dataclasses.replace(ctx, recorder=recorder))
+    return dataclasses.replace(ctx, recorder=recorder)
+
+
+def _wanted(ctx: Context, name: str, noun: str, known: list[str], *, fold: bool) -> list[str]:
+    """The requested names (patterns expanded); [] when invalid: the live handler reports it."""
+    try:
+        return query.expand(name, noun, query.required_list(ctx.params, name), known, fold=fold)
+    except CmError:
+        return []
+
+
+async def _asset_metrics(ctx: Context, history: History) -> Found:
+    """The live handler over a Recorder filled from the store's rows of the requested range."""
+    assets = _wanted(ctx, "assets", "Value", ctx.catalog.assets(), fold=True)
+    return asset_metrics(await _recorded(ctx, history, assets))
+
+
+async def _index_levels(ctx: Context, history: History) -> Found:
+    """Index levels (an asset's reference rate) the same way."""
+    known = [derive.index_name(asset) for asset in ctx.catalog.assets()]
+    indexes = _wanted(ctx, "indexes", "Index", known, fold=False)
+    assets = [asset for index in indexes if (asset := derive.index_asset(index))]
+    return index_levels(await _recorded(ctx, history, assets))
 
 
 STORE_TIMESERIES = ("market-trades", "market-quotes", "market-candles", "market-orderbooks",
-                    "asset-metrics")  # fmt: skip
+                    "asset-metrics", "index-levels")  # fmt: skip
 
 
 async def from_store(
@@ -217,6 +234,8 @@ async def from_store(
         found = await _orderbooks(ctx, history)
     elif name == "asset-metrics":
         found = await _asset_metrics(ctx, history)
+    elif name == "index-levels":
+        found = await _index_levels(ctx, history)
     else:
         plan = _market_plan(ctx, name)
         if pages.stream and plan.limit is None:

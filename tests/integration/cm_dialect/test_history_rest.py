@@ -8,7 +8,7 @@ from typing import Any
 from coinmetrics.api_client import CoinMetricsClient
 
 from tickcast.dialects.timefmt import rfc3339_ns
-from tickcast.model import Candle, Side, Trade
+from tickcast.model import AssetMetric, Candle, Side, Trade
 
 MARKET = "coinbase-btc-usd-spot"
 DAY_NS = 86_400_000_000_000
@@ -39,6 +39,10 @@ async def test_official_client_reads_history_of_a_previous_run(same_port_servers
     for at in range(0, COUNT, 500):
         await first.node.publish(trades[at : at + 500])
     await first.node.publish(candles)
+    await first.node.publish(
+        [AssetMetric("btc", "ReferenceRateUSD", 87_250_00 + i, 2, yesterday + i * 20_000_000_000)
+         for i in range(9)]  # three per minute for three minutes; a minute's last value counts
+    )  # fmt: skip
     first_epoch = first.node.bus.epoch  # type: ignore[attr-defined]
     await same_port_servers.stop()  # the first run ends (its history is flushed)
 
@@ -72,6 +76,14 @@ async def test_official_client_reads_history_of_a_previous_run(same_port_servers
             "candles": client.get_market_candles(
                 markets=MARKET, frequency="1m", start_time=start, end_time=end
             ).to_list(),
+            "metrics": client.get_asset_metrics(
+                assets="btc", metrics="ReferenceRateUSD", frequency="1m", start_time=start,
+                end_time=rfc3339_ns(yesterday + 2 * 60_000_000_000),
+            ).to_list(),
+            "index": client.get_index_levels(
+                indexes="CMBIBTC", frequency="1m", start_time=start,
+                end_time=rfc3339_ns(yesterday + 2 * 60_000_000_000),
+            ).to_list(),
         }  # fmt: skip
 
     out = await asyncio.to_thread(calls)
@@ -86,5 +98,7 @@ async def test_official_client_reads_history_of_a_previous_run(same_port_servers
     assert [c["price_close"] for c in out["candles"]] == [
         "87250", "87250.01", "87250.02", "87250.03", "87250.04",
     ]  # fmt: skip
+    assert [m["ReferenceRateUSD"] for m in out["metrics"]] == ["87250.02", "87250.05", "87250.08"]
+    assert [i["level"] for i in out["index"]] == ["87250.02", "87250.05", "87250.08"]
     spans = await second.node.history.epochs(f"trades:{MARKET}")  # type: ignore[union-attr]
     assert spans[0].epoch == first_epoch and spans[0].rows >= COUNT
