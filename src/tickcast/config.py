@@ -58,6 +58,14 @@ class ServerConfig:
     """Gateway processes sharing the port (SO_REUSEPORT); more than one needs a Redis bus."""
     lease_seconds: float = 6.0
     """Redis bus: a dead node's connections stop counting against limits within 4/3 of this."""
+    max_body_bytes: int = 4_194_304
+    """Largest HTTP request body (413 above it); model uploads have their own limits."""
+    max_header_bytes: int = 16_384
+    """Largest HTTP request head, request line and headers together (431 above it)."""
+    max_headers: int = 100
+    """Most header lines in one HTTP request (431 above it)."""
+    header_timeout: float = 10.0
+    """Seconds a client has to send a complete request head (then 408 and close)."""
     config_file: str | None = None
     plans_toml: str | None = field(default=None, repr=False)
     """The config file's text, for its ``[plans.*]`` tables."""
@@ -113,6 +121,10 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "role": config.role in ("all", "ingest", "gateway"),
         "workers": 1 <= config.workers <= 256,
         "lease_seconds": config.lease_seconds > 0,
+        "max_body_bytes": config.max_body_bytes >= 1024,
+        "max_header_bytes": config.max_header_bytes >= 1024,
+        "max_headers": 1 <= config.max_headers <= 10_000,
+        "header_timeout": config.header_timeout > 0,
     }
     if config.store and not config.store.startswith(("sqlite", "postgresql://", "postgres://")):
         # the URL may hold a password: never echo it

@@ -23,7 +23,7 @@ from tickcast.errors import ConfigError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "server": (
         "starlette", "fastapi", "fastapi_offline", "uvicorn", "httpx", "prometheus_client",
-        "orjson", "socketio", "engineio",
+        "orjson", "socketio", "engineio", "httptools",
     ),
     "redis": ("redis",),
     "postgres": ("asyncpg", "sqlalchemy", "alembic"),
@@ -33,7 +33,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 """The importable modules each extra brings."""
 
 SUPPORTED: dict[str, tuple[str, str]] = {
-    "uvicorn": ("0.35", "0.56"),
+    "uvicorn": ("0.53", "0.56"),
     "python-socketio": ("5.11", "5.19"),
     "python-engineio": ("4.9", "4.16"),
     "websockets": ("15", "18"),

@@ -94,7 +94,7 @@ def test_serve_refuses_an_unsupported_release(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 2, done.stderr
-    assert "uvicorn 0.99.0 is installed, but tickcast supports uvicorn>=0.35,<0.56" in done.stderr
+    assert "uvicorn 0.99.0 is installed, but tickcast supports uvicorn>=0.53,<0.56" in done.stderr
 
 
 def test_without_the_predict_extra_the_server_runs_without_predictions(tmp_path: Path) -> None:

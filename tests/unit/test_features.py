@@ -49,14 +49,14 @@ def test_a_release_outside_the_range_is_refused_naming_the_range() -> None:
     def installed(versions: dict[str, str]) -> Callable[[str], str | None]:
         return versions.get
 
-    for bad in ("0.56.0", "0.56.0rc1", "1.0", "0.34.9"):
+    for bad in ("0.56.0", "0.56.0rc1", "1.0", "0.52.4"):
         with pytest.raises(UnsupportedDependency) as refused:
             check_supported(installed({"uvicorn": bad}))
         assert f"uvicorn {bad} is installed" in refused.value.message
-        assert "uvicorn>=0.35,<0.56" in refused.value.message
+        assert "uvicorn>=0.53,<0.56" in refused.value.message
     with pytest.raises(UnsupportedDependency, match="websockets 18.0"):
         check_supported(installed({"websockets": "18.0"}))
-    check_supported(installed({"uvicorn": "0.35.0", "websockets": "17.99"}))
+    check_supported(installed({"uvicorn": "0.53.0", "websockets": "17.99"}))
     check_supported(installed({}))
 
 

@@ -16,11 +16,14 @@ from starlette.routing import WebSocketRoute
 
 from tickcast.clock import Clock
 from tickcast.config import ServerConfig
+from tickcast.dashboard import mount_dashboard
 from tickcast.errors import StorageError
 from tickcast.features import available, require
+from tickcast.model.names import InvalidName
 from tickcast.server.coinmetrics import mount_coinmetrics
 from tickcast.server.control.routes import router
 from tickcast.server.control.schemas import ApiError
+from tickcast.server.http_limits import BodyGuard
 from tickcast.server.native_ws import native_endpoint
 from tickcast.server.node import Node
 from tickcast.server.predictions import mount_predictions
@@ -92,6 +95,7 @@ def build_app(
     app.state.node = node
     app.state.socketio_feed = socketio_feed
     app.add_middleware(FeedMiddleware, socketio_feed=socketio_feed)
+    app.add_middleware(BodyGuard, node=node)  # outermost: before any body is read
     app.include_router(router)
     predictions = mount_predictions(app, node) if predictions_enabled(config) else None
 
@@ -108,6 +112,11 @@ def build_app(
         # the store is unreachable (e.g. PostgreSQL restarting): retryable (docs/storage.md)
         body = {"status_code": 2000, "message": "Internal server error"}
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(InvalidName)
+    async def invalid_name(request: Request, error: InvalidName) -> JSONResponse:
+        body = {"status_code": 1003, "message": error.message}
+        return JSONResponse(body, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -138,6 +147,7 @@ def build_app(
 
     app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
     mount_vega(app, node)
+    mount_dashboard(app, node)  # docs/dashboard.md
     app.state.coinmetrics = mount_coinmetrics(app.router.routes, node)
     _document_validation_errors_as_400(app)
     return app

@@ -196,6 +196,7 @@ class NativeConnection:
             frames = outbox.drain(WRITE_CHUNK)
             sink.write(sink.framing(frames))
             self._count(frames)
+            self.node.hub.replay_more(self)
             for resync in outbox.take_resyncs():
                 self.node.hub.resync(self, resync)
         sink.on_drain = None
@@ -263,6 +264,7 @@ class NativeConnection:
                         await send({"type": "websocket.send", "text": frame.decode()})
                 self._count(frames)
                 del frames
+                self.node.hub.replay_more(self)
                 for resync in self.outbox.take_resyncs():
                     self.node.hub.resync(self, resync)
             if self._sink is not None and not self._closing:
@@ -303,6 +305,7 @@ class NativeConnection:
                     view,
                     resume,
                     max_replay=self.principal.plan.history_depth,
+                    page_replay=True,
                 )
             )
         if self._closed:  # the client left while the store or bus was answering

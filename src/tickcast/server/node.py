@@ -92,6 +92,7 @@ class Node:
         self.feed_limits = self.cluster.feed_limits
         """Socket.IO price-feed connections per user, a limit of its own (server/socketio_feed)."""
         self.metrics = NodeMetrics()
+        self.hub.on_encode_failure = self._count_encode_failure
         self.cluster.register_metrics(self.metrics.registry)
         self.connections: dict[str, LiveConnection] = {}
         self.stream_owners: dict[str, str] = {}
@@ -144,6 +145,9 @@ class Node:
             raise
         except Exception:
             logger.exception("source %s failed", source.name)
+
+    def _count_encode_failure(self, dialect: str) -> None:
+        self.metrics.encode_failures.labels(dialect).inc()
 
     async def publish(self, events: Sequence[Event]) -> None:
         """The sources' sink: see ``publish_envelopes``. While a shared bus is unreachable the

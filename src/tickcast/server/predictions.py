@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.process
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tickcast.predict.registry import ModelRegistry
 from tickcast.predict.repository import FilesystemRepository
 from tickcast.server.live_predictions import LivePredictions
 from tickcast.server.node import Node
+from tickcast.server.orphans import die_with_parent
 from tickcast.server.predictions_ws import PredictionConnection, predictions_endpoint
 
 WS_PATH = "/ws"
@@ -48,7 +50,12 @@ class PredictionService:
     def training_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=context,
+                initializer=die_with_parent,  # no orphan worker if the server is SIGKILLed
+                initargs=(os.getpid(),),
+            )
             self.registry.executor = self._pool
         return self._pool
 

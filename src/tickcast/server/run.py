@@ -10,17 +10,20 @@ from fastapi import FastAPI
 
 from tickcast.config import ServerConfig
 from tickcast.server.app import build_app
+from tickcast.server.http_protocol import http_protocol
 from tickcast.server.logs import configure_logging, install_redaction
 from tickcast.server.node import Node
-from tickcast.server.ws_protocol import TickcastWebSocketProtocol
+from tickcast.server.ws_protocol import TickcastWebSocketProtocol, bound_handshakes
 
 
 def uvicorn_config(config: ServerConfig, app: FastAPI) -> uvicorn.Config:
+    bound_handshakes(config.max_header_bytes, config.max_headers)
     return uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
         log_level=config.log_level,
+        http=http_protocol(config),
         ws=TickcastWebSocketProtocol,
         ws_max_size=config.max_message_bytes,
         ws_per_message_deflate=False,

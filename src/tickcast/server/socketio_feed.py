@@ -148,6 +148,37 @@ class FeedConnection:
         await self._owner.close(self, retry=retry, reason=reason)
 
 
+_HANDLED_PACKETS = frozenset({0, 1, 2, 3, 5, 6})
+"""CONNECT, DISCONNECT, EVENT, ACK, BINARY_EVENT, BINARY_ACK: what a client may send."""
+
+
+class _FeedServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server, but a malformed client packet is one WARNING line (python-
+    socketio logs two tracebacks and answers nothing): a CONNECT whose auth payload is not JSON
+    is handled as a CONNECT without a key (refused: "Authentication failed", then the session
+    closes); any other undecodable or unexpected packet is dropped."""
+
+    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        if isinstance(data, str) and eio_sid not in self._binary_packet:
+            try:
+                kind = self.packet_class(encoded_packet=data).packet_type
+            except ValueError as error:
+                if not data.startswith("0"):
+                    _malformed(eio_sid, data, str(error))
+                    return
+                logger.warning("feed: CONNECT with an undecodable payload from %s", eio_sid)
+                data = "0" + data[1:].partition(",")[0] + ("," if "," in data else "")
+            else:
+                if kind not in _HANDLED_PACKETS:
+                    _malformed(eio_sid, data, f"unexpected packet type {kind}")
+                    return
+        await super()._handle_eio_message(eio_sid, data)
+
+
+def _malformed(eio_sid: str, data: str, why: str) -> None:
+    logger.warning("feed: malformed packet from %s dropped (%s): %.80r", eio_sid, why, data)
+
+
 class SocketIOFeed:
     """The feed's python-socketio server and state; :class:`FeedMiddleware` serves it."""
 
@@ -155,9 +186,7 @@ class SocketIOFeed:
         self.node = node
         self.connection_limit = connection_limit
         # async_handlers=False: a client's events are handled in the order it sent them.
-        self.sio = socketio.AsyncServer(
-            async_mode="asgi", async_handlers=False, cors_allowed_origins="*"
-        )
+        self.sio = _FeedServer(async_mode="asgi", async_handlers=False, cors_allowed_origins="*")
         self.sio.on("connect", self._on_connect, namespace=NAMESPACE)
         self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
         self.sio.on(feed.SUBSCRIBE, self._on_subscribe, namespace=NAMESPACE)

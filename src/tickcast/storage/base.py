@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -26,20 +25,16 @@ from tickcast.auth.keys import DEFAULT_PREFIX
 from tickcast.auth.metering import Usage
 from tickcast.auth.plans import Plan
 from tickcast.errors import ConfigError
+from tickcast.model.names import USER_NAME_RULE, is_user_name
 
 SCOPES: frozenset[str] = frozenset({"publish"})
 """Scopes a key may carry. ``publish`` lets the key use the publish API whatever its plan."""
 
-_USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
-
 
 def check_user_name(name: str) -> str:
-    """Return ``name`` if it is a valid user name, else raise ConfigError."""
-    if not isinstance(name, str) or not _USER_RE.match(name):
-        raise ConfigError(
-            f"invalid user name {name!r}: 1-128 of letters, digits and _.@+- "
-            "starting with a letter or digit"
-        )
+    """Return ``name`` if it is a valid user name (``model.names``), else raise ConfigError."""
+    if not is_user_name(name):
+        raise ConfigError(f"invalid user name {name!r}: {USER_NAME_RULE}")
     return name
 
 
