@@ -4,13 +4,15 @@ The event loop only appends a reference to a list (``add``, about a microsecond 
 envelopes): encoding, book checkpoints, the store's I/O and retention all run on the writer's
 thread, which owns an event loop of its own for the store (asyncpg pools are bound to a loop).
 
-Batches: the thread wakes every ``flush_interval`` seconds, or as soon as ``max_batch`` events are
-pending, and writes everything pending in one transaction. A crash (SIGKILL) therefore loses at
-most the events added since the last committed batch: ``flush_interval`` seconds of events (or
-one write's worth if the store is slower than that). Memory is bounded: beyond ``max_pending``
-unwritten events new ones are dropped and counted in ``dropped`` (the store is too slow for the
-feed; fan-out is never slowed to wait for it). A dropped book event makes that book unknown to
-the checkpointer until its next snapshot.
+Batches: the thread wakes every ``flush_interval`` seconds, or as soon as ``max_batch`` events
+are pending, and writes everything pending in transactions of at most ``max_batch`` rows (memory
+while writing stays about ``max_batch`` rows whatever is pending). An event that cannot be
+stored (an integer beyond 64 bits) is skipped and counted in ``skipped``. A crash (SIGKILL)
+therefore loses at most the events added since the last committed batch: ``flush_interval``
+seconds of events (or one write's worth if the store is slower than that). Memory is bounded:
+beyond ``max_pending`` unwritten events new ones are dropped and counted in ``dropped`` (the
+store is too slow for the feed; fan-out is never slowed to wait for it). A dropped book event
+makes that book unknown to the checkpointer until its next snapshot.
 
 The thread shares the GIL with the event loop: it yields it between publish batches while
 encoding (``time.sleep(0)``), and SQLite releases it while it writes, so the loop waits at most
@@ -27,7 +29,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 
 from tickcast.clock import Clock
@@ -50,7 +52,7 @@ class HistoryWriter:
         clock: Clock,
         retention: RetentionPolicy | None = None,
         flush_interval: float = 0.25,
-        max_batch: int = 50_000,
+        max_batch: int = 10_000,
         max_pending: int = 2_000_000,
         retention_interval: float = 60.0,
         expire_chunk: int = 10_000,
@@ -77,6 +79,8 @@ class HistoryWriter:
         self.written = 0
         self.dropped = 0
         self.failures = 0
+        self.skipped = 0
+        """Events that cannot be stored (not encodable, or a time or seq beyond 64 bits)."""
 
     def start(self) -> Future[None]:
         """Start the thread; the future completes once the store is open (or fails with why)."""
@@ -143,30 +147,41 @@ class HistoryWriter:
             waiters, self._waiters = self._waiters, []
         return batches, waiters
 
-    def _encode(self, batches: list[Batch]) -> tuple[list[Row], list[Checkpoint]]:
+    def _chunks(self, batches: list[Batch]) -> Iterator[tuple[list[Row], list[Checkpoint]]]:
+        """The rows (and due checkpoints) of ``batches`` in chunks of at most ``max_batch``
+        rows: transient memory stays about ``max_batch`` rows whatever is pending. An event
+        that cannot be stored (an integer beyond 64 bits) is skipped and counted."""
         rows: list[Row] = []
         checkpoints: list[Checkpoint] = []
         observe = self._checkpointer.observe
         for envelopes, recv_ns in batches:
             time.sleep(0)  # let the event loop's thread take the GIL between publish batches
             for envelope in envelopes:
-                rows.append(row_of(envelope, recv_ns))
+                row = _storable(envelope, recv_ns)
+                if row is None:
+                    self.skipped += 1
+                    continue
+                rows.append(row)
                 checkpoint = observe(envelope)
                 if checkpoint is not None:
                     checkpoints.append(checkpoint)
-        return rows, checkpoints
+                if len(rows) >= self._max_batch:
+                    yield rows, checkpoints
+                    rows, checkpoints = [], []
+        if rows or checkpoints:
+            yield rows, checkpoints
 
     async def _flush(self, store: HistoryStore) -> None:
         batches, waiters = self._take()
-        rows, checkpoints = self._encode(batches)
-        try:
-            await store.append(rows, checkpoints)
-            self.written += len(rows)
-        except StorageError as exc:
-            self._failed(len(rows), exc.message)
-        except Exception:  # a bug must not end the thread: log it, drop the batch, go on
-            logger.exception("history batch failed")
-            self._failed(len(rows), "unexpected error")
+        for rows, checkpoints in self._chunks(batches):
+            try:
+                await store.append(rows, checkpoints)
+                self.written += len(rows)
+            except StorageError as exc:
+                self._failed(len(rows), exc.message)
+            except Exception:  # a bug must not end the thread: log it, drop the batch, go on
+                logger.exception("history batch failed")
+                self._failed(len(rows), "unexpected error")
         for waiter in waiters:
             waiter.set_result(None)
 
@@ -186,3 +201,17 @@ class HistoryWriter:
             removed = 0
         if removed == 0:  # caught up: next pass after the interval; else continue next batch
             self._next_expiry = now + self._retention_interval_ns
+
+
+INT64 = range(-(2**63), 2**63)
+
+
+def _storable(envelope: Envelope, recv_ns: int) -> Row | None:
+    """The envelope's row, or None when it cannot be stored."""
+    try:
+        row = row_of(envelope, recv_ns)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if row.time_ns not in INT64 or row.seq not in INT64:
+        return None
+    return row

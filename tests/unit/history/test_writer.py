@@ -69,6 +69,22 @@ async def test_pending_events_are_bounded_and_drops_counted(tmp_path: Path) -> N
     assert (writer.written, writer.dropped) == (20, 10)
 
 
+async def test_unstorable_events_are_skipped_and_batches_are_chunked(tmp_path: Path) -> None:
+    """An event with an integer beyond 64 bits is skipped and counted, the rest of its batch is
+    written; pending events are written in transactions of at most ``max_batch`` rows."""
+    path = tmp_path / "h.sqlite3"
+    writer = HistoryWriter(
+        lambda: SqliteHistory(path), clock=ManualClock(), flush_interval=3600, max_batch=4
+    )
+    await asyncio.wrap_future(writer.start())
+    poison = Envelope(STREAM, 4, "e1", Trade(STREAM[7:], "p", 2**70, 1, Side.BUY, T0), 0)
+    writer.add([*envelopes(1, 3), poison, *envelopes(5, 6)])
+    await asyncio.wrap_future(writer.sync())
+    await asyncio.to_thread(writer.stop)
+    assert (writer.written, writer.skipped, writer.failures) == (9, 1, 0)
+    assert await count_rows(path) == 9
+
+
 async def test_retention_runs_on_the_writer_thread(tmp_path: Path) -> None:
     """Rows older than their kind's retention are removed between batches."""
     path = tmp_path / "h.sqlite3"
