@@ -20,6 +20,7 @@ from typing import Protocol
 
 from tickcast.history.books import Checkpoint
 from tickcast.history.rows import Row
+from tickcast.model import Market
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,21 @@ class HistoryStore(Protocol):
 
     async def epochs(self, stream: str) -> list[EpochSpan]:
         """The epochs held of ``stream``, oldest first."""
+        ...
+
+    async def scan(
+        self, start_ns: int | None, end_ns: int | None, *, after: int, limit: int
+    ) -> list[Row]:
+        """At most ``limit`` rows of every stream with ``start <= time <= end`` and an id above
+        ``after``, in id order: the order they were published in (a replay)."""
+        ...
+
+    async def put_markets(self, markets: Sequence[Market]) -> None:
+        """Store (or replace) market definitions, so that a replay knows their decimals."""
+        ...
+
+    async def markets(self) -> list[Market]:
+        """Every stored market definition, by id."""
         ...
 
     async def expire(self, cutoffs: Mapping[str, int], *, max_rows: int) -> int:

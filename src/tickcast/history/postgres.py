@@ -19,7 +19,8 @@ from tickcast.errors import StorageError
 from tickcast.history.base import EpochSpan
 from tickcast.history.books import Checkpoint
 from tickcast.history.retention import DAY_NS, DEFAULT_DAYS
-from tickcast.history.rows import Row, kind_of
+from tickcast.history.rows import Row, kind_of, market_data, market_of_data
+from tickcast.model import Market
 
 LOWEST, HIGHEST = -(2**63), 2**63 - 1
 _LOCK = 0x7469636B  # advisory lock key for schema and partition changes
@@ -37,6 +38,7 @@ CREATE TABLE IF NOT EXISTS history_checkpoints (id bigserial PRIMARY KEY,
     stream_id integer NOT NULL, epoch_id integer NOT NULL, seq bigint NOT NULL,
     time_ns bigint NOT NULL, data bytea NOT NULL);
 CREATE INDEX IF NOT EXISTS history_checkpoints_time ON history_checkpoints (stream_id, time_ns);
+CREATE TABLE IF NOT EXISTS history_markets (id text PRIMARY KEY, data bytea NOT NULL);
 """
 _COLUMNS = "id, epoch_id, seq, time_ns, recv_ns, data"
 
@@ -252,6 +254,40 @@ class PostgresHistory:
             )
         await self._load_names()
         return [EpochSpan(self._epoch_names[r[0]], *r[1:]) for r in found]
+
+    async def scan(
+        self, start_ns: int | None, end_ns: int | None, *, after: int, limit: int
+    ) -> list[Row]:
+        low, high = LOWEST if start_ns is None else start_ns, HIGHEST if end_ns is None else end_ns
+        async with self._conn("reading a replay") as conn:
+            found = await conn.fetch(
+                f"SELECT stream_id, {_COLUMNS} FROM history_events WHERE id > $1"
+                " AND time_ns BETWEEN $2 AND $3 ORDER BY id LIMIT $4",
+                after, low, high, limit,
+            )  # fmt: skip
+        names = {number: name for name, number in self._streams.items()}
+        if any(record[0] not in names for record in found):
+            await self._load_names()
+            names = {number: name for name, number in self._streams.items()}
+        rows: list[Row] = []
+        for record in found:
+            rows += await self._rows(names[record[0]], [tuple(record)[1:]])
+        return rows
+
+    async def put_markets(self, markets: Sequence[Market]) -> None:
+        if not markets:
+            return
+        async with self._conn("writing markets") as conn:
+            await conn.executemany(
+                "INSERT INTO history_markets (id, data) VALUES ($1, $2)"
+                " ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data",
+                [(m.id, market_data(m)) for m in markets],
+            )
+
+    async def markets(self) -> list[Market]:
+        async with self._conn("reading markets") as conn:
+            found = await conn.fetch("SELECT data FROM history_markets ORDER BY id")
+        return [market_of_data(bytes(record[0])) for record in found]
 
     async def expire(self, cutoffs: Mapping[str, int], *, max_rows: int) -> int:
         removed = 0

@@ -10,11 +10,14 @@ within one store, the tie-breaker of rows with the same time and the anchor of p
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+import orjson
+
 from tickcast.bus.codec import decode_event, encode_event
-from tickcast.model import Candle, Envelope, Event, StreamKey
+from tickcast.model import Candle, Envelope, Event, Market, MarketKind, StreamKey
 
 
 class Row(NamedTuple):
@@ -74,3 +77,17 @@ def valid_stream(stream: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def market_data(market: Market) -> bytes:
+    """A market definition as stored (JSON of its fields), so a replay knows its decimals."""
+    return orjson.dumps(dataclasses.asdict(market))
+
+
+def market_of_data(data: bytes) -> Market:
+    """The inverse of :func:`market_data` (ValueError on anything else)."""
+    try:
+        fields = orjson.loads(data)
+        return Market(**{**fields, "kind": MarketKind(fields["kind"])})
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError("not a stored market") from exc

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 from tickcast.errors import StorageError
 from tickcast.history.base import EpochSpan
 from tickcast.history.books import Checkpoint
-from tickcast.history.rows import Row, kind_of
+from tickcast.history.rows import Row, kind_of, market_data, market_of_data
+from tickcast.model import Market
 
 T = TypeVar("T")
 LOWEST, HIGHEST = -(2**63), 2**63 - 1
@@ -34,6 +35,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS events_seq ON events (stream, epoch, seq);
 CREATE TABLE IF NOT EXISTS checkpoints (id INTEGER PRIMARY KEY, stream INTEGER NOT NULL,
     epoch INTEGER NOT NULL, seq INTEGER NOT NULL, time_ns INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS checkpoints_time ON checkpoints (stream, time_ns);
+CREATE TABLE IF NOT EXISTS markets (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 _COLUMNS = "id, epoch, seq, time_ns, recv_ns, data"
 
@@ -241,6 +243,40 @@ class SqliteHistory:
         ).fetchall()
         self._load_names()
         return [EpochSpan(self._epoch_names[e], *rest) for e, *rest, _ in found]
+
+    async def scan(
+        self, start_ns: int | None, end_ns: int | None, *, after: int, limit: int
+    ) -> list[Row]:
+        low, high = LOWEST if start_ns is None else start_ns, HIGHEST if end_ns is None else end_ns
+        return await self._run(self._scan, low, high, after, limit)
+
+    def _scan(self, low: int, high: int, after: int, limit: int) -> list[Row]:
+        found = self.db.execute(
+            f"SELECT stream, {_COLUMNS} FROM events WHERE id > ? AND time_ns BETWEEN ? AND ?"
+            " ORDER BY id LIMIT ?",
+            (after, low, high, limit),
+        ).fetchall()
+        names = {number: name for name, number in self._streams.items()}
+        if any(stream not in names for stream, *_ in found):
+            self._load_names()
+            names = {number: name for name, number in self._streams.items()}
+        rows: list[Row] = []
+        for stream, *rest in found:
+            rows += self._rows(names[stream], kind_of(names[stream]), [tuple(rest)])
+        return rows
+
+    async def put_markets(self, markets: Sequence[Market]) -> None:
+        if markets:
+            await self._run(self._put_markets, [(m.id, market_data(m)) for m in markets])
+
+    def _put_markets(self, items: list[tuple[str, bytes]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO markets (id, data) VALUES (?, ?)", items)
+
+    async def markets(self) -> list[Market]:
+        found = await self._run(
+            lambda: self.db.execute("SELECT data FROM markets ORDER BY id").fetchall()
+        )
+        return [market_of_data(bytes(data)) for (data,) in found]
 
     async def expire(self, cutoffs: Mapping[str, int], *, max_rows: int) -> int:
         return await self._run(self._expire, dict(cutoffs), max_rows)

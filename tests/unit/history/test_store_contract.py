@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from tests.unit.history.conftest import Opener
 
@@ -9,11 +11,12 @@ from tickcast.history.base import HistoryStore
 from tickcast.history.books import Checkpoint
 from tickcast.history.retention import DAY_NS
 from tickcast.history.rows import Row, row_of
-from tickcast.model import Envelope, Side, Trade
+from tickcast.model import BookSnapshot, Envelope, Market, MarketKind, Side, Trade
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01
 TRADES = "trades:binance-btc-usdt-spot"
 BOOK = "book:binance-btc-usdt-spot"
+MARKET = "binance-btc-usdt-spot"
 
 
 def trade_rows(epoch: str, count: int, *, start_seq: int = 1, step_ns: int = 1_000) -> list[Row]:
@@ -125,3 +128,35 @@ async def test_empty_and_single_batches(store: HistoryStore, count: int) -> None
     await store.append(trade_rows("e1", count), [])
     assert len(await store.range(TRADES, None, None, limit=5)) == count
     assert len(await store.since(TRADES, "e1", 0, limit=5)) == count
+
+
+async def test_scan_returns_every_stream_in_publish_order(store: HistoryStore) -> None:
+    """``scan`` interleaves streams in insertion (publish) order, pages by id, filters by time."""
+    book = [
+        row_of(Envelope(BOOK, seq, "e1", BookSnapshot(MARKET, ((1, 1),), (), T0 + seq), 0), 0)
+        for seq in (1, 2)
+    ]
+    trades = trade_rows("e1", 3)
+    await store.append([trades[0], book[0], trades[1], book[1], trades[2]], [])
+    found = await store.scan(None, None, after=0, limit=3)
+    assert [(r.stream, r.seq) for r in found] == [(TRADES, 1), (BOOK, 1), (TRADES, 2)]
+    rest = await store.scan(None, None, after=found[-1].id, limit=10)
+    assert [(r.stream, r.seq) for r in rest] == [(BOOK, 2), (TRADES, 3)]
+    assert rest[0].event == book[1].event
+    timed = await store.scan(T0 + 2, T0 + 2, after=0, limit=10)
+    assert {(r.stream, r.seq) for r in timed} == {(BOOK, 2)}
+
+
+async def test_markets_are_stored_and_replaced(opener: Opener, store: HistoryStore) -> None:
+    """Market definitions survive reopening; the latest definition of an id wins."""
+    first = Market(MARKET, "binance", MarketKind.SPOT, "btc", "usdt", "BTCUSDT", 2, 4)
+    other = Market("acme-foo-usd-spot", "acme", MarketKind.SPOT, "foo", "usd", "FOOUSD", 3, 1)
+    await store.put_markets([first, other])
+    await store.put_markets([dataclasses.replace(first, price_decimals=1)])
+    again = opener()
+    await again.open()
+    try:
+        found = await again.markets()
+    finally:
+        await again.close()
+    assert found == [other, dataclasses.replace(first, price_decimals=1)]
