@@ -16,7 +16,7 @@ from tickcast.history.books import BookState, rebuild
 from tickcast.history.retention import RetentionPolicy
 from tickcast.history.rows import Row
 from tickcast.history.writer import HistoryWriter
-from tickcast.model import Envelope
+from tickcast.model import Envelope, Market
 
 READ_FLUSH_TIMEOUT = 2.0
 """Seconds a reader waits for pending events to be written before it reads anyway."""
@@ -33,12 +33,17 @@ class History:
         retention: RetentionPolicy | None = None,
         writes: bool = True,
         flush_interval: float = 0.25,
+        market_of: Callable[[str], Market | None] | None = None,
     ) -> None:
         self.reader = open_store()
         self.writer: HistoryWriter | None = (
             HistoryWriter(
-                open_store, clock=clock, retention=retention, flush_interval=flush_interval
-            )
+                open_store,
+                clock=clock,
+                retention=retention,
+                flush_interval=flush_interval,
+                market_of=market_of,
+            )  # fmt: skip
             if writes
             else None
         )

@@ -38,7 +38,7 @@ from tickcast.history.base import HistoryStore
 from tickcast.history.books import Checkpoint, Checkpointer
 from tickcast.history.retention import RetentionPolicy
 from tickcast.history.rows import Row, row_of
-from tickcast.model import Envelope
+from tickcast.model import Envelope, Market, StreamKey
 
 logger = logging.getLogger("tickcast.history")
 Batch = tuple[Sequence[Envelope], int]
@@ -57,6 +57,7 @@ class HistoryWriter:
         retention_interval: float = 60.0,
         expire_chunk: int = 10_000,
         checkpointer: Checkpointer | None = None,
+        market_of: Callable[[str], Market | None] | None = None,
     ) -> None:
         self._open_store = open_store
         self._clock = clock
@@ -67,6 +68,9 @@ class HistoryWriter:
         self._retention_interval_ns = int(retention_interval * 1e9)
         self._expire_chunk = expire_chunk
         self._checkpointer = checkpointer or Checkpointer()
+        self._market_of = market_of
+        """Market definitions by id (the node's catalog), stored once per market for replays."""
+        self._stored_markets: set[str] = set()
         self._pending: list[Batch] = []
         self._pending_count = 0
         self._waiters: list[Future[None]] = []
@@ -175,6 +179,7 @@ class HistoryWriter:
         batches, waiters = self._take()
         for rows, checkpoints in self._chunks(batches):
             try:
+                await self._store_markets(store, rows)
                 await store.append(rows, checkpoints)
                 self.written += len(rows)
             except StorageError as exc:
@@ -184,6 +189,22 @@ class HistoryWriter:
                 self._failed(len(rows), "unexpected error")
         for waiter in waiters:
             waiter.set_result(None)
+
+    async def _store_markets(self, store: HistoryStore, rows: list[Row]) -> None:
+        """Store the definitions of markets met for the first time (before their rows)."""
+        if self._market_of is None:
+            return
+        new: dict[str, Market] = {}
+        for stream in {row.stream for row in rows}:
+            market_id = StreamKey.parse(stream).market
+            if market_id is None or market_id in self._stored_markets or market_id in new:
+                continue
+            market = self._market_of(market_id)
+            if market is not None:
+                new[market_id] = market
+        if new:
+            await store.put_markets(list(new.values()))
+            self._stored_markets.update(new)
 
     def _failed(self, count: int, why: str) -> None:
         self.failures += 1

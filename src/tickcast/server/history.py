@@ -13,9 +13,12 @@ from tickcast.errors import ConfigError
 from tickcast.history.factory import history_opener
 from tickcast.history.retention import RetentionPolicy
 from tickcast.history.service import History
+from tickcast.model import MarketCatalog
 
 
-def build_history(config: ServerConfig, clock: Clock) -> History | None:
+def build_history(
+    config: ServerConfig, clock: Clock, catalog: MarketCatalog | None = None
+) -> History | None:
     """The node's history store, or None when ``history = "off"``."""
     opener = history_opener(config.history, data_dir=config.data_dir, store_url=config.store)
     if opener is None:
@@ -24,4 +27,5 @@ def build_history(config: ServerConfig, clock: Clock) -> History | None:
         retention = RetentionPolicy.parse(config.history_retention)
     except ValueError as exc:
         raise ConfigError(f"config key 'history_retention': {exc}") from None
-    return History(opener, clock=clock, retention=retention)
+    market_of = catalog.find if catalog is not None else None
+    return History(opener, clock=clock, retention=retention, market_of=market_of)

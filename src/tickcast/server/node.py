@@ -85,7 +85,7 @@ class Node:
         self.store = open_store(
             config.store, data_dir=config.data_dir, plans=self.plans, clock=self.clock
         )
-        self.history = build_history(config, self.clock)
+        self.history = build_history(config, self.clock, self.catalog)
         """Durable history (issue 17): written here, by the node that sequences."""
         self.meter = Meter()
         self.limits = self.cluster.limits
