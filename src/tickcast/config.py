@@ -25,6 +25,11 @@ class ServerConfig:
     data_dir: str = "data"
     store: str = field(default="", repr=False)
     """Store URL: "" (SQLite in data_dir), sqlite:///PATH or postgresql://... (docs/storage.md)."""
+    history: str = field(default="", repr=False)
+    """History store (docs/history.md): "" (the store's PostgreSQL database, else
+    history.sqlite3 in data_dir), off, sqlite:///PATH or postgresql://..."""
+    history_retention: str = ""
+    """Per-kind overrides of the history retention, e.g. "book=3d,trades=90d" (docs/history.md)."""
     sources: tuple[str, ...] = ("simulator",)
     seed: int = 1
     history_size: int = 2_000
@@ -131,6 +136,7 @@ def _validate(config: ServerConfig) -> ServerConfig:
             "config key 'store': expected sqlite:///PATH or "
             "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
         )
+    _validate_history(config)
     for name, ok in checks.items():
         if not ok:
             raise ConfigError(f"config key {name!r}: bad value {getattr(config, name)!r}")
@@ -152,6 +158,22 @@ def _validate_tls(config: ServerConfig) -> None:
         path = getattr(config, name)
         if path and not os.access(path, os.R_OK):
             raise ConfigError(f"config key {name!r}: cannot read {path!r}")
+
+
+def _validate_history(config: ServerConfig) -> None:
+    """The history settings (issue 17); the URL is never echoed (it may hold a password)."""
+    if config.history not in ("", "off") and not config.history.startswith(
+        ("sqlite", "postgresql://", "postgres://")
+    ):
+        raise ConfigError("config key 'history': expected off, sqlite:///PATH or postgresql://...")
+    for part in filter(None, (p.strip() for p in config.history_retention.split(","))):
+        kind, _, duration = part.partition("=")
+        unit, number = duration.strip()[-1:], duration.strip()[:-1]
+        if not kind.strip() or not (
+            duration.strip() in ("0", "forever")
+            or (unit in ("s", "m", "h", "d") and number.isdigit() and int(number) > 0)
+        ):
+            raise ConfigError(f"config key 'history_retention': bad value {part!r}")
 
 
 def load(

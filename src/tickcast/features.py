@@ -2,8 +2,9 @@
 
 ``pip install tickcast`` (or ``tickcast[client]``) is the SDK alone. The server needs the
 ``server`` extra; the Redis bus, the PostgreSQL store and predictions need ``redis``,
-``postgres`` and ``predict`` (``all`` is every one of them). Choosing a feature whose extra is
-missing fails at start with a message naming the extra (docs/installing.md).
+``postgres`` and ``predict``, and ``tickcast export`` ``history`` (``all`` is every one of
+them). Choosing a feature whose extra is missing fails at start with a message naming the extra
+(docs/installing.md).
 
 ``SUPPORTED`` is the range of each library whose internals the server uses (pyproject.toml says
 which internal; a test keeps the two in step). ``tickcast serve`` refuses to start outside it.
@@ -27,6 +28,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "redis": ("redis",),
     "postgres": ("asyncpg", "greenlet"),
     "predict": ("numpy", "sklearn", "skops"),
+    "history": ("pyarrow",),
 }  # fmt: skip
 """The importable modules each extra brings."""
 

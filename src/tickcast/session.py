@@ -24,7 +24,7 @@ from tickcast.model import StreamKey, StreamPosition, View
 @dataclass(frozen=True, slots=True)
 class Attach:
     id: int | str
-    streams: tuple[tuple[StreamKey, View, StreamPosition | None], ...]
+    streams: tuple[tuple[StreamKey, View, StreamPosition | native.TimeStart | None], ...]
 
 
 @dataclass(frozen=True, slots=True)

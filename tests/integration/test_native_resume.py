@@ -53,8 +53,10 @@ async def test_resume_within_history_replays_without_gap_or_duplicate(start_serv
 
 
 async def test_resume_beyond_history_gives_gap_for_events_and_reset_for_books(start_server) -> None:
-    """Past the history window: trades get a Gap naming the lost range, books a reset Snapshot."""
-    server = await start_server(sources="none", history_size=5)
+    """Past the history window (and no durable history: with it, the store replays them,
+    tests/integration/test_native_time_travel.py): trades get a Gap naming the lost range,
+    books a reset Snapshot."""
+    server = await start_server(sources="none", history_size=5, history="off")
     key = await server.key("pro")
     snapshot = {
         "type": "book_snapshot",

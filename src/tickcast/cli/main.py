@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tickcast.cli import db, keys, models, record, serve, tail
+from tickcast.cli import db, export, keys, models, record, serve, tail
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.register(subparsers)
     db.register(subparsers)
     models.register(subparsers)
+    export.register(subparsers)
     return parser
 
 

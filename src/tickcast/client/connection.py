@@ -10,10 +10,12 @@ stream from its last position (or afresh for a state stream that needs a new sna
 from __future__ import annotations
 
 import asyncio
+import calendar
 import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -38,6 +40,7 @@ from tickcast.client.messages import (
 from tickcast.client.pending import PendingRequests
 from tickcast.client.subscription import Registry, Subscription
 from tickcast.client.tracker import ClientStats, StreamTracker
+from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.errors import TickcastError
 from tickcast.model import StreamPosition
 
@@ -74,6 +77,8 @@ class Client:
         self.reconnect = reconnect
         self._tracker = StreamTracker()
         self._registry = Registry(self._tracker)
+        self._since: dict[str, int] = {}
+        """Streams to start at a past time (``subscribe(since=...)``), until first sent."""
         self._requests = PendingRequests()
         self._ws: ClientConnection | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -132,6 +137,7 @@ class Client:
         depth: int | None = None,
         party: str | None = None,
         resume: Mapping[str, StreamPosition] | None = None,
+        since: datetime | None = None,
     ) -> Subscription:
         """Subscribe to ``streams`` on this connection and return their message iterator.
 
@@ -140,6 +146,9 @@ class Client:
         (e.g. from ``positions`` before a restart): replay or an explicit Gap follows.
         A stream already subscribed through another call moves to this subscription (resuming
         from its position). A refused Subscribe raises from the iterator (``UnknownStream``...).
+        ``since`` (a timezone-aware datetime) starts the streams without a ``resume`` position
+        at that past instant: the server replays its history (a book starts with the book as
+        of then) and continues into live with dense seqs (docs/history.md).
         """
         self._check_usable()
         if isinstance(streams, str):
@@ -147,6 +156,13 @@ class Client:
         keys = tuple(dict.fromkeys(streams))
         if not keys:
             raise ValueError("subscribe needs at least one stream")
+        if since is not None:
+            if since.tzinfo is None:
+                raise ValueError("since must be a timezone-aware datetime")
+            moment = since.astimezone(UTC)
+            start_ns = calendar.timegm(moment.timetuple()) * 1_000_000_000
+            start_ns += moment.microsecond * 1_000
+            self._since.update({key: start_ns for key in keys if key not in (resume or {})})
         subscription = Subscription(keys, depth=depth, party=party, release=self._release)
         self._registry.add(subscription, resume)
         self._spawn(self._send_subscribe(self._ws, subscription, keys))
@@ -310,11 +326,15 @@ class Client:
         streams = owned if streams is None else [s for s in streams if s in owned]
         if ws is None or ws is not self._ws or not streams:
             return
-        resume = {
+        resume: dict[str, dict[str, Any]] = {
             stream: {"epoch": position.epoch, "seq": position.seq}
             for stream in streams
             if (position := self._tracker.resume_from(stream)) is not None
         }
+        for stream in streams:
+            start_ns = self._since.pop(stream, None)
+            if start_ns is not None and stream not in resume:
+                resume[stream] = {"time": rfc3339_ns(start_ns)}
         message: dict[str, Any] = {"type": "Subscribe", "streams": streams}
         message["id"] = self._requests.new("subscribe", tuple(streams), subscription)
         if resume:

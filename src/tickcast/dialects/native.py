@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from tickcast.dialects.native_data import event_data, snapshot_data
+from tickcast.dialects.timefmt import parse_rfc3339_ns
 from tickcast.errors import InvalidMessage, UnknownCommand
 from tickcast.model import Event, MarketCatalog, StreamKind, StreamPosition
 from tickcast.model.bench import StampedTrade
@@ -24,10 +25,17 @@ MAX_DEPTH = 1000
 
 
 @dataclass(frozen=True, slots=True)
+class TimeStart:
+    """``from: {stream: {time}}``: start at the first event at or after ``time_ns`` (history)."""
+
+    time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class Subscribe:
     id: int | str
     streams: tuple[str, ...]
-    resume: dict[str, StreamPosition] = field(default_factory=dict)
+    resume: dict[str, StreamPosition | TimeStart] = field(default_factory=dict)
     depth: int | None = None
     party: str | None = None
 
@@ -64,16 +72,31 @@ def _streams(message: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(streams))
 
 
-def _resume(message: dict[str, Any]) -> dict[str, StreamPosition]:
+def _time_start(value: object) -> TimeStart:
+    """``{"time": "2026-12-01T00:00:00Z"}`` (RFC 3339) or integer UTC nanoseconds."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return TimeStart(value)
+    if isinstance(value, str):
+        try:
+            return TimeStart(parse_rfc3339_ns(value))
+        except ValueError:
+            pass
+    raise InvalidMessage("'time' must be an RFC 3339 time or integer UTC nanoseconds")
+
+
+def _resume(message: dict[str, Any]) -> dict[str, StreamPosition | TimeStart]:
     raw = message.get("from")
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise InvalidMessage("'from' must map streams to {epoch, seq}")
-    resume: dict[str, StreamPosition] = {}
+        raise InvalidMessage("'from' must map streams to {epoch, seq} or {time}")
+    resume: dict[str, StreamPosition | TimeStart] = {}
     for stream, position in raw.items():
         if not isinstance(position, dict):
-            raise InvalidMessage("'from' must map streams to {epoch, seq}")
+            raise InvalidMessage("'from' must map streams to {epoch, seq} or {time}")
+        if "time" in position:  # time travel (issue 17)
+            resume[stream] = _time_start(position["time"])
+            continue
         epoch, seq = position.get("epoch"), position.get("seq")
         if not isinstance(epoch, str) or isinstance(seq, bool) or not isinstance(seq, int):
             raise InvalidMessage("'from' positions need a string epoch and an integer seq")

@@ -19,6 +19,7 @@ from tickcast.dialects.coinmetrics.errors import CmError
 from tickcast.server.coinmetrics_catalog import REFERENCE, catalog
 from tickcast.server.coinmetrics_history import TIMESERIES, Context, Found
 from tickcast.server.coinmetrics_service import CoinMetricsService
+from tickcast.server.coinmetrics_store import STORE_TIMESERIES, stored
 
 NDJSON = "application/x-ndjson"
 Handler = Callable[[Context, str], Found]
@@ -56,6 +57,9 @@ async def serve(request: Request, service: CoinMetricsService, handler: Handler)
     context = Context(
         params, node.catalog, node.recorder, principal.plan, service.visible_to(principal)
     )
+    name = request.path_params.get("name", "")
+    if handler is _timeseries and name in STORE_TIMESERIES and node.history is not None:
+        return await stored(request, context, name, node.history, headers)  # history hook
     try:
         found = handler(context, request.path_params.get("name", ""))
         pages = rest.paging(params, default_from=found.default_from)

@@ -26,6 +26,7 @@ from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.dialects import native
 from tickcast.hub import Joined
 from tickcast.model import StreamPosition
+from tickcast.server import native_history
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
 from tickcast.server.ws_messages import incoming
@@ -289,10 +290,14 @@ class NativeConnection:
                     await self.close(output.code, output.reason, retry=False)
 
     async def _attach(self, attach: Attach) -> None:
+        if await native_history.wants_history(self, attach):  # history hook (issue 17)
+            await native_history.attach_with_history(self, attach)
+            return
         hub = self.node.hub
         encoder = self.node.native
         joined: list[Joined] = []
         for key, view, resume in attach.streams:
+            assert not isinstance(resume, native.TimeStart)  # handled by native_history
             joined.append(
                 await hub.attach(
                     self,

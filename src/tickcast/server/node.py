@@ -19,6 +19,7 @@ from tickcast.errors import StorageError
 from tickcast.hub import Hub
 from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
 from tickcast.server.cluster import Cluster, build_bus, publish_retrying, runs_sources
+from tickcast.server.history import build_history
 from tickcast.server.limits import ConnectionLimits
 from tickcast.server.metrics import NodeMetrics
 from tickcast.server.sources import build_sources
@@ -85,6 +86,8 @@ class Node:
         self.store = open_store(
             config.store, data_dir=config.data_dir, plans=self.plans, clock=self.clock
         )
+        self.history = build_history(config, self.clock, self.catalog)
+        """Durable history (issue 17): written here, by the node that sequences."""
         self.meter = Meter()
         self.metrics = NodeMetrics()
         self.hub.on_encode_failure = self._count_encode_failure
@@ -126,6 +129,8 @@ class Node:
     async def start(self) -> None:
         await self.bus.start()
         await open_and_migrate(self.store)
+        if self.history is not None:  # history hook (issue 17)
+            await self.history.start()
         await self.cluster.start()
         if not await self.store.list_users():
             await self.store.ensure_user("dev", "admin")
@@ -164,6 +169,8 @@ class Node:
             envelopes = await publish_retrying(self.bus, annotated)
         else:
             envelopes = await self.bus.publish(annotated)
+        if self.history is not None:  # history hook (issue 17): queued, written off the loop
+            self.history.add(envelopes)
         self.metrics.events.inc(len(events))
         return envelopes
 
@@ -203,6 +210,8 @@ class Node:
         await self.cluster.stop()
         self._remove_recorder()
         await self.bus.stop()
+        if self.history is not None:  # history hook (issue 17): writes what is pending
+            await self.history.stop()
         await self.store.close()
 
     async def close_connections(self, code: int, reason: str) -> None:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable
 
 from tickcast.clock import Clock
 from tickcast.errors import ConfigError
+from tickcast.history.source import PREFIX as HISTORY_PREFIX
+from tickcast.history.source import HistorySource, parse_history_spec
 from tickcast.sources.base import Source
 from tickcast.sources.bench import BenchSource, parse_rate
 from tickcast.sources.replay import ReplaySource, parse_spec
@@ -34,6 +36,8 @@ def build_source(
     ``subscribers`` counts the node's stream subscriptions (for ``replay:...,wait=N``)."""
     if spec.startswith("replay:"):
         return ReplaySource(parse_spec(spec), clock=clock, subscribers=subscribers)
+    if spec.startswith(HISTORY_PREFIX):  # history hook (issue 17): replay of stored history
+        return HistorySource(parse_history_spec(spec), clock=clock, subscribers=subscribers)
     name, options = _options(spec)
     if name == "simulator":
         try:
