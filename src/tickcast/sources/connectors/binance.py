@@ -7,10 +7,11 @@ depth event of an unsynced book asks for a REST snapshot, events are buffered un
 snapshot older than the buffer is refused and asked for again, and a broken ``U``/``u``/``pu``
 chain publishes an empty reset snapshot, reports ``Resynced`` and asks for a new snapshot.
 
-Trades are checked for consecutive ids (``t``): a jump reports ``TradesLost`` (the runner backfills
-from REST ``trades``); a repeated id is dropped. ``bookTicker`` becomes a ``Quote``; one whose update
-id ``u`` is older than the last one is dropped. Event times are the venue's (``T``, else ``E``);
-spot ``bookTicker`` and spot snapshots carry none and take the latest venue time of the market.
+Trades are checked for consecutive ids (``t``): a jump reports ``TradesLost`` (the runner
+backfills from REST ``trades``); a repeated id is dropped. ``bookTicker`` becomes a ``Quote``; one
+whose update id ``u`` is older than the last one is dropped. Event times are the venue's (``T``,
+else ``E``); spot ``bookTicker`` and spot snapshots carry none and take the latest venue time of
+the market.
 """
 
 from __future__ import annotations

@@ -44,6 +44,8 @@ class BinanceVenue:
     weight_per_minute: int
     """The venue's REST request-weight budget per IP and minute."""
     streams_per_connection: int
+    trades_weight: int = 25
+    """Request weight of a recent-trades request (spot: 25; futures: 5)."""
     max_connection_s: float = 23.5 * 3600
     """Binance closes every connection after 24 h; reconnect on our own schedule before that."""
 
@@ -85,6 +87,7 @@ USDM = BinanceVenue(
     depth_weight=20,
     weight_per_minute=2400,
     streams_per_connection=200,
+    trades_weight=5,
 )
 COINM = BinanceVenue(
     name="binance-coinm",
@@ -97,6 +100,7 @@ COINM = BinanceVenue(
     depth_weight=20,
     weight_per_minute=2400,
     streams_per_connection=200,
+    trades_weight=5,
 )
 VENUES = {venue.name: venue for venue in (SPOT, USDM, COINM)}
 
@@ -122,7 +126,9 @@ def _market(venue: BinanceVenue, entry: dict[str, Any]) -> Market:
     tick, lot = _filters(entry)
     price_decimals, size_decimals = decimals(tick), decimals(lot)
     market_id = (
-        future_market_id(EXCHANGE, symbol) if venue.futures else spot_market_id(EXCHANGE, base, quote)
+        future_market_id(EXCHANGE, symbol)
+        if venue.futures
+        else spot_market_id(EXCHANGE, base, quote)
     )
     return Market(
         id=market_id,
@@ -163,7 +169,9 @@ def venue_symbol(venue: BinanceVenue, requested: str) -> str:
     return requested.replace("-", "").replace("/", "").upper()
 
 
-def select(venue: BinanceVenue, listed: Sequence[Instrument], wanted: Sequence[str]) -> list[Instrument]:
+def select(
+    venue: BinanceVenue, listed: Sequence[Instrument], wanted: Sequence[str]
+) -> list[Instrument]:
     """The instruments named in a spec (``all``: every listed one); unknown names are an error."""
     if list(wanted) == ["all"]:
         return list(listed)
