@@ -19,9 +19,11 @@ from tickcast.errors import StorageError
 from tickcast.hub import Hub
 from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
 from tickcast.server.cluster import Cluster, build_bus, publish_retrying, runs_sources
-from tickcast.server.metrics import NodeMetrics
-from tickcast.server.sources import build_sources
+from tickcast.server.metrics import NodeMetrics, register_connector_metrics
+from tickcast.server.sources import build_sources, check_owners
 from tickcast.sources.base import Source
+from tickcast.sources.connectors.health import ConnectorHealth
+from tickcast.sources.connectors.runner import ConnectorSource
 from tickcast.state import BookChecksummer
 from tickcast.state.recorder import Recorder
 from tickcast.storage.base import Principal
@@ -100,6 +102,11 @@ class Node:
             clock=self.clock,
             subscribers=self.hub.subscriber_count,
         )
+        self.connectors: list[ConnectorHealth] = [
+            source.health for source in self.sources if isinstance(source, ConnectorSource)
+        ]
+        """Health of the live venue connectors (``/healthz``, ``/metrics``)."""
+        register_connector_metrics(self.metrics.registry, self.connectors)
         self.unlimited_connections = any(
             getattr(source, "unlimited_connections", False) for source in self.sources
         )
@@ -124,6 +131,7 @@ class Node:
         await self.bus.start()
         await open_and_migrate(self.store)
         await self.cluster.start()
+        await self.prepare_sources()
         if not await self.store.list_users():
             await self.store.ensure_user("dev", "admin")
             self.development_key, _ = await self.store.create_key(user="dev", prefix="tc_live_")
@@ -131,6 +139,21 @@ class Node:
             self._tasks.append(asyncio.create_task(self._run_source(source)))
         self._tasks.append(asyncio.create_task(self._flush_usage_forever()))
         self.ready = True
+
+    async def prepare_sources(self) -> None:
+        """Sources that learn their markets at start (live connectors read the venue's
+        instrument list): prepare them, then add their markets to the catalogue."""
+        prepared = False
+        for source in self.sources:
+            prepare = getattr(source, "prepare", None)
+            if prepare is not None:
+                await prepare()
+                prepared = True
+                for market in source.markets():
+                    self.catalog.add(market)
+        if prepared:
+            specs = [spec for spec in self.config.sources if spec != "none"]
+            check_owners(list(zip(specs, self.sources, strict=True)))
 
     async def _run_source(self, source: Source) -> None:
         try:

@@ -40,11 +40,14 @@ _AUTH_ERRORS: dict[int | str, dict[str, object]] = {
 
 @router.get("/healthz", tags=["health"])
 async def healthz(request: Request) -> Response:
-    """200 once the node is ready, 503 before and while stopping."""
-    ready = node_of(request).ready
-    return JSONResponse(
-        {"status": "ok" if ready else "starting"}, status_code=200 if ready else 503
-    )
+    """200 once the node is ready, 503 before and while stopping; with live venue connectors,
+    each one's state and counters under ``connectors`` (docs/connectors.md)."""
+    node = node_of(request)
+    ready = node.ready
+    body: dict[str, object] = {"status": "ok" if ready else "starting"}
+    if node.connectors:
+        body["connectors"] = {health.name: health.report() for health in node.connectors}
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", tags=["health"], response_class=Response)
