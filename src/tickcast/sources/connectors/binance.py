@@ -72,18 +72,18 @@ class BinanceFeed:
             item.venue_symbol: _Book(item, BinanceBookSync(item.market.id, futures=venue.futures))
             for item in instruments
         }
-        self._streams = {
-            f"{symbol.lower()}@{suffix}": symbol
-            for symbol in self._books
-            for suffix in ("trade", venue.depth_stream, "bookTicker")
-        }
+        self._symbols = {symbol.lower(): symbol for symbol in self._books}
         self._last_recv_ns: int | None = None
         self._request_id = 0
 
     # VenueFeed ------------------------------------------------------------------------------
 
     def connected(self) -> Sequence[Command]:
-        streams = list(self._streams)
+        streams = [
+            f"{lower}@{suffix}"
+            for lower in self._symbols
+            for suffix in ("trade", self.venue.depth_stream, "bookTicker")
+        ]
         commands: list[Command] = []
         for start in range(0, len(streams), SUBSCRIBE_BATCH):
             self._request_id += 1
@@ -107,12 +107,12 @@ class BinanceFeed:
         stream = message.get("stream")
         if not isinstance(payload, dict) or not isinstance(stream, str):
             return []  # subscription acknowledgements ({"result": null, "id": n})
-        symbol = self._streams.get(stream)
+        lower, _, kind = stream.partition("@")
+        symbol = self._symbols.get(lower)
         if symbol is None:
             return []
         book = self._books[symbol]
-        kind = stream.rpartition("@")[2] if "@depth" not in stream else "depth"
-        if kind == "depth":
+        if kind.startswith("depth"):  # depth@100ms, depth@0ms...
             return self._depth(book, payload)
         if kind == "trade":
             return self._trade(book, payload)

@@ -2,7 +2,10 @@
 
 The three venues share one wire format (docs/connectors.md); what differs is kept in a
 ``BinanceVenue``. ``instruments`` reads the REST ``exchangeInfo`` answer into Coin Metrics markets
-with the venue's real tick (``PRICE_FILTER.tickSize``) and lot (``LOT_SIZE.stepSize``);
+with the venue's real tick (``PRICE_FILTER.tickSize``) and lot (``LOT_SIZE.stepSize``). Decimals
+are the finer of the tick/lot and the precision the venue prints (``pricePrecision``,
+``quantityPrecision``, spot ``baseAssetPrecision``): book levels resting from before a lot-size
+change carry finer quantities than today's lot (seen in the spot captures: ``25.42618900``).
 ``recent_trades`` reads the REST recent-trades answer used to backfill trades lost in a reconnect.
 """
 
@@ -124,7 +127,10 @@ def _market(venue: BinanceVenue, entry: dict[str, Any]) -> Market:
     symbol = str(entry["symbol"])
     base, quote = str(entry["baseAsset"]).lower(), str(entry["quoteAsset"]).lower()
     tick, lot = _filters(entry)
-    price_decimals, size_decimals = decimals(tick), decimals(lot)
+    price_decimals = max(decimals(tick), int(entry.get("pricePrecision", 0)))
+    size_decimals = max(
+        decimals(lot), int(entry.get("quantityPrecision", entry.get("baseAssetPrecision", 0)))
+    )
     market_id = (
         future_market_id(EXCHANGE, symbol)
         if venue.futures

@@ -172,6 +172,12 @@ class _Connection:
         self.live = False
 
     async def run(self) -> None:
+        try:
+            await self._reconnecting()
+        finally:
+            self._end_session()
+
+    async def _reconnecting(self) -> None:
         health = self.source.health
         while True:
             try:
