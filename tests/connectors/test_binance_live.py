@@ -77,6 +77,8 @@ class Seen:
     others: list[Any]
     book: LocalBook
     health: dict[str, Any]
+    metrics: str
+    venue: FakeVenue
 
 
 def _decimal(book: LocalBook) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
@@ -94,13 +96,13 @@ async def replay(
     stale_snapshots: int = 0,
     recent_limit: int = 1000,
     options: str = "",
-    complete_trades: bool = True,
+    symbols: str | None = None,
     speed: float | None = 20.0,
 ) -> Seen:
     """Replay ``case`` through the fake venue with ``faults`` at ``speed`` times the recorded
     pace (the connector keeps up, so snapshots are taken mid-stream); wait until the client's
     book equals the venue's rebuild and (``complete_trades``) every trade of the capture
-    arrived."""
+    arrived. ``symbols`` replaces the case's symbol in the spec."""
     script = BinanceScript(
         [case.capture],
         case.info,
@@ -111,7 +113,8 @@ async def replay(
     venue = FakeVenue(script.frames, script, faults=faults, speed=speed)
     await venue.start()
     try:
-        spec = f"{case.venue}:{case.spec_symbol},ws={venue.ws_url},rest={venue.rest_url}{options}"
+        names = symbols or case.spec_symbol
+        spec = f"{case.venue}:{names},ws={venue.ws_url},rest={venue.rest_url}{options}"
         server = await start_server(sources=(spec,), outbox_bytes=BIG_OUTBOX)
         source = server.node.sources[0]
         assert isinstance(source, ConnectorSource)
@@ -135,7 +138,7 @@ async def replay(
 
                     def complete() -> bool:
                         ids = [m.data["id"] for m in seen[trades] if isinstance(m, Update)]
-                        return (not complete_trades or ids[-1:] == expected_trades[-1:]) and (
+                        return ids[-1:] == expected_trades[-1:] and (
                             _decimal(client.book(book)) == expected_book
                         )
 
@@ -146,6 +149,7 @@ async def replay(
             local = client.book(book)
         async with httpx.AsyncClient(base_url=server.http) as http:
             health = (await http.get("/healthz")).json()["connectors"]
+            metrics = (await http.get("/metrics")).text
         return Seen(
             script=script,
             source=source,
@@ -154,6 +158,8 @@ async def replay(
             others=seen[trades] + seen["other"],
             book=local,
             health=next(iter(health.values())),
+            metrics=metrics,
+            venue=venue,
         )
     finally:
         await venue.stop()
@@ -189,6 +195,21 @@ async def test_spot_clean_replay_matches_the_capture(start_server: ServerFactory
     assert seen.health["state"] == "live" and seen.health["reconnects"] == 0
     assert seen.health["resyncs"] == 0 and seen.health["snapshots"] == 1
     assert seen.health["messages"] == len(seen.script.frames) + 1  # and the SUBSCRIBE answer
+    count = len(seen.script.frames) + 1
+    assert f'tickcast_connector_messages_total{{connector="binance:btc-usdt"}} {count}.0' in (
+        seen.metrics
+    )
+    assert 'tickcast_connector_lag_seconds_count{connector="binance:btc-usdt"}' in seen.metrics
+
+
+async def test_instruments_are_sharded_over_connections(start_server: ServerFactory) -> None:
+    """per_connection=1 with two instruments: two venue connections, each subscribing its own
+    streams; the BTC book and trades are unaffected, both connections count as live."""
+    seen = await replay(start_server, SPOT, symbols="btc-usdt,eth-usdt,per_connection=1")
+    assert_every_trade_once(seen)
+    assert seen.venue.connections == 2 and seen.venue.subscriptions == 2
+    assert (seen.health["connections"], seen.health["live"]) == (2, 2)
+    assert [m.id for m in seen.source.markets()] == [SPOT.market, "binance-eth-usdt-spot"]
 
 
 async def test_usdm_dropped_connection_resyncs_and_backfills(start_server: ServerFactory) -> None:
