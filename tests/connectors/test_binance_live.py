@@ -9,17 +9,21 @@ the book level by level, every checksum verified by the SDK, the trades id by id
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from tests.conftest import ServerFactory
 from tests.connectors.binance_script import BinanceScript
 from tests.connectors.fake_venue import FakeVenue, Faults
 
 from tickcast.client import ChecksumMismatch, Client, Gap, LocalBook, Snapshot, Update
+from tickcast.errors import ConfigError
+from tickcast.sources.connectors.registry import build_connector
 from tickcast.sources.connectors.runner import ConnectorSource
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -282,3 +286,14 @@ class SpotFrames:
         if cls._frames is None:
             cls._frames = BinanceScript([SPOT.capture], SPOT.info, futures=False).frames
         return cls._frames
+
+
+async def test_unreachable_instrument_list_is_a_configuration_error() -> None:
+    """prepare() against a closed loopback port: a ConfigError naming the URL, not a traceback."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    source = build_connector(f"binance:btc-usdt,rest=http://127.0.0.1:{port}")
+    with pytest.raises(ConfigError, match=f"127.0.0.1:{port}/api/v3/exchangeInfo"):
+        await source.prepare()

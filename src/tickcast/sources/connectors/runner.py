@@ -22,6 +22,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from tickcast.clock import Clock, SystemClock
+from tickcast.errors import ConfigError
 from tickcast.model.events import Event, Trade
 from tickcast.model.markets import Market
 from tickcast.sources.base import EventSink
@@ -113,9 +114,15 @@ class ConnectorSource:
 
     async def prepare(self) -> None:
         """Read the instrument list: markets are known from here on."""
-        async with httpx.AsyncClient(base_url=self.rest_url, timeout=10) as http:
-            response = await http.get(self.venue.info_path)
-            response.raise_for_status()
+        url = f"{self.rest_url}{self.venue.info_path}"
+        try:
+            async with httpx.AsyncClient(timeout=10) as http:
+                response = await http.get(url)
+                response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ConfigError(
+                f"{self.name}: cannot read the instrument list {url}: {exc}"
+            ) from None
         listed = self.venue.parse_instruments(response.content)
         self.instruments = self.venue.select(listed, self.spec.symbols)
         self.by_id = {item.market.id: item.market for item in self.instruments}
