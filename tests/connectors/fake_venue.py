@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -74,8 +74,11 @@ class FakeVenue:
         *,
         speed: float | None = None,
         faults: Faults | None = None,
+        rewrite: Callable[[str], str] | None = None,
     ) -> None:
         self.frames = frames
+        self.rewrite = rewrite
+        """Applied to each frame as it is sent (a benchmark restamps venue times with now)."""
         self.script = script
         self.speed = speed
         self.faults = faults or Faults()
@@ -173,6 +176,8 @@ class FakeVenue:
         topic = self.script.topic(frame)
         if topic is None:
             return
+        if self.rewrite is not None:
+            frame = self.rewrite(frame)
         for client in list(self._clients.values()):
             if topic in client.topics:
                 with contextlib.suppress(Exception):

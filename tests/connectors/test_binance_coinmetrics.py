@@ -58,7 +58,8 @@ async def test_coinmetrics_client_gets_the_resynchronised_book(start_server: Ser
     venue = FakeVenue(script.frames, script, faults=Faults(drop_after=600, drop_lose=150), speed=20)
     await venue.start()
     try:
-        spec = f"binance-usdm:BTCUSDT,ws={venue.ws_url},rest={venue.rest_url}"
+        # stale=60: the venue is silent after the capture; no reconnect while the client reads
+        spec = f"binance-usdm:BTCUSDT,ws={venue.ws_url},rest={venue.rest_url},stale=60"
         server = await start_server(sources=(spec,), outbox_bytes=BIG_OUTBOX)
         key = await server.key("pro")
         call = {

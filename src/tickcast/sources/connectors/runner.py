@@ -45,6 +45,8 @@ logger = logging.getLogger("tickcast.sources.connectors")
 NS = 1_000_000_000
 QUEUE_SIZE = 10_000
 """Inputs waiting for the feed; a full queue stops reading the socket (backpressure)."""
+BATCH = 256
+"""Inputs already queued that are handled before one sink call publishes their events."""
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -177,6 +179,8 @@ class _Connection:
         """Trades of markets being backfilled, published after the backfill."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.live = False
+        self.pending: list[Event] = []
+        """Events of the current batch, published by ``_flush``."""
 
     async def run(self) -> None:
         try:
@@ -199,12 +203,16 @@ class _Connection:
             health.reconnects += 1
             logger.warning("%s: reconnecting (%s)", self.source.name, reason)
             await self._execute(self.feed.disconnected(self.source.clock.time_ns()), None)
+            await self._flush()
             await self.source.sleep(self.backoff.next_delay())
 
     def _end_session(self) -> None:
         for task in self.tasks:
             task.cancel()
         self.tasks.clear()
+        for market, trades in self.held.items():  # the backfill will not come: publish the rest
+            self.source.trades_gap(TradesLost(market, "reconnected during a backfill"), "lost")
+            self.pending.extend(trades)
         self.held.clear()
         if self.live:
             self.live = False
@@ -221,8 +229,12 @@ class _Connection:
             await self._execute(self.feed.connected(), ws)
             while True:
                 item = await queue.get()
-                commands = self._input(item, opened_ns)
-                await self._execute(commands, ws, queue)
+                await self._execute(self._input(item, opened_ns), ws, queue)
+                for _ in range(BATCH - 1):  # what is already queued joins the same batch
+                    if queue.empty():
+                        break
+                    await self._execute(self._input(queue.get_nowait(), opened_ns), ws, queue)
+                await self._flush()
 
     def _input(self, item: _Input, opened_ns: int) -> Sequence[Command]:
         source = self.source
@@ -278,7 +290,7 @@ class _Connection:
         for command in commands:
             match command:
                 case Publish(events=events):
-                    await self._publish(events)
+                    self._publish(events)
                 case Send(text=text) if ws is not None:
                     await ws.send(text)
                 case FetchSnapshot() if queue is not None:
@@ -291,7 +303,8 @@ class _Connection:
                 case Reconnect(reason=reason):
                     raise _Reconnect(reason)
 
-    async def _publish(self, events: Sequence[Event]) -> None:
+    def _publish(self, events: Sequence[Event]) -> None:
+        """Queue events for the next ``_flush`` (trades of markets being backfilled are held)."""
         if self.held:
             kept: list[Event] = []
             for event in events:
@@ -301,8 +314,13 @@ class _Connection:
                 else:
                     kept.append(event)
             events = kept
-        if not events:
+        self.pending.extend(events)
+
+    async def _flush(self) -> None:
+        """Publish the batch: one sink call for everything the last messages produced."""
+        if not self.pending:
             return
+        events, self.pending = self.pending, []
         last = events[-1]
         if last.time_ns:
             self.source.health.lag(self.source.clock.time_ns(), last.time_ns)
