@@ -10,7 +10,8 @@ import pytest
 
 from tickcast.errors import ConfigError
 from tickcast.model.events import BookDelta, BookSnapshot, Quote, Trade
-from tickcast.sources.connectors.binance import BinanceFeed
+from tickcast.model.numbers import parse_fixed
+from tickcast.sources.connectors.binance import BinanceFeed, _fixed
 from tickcast.sources.connectors.binance_info import COINM, SPOT, USDM, instruments, select
 from tickcast.sources.connectors.health import Backoff, ConnectorHealth, RateLimiter
 from tickcast.sources.connectors.protocol import (
@@ -207,3 +208,18 @@ def test_spot_sync_refuses_a_stale_snapshot_and_keeps_its_buffer() -> None:
     assert sync.breaks[0].reason == "snapshot older than the buffered updates"
     events = sync.snapshot(102, (), (), 3)
     assert [type(e) for e in events] == [BookSnapshot, BookDelta]
+
+
+@pytest.mark.parametrize(
+    ("text", "decimals", "value"),
+    [("61800.20", 2, 6180020), ("7", 0, 7), ("0.00105000", 8, 105000), ("1.5", 3, 1500),
+     ("25.42618900", 6, 25426189)],
+)  # fmt: skip
+def test_fast_fixed_parse_agrees_with_parse_fixed(text: str, decimals: int, value: int) -> None:
+    assert _fixed(text, decimals) == value == parse_fixed(text, decimals)
+
+
+@pytest.mark.parametrize("text", ["1_000.00", "1.0a", " 1.00", "1.001"])
+def test_fast_fixed_parse_refuses_what_parse_fixed_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        _fixed(text, 2)
