@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tickcast.clock import ManualClock
 from tickcast.errors import ConfigError
 from tickcast.model.events import BookDelta, BookSnapshot, Quote, Trade
 from tickcast.model.numbers import parse_fixed
@@ -23,6 +24,7 @@ from tickcast.sources.connectors.protocol import (
     TradesLost,
 )
 from tickcast.sources.connectors.registry import VENUES, build_connector, is_connector_spec
+from tickcast.sources.connectors.runner import _Connection
 from tickcast.sources.connectors.spec import parse_connector_spec
 from tickcast.sources.replay import BinanceBookSync, DepthEvent
 
@@ -223,3 +225,24 @@ def test_fast_fixed_parse_agrees_with_parse_fixed(text: str, decimals: int, valu
 def test_fast_fixed_parse_refuses_what_parse_fixed_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         _fixed(text, 2)
+
+
+async def test_runner_spaces_sends_by_the_venue_limit() -> None:
+    """Binance spot takes 5 messages/s per connection: Sends go out at most 4 per second."""
+    clock = ManualClock()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(int(seconds * S))
+
+    async def sink(events: object) -> None:
+        return None
+
+    source = build_connector("binance:btc-usdt", clock=clock, sleep=sleep)
+    connection = _Connection(source, [], sink)
+    for _ in range(3):
+        await connection._pace()
+    clock.advance(S)
+    await connection._pace()
+    assert slept == [0.25, 0.25]

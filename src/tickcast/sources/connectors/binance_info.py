@@ -49,6 +49,9 @@ class BinanceVenue:
     streams_per_connection: int
     trades_weight: int = 25
     """Request weight of a recent-trades request (spot: 25; futures: 5)."""
+    sends_per_second: float = 8.0
+    """Binance: 5 (spot) or 10 (futures) incoming messages per second per connection, pings and
+    pongs included; we stay below."""
     max_connection_s: float = 23.5 * 3600
     """Binance closes every connection after 24 h; reconnect on our own schedule before that."""
 
@@ -78,6 +81,7 @@ SPOT = BinanceVenue(
     depth_weight=50,
     weight_per_minute=6000,
     streams_per_connection=1024,
+    sends_per_second=4.0,
 )
 USDM = BinanceVenue(
     name="binance-usdm",

@@ -41,6 +41,7 @@ def binance_venue(venue: BinanceVenue) -> VenueDef:
         trades_path=venue.trades_path,
         parse_trades=recent_trades,
         trades_weight=venue.trades_weight,
+        sends_per_second=venue.sends_per_second,
     )
 
 

@@ -179,6 +179,7 @@ class _Connection:
         """Trades of markets being backfilled, published after the backfill."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.live = False
+        self.last_send_ns: int | None = None
         self.pending: list[Event] = []
         """Events of the current batch, published by ``_flush``."""
 
@@ -292,6 +293,7 @@ class _Connection:
                 case Publish(events=events):
                     self._publish(events)
                 case Send(text=text) if ws is not None:
+                    await self._pace()
                     await ws.send(text)
                 case FetchSnapshot() if queue is not None:
                     self._spawn(self._fetch(command, queue))
@@ -302,6 +304,18 @@ class _Connection:
                     logger.warning("%s: %s resynchronised (%s)", self.source.name, market, reason)
                 case Reconnect(reason=reason):
                     raise _Reconnect(reason)
+
+    async def _pace(self) -> None:
+        """Space Sends by the venue's limit on incoming messages per connection."""
+        rate = self.source.venue.sends_per_second
+        if rate is None:
+            return
+        now = self.source.clock.monotonic_ns()
+        due = None if self.last_send_ns is None else self.last_send_ns + int(NS / rate)
+        if due is not None and now < due:
+            await self.source.sleep((due - now) / NS)
+            now = due
+        self.last_send_ns = now
 
     def _publish(self, events: Sequence[Event]) -> None:
         """Queue events for the next ``_flush`` (trades of markets being backfilled are held)."""

@@ -62,6 +62,8 @@ class VenueDef:
     ws_url_for: Callable[[str, Sequence[Instrument]], str] | None = None
     """The URL of one connection when the venue names its streams in the URL."""
     stale_s: float = 10.0
+    sends_per_second: float | None = None
+    """The venue's limit on messages a client sends per connection (the runner spaces Sends)."""
 
 
 def _bad(spec: str, why: str) -> ConfigError:
