@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -297,3 +299,22 @@ async def test_unreachable_instrument_list_is_a_configuration_error() -> None:
     source = build_connector(f"binance:btc-usdt,rest=http://127.0.0.1:{port}")
     with pytest.raises(ConfigError, match=f"127.0.0.1:{port}/api/v3/exchangeInfo"):
         await source.prepare()
+
+
+def test_serve_exits_2_when_the_venue_cannot_list_instruments(tmp_path: Path) -> None:
+    """`tickcast serve --source binance:...,rest=<closed port>` exits 2 naming the URL, before
+    listening."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    result = subprocess.run(
+        [sys.executable, "-m", "tickcast.cli.main", "serve", "--port", "0", "--data-dir",
+         str(tmp_path), "--source", f"binance:btc-usdt,rest=http://127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"cannot read the instrument list http://127.0.0.1:{port}/api/v3/exchangeInfo" in (
+        result.stderr
+    )
+    assert "listening" not in result.stdout

@@ -123,6 +123,7 @@ class Node:
                 if source.name == "simulator":
                     self.simulated_markets.add(market.id)
         self._tasks: list[asyncio.Task[None]] = []
+        self._sources_prepared = False
         self.ready = False
         self.development_key: str | None = None
         self.started_at = time.time()
@@ -142,7 +143,11 @@ class Node:
 
     async def prepare_sources(self) -> None:
         """Sources that learn their markets at start (live connectors read the venue's
-        instrument list): prepare them, then add their markets to the catalogue."""
+        instrument list): prepare them, then add their markets to the catalogue. Once: ``serve``
+        calls it before uvicorn starts (a ConfigError then exits 2), ``start`` again (tests)."""
+        if self._sources_prepared:
+            return
+        self._sources_prepared = True
         prepared = False
         for source in self.sources:
             prepare = getattr(source, "prepare", None)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from tickcast.clock import ManualClock
 from tickcast.errors import ConfigError
-from tickcast.model.events import BookDelta, BookSnapshot, Quote, Trade
+from tickcast.model.events import BookDelta, BookSnapshot, Event, Quote, Trade
 from tickcast.model.numbers import parse_fixed
 from tickcast.sources.connectors.binance import BinanceFeed, _fixed
 from tickcast.sources.connectors.binance_info import COINM, SPOT, USDM, instruments, select
@@ -24,12 +25,16 @@ from tickcast.sources.connectors.protocol import (
     TradesLost,
 )
 from tickcast.sources.connectors.registry import VENUES, build_connector, is_connector_spec
-from tickcast.sources.connectors.runner import _Connection
+from tickcast.sources.connectors.runner import _Connection, _Reconnect, _Tick
 from tickcast.sources.connectors.spec import parse_connector_spec
 from tickcast.sources.replay import BinanceBookSync, DepthEvent
 
 INFO = Path(__file__).parent.parent.parent / "fixtures" / "connectors"
 S = 1_000_000_000
+
+
+async def drop(events: Sequence[Event]) -> None:
+    """A sink that drops what it is given."""
 
 
 def spot_feed(stale_ns: int = 10 * S) -> BinanceFeed:
@@ -236,13 +241,23 @@ async def test_runner_spaces_sends_by_the_venue_limit() -> None:
         slept.append(seconds)
         clock.advance(int(seconds * S))
 
-    async def sink(events: object) -> None:
-        return None
-
     source = build_connector("binance:btc-usdt", clock=clock, sleep=sleep)
-    connection = _Connection(source, [], sink)
+    connection = _Connection(source, [], drop)
     for _ in range(3):
         await connection._pace()
     clock.advance(S)
     await connection._pace()
     assert slept == [0.25, 0.25]
+
+
+def test_runner_reconnects_on_schedule_before_the_venue_does() -> None:
+    """Binance closes connections after 24 h: the tick after 23.5 h asks for a reconnect."""
+    clock = ManualClock()
+    source = build_connector("binance:btc-usdt", clock=clock)
+    connection = _Connection(source, [], drop)
+    opened = clock.monotonic_ns()
+    clock.advance(23 * 3600 * S)
+    assert connection._input(_Tick(), opened) == []
+    clock.advance(3600 * S)
+    with pytest.raises(_Reconnect, match="scheduled reconnect after 86400 s"):
+        connection._input(_Tick(), opened)
