@@ -11,8 +11,9 @@ import pytest
 
 from tickcast.clock import ManualClock
 from tickcast.errors import ConfigError
-from tickcast.model.events import BookDelta, BookSnapshot, Event, Quote, Trade
+from tickcast.model.events import BookDelta, BookSnapshot, Event, Quote, Side, Trade
 from tickcast.model.numbers import parse_fixed
+from tickcast.sources.connectors.backfill import recovered
 from tickcast.sources.connectors.binance import BinanceFeed, _fixed
 from tickcast.sources.connectors.binance_info import COINM, SPOT, USDM, instruments, select
 from tickcast.sources.connectors.health import Backoff, ConnectorHealth, RateLimiter
@@ -261,3 +262,21 @@ def test_runner_reconnects_on_schedule_before_the_venue_does() -> None:
     clock.advance(3600 * S)
     with pytest.raises(_Reconnect, match="scheduled reconnect after 86400 s"):
         connection._input(_Tick(), opened)
+
+
+def _trades(*ids: int) -> list[Trade]:
+    return [Trade("m", str(i), 1, 1, Side.BUY, i) for i in ids]
+
+
+def test_backfill_takes_the_trades_strictly_inside_the_loss() -> None:
+    lost = TradesLost("m", "jump", "10", before_trade_id="14")
+    assert recovered(lost, _trades(9, 10, 11, 12, 13, 14, 15)) == (_trades(11, 12, 13), None)
+    assert recovered(lost, _trades(12, 13, 14)) == (
+        _trades(12, 13), "REST recent trades do not reach back far enough",
+    )  # fmt: skip
+    assert recovered(lost, _trades(11, 12)) == (
+        _trades(11, 12), "REST recent trades end before the live ones",
+    )  # fmt: skip
+    assert recovered(lost, None) == ([], "the REST backfill failed")
+    no_bound = TradesLost("m", "reconnect", "10")
+    assert recovered(no_bound, _trades(11, 12)) == (_trades(11, 12), None)

@@ -26,6 +26,7 @@ from tickcast.errors import ConfigError
 from tickcast.model.events import Event, Trade
 from tickcast.model.markets import Market
 from tickcast.sources.base import EventSink
+from tickcast.sources.connectors.backfill import recovered
 from tickcast.sources.connectors.health import Backoff, ConnectorHealth, RateLimiter
 from tickcast.sources.connectors.protocol import (
     Command,
@@ -387,21 +388,10 @@ class _Connection:
 
     def _backfilled(self, item: _Backfill) -> Sequence[Command]:
         """Publish the backfilled trades in (after, before), then the held ones."""
-        lost = item.lost
-        held = self.held.pop(lost.market, [])
-        after = int(lost.after_trade_id or 0)
-        before = int(lost.before_trade_id) if lost.before_trade_id is not None else None
-        found = [
-            trade
-            for trade in item.trades or ()
-            if int(trade.id) > after and (before is None or int(trade.id) < before)
-        ]
-        if item.trades is None:
-            self.source.trades_gap(lost, "the REST backfill failed")
-        elif not found or int(found[0].id) != after + 1:
-            self.source.trades_gap(lost, "REST recent trades do not reach back far enough")
-        elif before is not None and int(found[-1].id) != before - 1:
-            self.source.trades_gap(lost, "REST recent trades end before the live ones")
+        held = self.held.pop(item.lost.market, [])
+        found, missing = recovered(item.lost, item.trades)
+        if missing is not None:
+            self.source.trades_gap(item.lost, missing)
         self.source.health.trades_backfilled += len(found)
         events: tuple[Event, ...] = (*found, *held)
         return [Publish(events)] if events else []
