@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import ServerFactory
+from tests.conftest import RunningServer, ServerFactory
 from tests.connectors.binance_script import BinanceScript
 from tests.connectors.fake_venue import FakeVenue, Faults
 
@@ -106,9 +106,9 @@ async def replay(
     speed: float | None = 20.0,
 ) -> Seen:
     """Replay ``case`` through the fake venue with ``faults`` at ``speed`` times the recorded
-    pace (the connector keeps up, so snapshots are taken mid-stream); wait until the client's
-    book equals the venue's rebuild and (``complete_trades``) every trade of the capture
-    arrived. ``symbols`` replaces the case's symbol in the spec."""
+    pace (the connector keeps up, so snapshots are taken mid-stream) to a native client, until
+    its book equals the venue's rebuild and the capture's last trade arrived. ``symbols``
+    replaces the case's symbol in the spec."""
     script = BinanceScript(
         [case.capture],
         case.info,
@@ -125,34 +125,7 @@ async def replay(
         source = server.node.sources[0]
         assert isinstance(source, ConnectorSource)
         trades, book = f"trades:{case.market}", f"book:{case.market}"
-        expected_trades = [str(t) for t in script.trade_ids[case.symbol]]
-        seen: dict[str, list[Any]] = {trades: [], book: [], "other": []}
-        async with Client(server.ws, await server.key("pro")) as client:
-
-            async def collect() -> None:
-                async for message in client.subscribe([trades, book]):
-                    seen.get(getattr(message, "stream", ""), seen["other"]).append(message)
-
-            task = asyncio.create_task(collect())
-            try:
-                async with asyncio.timeout(30):
-                    while not seen[book]:  # subscribed: the initial snapshot arrived
-                        await asyncio.sleep(0.01)
-                    venue.release()
-                    await venue.done.wait()
-                    expected_book = script.symbols[case.symbol].book()
-
-                    def complete() -> bool:
-                        ids = [m.data["id"] for m in seen[trades] if isinstance(m, Update)]
-                        return ids[-1:] == expected_trades[-1:] and (
-                            _decimal(client.book(book)) == expected_book
-                        )
-
-                    while not complete():
-                        await asyncio.sleep(0.02)
-            finally:
-                task.cancel()
-            local = client.book(book)
+        seen, local = await _client_view(server, venue, script, case)
         async with httpx.AsyncClient(base_url=server.http) as http:
             health = (await http.get("/healthz")).json()["connectors"]
             metrics = (await http.get("/metrics")).text
@@ -169,6 +142,39 @@ async def replay(
         )
     finally:
         await venue.stop()
+
+
+async def _client_view(
+    server: RunningServer, venue: FakeVenue, script: BinanceScript, case: Case
+) -> tuple[dict[str, list[Any]], LocalBook]:
+    """A native client's messages per stream and its final book: subscribe, release the venue,
+    wait (30 s at most) until the book equals the rebuild and the last trade arrived."""
+    trades, book = f"trades:{case.market}", f"book:{case.market}"
+    expected_trades = [str(t) for t in script.trade_ids[case.symbol]]
+    seen: dict[str, list[Any]] = {trades: [], book: [], "other": []}
+    async with Client(server.ws, await server.key("pro")) as client:
+
+        async def collect() -> None:
+            async for message in client.subscribe([trades, book]):
+                seen.get(getattr(message, "stream", ""), seen["other"]).append(message)
+
+        def complete() -> bool:
+            ids = [m.data["id"] for m in seen[trades] if isinstance(m, Update)]
+            expected_book = script.symbols[case.symbol].book()
+            return ids[-1:] == expected_trades[-1:] and _decimal(client.book(book)) == expected_book
+
+        task = asyncio.create_task(collect())
+        try:
+            async with asyncio.timeout(30):
+                while not seen[book]:  # subscribed: the initial snapshot arrived
+                    await asyncio.sleep(0.01)
+                venue.release()
+                await venue.done.wait()
+                while not complete():
+                    await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+        return seen, client.book(book)
 
 
 def assert_clean_book(seen: Seen, resets: int) -> None:
