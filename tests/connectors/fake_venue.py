@@ -58,6 +58,9 @@ class Faults:
     """Frame indices never sent (a lost sequence number, a lost trade)."""
     silent_after: int | None = None
     """Stop sending after this frame index, connections left open, until one subscribes anew."""
+    replace: dict[int, str] = field(default_factory=dict)
+    """Frames sent instead of the captured ones (malformed or corrupted messages); the captured
+    frame still happens."""
 
 
 @dataclass
@@ -164,7 +167,7 @@ class FakeVenue:
             previous_ns = local_ns
             self.script.happened(index, frame)
             if index not in faults.skip:
-                await self._send(frame)
+                await self._send(frame, faults.replace.get(index))
             if index == faults.drop_after:
                 index = await self._drop(index)
             elif index == faults.silent_after:
@@ -172,12 +175,14 @@ class FakeVenue:
             index += 1
         self.done.set()
 
-    async def _send(self, frame: str) -> None:
+    async def _send(self, frame: str, replacement: str | None = None) -> None:
         topic = self.script.topic(frame)
         if topic is None:
             return
         if self.rewrite is not None:
             frame = self.rewrite(frame)
+        if replacement is not None:
+            frame = replacement
         for client in list(self._clients.values()):
             if topic in client.topics:
                 with contextlib.suppress(Exception):

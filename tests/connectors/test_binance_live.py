@@ -260,6 +260,17 @@ async def test_coinm_stale_snapshot_is_refused_and_fetched_again(
     assert seen.health["resyncs"] == 2 and seen.health["snapshots"] == 3
 
 
+async def test_unreadable_message_restarts_the_connection(start_server: ServerFactory) -> None:
+    """A depth message without its update ids (the feed cannot read it): the connection is
+    restarted like a dropped one, the book resynchronised, the lost trades backfilled."""
+    depth = [i for i, (_, f) in enumerate(SpotFrames.frames()) if "@depth" in f]
+    broken = '{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","s":"BTCUSDT"}}'
+    seen = await replay(start_server, SPOT, Faults(replace={depth[100]: broken}))
+    assert_every_trade_once(seen)
+    assert_clean_book(seen, resets=3)
+    assert seen.health["reconnects"] == 1 and "KeyError" in str(seen.health["last_error"])
+
+
 async def test_silent_venue_is_detected_and_replaced(start_server: ServerFactory) -> None:
     """The venue stops sending without closing: after ``stale=1`` second of silence the
     connector reconnects by itself and the stream resumes, books resynchronised, no trade lost."""

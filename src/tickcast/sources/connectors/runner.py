@@ -200,6 +200,9 @@ class _Connection:
                 reason = str(exc)
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a feed bug or a message it could not read: start over
+                logger.exception("%s: connection failed", self.source.name)
+                reason = f"{type(exc).__name__}: {exc}"
             self._end_session()
             health.last_error = reason
             health.reconnects += 1
@@ -223,7 +226,7 @@ class _Connection:
     async def _session(self) -> None:
         queue: asyncio.Queue[_Input] = asyncio.Queue(QUEUE_SIZE)
         async with websockets.connect(
-            self.url, open_timeout=10, max_size=2**24, compression=None
+            self.url, open_timeout=10, close_timeout=2, max_size=2**24, compression=None
         ) as ws:
             self._spawn(self._read(ws, queue))
             self._spawn(self._tick(queue))
