@@ -41,6 +41,7 @@ from tickcast.sources.replay.binance_book import BinanceBookSync, DepthEvent
 _MS = 1_000_000
 SUBSCRIBE_BATCH = 100
 """Streams per SUBSCRIBE message (Binance limits the size and rate of incoming messages)."""
+PRICE_CACHE = 100_000
 STALE_NS = 10 * 1_000_000_000
 """No message for this long on a subscribed connection: the feed is stale, reconnect."""
 
@@ -58,6 +59,8 @@ class _Book:
     latest_ns: int = 0
     """Latest venue time seen for this market (for messages without one)."""
     breaks_seen: int = field(default=0)
+    prices: dict[str, int] = field(default_factory=dict)
+    """Parsed price strings (see ``_levels``)."""
 
 
 class BinanceFeed:
@@ -128,8 +131,8 @@ class BinanceFeed:
         time_ns = self._time(book, data)
         events = book.sync.snapshot(
             int(data["lastUpdateId"]),
-            _levels(data["bids"], market),
-            _levels(data["asks"], market),
+            _levels(data["bids"], market, book.prices),
+            _levels(data["asks"], market, book.prices),
             time_ns,
         )
         return self._after_sync(book, events)
@@ -173,8 +176,8 @@ class BinanceFeed:
             first_id=int(data["U"]),
             last_id=int(data["u"]),
             previous_id=None if previous is None else int(previous),
-            bids=_levels(data["b"], market),
-            asks=_levels(data["a"], market),
+            bids=_levels(data["b"], market, book.prices),
+            asks=_levels(data["a"], market, book.prices),
             time_ns=self._time(book, data),
         )
         return self._after_sync(book, book.sync.depth(event))
@@ -246,6 +249,16 @@ def _fixed(text: str, decimals: int) -> int:
     return parse_fixed(text, decimals)
 
 
-def _levels(levels: list[list[str]], market: Market) -> tuple[Level, ...]:
+def _levels(levels: list[list[str]], market: Market, prices: dict[str, int]) -> tuple[Level, ...]:
+    """Scaled (price, size) levels; ``prices`` caches parsed price strings (a book's prices
+    repeat message after message; it is emptied when it reaches ``PRICE_CACHE`` entries)."""
     p, s = market.price_decimals, market.size_decimals
-    return tuple([(_fixed(price, p), _fixed(size, s)) for price, size in levels])
+    out: list[Level] = []
+    for price_text, size_text in levels:
+        price = prices.get(price_text)
+        if price is None:
+            if len(prices) >= PRICE_CACHE:
+                prices.clear()
+            price = prices[price_text] = _fixed(price_text, p)
+        out.append((price, _fixed(size_text, s)))
+    return tuple(out)
