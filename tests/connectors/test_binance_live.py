@@ -129,6 +129,9 @@ async def replay(
         async with httpx.AsyncClient(base_url=server.http) as http:
             health = (await http.get("/healthz")).json()["connectors"]
             metrics = (await http.get("/metrics")).text
+            admin = {"Authorization": f"Bearer {server.admin_key}"}
+            [listed] = (await http.get("/api/v1/connectors", headers=admin)).json()
+        assert listed == {"name": next(iter(health)), **next(iter(health.values()))}
         return Seen(
             script=script,
             source=source,

@@ -14,6 +14,7 @@ from tickcast.server.control.auth import admin, node_of, principal
 from tickcast.server.control.schemas import (
     ApiError,
     ConnectionOut,
+    ConnectorOut,
     KeyCreated,
     KeyIn,
     KeyOut,
@@ -150,6 +151,15 @@ async def revoke_key(request: Request, key_id: str, _: Admin) -> Response:
 async def list_connections(request: Request, _: Admin) -> list[ConnectionOut]:
     node = node_of(request)
     return [ConnectionOut.model_validate(c.info()) for c in node.connections.values()]
+
+
+@router.get("/api/v1/connectors", tags=["admin"], responses=_AUTH_ERRORS)
+async def list_connectors(request: Request, _: Admin) -> list[ConnectorOut]:
+    """The live venue connectors of this node and their health (docs/connectors.md)."""
+    return [
+        ConnectorOut.model_validate({"name": health.name, **health.report()})
+        for health in node_of(request).connectors
+    ]
 
 
 @router.delete(
