@@ -37,6 +37,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -59,7 +60,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 DEFAULT_STREAMS = (
     "trades:binance-btc-usdt-spot,trades:binance-eth-usdt-spot,book:binance-btc-usdt-spot"
 )
-LISTENING = re.compile(r"listening on http://([^\s:/]+|\[[^\]]+\]):(\d+)")
+LISTENING = re.compile(r"listening on https?://([^\s:/]+|\[[^\]]+\]):(\d+)")
 # Used when the ``tickcast`` CLI itself cannot start (e.g. an unrelated sub-command is broken):
 # the same ``serve`` and ``keys`` sub-commands, registered without the others.
 BOOTSTRAP = (
@@ -387,8 +388,19 @@ def worker_main(spec: WorkerSpec, pipe: Connection) -> None:
 # -- server ----------------------------------------------------------------------------------
 
 
+TLS = False
+"""The server speaks TLS (``--url https://...`` or ``--tls-cert`` in ``--server-args``): https and
+wss, trusting the CA of ``SSL_CERT_FILE`` (inherited by the client worker processes)."""
+
+
 def http_get(host: str, port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    connection = (
+        http.client.HTTPSConnection(
+            host, port, timeout=timeout, context=ssl.create_default_context()
+        )
+        if TLS
+        else http.client.HTTPConnection(host, port, timeout=timeout)
+    )
     try:
         connection.request("GET", path)
         response = connection.getresponse()
@@ -730,6 +742,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "nofile_limit": nofile,
     }
+    global TLS
+    TLS = "--tls-cert" in args.server_args or (args.url or "").startswith("https://")
+    report["tls"] = TLS
     try:
         if args.url:
             parts = urlsplit(args.url if "//" in args.url else f"http://{args.url}")
@@ -780,7 +795,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rss_baseline = rss_mb(server_process)
         # -- clients -------------------------------------------------------------------------
         query = f"api_key={quote(key, safe='')}&streams={quote(','.join(streams), safe=':,')}"
-        url = f"ws://{host}:{port}/api/v1/ws?{query}"
+        url = f"{'wss' if TLS else 'ws'}://{host}:{port}/api/v1/ws?{query}"
         try:
             import uvloop  # noqa: F401
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from tests.postgres_server import PostgresServer, create_database, start_postgres
 from tests.redis_server import RedisServer
 
@@ -27,6 +28,10 @@ class RunningServer:
     port: int
     node: Node
     admin_key: str
+    app: FastAPI
+    """The ASGI app, for tests that control a part's clock (e.g. a rate-limit window)."""
+    uvicorn: TickcastServer | None = None
+    """The uvicorn server (e.g. for ``reload_tls``)."""
 
     @property
     def http(self) -> str:
@@ -55,6 +60,7 @@ async def start_server(
     With ``TICKCAST_TEST_BUS=redis`` in the environment every server uses the session's
     redis-server as its bus (run any dialect's tests against the Redis bus)."""
     running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    started: list[RunningServer] = []
 
     async def start(**overrides: Any) -> RunningServer:
         if os.environ.get("TICKCAST_TEST_BUS") == "redis" and "bus" not in overrides:
@@ -79,8 +85,16 @@ async def start_server(
         else:
             raise RuntimeError("server did not start within 10 s")
         node: Node = app.state.node
-        assert node.development_key is not None
-        return RunningServer("127.0.0.1", port, node, node.development_key)
+        # A second node on a store shared with a first one creates no development key.
+        shared = "store" in overrides or any(
+            r.node.config.data_dir == config.data_dir for r in started
+        )
+        assert node.development_key is not None or shared
+        server_info = RunningServer(
+            "127.0.0.1", port, node, node.development_key or "", app, uvicorn=server
+        )
+        started.append(server_info)
+        return server_info
 
     yield start
     for server, _ in running:
@@ -119,7 +133,7 @@ class SamePortServers:
                 await asyncio.sleep(0.01)
         node: Node = app.state.node
         assert node.development_key is not None
-        return RunningServer("127.0.0.1", self.port, node, node.development_key)
+        return RunningServer("127.0.0.1", self.port, node, node.development_key, app)
 
     async def stop(self) -> None:
         if self._current is None:

@@ -33,6 +33,9 @@ class ServerConfig:
     idle_timeout: float = 30.0
     max_message_bytes: int = 65_536
     usage_flush_interval: float = 5.0
+    predictions: str = "auto"
+    """``/ws`` and the model routes: ``auto`` (on when the ``predict`` extra is installed),
+    ``on`` (refuse to start without it) or ``off``."""
     predictions_auth_timeout: float = 10.0
     """Seconds a ``/ws`` connection has to send its API key."""
     log_level: str = "info"
@@ -50,6 +53,18 @@ class ServerConfig:
     """Gateway processes sharing the port (SO_REUSEPORT); more than one needs a Redis bus."""
     lease_seconds: float = 6.0
     """Redis bus: a dead node's connections stop counting against limits within 4/3 of this."""
+    max_body_bytes: int = 4_194_304
+    """Largest HTTP request body (413 above it); model uploads have their own limits."""
+    max_header_bytes: int = 16_384
+    """Largest HTTP request head, request line and headers together (431 above it)."""
+    max_headers: int = 100
+    """Most header lines in one HTTP request (431 above it)."""
+    header_timeout: float = 10.0
+    """Seconds a client has to send a complete request head (then 408 and close)."""
+    tls_cert: str = ""
+    """PEM certificate chain: serve every endpoint over TLS on the same port (with ``tls_key``)."""
+    tls_key: str = ""
+    """PEM private key of ``tls_cert``. Both files are read again on SIGHUP."""
     config_file: str | None = None
     plans_toml: str | None = field(default=None, repr=False)
     """The config file's text, for its ``[plans.*]`` tables."""
@@ -92,6 +107,7 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "idle_timeout": config.idle_timeout > 0,
         "max_message_bytes": config.max_message_bytes >= 1024,
         "usage_flush_interval": config.usage_flush_interval > 0,
+        "predictions": config.predictions in ("auto", "on", "off"),
         "predictions_auth_timeout": config.predictions_auth_timeout > 0,
         "log_level": config.log_level in ("debug", "info", "warning", "error"),
         "vega_block_time": 0.001 <= config.vega_block_time <= 60,
@@ -104,6 +120,10 @@ def _validate(config: ServerConfig) -> ServerConfig:
         "role": config.role in ("all", "ingest", "gateway"),
         "workers": 1 <= config.workers <= 256,
         "lease_seconds": config.lease_seconds > 0,
+        "max_body_bytes": config.max_body_bytes >= 1024,
+        "max_header_bytes": config.max_header_bytes >= 1024,
+        "max_headers": 1 <= config.max_headers <= 10_000,
+        "header_timeout": config.header_timeout > 0,
     }
     if config.store and not config.store.startswith(("sqlite", "postgresql://", "postgres://")):
         # the URL may hold a password: never echo it
@@ -117,9 +137,21 @@ def _validate(config: ServerConfig) -> ServerConfig:
     if config.bus == "memory" and (config.role != "all" or config.workers > 1):
         key = "role" if config.role != "all" else "workers"
         raise ConfigError(f"config key {key!r}: needs a shared bus (--bus redis://...)")
+    _validate_tls(config)
     if config.role == "ingest" and config.workers > 1:
         raise ConfigError("config key 'workers': an ingest node runs one process")
     return config
+
+
+def _validate_tls(config: ServerConfig) -> None:
+    """Both or neither of ``tls_cert`` and ``tls_key``; both readable."""
+    if bool(config.tls_cert) != bool(config.tls_key):
+        missing = "tls_key" if config.tls_cert else "tls_cert"
+        raise ConfigError(f"config key {missing!r}: needed with the other (TLS needs both)")
+    for name in ("tls_cert", "tls_key"):
+        path = getattr(config, name)
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"config key {name!r}: cannot read {path!r}")
 
 
 def load(

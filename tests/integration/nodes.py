@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -16,8 +17,19 @@ TICKCAST = [sys.executable, "-m", "tickcast.cli.main"]
 
 
 class NodeProcess:
-    def __init__(self, name: str, workdir: Path, args: list[str], env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        workdir: Path,
+        args: list[str],
+        env: dict[str, str],
+        *,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        """``verify``: how to check the certificate of a node serving TLS (``--tls-cert``)."""
         self.name = name
+        self.verify = verify
+        self.scheme = "http"
         self.log = workdir / f"{name}.log"
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
@@ -30,11 +42,12 @@ class NodeProcess:
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/api/v1/ws"
+        ws_scheme = "wss" if self.scheme == "https" else "ws"
+        return f"{ws_scheme}://127.0.0.1:{self.port}/api/v1/ws"
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -42,11 +55,15 @@ class NodeProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
             if not self.port:
-                match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.log.read_text())
-                self.port = int(match.group(1)) if match else 0
+                found = re.search(
+                    r"listening on (https?)://127\.0\.0\.1:(\d+)", self.log.read_text()
+                )
+                if found:
+                    self.scheme, self.port = found.group(1), int(found.group(2))
             if self.port:
                 try:
-                    if httpx.get(f"{self.http}/healthz", timeout=1).status_code == 200:
+                    health = httpx.get(f"{self.http}/healthz", timeout=1, verify=self.verify)
+                    if health.status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import RunningServer, ServerFactory
+from tests.integration.cm_dialect.helpers import wait_for
 from tests.integration.predictions_helpers import (
     authenticated,
     recv_json,
@@ -163,7 +164,7 @@ async def test_plan_and_connection_limit(start_server: ServerFactory) -> None:
             await asyncio.wait_for(ws.recv(), 5)
     assert ws.close_code == 1008
     await server.node.store.ensure_user("bob", "pro")
-    await server.node.store.set_user_overrides("bob", {"max_connections": 1})
+    await server.node.store.set_user_overrides("bob", {"max_prediction_connections": 1})
     bob, _ = await server.node.store.create_key(user="bob")
     first = await authenticated(ws_url(server.http), bob)
     async with first, connect(ws_url(server.http)) as second:
@@ -177,6 +178,37 @@ async def test_plan_and_connection_limit(start_server: ServerFactory) -> None:
     # the slot is released when the first connection closes
     async with await authenticated(ws_url(server.http), bob):
         pass
+
+
+async def test_fifty_connections_on_one_key_each_metered_listed_and_closable(
+    served: tuple[RunningServer, str, str],
+) -> None:
+    """The built-in plans take any number of /ws connections (the original service: "any number
+    of connections can be made but the usage charge will occur for each connection made"):
+    50 on one pro key (its max_connections is 10) each predict, the owner sees 50 in the control
+    plane and closes one, and usage counts 50 connections and 50 predictions."""
+    server, key, url = served
+    count = 50
+    sockets = list(await asyncio.gather(*(authenticated(url, key) for _ in range(count))))
+    headers = {"X-API-Key": key}
+    async with httpx.AsyncClient(base_url=server.http, headers=headers) as http:
+        try:
+            for ws in sockets:
+                await ws.send(request(key, [{"point1": 3, "point2": 2}]))
+            replies = [await recv_json(ws) for ws in sockets]
+            assert [r["type"] for r in replies] == ["success"] * count
+            listed = (await http.get("/api/v1/predictions/connections")).json()
+            assert len(listed) == count and {c["predictions"] for c in listed} == {1}
+            closed = await http.delete(f"/api/v1/predictions/connections/{listed[0]['id']}")
+            assert closed.status_code == 204
+            await wait_for(lambda: len(server.node.connections) == count - 1)
+        finally:
+            await asyncio.gather(*(ws.close() for ws in sockets))
+        assert sum(ws.close_code == 1008 for ws in sockets) == 1  # the one the owner closed
+        await wait_for(lambda: not server.node.connections)
+        (usage,) = (await http.get("/api/v1/usage")).json()
+    assert usage["connections"] == count and usage["predictions"] == count
+    assert usage["connection_seconds"] > 0
 
 
 async def test_connections_listed_with_usage_and_closed_by_operator(

@@ -11,6 +11,7 @@ import os
 import time
 from collections import defaultdict
 
+import pytest
 from tests.integration.proxy import CuttableProxy
 
 from tickcast.client import ChecksumMismatch, Client, Gap, Reconnected, Reset, Snapshot, Update
@@ -71,6 +72,7 @@ async def wait_for(predicate, timeout: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.soak
 async def test_sdk_soak_checksums_resume_and_outages(start_server) -> None:
     """Stress mode, 5 markets: every checksum holds; a short cut resumes with no gap and no
     duplicate; an outage longer than the history window yields reset books and trade Gaps."""

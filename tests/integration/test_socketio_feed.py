@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,8 +17,10 @@ import pytest
 import socketio
 from websockets.asyncio.client import ClientConnection, connect
 
+from tickcast.dialects.socketio_feed import SYMBOLS as FEED_SYMBOLS
 from tickcast.model import Ticker
 from tickcast.server import socketio_feed as server_feed
+from tickcast.server.limits import Pool
 
 NAMESPACE = "/api-ws"
 SYMBOLS = {
@@ -153,8 +156,11 @@ class JsClient:
 
 
 @asynccontextmanager
-async def js_example(url: str, key: str) -> AsyncIterator[JsClient]:
-    """Run the vendor's JavaScript example; FAIL (never skip) without node or the npm package."""
+async def js_example(
+    url: str, key: str, env: dict[str, str] | None = None
+) -> AsyncIterator[JsClient]:
+    """Run the vendor's JavaScript example; FAIL (never skip) without node or the npm package.
+    ``env`` adds environment variables (e.g. ``NODE_EXTRA_CA_CERTS``)."""
     node = shutil.which("node")
     assert node is not None, "node (v20) is required for the socket.io-client tests"
     package = JS_DIR / "node_modules" / "socket.io-client" / "package.json"
@@ -166,6 +172,7 @@ async def js_example(url: str, key: str) -> AsyncIterator[JsClient]:
         key,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     try:
         yield JsClient(process)
@@ -287,17 +294,17 @@ async def test_socketio_feed_refusals_in_precedence_order(start_server) -> None:
     test = await server.key("pro", user="u", prefix="ci_test_")
     other = await server.key("pro", user="u", prefix="ci_live_")
     async with feed_client(url, live), feed_client(url, test) as second:
-        assert server.node.feed_limits.count("u") == 2
+        assert server.node.limits.count(Pool.FEED, "u") == 2
         assert await refusal(url, other) == "Connection limit exceeded"
         someone_else = await server.key("pro", user="v", prefix="ci_live_")
         async with feed_client(url, someone_else):
             pass
         await second.close()
-        await eventually(lambda: server.node.feed_limits.count("u") == 1, "a slot released")
+        await eventually(lambda: server.node.limits.count(Pool.FEED, "u") == 1, "a slot released")
         async with feed_client(url, other):
-            assert server.node.feed_limits.count("u") == 2
-    await eventually(lambda: server.node.feed_limits.total() == 0, "every slot released")
-    assert server.node.limits.total() == 0  # the native protocol's counter is separate
+            assert server.node.limits.count(Pool.FEED, "u") == 2
+    await eventually(lambda: server.node.limits.total(Pool.FEED) == 0, "every slot released")
+    assert server.node.limits.total(Pool.STREAMS) == 0  # the native pool is separate
 
 
 @pytest.mark.parametrize(
@@ -372,6 +379,23 @@ async def test_socketio_feed_raw_transcript(start_server) -> None:
         await ws.send('40/api-ws,{"apiKey":"nope"}')
         assert await recv(ws) == '44/api-ws,{"message":"Authentication failed"}'
         assert await recv(ws) == "1"  # Engine.IO close (the client then closes the socket)
+
+
+async def test_socketio_feed_initial_prices_carry_all_20_symbols_from_the_start(
+    start_server,
+) -> None:
+    """The simulator's opening prices are published before the server reports started: a
+    client connecting at once gets every symbol, in the feed's order."""
+    server = await start_server()
+    keeper = server.node.hub.keeper
+    assert all(keeper.snapshot(f"ticker:{s.lower()}") for s in SYMBOLS)  # no wait: primed
+    key = await server.key("pro", user="u", prefix="ci_live_")
+    async with feed_client(server.http, key) as client:
+        await eventually(lambda: bool(client.events), "initial-prices")
+    name, initial = client.events[0]
+    assert name == "initial-prices"
+    assert [u["symbol"] for u in initial] == list(FEED_SYMBOLS)
+    assert_market_updates(initial)
 
 
 # -- semantics, on published tickers ------------------------------------------------------------
@@ -522,7 +546,7 @@ async def test_socketio_feed_connections_listed_closed_and_metered(start_server)
         await eventually(lambda: bool(client.disconnects), "the disconnect")
         assert client.disconnects == ["server disconnect"]
         await eventually(lambda: not client.sio.connected, "the client gives up")
-    assert server.node.feed_limits.total() == 0
+    assert server.node.limits.total(Pool.FEED) == 0
     assert not server.node.connections
     record = (await server.node.store.list_keys("u"))[0]
     usage = server.node.meter.snapshot()[record.key_id]
@@ -562,7 +586,7 @@ async def test_socketio_feed_restart_drops_sessions_so_clients_reconnect(start_s
             await node.close_connections(1012, "server restart")
             await js.until(lambda: "disconnect" in js.names(), "the disconnect")
             await eventually(lambda: bool(python.disconnects), "the disconnect")
-            assert node.feed_limits.total() == 0 and not node.connections
+            assert node.limits.total(Pool.FEED) == 0 and not node.connections
             async with httpx.AsyncClient() as http:
                 response = await http.get(f"{server.http}/socket.io/?EIO=4&transport=polling")
             assert response.status_code == 503
@@ -588,5 +612,5 @@ async def test_socketio_feed_drops_slow_consumers(start_server, monkeypatch) -> 
     monkeypatch.setattr(server_feed, "SLOW_CONSUMER_PACKETS", -1)  # everyone is too slow
     await eventually(lambda: bool(client.disconnects), "the drop", timeout=5)
     assert client.disconnects == ["transport error"]
-    assert server.node.feed_limits.total() == 0
+    assert server.node.limits.total(Pool.FEED) == 0
     await client.close()

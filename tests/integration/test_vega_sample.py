@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -38,10 +39,12 @@ class Sample:
 
 
 @asynccontextmanager
-async def sample(url: str) -> AsyncIterator[Sample]:
+async def sample(url: str, env: dict[str, str] | None = None) -> AsyncIterator[Sample]:
+    """The sample in a subprocess; ``env`` adds environment variables (e.g. a CA bundle)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-u", str(SAMPLE), url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )  # fmt: skip
     try:
         yield Sample(process)

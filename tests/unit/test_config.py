@@ -45,6 +45,26 @@ def test_config_errors_name_the_key(
     assert needle in error.value.message
 
 
+def test_tls_pair_from_file_env_and_flags(tmp_path: Path) -> None:
+    """``tls_cert``/``tls_key`` come from [server], TICKCAST_TLS_* or flags; both or neither,
+    both readable."""
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("cert")
+    key.write_text("key")
+    file = tmp_path / "tickcast.toml"
+    file.write_text(f'[server]\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
+    assert (load(file=file, environ={}).tls_cert, load(file=file, environ={}).tls_key) == (
+        str(cert),
+        str(key),
+    )
+    env = {"TICKCAST_TLS_CERT": str(cert), "TICKCAST_TLS_KEY": str(key)}
+    assert load(environ=env).tls_key == str(key)
+    with pytest.raises(ConfigError, match="'tls_key'"):
+        load(environ={}, overrides={"tls_cert": str(cert)})
+    with pytest.raises(ConfigError, match="'tls_cert': cannot read"):
+        load(environ={}, overrides={"tls_cert": str(tmp_path / "nope"), "tls_key": str(key)})
+
+
 def test_config_keeps_plans_tables(tmp_path: Path) -> None:
     """The file's [plans.*] tables are passed on for the plan loader."""
     file = tmp_path / "tickcast.toml"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from tickcast.book import OrderBook, book_checksum
 from tickcast.bus import MemoryBus
@@ -14,6 +15,7 @@ from tickcast.model import (
     BookDelta,
     BookSnapshot,
     Envelope,
+    Event,
     Market,
     MarketCatalog,
     MarketKind,
@@ -198,3 +200,26 @@ async def test_hub_turns_a_bus_hole_into_a_gap() -> None:
     assert update["type"] == "Update" and update["seq"] == 5
     hub.on_envelopes([Envelope(str(TRADES), 6, "e1", trade(6), 0)])
     assert [f["seq"] for f in sub.frames()] == [6]  # dense again: no further Gap
+
+
+class RunCounter(NativeEncoder):
+    """A RunEncoder: one frame per run of one stream's consecutive events in a bus batch."""
+
+    def run_frame(self, stream: str, seq: int, events: Sequence[Event]) -> bytes:
+        return json.dumps({"stream": stream, "seq": seq, "run": len(events)}).encode()
+
+
+async def test_hub_gives_a_run_encoder_each_streams_run_of_a_batch() -> None:
+    bus, hub, _, _ = setup()
+    encoder, sub = RunCounter(catalog=CATALOG), FakeSubscriber()
+    other = StreamKey.parse("trades:acme-bar-usd-spot")
+    await join(hub, sub, encoder, TRADES)
+    await join(hub, sub, encoder, other)
+    sub.outbox.drain()
+    bar = Trade(str(other.subject), "9", 1, 1, Side.BUY, 9)
+    bus.publish_nowait([trade(1), trade(2), bar, trade(3)])
+    assert sub.frames() == [
+        {"stream": str(TRADES), "seq": 2, "run": 2},
+        {"stream": str(other), "seq": 1, "run": 1},
+        {"stream": str(TRADES), "seq": 3, "run": 1},
+    ]

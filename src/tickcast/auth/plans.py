@@ -66,6 +66,9 @@ class Plan:
     requests_per_minute: int
     publish: bool
     """Whether the plan may use the publish API."""
+    max_prediction_connections: int = 0
+    """Concurrent ``/ws`` prediction connections per user (cluster-wide); 0 = any number (the
+    built-in plans: every connection is metered instead). Optional in a plan table."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -135,6 +138,9 @@ PLAN_FIELDS: tuple[str, ...] = tuple(
 )
 """Every configurable field of a plan (all but ``name``)."""
 
+OPTIONAL: dict[str, object] = {"max_prediction_connections": 0}
+"""Fields a plan table may leave out (and their defaults)."""
+
 
 def _fail(plan: str, field: str, value: object, reason: str) -> ConfigError:
     return ConfigError(f"plan {plan!r}: {field} = {value!r}: {reason}")
@@ -201,7 +207,7 @@ def _coerce(plan: str, field: str, value: object) -> object:
             return _feeds(plan, value)
         case "max_connections" | "max_subscriptions" | "requests_per_minute":
             return _int(plan, field, value, 1)
-        case "conflation_ms" | "history_depth":
+        case "conflation_ms" | "history_depth" | "max_prediction_connections":
             return _int(plan, field, value, 0)
         case "predictions" | "publish":
             return _bool(plan, field, value)
@@ -219,7 +225,7 @@ def _build(name: str, table: Mapping[str, object], parent: Plan | None) -> Plan:
             allowed = ", ".join((_INHERITS, *PLAN_FIELDS))
             raise ConfigError(f"plan {name!r}: unknown key {key!r} (allowed: {allowed})")
         fields[key] = _coerce(name, key, value)
-    missing = [field for field in PLAN_FIELDS if field not in fields]
+    missing = [field for field in PLAN_FIELDS if field not in fields and field not in OPTIONAL]
     if missing:
         raise ConfigError(f"plan {name!r}: missing key(s) {', '.join(missing)}")
     return Plan(name=name, **fields)

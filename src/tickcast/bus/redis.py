@@ -33,7 +33,7 @@ import secrets
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -77,6 +77,16 @@ def redis_errors(what: str) -> Iterator[None]:
         raise BusError(f"redis {what} failed: {type(error).__name__}: {error}") from error
     except OSError as error:
         raise BusError(f"redis {what} failed: {error.strerror or error}") from error
+
+
+class _AsyncClosable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+async def _aclose(resource: object) -> None:
+    """``resource.aclose()`` typed here once: redis-py's annotations of ``PubSub.aclose`` changed
+    between releases (untyped before 8.2): an ignore there breaks under one version or another."""
+    await cast(_AsyncClosable, resource).aclose()
 
 
 def new_epoch() -> str:
@@ -136,7 +146,7 @@ class RedisShard:
             yield Subscription(pubsub)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await _aclose(pubsub)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import gzip
+import json
 import os
 import signal
 import sys
@@ -20,8 +21,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
-
-import httpx
+from urllib.request import Request, urlopen
 
 from tickcast.client import ChecksumMismatch, Client, Gap, Snapshot, Update, ws_url
 from tickcast.errors import TickcastError
@@ -64,9 +64,11 @@ def check_streams(streams: list[str]) -> list[StreamKey]:
 
 def fetch_markets(url: str, key: str, wanted: set[str]) -> list[dict[str, Any]]:
     """The catalogue entries of ``wanted`` markets from the server's control plane."""
-    response = httpx.get(f"{http_base(url)}/api/v1/markets", headers={"X-API-Key": key}, timeout=10)
-    response.raise_for_status()
-    markets = [m for m in response.json() if m["id"] in wanted]
+    # the standard library's HTTP client: the SDK and its commands need nothing but websockets
+    request = Request(f"{http_base(url)}/api/v1/markets", headers={"X-API-Key": key})
+    with urlopen(request, timeout=10) as response:  # HTTPError (an OSError) on 4xx/5xx
+        listed: list[dict[str, Any]] = json.loads(response.read())
+    markets = [m for m in listed if m["id"] in wanted]
     missing = wanted - {m["id"] for m in markets}
     if missing:
         raise ValueError(f"the server has no market {', '.join(sorted(missing))}")
@@ -182,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"tickcast record: {error}", file=sys.stderr)
         return 2
-    except httpx.HTTPError as error:
+    except OSError as error:
         print(f"tickcast record: cannot list the server's markets: {error}", file=sys.stderr)
         return 1
     try:

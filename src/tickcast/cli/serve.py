@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tickcast.config import load
+from tickcast import features
+from tickcast.config import ServerConfig, load
 from tickcast.errors import ConfigError
 from tickcast.sources.replay import with_defaults
+from tickcast.storage.urls import store_kind
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,13 +50,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--workers", type=int, help="gateway processes on one port (SO_REUSEPORT; Redis bus)"
     )
+    parser.add_argument("--tls-cert", help="PEM certificate chain: serve https:// and wss://")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert (reloaded on SIGHUP)")
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from tickcast.server.run import serve
-    from tickcast.server.workers import serve_workers
+def check_installed(config: ServerConfig) -> None:
+    """Before the server is imported: the extras the configuration chooses are installed and the
+    libraries whose internals the server uses are in their supported ranges (docs/installing.md)."""
+    features.require("server", "tickcast serve")
+    features.check_supported()
+    if config.bus != "memory":
+        features.require("redis", "the Redis bus (--bus redis://...)")
+    if store_kind(config.store) == "postgresql":
+        features.require("postgres", "the PostgreSQL store (--store postgresql://...)")
+    if config.predictions == "on":
+        features.require("predict", 'predictions (predictions = "on")')
 
+
+def run(args: argparse.Namespace) -> int:
     overrides = {
         "host": args.host,
         "port": args.port,
@@ -71,9 +85,15 @@ def run(args: argparse.Namespace) -> int:
         "bus": args.bus,
         "role": args.role,
         "workers": args.workers,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
     }
     try:
         config = load(file=args.config, overrides=overrides)
+        check_installed(config)
+        from tickcast.server.run import serve
+        from tickcast.server.workers import serve_workers
+
         if config.workers > 1:
             return serve_workers(config)
         serve(config)

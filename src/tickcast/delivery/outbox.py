@@ -202,6 +202,14 @@ class Outbox:
         done = [name for name, state in self._dropping.items() if state.recovered]
         return [self._dropping.pop(name).resync(name) for name in done]
 
+    def fall_behind(self, stream: str, *, state: bool, gap_from: int, gap_to: int) -> None:
+        """The caller could not queue frames ``gap_from..gap_to`` of ``stream`` (a replay the
+        client did not drain in time): the stream drops from now on, as after an overflow,
+        and is resynced the same way (``take_resyncs``)."""
+        if state:
+            self._remove(stream)
+        self._dropping[stream] = _Dropping(snapshot=state, gap_from=gap_from, gap_to=gap_to)
+
     def forget(self, stream: str) -> None:
         """The client left ``stream``: drop its queued frames and any resync state."""
         self._dropping.pop(stream, None)

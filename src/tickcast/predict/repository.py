@@ -25,6 +25,7 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
+from tickcast.model.names import is_user_name
 from tickcast.predict.spec import ModelError, ModelMeta, ModelRef
 
 _VERSION_RE = re.compile(r"^v([0-9]{1,9})\.json$")
@@ -126,6 +127,8 @@ class FilesystemRepository:
             raise ModelError(f"model {ref} v{version}: blob missing") from None
 
     def list_sync(self, user: str | None = None) -> list[ModelMeta]:
+        if user is not None and not is_user_name(user):  # never a path outside the root
+            raise ModelError(f"invalid user name {user!r}")
         found: list[ModelMeta] = []
         users = [user] if user is not None else _subdirs(self.root)
         for name in users:

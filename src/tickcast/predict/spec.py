@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from tickcast.errors import InvalidMessage
+from tickcast.model.names import PATH_NAME_RULE, USER_NAME_RULE, is_path_name, is_user_name
 
 CLASS = "class"
 REG = "reg"
@@ -24,10 +24,6 @@ ALGORITHMS: dict[str, tuple[str, ...]] = {
 
 DEFAULT_ALGORITHM = "decision_tree"
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
-"""The store's user-name rule (storage.base.check_user_name); also a safe path component."""
-
 
 class ModelError(InvalidMessage):
     """Bad training input or a model that cannot be stored or loaded; the message says why."""
@@ -35,11 +31,8 @@ class ModelError(InvalidMessage):
 
 def check_name(what: str, value: object) -> str:
     """A strategy or model name: 1-64 of letters, digits, ``_.-``, not starting with ``.``."""
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise ModelError(
-            f"invalid {what} {value!r}: use 1-64 letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit"
-        )
+    if not isinstance(value, str) or not is_path_name(value):
+        raise ModelError(f"invalid {what} {value!r}: {PATH_NAME_RULE}")
     return value
 
 
@@ -69,8 +62,8 @@ class ModelRef:
 
     @classmethod
     def checked(cls, user: str, strategy: str, name: str, model_type: str) -> ModelRef:
-        if not isinstance(user, str) or not _USER_RE.match(user):
-            raise ModelError(f"invalid user name {user!r}")
+        if not is_user_name(user):
+            raise ModelError(f"invalid user name {user!r}: {USER_NAME_RULE}")
         return cls(
             user,
             check_name("strategy", strategy),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,10 +15,15 @@ from starlette.routing import WebSocketRoute
 
 from tickcast.clock import Clock
 from tickcast.config import ServerConfig
+from tickcast.dashboard import mount_dashboard
 from tickcast.errors import StorageError
+from tickcast.features import available, require
+from tickcast.model.names import InvalidName
+from tickcast.server import openapi
 from tickcast.server.coinmetrics import mount_coinmetrics
 from tickcast.server.control.routes import router
 from tickcast.server.control.schemas import ApiError
+from tickcast.server.http_limits import BodyGuard
 from tickcast.server.native_ws import native_endpoint
 from tickcast.server.node import Node
 from tickcast.server.predictions import mount_predictions
@@ -44,6 +48,23 @@ The Coin Metrics API v4 dialect is under `/v4/`: streams at `/v4/timeseries-stre
 """
 
 
+def predictions_enabled(config: ServerConfig) -> bool:
+    """``predictions = "auto"`` turns ``/ws`` and the model routes on when the ``predict`` extra
+    is installed; without it they are off and one line says so (docs/installing.md)."""
+    if config.predictions == "off":
+        return False
+    if config.predictions == "on":
+        require("predict", 'predictions (predictions = "on")')
+        return True
+    if not available("predict"):
+        logger.warning(
+            "predictions are off: /ws and /api/v1/models need tickcast's 'predict' extra "
+            "(pip install 'tickcast[predict]')"
+        )
+        return False
+    return True
+
+
 def build_app(
     config: ServerConfig, *, clock: Clock | None = None, announce: bool = True
 ) -> FastAPI:
@@ -54,7 +75,8 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await node.start()
         await socketio_feed.start()
-        await predictions.start()
+        if predictions is not None:
+            await predictions.start()
         if announce and node.development_key:
             print(f"Development key (admin plan, shown once): {node.development_key}", flush=True)
         try:
@@ -64,16 +86,22 @@ def build_app(
                 await node.stop()
             finally:
                 await socketio_feed.stop()
-                await predictions.stop()
+                if predictions is not None:
+                    await predictions.stop()
 
     app: FastAPI = FastAPIOffline(
-        title="tickcast", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+        title="tickcast",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.node = node
     app.state.socketio_feed = socketio_feed
     app.add_middleware(FeedMiddleware, socketio_feed=socketio_feed)
+    app.add_middleware(BodyGuard, node=node)  # outermost: before any body is read
     app.include_router(router)
-    predictions = mount_predictions(app, node)
+    predictions = mount_predictions(app, node) if predictions_enabled(config) else None
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -89,6 +117,11 @@ def build_app(
         body = {"status_code": 2000, "message": "Internal server error"}
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
+    @app.exception_handler(InvalidName)
+    async def invalid_name(request: Request, error: InvalidName) -> JSONResponse:
+        body = {"status_code": 1003, "message": error.message}
+        return JSONResponse(body, status_code=400)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {}
@@ -98,7 +131,9 @@ def build_app(
 
     @app.get(
         "/api/v1/ws",
-        tags=["streaming"],
+        name="websocket",
+        tags=["websocket"],
+        summary="Start a websocket connection",
         status_code=101,
         responses={
             101: {"description": "Switching Protocols: the native WebSocket protocol follows"},
@@ -109,40 +144,17 @@ def build_app(
             },
             500: {"model": ApiError, "description": "Server error or not ready (2000)"},
         },
+        openapi_extra={"security": openapi.KEYED},
     )
-    async def native_ws_http() -> JSONResponse:
-        """The native streaming protocol (docs/protocol.md). Needs a WebSocket upgrade;
-        `?streams=a,b` subscribes at connect time."""
+    async def websocket() -> JSONResponse:
+        """The native streaming protocol (docs/protocol.md). Needs a WebSocket upgrade: a plain
+        HTTP request is answered 400; `?streams=a,b` subscribes at connect time."""
         body = {"status_code": 1003, "message": "No WebSocket UPGRADE header found"}
         return JSONResponse(body, status_code=400)
 
     app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
     mount_vega(app, node)
+    mount_dashboard(app, node)  # docs/dashboard.md
     app.state.coinmetrics = mount_coinmetrics(app.router.routes, node)
-    _document_validation_errors_as_400(app)
+    openapi.install(app)
     return app
-
-
-def _document_validation_errors_as_400(app: FastAPI) -> None:
-    """Request validation answers 400 ApiError (see ``invalid_request``); say so in OpenAPI."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            for operations in schema.get("paths", {}).values():
-                for operation in operations.values():
-                    responses = operation.get("responses", {})
-                    if responses.pop("422", None) is not None and "400" not in responses:
-                        responses["400"] = {
-                            "description": "Invalid request (status_code 1003)",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/ApiError"}
-                                }
-                            },
-                        }
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -19,40 +19,27 @@ import logging
 import os
 import secrets
 import socket
+import sys
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, cast
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from tickcast.auth.metering import ConnectionCounter
 from tickcast.bus import Bus, MemoryBus
 from tickcast.bus.leases import ClusterConnectionCounter
-from tickcast.bus.redis import RedisBus
 from tickcast.clock import Clock
 from tickcast.config import ServerConfig
 from tickcast.errors import BusError
+from tickcast.features import require
 from tickcast.model import BookSnapshot, Envelope, Event, MarketCatalog
+from tickcast.server.limits import Pool, SlotCounter
 from tickcast.state import BookChecksummer, StateKeeper
 
+if TYPE_CHECKING:
+    from tickcast.bus.redis import RedisBus
+
 logger = logging.getLogger("tickcast.server")
-
-
-class SlotCounter(Protocol):
-    """Concurrent connections per user (``ConnectionCounter`` or its cluster-wide version)."""
-
-    async def acquire(self, user: str, limit: int) -> bool:
-        """Take a slot if fewer than ``limit`` are held (strict across a cluster)."""
-        ...
-
-    def try_acquire(self, user: str, limit: int) -> bool:
-        """The same without waiting (across a cluster: from this node's view of the others)."""
-        ...
-
-    def release(self, user: str) -> None: ...
-
-    def count(self, user: str) -> int: ...
-
-    def total(self) -> int: ...
 
 
 class LocalSlots(ConnectionCounter):
@@ -74,9 +61,21 @@ def node_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
+def as_redis(bus: Bus) -> RedisBus | None:
+    """``bus`` if it is a Redis bus. redis-py is the optional ``redis`` extra: it is imported only
+    when a Redis bus is built, so a bus is never a RedisBus while the module is not loaded."""
+    module = sys.modules.get("tickcast.bus.redis")
+    if module is None or not isinstance(bus, module.RedisBus):
+        return None
+    return cast("RedisBus", bus)
+
+
 def build_bus(config: ServerConfig, clock: Clock) -> Bus:
     if config.bus == "memory":
         return MemoryBus(history_size=config.history_size, clock=clock)
+    require("redis", "the Redis bus (--bus redis://...)")
+    from tickcast.bus.redis import RedisBus
+
     return RedisBus(
         redis_urls(config),
         history_size=config.history_size,
@@ -99,23 +98,25 @@ async def publish_retrying(bus: Bus, events: Sequence[Event]) -> list[Envelope]:
 
 
 class Cluster:
-    """A node's share of the cluster: its id and its two connection counters."""
+    """A node's share of the cluster: its id and one connection counter per limit pool."""
 
     def __init__(self, config: ServerConfig, bus: Bus) -> None:
         self.node_id = node_id()
-        self.limits: SlotCounter
-        self.feed_limits: SlotCounter
+        self.counters: dict[Pool, SlotCounter] = {}
         self._counters: list[ClusterConnectionCounter] = []
-        if isinstance(bus, RedisBus):
-            for name in ("native", "feed"):
-                self._counters.append(
-                    ClusterConnectionCounter(
-                        bus.control, name=name, node_id=self.node_id, lease=config.lease_seconds
-                    )
+        redis_bus = as_redis(bus)
+        for pool in Pool:
+            if redis_bus is not None:
+                counter = ClusterConnectionCounter(
+                    redis_bus.control,
+                    name=pool.value,
+                    node_id=self.node_id,
+                    lease=config.lease_seconds,
                 )
-            self.limits, self.feed_limits = self._counters
-        else:
-            self.limits, self.feed_limits = LocalSlots(), LocalSlots()
+                self._counters.append(counter)
+                self.counters[pool] = counter
+            else:
+                self.counters[pool] = LocalSlots()
         self._bus = bus
 
     def restore_into(
@@ -124,7 +125,8 @@ class Cluster:
         """At start a Redis bus hands the current state of every STATE stream to ``keeper`` (what
         the hub cuts snapshots from) and the books to ``checksummer`` (so an ingest node that
         restarts stamps the next deltas with the checksums of the books clients hold)."""
-        if not isinstance(self._bus, RedisBus):
+        redis_bus = as_redis(self._bus)
+        if redis_bus is None:
             return
 
         def restore(envelopes: Sequence[Envelope]) -> None:
@@ -137,17 +139,18 @@ class Cluster:
                 ]
             )
 
-        self._bus.on_restore(restore)
+        redis_bus.on_restore(restore)
 
     def register_metrics(self, registry: CollectorRegistry) -> None:
         """``tickcast_bus_holes``: envelopes a Redis bus could not recover before going on."""
-        bus = self._bus
-        if isinstance(bus, RedisBus):
+        bus = as_redis(self._bus)
+        if bus is not None:
+            redis_bus = bus
             Gauge(
                 "tickcast_bus_holes",
                 "Lost bus messages no longer in history (Redis bus)",
                 registry=registry,
-            ).set_function(lambda: bus.holes)
+            ).set_function(lambda: redis_bus.holes)
 
     async def start(self) -> None:
         for counter in self._counters:

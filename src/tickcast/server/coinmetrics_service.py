@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from tickcast.auth.metering import ConnectionCounter
 from tickcast.dialects.coinmetrics import errors
 from tickcast.dialects.coinmetrics.streams import EncoderSet
 from tickcast.model import AssetMetric, Envelope, Position, Quote, StreamKey, StreamKind
@@ -77,8 +76,6 @@ class CoinMetricsService:
         self.node = node
         self.state = KeeperState(node.hub.keeper)
         self.encoders = EncoderSet(catalog=node.catalog, state=self.state, now=node.clock.time_ns)
-        self.ws_limits = ConnectionCounter()
-        """Parallel stream connections per key (the plan's ``max_connections``)."""
         self.rate = RateLimiter(lambda: node.clock.time_ns() / 1e9)
         self.streams: set[Expandable] = set()
         """Open stream connections, told when the catalogue grows (patterns match new markets)."""

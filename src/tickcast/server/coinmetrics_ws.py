@@ -34,6 +34,7 @@ from tickcast.dialects.coinmetrics.streams import (
 from tickcast.hub import Joined
 from tickcast.model import StreamClass, StreamKind, StreamPosition
 from tickcast.server.coinmetrics_service import CoinMetricsService
+from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
 from tickcast.server.transport import close_frame, drop_transport, transport_of
 from tickcast.server.ws_protocol import WRITE_EXTENSION, frame_batch
@@ -345,7 +346,7 @@ async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> 
         await refuse(websocket, error)
         return
     limit = principal.plan.max_connections
-    if not service.ws_limits.try_acquire(principal.key_id, limit):
+    if not await node.limits.acquire(Pool.STREAMS, principal.user, limit):
         node.metrics.refusals.labels("connection_limit").inc()
         await refuse(websocket, errors.too_many_connections(limit))
         return
@@ -361,4 +362,4 @@ async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> 
         await websocket.accept()
         await connection.run()
     finally:
-        service.ws_limits.release(principal.key_id)
+        node.limits.release(Pool.STREAMS, principal.user)

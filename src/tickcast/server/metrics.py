@@ -43,6 +43,13 @@ class NodeMetrics:
             registry=self.registry,
         )
 
+        self.encode_failures = Counter(
+            "tickcast_encode_failures",
+            "Events a dialect could not encode (sent as a gap notice instead)",
+            ["dialect"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -26,6 +26,7 @@ from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.dialects import native
 from tickcast.hub import Joined
 from tickcast.model import StreamPosition
+from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
 from tickcast.server.ws_messages import incoming
 from tickcast.server.ws_protocol import DETACH, WRITE_EXTENSION, ProtocolSink, sink_of
@@ -164,7 +165,7 @@ class NativeConnection:
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
         self._cleanup()
-        self.node.limits.release(self.principal.user)
+        self.node.limits.release(Pool.STREAMS, self.principal.user)
 
     async def _handle_inbox(self) -> None:
         try:
@@ -195,6 +196,7 @@ class NativeConnection:
             frames = outbox.drain(WRITE_CHUNK)
             sink.write(sink.framing(frames))
             self._count(frames)
+            self.node.hub.replay_more(self)
             for resync in outbox.take_resyncs():
                 self.node.hub.resync(self, resync)
         sink.on_drain = None
@@ -262,6 +264,7 @@ class NativeConnection:
                         await send({"type": "websocket.send", "text": frame.decode()})
                 self._count(frames)
                 del frames
+                self.node.hub.replay_more(self)
                 for resync in self.outbox.take_resyncs():
                     self.node.hub.resync(self, resync)
             if self._sink is not None and not self._closing:
@@ -298,6 +301,7 @@ class NativeConnection:
                     view,
                     resume,
                     max_replay=self.principal.plan.history_depth,
+                    page_replay=True,
                 )
             )
         if self._closed:  # the client left while the store or bus was answering

@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 from tickcast.auth.keys import redact
 from tickcast.errors import StorageError
 from tickcast.server.credentials import api_key_from
+from tickcast.server.limits import Pool
 from tickcast.server.native_connection import NativeConnection
 from tickcast.server.node import Node
 from tickcast.session import Session
@@ -48,8 +49,7 @@ async def native_endpoint(websocket: WebSocket) -> None:
         logger.info("refused %s: unauthenticated", redact(str(websocket.url)))
         await _deny(websocket, UNAUTHENTICATED)
         return
-    limit = principal.plan.max_connections if not node.unlimited_connections else 1 << 30
-    if not await node.limits.acquire(principal.user, limit):
+    if not await node.limits.acquire(Pool.STREAMS, principal.user, principal.plan.max_connections):
         node.metrics.refusals.labels("connection_limit").inc()
         await _deny(websocket, CONNECTION_LIMIT)
         return
@@ -70,4 +70,4 @@ async def native_endpoint(websocket: WebSocket) -> None:
         await connection.run(initial_streams=streams)
     finally:
         if not detached:
-            node.limits.release(principal.user)
+            node.limits.release(Pool.STREAMS, principal.user)

@@ -19,9 +19,10 @@ from tickcast.errors import StorageError
 from tickcast.hub import Hub
 from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
 from tickcast.server.cluster import Cluster, build_bus, publish_retrying, runs_sources
+from tickcast.server.limits import ConnectionLimits
 from tickcast.server.metrics import NodeMetrics, register_connector_metrics
 from tickcast.server.sources import build_sources, check_owners
-from tickcast.sources.base import Source
+from tickcast.sources.base import PrimedSource, Source
 from tickcast.sources.connectors.health import ConnectorHealth
 from tickcast.sources.connectors.runner import ConnectorSource
 from tickcast.state import BookChecksummer
@@ -87,10 +88,8 @@ class Node:
             config.store, data_dir=config.data_dir, plans=self.plans, clock=self.clock
         )
         self.meter = Meter()
-        self.limits = self.cluster.limits
-        self.feed_limits = self.cluster.feed_limits
-        """Socket.IO price-feed connections per user, a limit of its own (server/socketio_feed)."""
         self.metrics = NodeMetrics()
+        self.hub.on_encode_failure = self._count_encode_failure
         self.cluster.register_metrics(self.metrics.registry)
         self.connections: dict[str, LiveConnection] = {}
         self.stream_owners: dict[str, str] = {}
@@ -111,6 +110,10 @@ class Node:
             getattr(source, "unlimited_connections", False) for source in self.sources
         )
         """A benchmark source runs: plans' connection limits are not enforced."""
+        self.limits = ConnectionLimits(
+            self.cluster.counters, enforced=not self.unlimited_connections
+        )
+        """Concurrent connections per user, cluster-wide, for every dialect (server/limits)."""
         for source in self.sources:
             if hasattr(source, "backlogged"):
                 source.backlogged = self.hub.backlogged
@@ -137,6 +140,8 @@ class Node:
             await self.store.ensure_user("dev", "admin")
             self.development_key, _ = await self.store.create_key(user="dev", prefix="tc_live_")
         for source in self.sources if runs_sources(self.config) else []:
+            if isinstance(source, PrimedSource):
+                await self.publish(source.prime())
             self._tasks.append(asyncio.create_task(self._run_source(source)))
         self._tasks.append(asyncio.create_task(self._flush_usage_forever()))
         self.ready = True
@@ -167,6 +172,9 @@ class Node:
             raise
         except Exception:
             logger.exception("source %s failed", source.name)
+
+    def _count_encode_failure(self, dialect: str) -> None:
+        self.metrics.encode_failures.labels(dialect).inc()
 
     async def publish(self, events: Sequence[Event]) -> None:
         """The sources' sink: see ``publish_envelopes``. While a shared bus is unreachable the

@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.process
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.routing import WebSocketRoute
 
-from tickcast.auth.metering import ConnectionCounter
 from tickcast.predict.registry import ModelRegistry
 from tickcast.predict.repository import FilesystemRepository
 from tickcast.server.live_predictions import LivePredictions
 from tickcast.server.node import Node
+from tickcast.server.orphans import die_with_parent
 from tickcast.server.predictions_ws import PredictionConnection, predictions_endpoint
 
 WS_PATH = "/ws"
@@ -39,8 +40,6 @@ class PredictionService:
             FilesystemRepository(models_dir(node.config.data_dir)),
             time_ns=node.clock.time_ns,
         )
-        self.limits = ConnectionCounter()
-        """``/ws`` connections per user, against the plan's ``max_connections``."""
         self.connections: dict[str, PredictionConnection] = {}
         self.live = LivePredictions(node, self.registry)
         self._pool: ProcessPoolExecutor | None = None
@@ -48,7 +47,12 @@ class PredictionService:
     def training_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=context,
+                initializer=die_with_parent,  # no orphan worker if the server is SIGKILLed
+                initargs=(os.getpid(),),
+            )
             self.registry.executor = self._pool
         return self._pool
 

@@ -1,8 +1,9 @@
 """``/ws``: the WebSocket prediction endpoint (docs/predictions.md).
 
 The endpoint accepts the upgrade, waits ``auth_timeout`` seconds for the raw key, checks it, the
-plan feature ``predictions-ws`` and the per-user connection limit (the plan's
-``max_connections``, counted over ``/ws`` connections), then answers requests one at a time in
+plan feature ``predictions-ws`` and the per-user, cluster-wide connection limit (the plan's
+``max_prediction_connections``; 0, the built-in plans' value, takes any number, each one
+metered), then answers requests one at a time in
 the order they arrive: read a frame, parse it (``tickcast.dialects.predictions``), look the model
 up in the registry's cache, predict, send the reply. Trees, forests and linear models predict on
 the event loop (microseconds) unless a request needs more than ``INLINE_TREE_WALKS`` tree walks;
@@ -24,6 +25,7 @@ from tickcast.dialects.predictions import PredictionSession, PredictRequest, Rep
 from tickcast.errors import TickcastError
 from tickcast.predict.inference import runs_inline
 from tickcast.predict.spec import ModelError, ModelRef
+from tickcast.server.limits import Pool
 from tickcast.server.node import connection_info
 from tickcast.server.ws_messages import incoming
 from tickcast.server.ws_protocol import WRITE_EXTENSION
@@ -197,7 +199,9 @@ async def predictions_endpoint(websocket: WebSocket) -> None:
         node.metrics.refusals.labels("not_entitled").inc()
         await _refuse(websocket, dialect.PLAN_REFUSED)
         return
-    if not service.limits.try_acquire(principal.user, plan.max_connections):
+    if not await node.limits.acquire(
+        Pool.PREDICTIONS, principal.user, plan.max_prediction_connections
+    ):
         node.metrics.refusals.labels("connection_limit").inc()
         await _refuse(websocket, dialect.CONNECTION_LIMIT)
         return
@@ -218,4 +222,4 @@ async def predictions_endpoint(websocket: WebSocket) -> None:
         service.connections.pop(connection.id, None)
         node.metrics.connections.labels(connection.dialect).dec()
         node.meter.connection_closed(principal.key_id, connection.connection_seconds())
-        service.limits.release(principal.user)
+        node.limits.release(Pool.PREDICTIONS, principal.user)

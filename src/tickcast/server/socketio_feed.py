@@ -4,7 +4,8 @@ The wire is described in docs/dialects/socketio-feed.md and its pure parts live 
 ``tickcast.dialects.socketio_feed``; this module is the I/O around them:
 
 * connect: ``auth.apiKey`` is authenticated, the plan must grant the ``socketio-feed`` feature
-  and the user must hold fewer than ``connection_limit`` feed connections (``node.feed_limits``).
+  and the user must hold fewer than ``connection_limit`` feed connections (``node.limits``,
+  pool ``FEED``, strict across a cluster).
   A refusal is a CONNECT_ERROR ``{"message": ...}``, after which the Engine.IO session is closed;
 * ``initial-prices`` is cut from the state keeper's tickers by a task scheduled from the connect
   handler, so it goes out after python-socketio has queued the CONNECT acknowledgement;
@@ -44,6 +45,7 @@ from tickcast.delivery.channel import BACKLOG_LIMIT, websocket_text_frames
 from tickcast.dialects import socketio_feed as feed
 from tickcast.dialects.socketio_feed import NAMESPACE, MarketUpdate, Selection
 from tickcast.model import Envelope, Ticker
+from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
 from tickcast.server.ws_protocol import ProtocolSink, sink_of
 from tickcast.storage.base import Principal
@@ -148,6 +150,37 @@ class FeedConnection:
         await self._owner.close(self, retry=retry, reason=reason)
 
 
+_HANDLED_PACKETS = frozenset({0, 1, 2, 3, 5, 6})
+"""CONNECT, DISCONNECT, EVENT, ACK, BINARY_EVENT, BINARY_ACK: what a client may send."""
+
+
+class _FeedServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server, but a malformed client packet is one WARNING line (python-
+    socketio logs two tracebacks and answers nothing): a CONNECT whose auth payload is not JSON
+    is handled as a CONNECT without a key (refused: "Authentication failed", then the session
+    closes); any other undecodable or unexpected packet is dropped."""
+
+    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        if isinstance(data, str) and eio_sid not in self._binary_packet:
+            try:
+                kind = self.packet_class(encoded_packet=data).packet_type
+            except ValueError as error:
+                if not data.startswith("0"):
+                    _malformed(eio_sid, data, str(error))
+                    return
+                logger.warning("feed: CONNECT with an undecodable payload from %s", eio_sid)
+                data = "0" + data[1:].partition(",")[0] + ("," if "," in data else "")
+            else:
+                if kind not in _HANDLED_PACKETS:
+                    _malformed(eio_sid, data, f"unexpected packet type {kind}")
+                    return
+        await super()._handle_eio_message(eio_sid, data)
+
+
+def _malformed(eio_sid: str, data: str, why: str) -> None:
+    logger.warning("feed: malformed packet from %s dropped (%s): %.80r", eio_sid, why, data)
+
+
 class SocketIOFeed:
     """The feed's python-socketio server and state; :class:`FeedMiddleware` serves it."""
 
@@ -155,9 +188,7 @@ class SocketIOFeed:
         self.node = node
         self.connection_limit = connection_limit
         # async_handlers=False: a client's events are handled in the order it sent them.
-        self.sio = socketio.AsyncServer(
-            async_mode="asgi", async_handlers=False, cors_allowed_origins="*"
-        )
+        self.sio = _FeedServer(async_mode="asgi", async_handlers=False, cors_allowed_origins="*")
         self.sio.on("connect", self._on_connect, namespace=NAMESPACE)
         self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
         self.sio.on(feed.SUBSCRIBE, self._on_subscribe, namespace=NAMESPACE)
@@ -248,8 +279,7 @@ class SocketIOFeed:
             raise Refused("unauthenticated", feed.AUTHENTICATION_FAILED)
         if not principal.plan.allows_feed(feed.FEED):
             raise Refused("not_entitled", feed.PRO_REQUIRED)
-        limit = self.connection_limit if not node.unlimited_connections else 1 << 30
-        if not await node.feed_limits.acquire(principal.user, limit):  # strict across nodes
+        if not await node.limits.acquire(Pool.FEED, principal.user, self.connection_limit):
             raise Refused("connection_limit", feed.CONNECTION_LIMIT_EXCEEDED)
         return principal
 
@@ -314,7 +344,7 @@ class SocketIOFeed:
         node.meter.connection_closed(
             connection.principal.key_id, max(0.0, time.time() - connection.opened_at)
         )
-        node.feed_limits.release(connection.principal.user)
+        node.limits.release(Pool.FEED, connection.principal.user)
 
     async def close(self, connection: FeedConnection, *, retry: bool, reason: str) -> None:
         """Close a connection for the control plane or at shutdown (see FeedConnection.close)."""

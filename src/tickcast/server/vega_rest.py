@@ -21,19 +21,19 @@ def _error(status: int, code: int, message: str) -> JSONResponse:
     return JSONResponse(rest.error(code, message), status_code=status)
 
 
-@router.get("/markets")
+@router.get("/markets", name="vega_list_markets")
 async def list_markets(request: Request) -> JSONResponse:
     """Every market with its 64-hex Vega id, decimals and the tickcast id (instrument name)."""
     return JSONResponse(rest.markets(_feed(request).state.by_hex.values()))
 
 
-@router.get("/parties")
+@router.get("/parties", name="vega_list_parties")
 async def list_parties(request: Request) -> JSONResponse:
     """The simulated parties (and any party seen in published events)."""
     return JSONResponse(rest.parties(_feed(request).state.parties))
 
 
-@router.get("/candle/intervals")
+@router.get("/candle/intervals", name="vega_candle_intervals")
 async def candle_intervals(
     request: Request, market_id: str = Query("", alias="marketId")
 ) -> JSONResponse:
@@ -45,7 +45,7 @@ async def candle_intervals(
     return JSONResponse(rest.candle_intervals(market_id))
 
 
-@router.get("/market/depth/{market_id}/latest")
+@router.get("/market/depth/{market_id}/latest", name="vega_latest_depth")
 async def latest_depth(request: Request, market_id: str) -> JSONResponse:
     """The whole book of a market and the sequence number its depth updates continue from."""
     state = _feed(request).state

@@ -31,6 +31,7 @@ from tickcast.dialects.vega.filters import (
 from tickcast.dialects.vega.ids import market_hex, parse_candle_id
 from tickcast.model import StreamKind
 from tickcast.server.credentials import api_key_from
+from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
 from tickcast.server.vega_feed import VegaFeed
 from tickcast.storage.base import Principal
@@ -171,7 +172,7 @@ class VegaStream:
         self.node.metrics.connections.labels(self.dialect).dec()
         self.feed.addresses.release(self.host)
         if self.principal.user != PUBLIC_USER:
-            self.node.limits.release(self.principal.user)
+            self.node.limits.release(Pool.STREAMS, self.principal.user)
         self._drained.set()
         self._finished.set()
 
@@ -258,8 +259,8 @@ async def admit(
         selection = limited
     if not feed.addresses.try_acquire(host, feed.max_streams_per_address):
         return Refusal(errors.too_many_streams(), errors.RESOURCE_EXHAUSTED, "stream_limit")
-    if principal.user != PUBLIC_USER and not node.limits.try_acquire(
-        principal.user, principal.plan.max_connections
+    if principal.user != PUBLIC_USER and not await node.limits.acquire(
+        Pool.STREAMS, principal.user, principal.plan.max_connections
     ):
         feed.addresses.release(host)
         return Refusal(errors.too_many_streams(), errors.RESOURCE_EXHAUSTED, "connection_limit")

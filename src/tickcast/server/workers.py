@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import os
 import signal
 import socket
 import sys
@@ -26,6 +27,7 @@ def _worker(config: ServerConfig, index: int) -> None:
     from tickcast.server.run import serve
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM stops uvicorn
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the server reloads TLS on it (run.py)
     serve(config, reuse_port=True, announce=index == 0)
 
 
@@ -51,8 +53,14 @@ def serve_workers(config: ServerConfig) -> int:
         nonlocal stopping
         stopping = True
 
+    def reload(signum: int, frame: FrameType | None) -> None:
+        for process in workers:  # each worker reloads its TLS certificate
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     try:
         for index, worker_config in enumerate(worker_configs(config, port)):
             started = context.Process(
@@ -60,8 +68,10 @@ def serve_workers(config: ServerConfig) -> int:
             )
             started.start()
             workers.append(started)
+        scheme = "https" if config.tls_cert else "http"
         print(
-            f"tickcast listening on http://{host}:{port} with {len(workers)} workers (docs: /docs)",
+            f"tickcast listening on {scheme}://{host}:{port} with {len(workers)} workers "
+            "(docs: /docs)",
             flush=True,
         )
         while not stopping and all(process.is_alive() for process in workers):

@@ -4,7 +4,8 @@ uvicorn's protocol does the HTTP upgrade and the handshake; when an endpoint det
 connection (``tickcast.detach``) and nothing of the client has been read yet, the transport is
 switched to a :class:`LeanWebSocket`: a slotted object holding the transport, the handler and a
 few flags. It parses the client's frames itself (RFC 6455: masked frames, fragmentation, ping,
-pong, close, ``max_size``), answers pings, closes with 1002/1007/1009 on bad input, and keeps
+pong, close, ``max_size``), answers pings, closes with 1002/1007/1009 on bad input (close
+payloads are checked by the websockets library, as on every other endpoint), and keeps
 connections alive with ONE shared pinger per event loop instead of a timer per connection.
 Server frames are written straight to the transport (the hub's shared batches included).
 """
@@ -16,6 +17,14 @@ import contextlib
 import logging
 import struct
 from typing import Any, Protocol
+
+from websockets.exceptions import ProtocolError
+from websockets.frames import Close
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
 
 logger = logging.getLogger("tickcast.server")
 
@@ -43,12 +52,8 @@ def close_frame(code: int, reason: str = "") -> bytes:
 
 
 def unmask(payload: bytes, mask: bytes) -> bytes:
-    length = len(payload)
-    if not length:
-        return b""
-    key = (mask * (length // 4 + 1))[:length]
-    value = int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")
-    return value.to_bytes(length, "little")
+    """The websockets library's mask (its C implementation when built)."""
+    return apply_mask(payload, mask) if payload else b""
 
 
 class LeanWebSocket(asyncio.Protocol):
@@ -200,8 +205,15 @@ class LeanWebSocket(asyncio.Protocol):
         if self.close_sent:  # the peer answered our close
             self._drop()
             return
-        code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-        self._write(close_frame(code if code != 1005 else 1000))
+        try:  # the websockets library's checks (RFC 6455 section 5.5.1 and 7.4)
+            Close.parse(payload)
+        except ProtocolError as error:  # a 1-byte payload, or a code not to be sent
+            self.fail(1002, str(error))
+            return
+        except UnicodeDecodeError:
+            self.fail(1007, "invalid UTF-8 in the close reason")
+            return
+        self._write(_frame(0x8, payload))  # echo it, as the websockets library does
         self.close_sent = True
         self._disconnect()
         self._drop()

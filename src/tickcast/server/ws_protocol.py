@@ -24,6 +24,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+import websockets.http11
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
@@ -88,10 +89,19 @@ __all__ = [
     "DetachedHandler",
     "ProtocolSink",
     "TickcastWebSocketProtocol",
+    "bound_handshakes",
     "frame_batch",
     "sink_of",
     "text_frame_header",
 ]
+
+
+def bound_handshakes(max_header_bytes: int, max_headers: int) -> None:
+    """Let the HTTP protocol's head bounds (431) be the only ones: the websockets library
+    re-parses each handshake with its own, smaller line limit (8192), which answered a Coin
+    Metrics URL over it with 414 instead of the dialect's in-band ``uri_too_long``."""
+    websockets.http11.MAX_LINE_LENGTH = max(max_header_bytes, 8192)
+    websockets.http11.MAX_NUM_HEADERS = max(max_headers, 128)
 
 
 def frame_batch(payloads: list[bytes]) -> bytes:

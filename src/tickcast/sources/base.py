@@ -29,3 +29,14 @@ class Source(Protocol):
     async def run(self, sink: EventSink) -> None:
         """Produce events into ``sink`` until cancelled."""
         ...
+
+
+@runtime_checkable
+class PrimedSource(Source, Protocol):
+    """A source whose first events the node publishes before it reports ready (the simulator:
+    every book, ticker and metric exists from the first instant); ``run`` then goes on from
+    there."""
+
+    def prime(self) -> list[Event]:
+        """The initial events (called once, before ``run``)."""
+        ...

@@ -30,6 +30,19 @@ from tickcast.model import (
 from tickcast.model.markets import parse_market_id
 
 MAX_EVENTS = 1000
+MAX_LEVELS = 5000
+"""Book levels per side of one event."""
+MAX_TEXT = 200
+"""Characters of a string field (ids, party ids, metric names, assets)."""
+MAX_FIXED = 2**63 - 1
+"""Largest scaled integer of a price, size or value: a signed 64-bit integer, as every dialect
+(and the Redis codec) can carry it."""
+MAX_DECIMALS = 18
+"""Most decimals of a ticker or metric number (markets have the same bound)."""
+MIN_TIME_NS = 0
+"""1970-01-01T00:00:00Z: the earliest event time."""
+MAX_TIME_NS = 4_102_444_800 * 1_000_000_000
+"""2100-01-01T00:00:00Z: event times must be before it."""
 
 
 def _field(item: dict[str, Any], name: str, where: str) -> Any:
@@ -40,9 +53,15 @@ def _field(item: dict[str, Any], name: str, where: str) -> Any:
 
 def _str(item: dict[str, Any], name: str, where: str) -> str:
     value = _field(item, name, where)
-    if not isinstance(value, str) or not value or len(value) > 200:
-        raise InvalidMessage(f"{where}: {name!r} must be a non-empty string")
+    if not isinstance(value, str) or not _is_text(value):
+        raise InvalidMessage(
+            f"{where}: {name!r} must be a string of 1 to {MAX_TEXT} printable characters"
+        )
     return value
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_TEXT and value.isprintable()
 
 
 def _fixed(item: dict[str, Any], name: str, decimals: int, where: str) -> int:
@@ -53,26 +72,39 @@ def _fixed(item: dict[str, Any], name: str, decimals: int, where: str) -> int:
         raise InvalidMessage(f"{where}: {name!r}: {error}") from None
     if result < 0:
         raise InvalidMessage(f"{where}: {name!r} must not be negative")
+    if result > MAX_FIXED:
+        raise InvalidMessage(f"{where}: {name!r} is out of range (at most 2**63-1 units)")
     return result
 
 
-def _decimals_of(text: Any) -> int:
+def _decimals_of(item: dict[str, Any], name: str, where: str) -> int:
+    text = item.get(name)
     if not isinstance(text, str):
         return 0
-    return len(text.partition(".")[2])
+    decimals = len(text.partition(".")[2])
+    if decimals > MAX_DECIMALS:
+        raise InvalidMessage(f"{where}: {name!r} has more than {MAX_DECIMALS} decimals")
+    return decimals
 
 
 def _time(item: dict[str, Any], now_ns: int, where: str) -> int:
     value = item.get("time")
     if value is None:
         return now_ns
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str):
+    parsed: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        parsed = value
+    elif isinstance(value, float) and value.is_integer() and abs(value) >= 2**63:
+        parsed = MAX_TIME_NS  # an integer too large for 64 bits, decoded as a float: too late
+    elif isinstance(value, str):
         parsed = _rfc3339_ns(value)
-        if parsed is not None:
-            return parsed
-    raise InvalidMessage(f"{where}: 'time' must be RFC 3339 with a zone or integer nanoseconds")
+    if parsed is None:
+        raise InvalidMessage(f"{where}: 'time' must be RFC 3339 with a zone or integer nanoseconds")
+    if not MIN_TIME_NS <= parsed < MAX_TIME_NS:
+        raise InvalidMessage(
+            f"{where}: 'time' must be from 1970-01-01T00:00:00Z to before 2100-01-01T00:00:00Z"
+        )
+    return parsed
 
 
 _RFC3339 = re.compile(
@@ -96,8 +128,10 @@ def _rfc3339_ns(text: str) -> int | None:
 
 def _levels(item: dict[str, Any], name: str, market: Market, where: str) -> tuple[Level, ...]:
     raw = item.get(name, [])
-    if not isinstance(raw, list) or len(raw) > 5000:
-        raise InvalidMessage(f"{where}: {name!r} must be a list of [price, size]")
+    if not isinstance(raw, list) or len(raw) > MAX_LEVELS:
+        raise InvalidMessage(
+            f"{where}: {name!r} must be a list of at most {MAX_LEVELS} [price, size]"
+        )
     levels = []
     for level in raw:
         if not isinstance(level, list) or len(level) != 2:
@@ -126,8 +160,10 @@ def _trade(item: dict[str, Any], catalog: MarketCatalog, now: int, where: str) -
     if side not in ("buy", "sell"):
         raise InvalidMessage(f"{where}: 'side' must be 'buy' or 'sell'")
     buyer, seller = item.get("buyer"), item.get("seller")
-    if not all(p is None or isinstance(p, str) for p in (buyer, seller)):
-        raise InvalidMessage(f"{where}: 'buyer' and 'seller' must be strings")
+    if not all(p is None or _is_text(p) for p in (buyer, seller)):
+        raise InvalidMessage(
+            f"{where}: 'buyer' and 'seller' must be strings of 1 to {MAX_TEXT} printable characters"
+        )
     return Trade(
         market=market.id,
         id=_str(item, "id", where),
@@ -170,8 +206,8 @@ def _asset(item: dict[str, Any], where: str) -> str:
 
 
 def _ticker(item: dict[str, Any], catalog: MarketCatalog, now: int, where: str) -> Event:
-    decimals = _decimals_of(item.get("price"))
-    volume_decimals = _decimals_of(item.get("volume_24h"))
+    decimals = _decimals_of(item, "price", where)
+    volume_decimals = _decimals_of(item, "volume_24h", where)
     price = _fixed(item, "price", decimals, where)
     return Ticker(
         asset=_asset(item, where),
@@ -187,7 +223,7 @@ def _ticker(item: dict[str, Any], catalog: MarketCatalog, now: int, where: str) 
 
 
 def _metric(item: dict[str, Any], catalog: MarketCatalog, now: int, where: str) -> Event:
-    decimals = _decimals_of(item.get("value"))
+    decimals = _decimals_of(item, "value", where)
     return AssetMetric(
         asset=_asset(item, where),
         metric=_str(item, "metric", where),

@@ -84,6 +84,7 @@ class Simulator:
         self._last_ns: int | None = None
         self._pace_start: int | None = None
         self._emitted = 0.0
+        self._primed = False
 
     # -- Source ----------------------------------------------------------------------------
 
@@ -93,7 +94,8 @@ class Simulator:
 
     async def run(self, sink: EventSink) -> None:
         """Publish the initial snapshots, then paced batches of steps until cancelled."""
-        await sink(self.initial_events())
+        if not self._primed:
+            await sink(self.initial_events())
         while True:
             events = self.poll()
             if events:
@@ -110,11 +112,24 @@ class Simulator:
         """The matching engine of a market (KeyError when unknown)."""
         return self._engines[market_id]
 
+    def prime(self) -> list[Event]:
+        """The initial events, for the node to publish before it is ready (``run`` then starts
+        with the first step): every book, ticker and metric exists from the first instant."""
+        self._primed = True
+        return self.initial_events()
+
     def initial_events(self) -> list[Event]:
-        """One full ``BookSnapshot`` per market, to publish before any delta."""
+        """One full ``BookSnapshot`` per market, to publish before any delta, then a ticker and
+        the metrics of every asset, priced at its markets' opening mid until the first trade."""
         now_ns = self._clock.time_ns()
         self._ensure_seeded(now_ns)
-        return [engine.snapshot(now_ns) for engine in self._engines.values()]
+        events: list[Event] = [engine.snapshot(now_ns) for engine in self._engines.values()]
+        for market_id, engine in self._engines.items():
+            bid, ask = engine.best_bid(), engine.best_ask()
+            if bid is not None and ask is not None:
+                self._tickers.seed(market_id, (bid[0] + ask[0]) // 2)
+        events.extend(self._tickers.on_time(now_ns))
+        return events
 
     def step(self, now_ns: int) -> list[Event]:
         """Advance the simulation by one action at wall time ``now_ns``; return its events.

@@ -5,7 +5,8 @@ the finest price decimals among an asset's markets, volumes to the finest size d
 The 24 h open/high/low/volume come from a rolling window of per-minute buckets. A ``Ticker`` is
 emitted at most once per interval per asset, only when a trade arrived since the last one;
 ``PriceUSD`` (last price) and ``ReferenceRateUSD`` (median of the venues' last prices) are
-emitted once per interval-aligned second for every asset with a price.
+emitted once per interval-aligned second for every asset with a price. ``seed`` gives an asset
+a price before its first trade (the simulator seeds every market's opening mid).
 """
 
 from __future__ import annotations
@@ -100,6 +101,19 @@ class TickerAggregator:
             last.volume += size
         else:
             state.buckets.append(MinuteBucket(minute, price, price, price, size))
+
+    def seed(self, market_id: str, price: int) -> None:
+        """A market's price before its first trade (the simulator's opening mid): the asset
+        has a ticker and metrics from the start. Later trades replace it."""
+        market = self._markets.get(market_id)
+        if market is None:
+            return
+        state = self._assets[market.base]
+        price = rescale(price, market.price_decimals, state.decimals)
+        state.venues.setdefault(market.id, price)
+        if state.last_price is None:
+            state.last_price = price
+            state.dirty = True
 
     def on_time(self, now_ns: int) -> list[Ticker | AssetMetric]:
         """The tickers and metrics due at ``now_ns``."""

@@ -15,9 +15,7 @@ Semantics every implementation follows:
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -26,20 +24,16 @@ from tickcast.auth.keys import DEFAULT_PREFIX
 from tickcast.auth.metering import Usage
 from tickcast.auth.plans import Plan
 from tickcast.errors import ConfigError
+from tickcast.model.names import USER_NAME_RULE, is_user_name
 
 SCOPES: frozenset[str] = frozenset({"publish"})
 """Scopes a key may carry. ``publish`` lets the key use the publish API whatever its plan."""
 
-_USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
-
 
 def check_user_name(name: str) -> str:
-    """Return ``name`` if it is a valid user name, else raise ConfigError."""
-    if not isinstance(name, str) or not _USER_RE.match(name):
-        raise ConfigError(
-            f"invalid user name {name!r}: 1-128 of letters, digits and _.@+- "
-            "starting with a letter or digit"
-        )
+    """Return ``name`` if it is a valid user name (``model.names``), else raise ConfigError."""
+    if not is_user_name(name):
+        raise ConfigError(f"invalid user name {name!r}: {USER_NAME_RULE}")
     return name
 
 
@@ -157,10 +151,13 @@ class Store(Protocol):
 
 
 def principal_for(
-    record: KeyRecord, user_plan: str, user_overrides: str, plans: Mapping[str, Plan]
+    record: KeyRecord,
+    user_plan: str,
+    user_overrides: Mapping[str, object],
+    plans: Mapping[str, Plan],
 ) -> Principal | None:
-    """The principal of an authenticated key: its plan (or its user's) with the user's overrides
-    (JSON); None, logged as a warning, when the plan is gone or the overrides are bad."""
+    """The principal of an authenticated key: its plan (or its user's) with the user's overrides;
+    None, logged as a warning, when the plan is gone or the overrides are bad."""
     log = logging.getLogger("tickcast.storage")
     plan_name = record.plan or user_plan
     plan = plans.get(plan_name)
@@ -168,7 +165,7 @@ def principal_for(
         log.warning("key %s refused: plan %r is not configured", record.key_id, plan_name)
         return None
     try:
-        plan = plan.with_overrides(**json.loads(user_overrides))
+        plan = plan.with_overrides(**user_overrides)
     except ConfigError as exc:
         log.warning(
             "key %s refused: bad overrides of user %s: %s", record.key_id, record.user, exc.message

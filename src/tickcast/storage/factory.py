@@ -1,7 +1,7 @@
 """Open the store a ``store`` setting names: SQLite (the default) or PostgreSQL.
 
-The backend modules are imported only when chosen, so a SQLite deployment never loads asyncpg,
-SQLAlchemy or alembic.
+Both are the one SQL store (:mod:`tickcast.storage.sql`); the backend modules are imported only
+when chosen, so a SQLite deployment never loads asyncpg.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from tickcast.auth.plans import Plan
 from tickcast.clock import Clock
 from tickcast.errors import StorageError
+from tickcast.features import require
 from tickcast.storage.base import Store
 from tickcast.storage.urls import sqlite_path, store_kind
 
@@ -25,14 +26,16 @@ def open_store(
     SQLite opens (and migrates) at once, creating the data directory if needed; PostgreSQL
     connects and migrates on its first call (or ``await store.open()``).
     """
+    # alembic logs one INFO line per built-in plugin when it is imported
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if store_kind(url) == "postgresql":
-        # alembic logs one INFO line per built-in plugin when it is imported
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+        require("postgres", "the PostgreSQL store (--store postgresql://...)")
         from tickcast.storage.postgres import PostgresStore
 
         assert url is not None
         return PostgresStore(url=url, plans=plans, clock=clock)
 
+    require("server", "the SQLite store")
     from tickcast.storage.sqlite import SqliteStore, default_db_path
 
     path = sqlite_path(url, Path(data_dir))
@@ -46,13 +49,8 @@ def open_store(
 
 
 async def open_and_migrate(store: Store) -> str:
-    """Make sure ``store`` is connected and its schema is current; returns the schema version."""
+    """Make sure ``store`` is connected and its schema is current; returns ``revision NNNN``."""
     opener = getattr(store, "open", None)
     if opener is not None:
         await opener()
-    revision = getattr(store, "revision", None)
-    if revision is not None:
-        return f"revision {revision}"
-    from tickcast.storage.sqlite import SCHEMA_VERSION
-
-    return f"schema version {SCHEMA_VERSION}"
+    return f"revision {getattr(store, 'revision', None)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -15,16 +16,26 @@ TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 
 
 async def run_streams(
-    host: str, port: int, key: str, calls: list[dict[str, Any]], *, timeout: float = 60.0
+    host: str,
+    port: int,
+    key: str,
+    calls: list[dict[str, Any]],
+    *,
+    timeout: float = 60.0,
+    schema: str = "http",
+    env: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the calls in one client process; one result dict per call, in order."""
-    spec = json.dumps({"host": host, "port": port, "key": key, "calls": calls})
+    """Run the calls in one client process; one result dict per call, in order. ``schema``
+    ``https`` makes the client use https and wss (``env`` adds environment variables, e.g. the
+    CA bundle to trust)."""
+    spec = json.dumps({"host": host, "port": port, "key": key, "calls": calls, "schema": schema})
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(CLIENT),
         spec,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)

@@ -66,7 +66,8 @@ def run_call(client: CoinMetricsClient, key: str, call: dict[str, Any]) -> dict[
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    client = CoinMetricsClient(spec["key"], host=spec["host"], port=spec["port"], schema="http")
+    schema = spec.get("schema", "http")
+    client = CoinMetricsClient(spec["key"], host=spec["host"], port=spec["port"], schema=schema)
     for call in spec["calls"]:
         print(json.dumps(run_call(client, spec["key"], call)), flush=True)
 

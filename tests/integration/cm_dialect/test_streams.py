@@ -114,7 +114,8 @@ async def test_every_stream_method_through_the_official_client(start_server) -> 
     metrics = by_index[5]["messages"]
     assert metrics[0]["asset"] == "btc"
     assert {"PriceUSD", "ReferenceRateUSD"} <= set(metrics[0])  # the backfill has both
-    assert any(name in metrics[1] for name in ("PriceUSD", "ReferenceRateUSD"))
+    assert {"PriceUSD", "ReferenceRateUSD"} <= set(metrics[1])  # one message per (asset, time)
+    assert all(m["time"].endswith(".000000000Z") for m in metrics)  # 1s: whole seconds
 
     levels = by_index[6]["messages"]
     assert [m["index"] for m in levels] == ["CMBIBTC", "CMBIBTC"]

@@ -105,6 +105,22 @@ def test_load_plans_parses_a_full_table() -> None:
     assert "free" in plans
 
 
+def test_prediction_connection_cap_is_optional_and_off_in_the_builtins() -> None:
+    """``max_prediction_connections`` may be left out (0: any number of /ws connections)."""
+    assert {p.max_prediction_connections for p in builtin_plans().values()} == {0}
+    assert load_plans(FULL_PLAN)["basic"].max_prediction_connections == 0
+    capped = load_plans(FULL_PLAN + "max_prediction_connections = 3\n")["basic"]
+    assert capped.max_prediction_connections == 3
+    assert (
+        builtin_plans()["pro"]
+        .with_overrides(max_prediction_connections=5)
+        .as_dict()["max_prediction_connections"]
+        == 5
+    )
+    with pytest.raises(ConfigError, match="max_prediction_connections"):
+        load_plans(FULL_PLAN + "max_prediction_connections = -1\n")
+
+
 def test_load_plans_user_plan_replaces_builtin() -> None:
     """A user plan named like a built-in replaces it."""
     plans = load_plans(FULL_PLAN.replace("basic", "free"))

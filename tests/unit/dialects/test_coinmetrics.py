@@ -9,6 +9,7 @@ import pytest
 
 from tickcast.auth.plans import builtin_plans
 from tickcast.dialects.coinmetrics import framing, query, rest
+from tickcast.dialects.coinmetrics.encoders import MetricEncoder
 from tickcast.dialects.coinmetrics.errors import CmError
 from tickcast.dialects.coinmetrics.streams import EncoderSet, EncoderSpec, parse_stream_request
 from tickcast.model import (
@@ -84,10 +85,33 @@ def test_pretty_frames_keep_valid_json_and_several_records_per_frame() -> None:
     frame = framing.join([encoder.update_frame("m", 1, metric, None)] * 2)
     decoded = messages(frame, 3)
     assert decoded == [
-        {"time": "2026-01-01T00:00:00.123456789Z", "asset": "btc", "PriceUSD": "87250",
+        {"time": "2026-01-01T00:00:00.000000000Z", "asset": "btc", "PriceUSD": "87250",
          "cm_sequence_id": str(i)} for i in (3, 4)
     ]  # fmt: skip
     assert b'\n  "cm_sequence_id": "3"\n}' in framing.number([frame], 3)[0][0]
+
+
+def test_metrics_of_one_asset_and_second_are_one_message_on_a_whole_second() -> None:
+    spec = EncoderSpec("asset-metrics", metrics=frozenset({"PriceUSD", "ReferenceRateUSD"}))
+    encoder = encoders().get(spec)
+    assert isinstance(encoder, MetricEncoder)
+    run = [
+        AssetMetric("btc", "PriceUSD", 8_725_000, 2, T),
+        AssetMetric("btc", "CapMrktCurUSD", 1, 0, T),
+        AssetMetric("btc", "ReferenceRateUSD", 8_724_950, 2, T + 5),
+        AssetMetric("btc", "PriceUSD", 8_726_000, 2, T + 1_000_000_000),
+    ]
+    assert messages(encoder.run_frame("metrics:btc", 4, run)) == [
+        {"time": "2026-01-01T00:00:00.000000000Z", "asset": "btc", "PriceUSD": "87250",
+         "ReferenceRateUSD": "87249.5", "cm_sequence_id": "0"},
+        {"time": "2026-01-01T00:00:01.000000000Z", "asset": "btc", "PriceUSD": "87260",
+         "cm_sequence_id": "1"},
+    ]  # fmt: skip
+    backfill = encoder.snapshot_frame("metrics:btc", StreamKind.METRICS, StreamPosition(4, "e"),
+                                      run[:3], checksum=None, reset=False)  # fmt: skip
+    assert [set(m) for m in messages(backfill)] == [
+        {"time", "asset", "PriceUSD", "ReferenceRateUSD", "cm_sequence_id"}
+    ]
 
 
 def test_book_snapshot_and_quote_rules() -> None:

@@ -104,7 +104,7 @@ async def test_bad_input_closes_with_the_right_code() -> None:
 async def test_close_handshakes_and_shared_keepalive() -> None:
     protocol, transport, handler, connections = lean()
     protocol.data_received(client_frame(0x8, struct.pack("!H", 1000) + b"bye"))
-    assert transport.written == [b"\x88\x02\x03\xe8"] and transport.closed
+    assert transport.written == [b"\x88\x05\x03\xe8bye"] and transport.closed  # echoed
     protocol.connection_lost(None)
     assert handler.disconnects == 1 and protocol not in connections
     # server-initiated close, then the peer's reply

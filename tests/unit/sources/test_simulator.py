@@ -71,13 +71,44 @@ def test_simulator_is_deterministic() -> None:
 def test_simulator_initial_snapshots_are_deep() -> None:
     """One uncrossed snapshot per market, at least 20 levels a side, at clock time."""
     clock = ManualClock()
-    snapshots = Simulator(clock=clock).initial_events()
+    events = Simulator(clock=clock).initial_events()
+    snapshots = [e for e in events if isinstance(e, BookSnapshot)]
     assert len(snapshots) == len(default_markets())
     for snapshot in snapshots:
         assert isinstance(snapshot, BookSnapshot)
         assert snapshot.time_ns == clock.time_ns()
         assert min(len(snapshot.bids), len(snapshot.asks)) >= 20
         assert snapshot.bids[0][0] < snapshot.asks[0][0]
+
+
+async def test_simulator_prices_every_asset_from_the_first_instant() -> None:
+    """Before any trade, the primed events hold a ticker and both metrics of every asset, at
+    the opening mid of its markets; ``run`` does not publish them a second time."""
+    clock = ManualClock()
+    sim = Simulator(clock=clock)
+    events = sim.prime()
+    assert not any(isinstance(e, Trade) for e in events)
+    assets = {m.base for m in default_markets()}
+    tickers = {e.asset: e for e in events if isinstance(e, Ticker)}
+    assert set(tickers) == assets and len(assets) >= 20
+    metrics = {(e.asset, e.metric) for e in events if isinstance(e, AssetMetric)}
+    assert metrics == {(a, m) for a in assets for m in ("PriceUSD", "ReferenceRateUSD")}
+    for ticker in tickers.values():
+        assert ticker.price > 0 and ticker.open_24h == ticker.price and ticker.volume_24h == 0
+    sim.poll()  # starts the pacing; the run's first poll then has 50 ms of steps due
+    clock.advance(50 * MS)
+    batches: list[Sequence[Event]] = []
+
+    class Stop(Exception):
+        pass
+
+    async def sink(batch: Sequence[Event]) -> None:
+        batches.append(batch)
+        raise Stop
+
+    with pytest.raises(Stop):
+        await sim.run(sink)
+    assert batches and not any(isinstance(e, BookSnapshot) for e in batches[0])
 
 
 def test_simulator_book_invariants_over_many_steps(l2_books: Any) -> None:
@@ -215,6 +246,8 @@ async def test_simulator_run_publishes_snapshots_then_batches() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert all(isinstance(e, BookSnapshot) for e in batches[0])
-    assert len(batches[0]) == len(sim.markets())
+    snapshots = [e for e in batches[0] if isinstance(e, BookSnapshot)]
+    assert len(snapshots) == len(sim.markets())
+    assert batches[0][: len(snapshots)] == snapshots  # the books, then tickers and metrics
+    assert {type(e) for e in batches[0][len(snapshots) :]} == {Ticker, AssetMetric}
     assert all(batch for batch in batches[1:])

@@ -167,8 +167,8 @@ def test_cli_keys_and_db_upgrade_on_postgresql(
 ) -> None:
     """--store postgresql://... : db upgrade migrates; keys create/list/revoke use that store."""
     from tickcast.cli import db as cli_db
+    from tickcast.storage.migrate import head_revision
     from tickcast.storage.postgres import PostgresStore
-    from tickcast.storage.postgres_schema import head_revision
 
     parser = argparse.ArgumentParser(prog="tickcast")
     cli_db.register(parser.add_subparsers(dest="command", required=True))
@@ -211,12 +211,12 @@ def test_cli_store_from_env_and_config(
 def test_cli_db_upgrade_on_sqlite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """Without --store, db upgrade creates/migrates the data dir's SQLite file."""
     from tickcast.cli import db as cli_db
-    from tickcast.storage.sqlite import SCHEMA_VERSION
+    from tickcast.storage.migrate import head_revision
 
     parser = argparse.ArgumentParser(prog="tickcast")
     cli_db.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["db", "upgrade", "--data-dir", str(tmp_path / "d")])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert out == f"SQLite store in {tmp_path / 'd'} at schema version {SCHEMA_VERSION}\n"
+    assert out == f"SQLite store in {tmp_path / 'd'} at revision {head_revision()}\n"
     assert default_db_path(tmp_path / "d").exists()

@@ -15,8 +15,8 @@ import pytest
 from tickcast.auth.plans import Plan
 from tickcast.clock import ManualClock
 from tickcast.errors import StorageError
-from tickcast.storage.postgres import PostgresStore
-from tickcast.storage.postgres_schema import current_revision, head_revision
+from tickcast.storage.migrate import head_revision
+from tickcast.storage.postgres import PostgresStore, current_revision
 
 
 def store_of(url: str, plans: dict[str, Plan]) -> PostgresStore:

@@ -34,6 +34,7 @@ from tickcast.model import (
 from tickcast.model.numbers import to_decimal
 
 Row = dict[str, Any]
+SECOND_NS = 1_000_000_000
 Now = Callable[[], int]
 
 
@@ -249,7 +250,13 @@ class CandleEncoder(CmEncoder):
 
 
 class MetricEncoder(CmEncoder):
-    """One message per metric event; the backfill sends the requested metrics together."""
+    """One message per (asset, second) with every requested metric that has a value then.
+
+    Times fall on whole seconds (the ``1s`` frequency, as in REST). The hub hands the encoder a
+    run of the stream's consecutive events in one bus batch (``run_frame``), so the metrics a
+    source publishes together are one message; the backfill does the same with the latest value
+    of each metric.
+    """
 
     endpoint = "asset-metrics"
 
@@ -258,24 +265,25 @@ class MetricEncoder(CmEncoder):
         self.metrics = metrics
 
     def rows(self, event: Event, seq: int) -> list[Row]:
-        if not isinstance(event, AssetMetric) or event.metric not in self.metrics:
-            return []
-        return [
-            {
-                "time": timestamp(event.time_ns),
-                "asset": event.asset,
-                event.metric: number(event.value, event.decimals),
-            }
-        ]
+        return self.snapshot_rows((event,), seq)
+
+    def run_frame(self, stream: str, seq: int, events: Sequence[Event]) -> bytes:
+        return self.frame(self.snapshot_rows(events, seq))
 
     def snapshot_rows(self, events: Sequence[Event], seq: int) -> list[Row]:
-        wanted = [e for e in events if isinstance(e, AssetMetric) and e.metric in self.metrics]
-        if not wanted:
-            return []
-        row: Row = {"time": timestamp(max(e.time_ns for e in wanted)), "asset": wanted[0].asset}
-        for metric in sorted(wanted, key=lambda e: e.metric):
-            row[metric.metric] = number(metric.value, metric.decimals)
-        return [row]
+        by_second: dict[int, dict[str, AssetMetric]] = {}
+        for event in events:
+            if isinstance(event, AssetMetric) and event.metric in self.metrics:
+                second = event.time_ns - event.time_ns % SECOND_NS
+                by_second.setdefault(second, {})[event.metric] = event
+        rows: list[Row] = []
+        for second in sorted(by_second):
+            found = by_second[second]
+            row: Row = {"time": timestamp(second), "asset": next(iter(found.values())).asset}
+            for name in sorted(found):
+                row[name] = number(found[name].value, found[name].decimals)
+            rows.append(row)
+        return rows
 
 
 class IndexEncoder(CmEncoder):

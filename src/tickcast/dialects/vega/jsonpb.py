@@ -99,5 +99,6 @@ def rest(message: Message) -> Message:
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON without newlines (one line of the stream)."""
-    return orjson.dumps(value)
+    """Compact JSON without newlines (one line of the stream), exact-sized: orjson's own
+    result keeps a 4 KiB buffer, and these lines are queued and kept (snapshot pages)."""
+    return memoryview(orjson.dumps(value)).tobytes()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
 
 from tickcast.server.credentials import api_key_from
 from tickcast.server.node import Node
+from tickcast.server.openapi import KEY_COOKIE
 from tickcast.storage.base import Principal
 
 ADMIN_PLAN = "admin"
@@ -16,7 +19,9 @@ def node_of(request: Request) -> Node:
     return node
 
 
-async def principal(request: Request) -> Principal:
+async def principal(
+    request: Request, _: Annotated[str | None, Security(KEY_COOKIE)] = None
+) -> Principal:
     key = api_key_from(request.headers, request.query_params)
     found = await node_of(request).authenticate(key)
     if found is None:
@@ -24,8 +29,7 @@ async def principal(request: Request) -> Principal:
     return found
 
 
-async def admin(request: Request) -> Principal:
-    found = await principal(request)
+async def admin(found: Annotated[Principal, Depends(principal)]) -> Principal:
     if found.plan.name != ADMIN_PLAN:
         raise HTTPException(403, {"status_code": 1007, "message": "You are missing privileges"})
     return found

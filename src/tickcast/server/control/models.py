@@ -17,12 +17,14 @@ from starlette.responses import JSONResponse
 
 from tickcast.dialects.predictions import FEATURE
 from tickcast.model.events import Event
+from tickcast.model.names import check_id, check_path_name, check_user_name
 from tickcast.model.streams import StreamKey, StreamKind
 from tickcast.predict.features import FeatureComputer, labelled_rows, parse_features
 from tickcast.predict.spec import DEFAULT_ALGORITHM, ModelError, ModelMeta, ModelRef
 from tickcast.predict.training import Table, table_from_csv, table_from_rows
 from tickcast.server.control.auth import ADMIN_PLAN, node_of, principal
 from tickcast.server.control.schemas import ApiError
+from tickcast.server.http_limits import MODELS_MAX_BODY_BYTES
 from tickcast.server.live_predictions import AttachError
 from tickcast.storage.base import Principal
 
@@ -35,7 +37,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ApiError, "description": "No such model or connection"},
 }
 MAX_CSV_CHARS = 64 * 1024 * 1024
-MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+MAX_UPLOAD_BYTES = MODELS_MAX_BODY_BYTES
 
 
 class TrainIn(BaseModel):
@@ -84,6 +86,7 @@ def _user_of(caller: Principal, user: str | None) -> str:
         raise _fail(403, "Plan does not include predictions")
     if user is None or user == caller.user:
         return caller.user
+    check_user_name(user)
     if caller.plan.name != ADMIN_PLAN:
         raise _fail(403, "You are missing privileges")
     return user
@@ -116,6 +119,7 @@ async def _train(
 
 @router.get(
     "/ws",
+    name="predictions_websocket",
     status_code=101,
     responses={
         101: {"description": "Switching Protocols: the /ws prediction protocol follows"},
@@ -285,6 +289,8 @@ async def attach_live(
 @router.delete("/api/v1/predictions/live/{strategy}/{name}", status_code=204, responses=_ERRORS)
 async def detach_live(request: Request, strategy: str, name: str, caller: Caller) -> Response:
     user = None if caller.plan.name == ADMIN_PLAN else caller.user
+    check_path_name("strategy", strategy)
+    check_path_name("model name", name)
     if not _service(request).live.detach(user, strategy, name):
         raise _fail(404, "Not found")
     return Response(status_code=204)
@@ -309,7 +315,7 @@ async def close_prediction_connection(
     request: Request, connection_id: str, caller: Caller
 ) -> Response:
     """Close a ``/ws`` connection (close code 1008, reason "closed by operator")."""
-    connection = _service(request).connections.get(connection_id)
+    connection = _service(request).connections.get(check_id("connection id", connection_id))
     admin = caller.plan.name == ADMIN_PLAN
     if connection is None or not (admin or connection.principal.user == caller.user):
         raise _fail(404, "Not found")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.responses import JSONResponse
 
 from tickcast.errors import ConfigError, InvalidMessage
-from tickcast.model import format_fixed
+from tickcast.model import Event, Market, MarketCatalog, format_fixed
+from tickcast.model.names import check_id, check_user_name
 from tickcast.server.control.auth import admin, node_of, principal
 from tickcast.server.control.schemas import (
     ApiError,
@@ -57,7 +60,7 @@ async def metrics(request: Request) -> Response:
     return Response(node_of(request).metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-@router.get("/api/v1/markets", tags=["catalogue"])
+@router.get("/api/v1/markets", name="list_markets", tags=["catalogue"])
 async def markets(request: Request) -> list[MarketOut]:
     """Every market this node serves, with its number formats."""
     return [
@@ -77,7 +80,7 @@ async def markets(request: Request) -> list[MarketOut]:
     ]
 
 
-@router.get("/api/v1/streams", tags=["catalogue"])
+@router.get("/api/v1/streams", name="list_streams", tags=["catalogue"])
 async def streams(request: Request) -> list[StreamOut]:
     """Streams that carried at least one event, with their current position."""
     node = node_of(request)
@@ -88,7 +91,7 @@ async def streams(request: Request) -> list[StreamOut]:
     return result
 
 
-@router.get("/api/v1/plans", tags=["catalogue"])
+@router.get("/api/v1/plans", name="list_plans", tags=["catalogue"])
 async def plans(request: Request) -> list[PlanOut]:
     """The configured plans and what each grants."""
     return [PlanOut(name=p.name, grants=p.as_dict()) for p in node_of(request).plans.values()]
@@ -124,7 +127,9 @@ async def create_key(request: Request, body: KeyIn, _: Admin) -> KeyCreated:
 
 @router.get("/api/v1/keys", tags=["admin"], responses=_AUTH_ERRORS)
 async def list_keys(request: Request, _: Admin, user: str | None = None) -> list[KeyOut]:
-    records = await node_of(request).store.list_keys(user)
+    records = await node_of(request).store.list_keys(
+        None if user is None else check_user_name(user)
+    )
     return [
         KeyOut(
             key_id=r.key_id,
@@ -142,7 +147,7 @@ async def list_keys(request: Request, _: Admin, user: str | None = None) -> list
 
 @router.delete("/api/v1/keys/{key_id}", tags=["admin"], status_code=204, responses=_AUTH_ERRORS)
 async def revoke_key(request: Request, key_id: str, _: Admin) -> Response:
-    if not await node_of(request).store.revoke_key(key_id):
+    if not await node_of(request).store.revoke_key(check_id("key id", key_id)):
         raise HTTPException(404, {"status_code": 1001, "message": "Not found"})
     return Response(status_code=204)
 
@@ -170,35 +175,64 @@ async def list_connectors(request: Request, _: Admin) -> list[ConnectorOut]:
 )
 async def close_connection(request: Request, connection_id: str, _: Admin) -> Response:
     """Close one live connection (close code 1008, reason "closed by operator")."""
-    connection = node_of(request).connections.get(connection_id)
+    connection = node_of(request).connections.get(check_id("connection id", connection_id))
     if connection is None:
         raise HTTPException(404, {"status_code": 1001, "message": "Not found"})
     await connection.close(1008, "closed by operator", retry=False)
     return Response(status_code=204)
 
 
-@router.get("/api/v1/usage", tags=["usage"], responses=_AUTH_ERRORS)
+@router.get("/api/v1/usage", name="get_usage", tags=["usage"], responses=_AUTH_ERRORS)
 async def usage(request: Request, caller: Caller, key_id: str | None = None) -> list[UsageOut]:
     """Usage per key (flushed every few seconds). Non-admin keys see only themselves."""
     node = node_of(request)
     if caller.plan.name != "admin":
         key_id = caller.key_id
+    elif key_id is not None:
+        check_id("key id", key_id)
     await node.flush_usage()
     totals = await node.store.usage(key_id)
     return [UsageOut(key_id=k, **dataclasses.asdict(u)) for k, u in sorted(totals.items())]
 
 
+def _decode_batch(
+    body: bytes, catalog: MarketCatalog, now_ns: int
+) -> tuple[list[Market], list[Event]]:
+    """Decode and validate a publish body (runs in a worker thread)."""
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidMessage("Invalid request: body: JSON decode error") from None
+    return parse_batch(decoded, catalog, now_ns=now_ns)
+
+
+_PUBLISH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PublishIn.model_json_schema()}},
+    }
+}
+
+
 @router.post(
-    "/api/v1/publish", tags=["publish"], responses=_AUTH_ERRORS | {400: {"model": ApiError}}
+    "/api/v1/publish",
+    tags=["publish"],
+    responses=_AUTH_ERRORS | {400: {"model": ApiError}, 413: {"model": ApiError}},
+    openapi_extra=_PUBLISH_BODY,
 )
-async def publish(request: Request, body: PublishIn, caller: Caller) -> PublishOut:
-    """Publish a batch of normalised events; they reach every dialect like simulated ones."""
+async def publish(request: Request, caller: Caller) -> PublishOut:
+    """Publish a batch of normalised events; they reach every dialect like simulated ones.
+
+    The key is checked before the body is read; the body is decoded and validated in a worker
+    thread, so a large batch does not stall the event loop (docs/publish.md)."""
     node = node_of(request)
     if not caller.can_publish:
         raise HTTPException(403, {"status_code": 1007, "message": "You are missing privileges"})
+    body = await request.body()
+    scratch = MarketCatalog(node.catalog)  # copied on the loop: the thread never sees it change
     try:
-        markets, events = parse_batch(
-            body.model_dump(exclude_none=True), node.catalog, now_ns=node.clock.time_ns()
+        markets, events = await asyncio.to_thread(
+            _decode_batch, body, scratch, node.clock.time_ns()
         )
     except InvalidMessage as error:
         raise HTTPException(400, {"status_code": 1003, "message": error.message}) from None

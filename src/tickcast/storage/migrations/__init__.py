@@ -1,1 +1,1 @@
-"""Alembic migrations of the PostgreSQL store (run by ``tickcast.storage.postgres_schema``)."""
+"""Alembic migrations of the SQL store, SQLite and PostgreSQL (run by ``storage.migrate``)."""

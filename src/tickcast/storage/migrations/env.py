@@ -1,9 +1,10 @@
-"""Alembic environment of the PostgreSQL store.
+"""Alembic environment of the SQL store (SQLite and PostgreSQL).
 
-tickcast runs the migrations itself (``tickcast.storage.postgres_schema.upgrade``), handing this
-script an open SQLAlchemy connection in ``config.attributes["connection"]``. Without one (an
-operator running ``alembic`` by hand with ``sqlalchemy.url`` set), it opens its own asyncpg
-engine.
+tickcast runs the migrations itself (``tickcast.storage.migrate``), handing this script an open
+SQLAlchemy connection, already inside the migration's transaction, in
+``config.attributes["connection"]``. Without one (an operator running ``alembic`` by hand with
+``sqlalchemy.url`` set), it opens its own engine: ``sqlite:///PATH`` or
+``postgresql+asyncpg://...``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -31,16 +33,20 @@ async def _run_with_own_engine(url: str) -> None:
 
 
 def main() -> None:
+    url = str(context.config.get_main_option("sqlalchemy.url"))
     if context.is_offline_mode():
-        context.configure(url=context.config.get_main_option("sqlalchemy.url"), literal_binds=True)
+        context.configure(url=url, literal_binds=True)
         with context.begin_transaction():
             context.run_migrations()
         return
     connection = context.config.attributes.get("connection")
     if connection is not None:
         _run(connection)
+    elif url.startswith("sqlite"):
+        with create_engine(url).connect() as own:
+            _run(own)
     else:
-        asyncio.run(_run_with_own_engine(str(context.config.get_main_option("sqlalchemy.url"))))
+        asyncio.run(_run_with_own_engine(url))
 
 
 main()

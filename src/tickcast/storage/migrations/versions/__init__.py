@@ -1,1 +1,1 @@
-"""Revisions of the PostgreSQL schema, oldest first (``rev_NNNN_<slug>.py``)."""
+"""Revisions of the SQL schema, oldest first (``rev_NNNN_<slug>.py``), for both databases."""

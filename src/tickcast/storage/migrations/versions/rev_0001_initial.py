@@ -1,6 +1,9 @@
-"""Users, API keys (hashes only) and usage totals: the schema of SQLite schema version 1.
+"""Users, API keys (hashes only) and usage totals.
 
-Text keys use the "C" collation so that listings sort as in SQLite (by code point).
+PostgreSQL: text keys use the "C" collation so that listings sort as in SQLite (by code point).
+SQLite: exactly the schema that releases before alembic created (``PRAGMA user_version = 1``),
+statement for statement, so that their files are stamped at this revision and upgraded from here
+(see ``tickcast.storage.migrate``).
 
 Revision ID: 0001
 Revises:
@@ -19,7 +22,47 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 
+SQLITE_SCHEMA_V1 = (
+    """CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            plan TEXT NOT NULL,
+            created_ns INTEGER NOT NULL,
+            overrides TEXT NOT NULL DEFAULT '{}'
+        )""",
+    """CREATE TABLE api_keys (
+            key_id TEXT PRIMARY KEY,
+            user TEXT NOT NULL REFERENCES users(name),
+            prefix TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            plan TEXT,
+            scopes TEXT NOT NULL DEFAULT '',
+            created_ns INTEGER NOT NULL,
+            revoked_ns INTEGER,
+            test INTEGER NOT NULL
+        )""",
+    "CREATE INDEX api_keys_user ON api_keys(user)",
+    """CREATE TABLE usage (
+            key_id TEXT PRIMARY KEY,
+            connections INTEGER NOT NULL DEFAULT 0,
+            connection_seconds REAL NOT NULL DEFAULT 0,
+            messages INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            predictions INTEGER NOT NULL DEFAULT 0,
+            updated_ns INTEGER NOT NULL
+        )""",
+)
+"""The statements of the pre-alembic SQLite store's migration to its schema version 1."""
+
+
 def upgrade() -> None:
+    if op.get_context().dialect.name == "sqlite":
+        for statement in SQLITE_SCHEMA_V1:
+            op.execute(statement)
+        return
+    _upgrade_postgresql()
+
+
+def _upgrade_postgresql() -> None:
     op.create_table(
         "users",
         sa.Column("name", sa.Text(collation="C"), primary_key=True),

@@ -1,162 +1,44 @@
-"""The hub: bus → local subscribers.
-
-Each envelope is encoded once per (dialect, stream, view) group and the same ``bytes`` object is
-appended to the outbox of every member of the group; per-connection work on the hot path is one
-outbox push. Joining a stream is two-phase: the member first buffers live frames, then receives
-Subscribed, its snapshot / replay / gap notice, then the buffered frames it has not seen yet.
-
-Shared delivery (``SharedSubscriber``): a subscriber whose ``direct_sink()`` returns a
-:class:`~tickcast.delivery.channel.Sink` is, once live, a member of the
-:class:`~tickcast.delivery.channel.Channel` of its subscription set (its live groups plus its
-sink's framing). Frames go to each channel once; once per loop pass every pending channel writes
-ONE batch (the same ``bytes`` object) to all its direct members. A member falls back to its own
-outbox while it lags or while it joins or leaves a stream, and its writer calls ``promote`` when
-the outbox is empty again.
-"""
+"""The hub: bus → local subscribers (see the package docstring)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import cast
 
-from tickcast.book import DepthView, OrderBook, book_checksum
+from tickcast.book import DepthView
 from tickcast.bus import Bus
-from tickcast.delivery.channel import Channel, Sink
-from tickcast.delivery.outbox import Outbox, Resync, Verdict
+from tickcast.delivery.channel import Channel
+from tickcast.delivery.outbox import Resync, Verdict
 from tickcast.delivery.recovery import GapThenReplay, Replay, ResetSnapshot, plan_resume
+from tickcast.hub.frames import Framer
+from tickcast.hub.paging import ReplayPager
+from tickcast.hub.parts import (
+    SETTLE_INTERVAL_S,
+    Encoder,
+    Group,
+    Joined,
+    Member,
+    RunEncoder,
+    Shared,
+    SharedSubscriber,
+    Subscriber,
+    call_soon,
+    replaces_state,
+)
 from tickcast.model import (
-    BookDelta,
-    BookSnapshot,
     Envelope,
-    Event,
     MarketCatalog,
-    Order,
-    Position,
     StreamClass,
     StreamKey,
     StreamKind,
     StreamPosition,
-    Trade,
     View,
 )
 from tickcast.state import StateKeeper
 
 logger = logging.getLogger("tickcast.hub")
-
-SETTLE_INTERVAL_S = 1.0
-"""How often frames written by shared batches are reported to their subscribers (metering)."""
-
-
-class Encoder(Protocol):
-    name: str
-
-    def update_frame(self, stream: str, seq: int, event: Event, checksum: int | None) -> bytes: ...
-
-    def snapshot_frame(
-        self,
-        stream: str,
-        kind: StreamKind,
-        position: StreamPosition,
-        events: Sequence[Event],
-        *,
-        checksum: int | None,
-        reset: bool,
-    ) -> bytes: ...
-
-    def gap_frame(
-        self, stream: str, epoch: str, from_seq: int, to_seq: int, reason: str
-    ) -> bytes: ...
-
-
-class Subscriber(Protocol):
-    outbox: Outbox
-
-    def wake(self) -> None:
-        """Frames were queued: schedule a write."""
-
-    def overflow(self) -> None:
-        """A frame was refused by the outbox (OVERFLOW verdict). Under the DISCONNECT policy the
-        subscriber closes with its dialect's slow-consumer error; under RESYNC it only counts."""
-
-
-class SharedSubscriber(Subscriber, Protocol):
-    """A subscriber that can take shared batches (docs/performance.md, "Writer API")."""
-
-    def direct_sink(self) -> Sink | None:
-        """The transport to write shared batches to, or None (then the outbox path is used)."""
-
-    def delivered(self, messages: int, nbytes: int) -> None:
-        """Frames written for it by its channel, reported in arrears (see ``Hub.settle``)."""
-
-
-@dataclass(slots=True)
-class _Shared:
-    subscriber: SharedSubscriber
-    sink: Sink
-    live: set[tuple[str, str, View]] = field(default_factory=set)
-    channel: Channel | None = None
-
-
-@dataclass(slots=True)
-class _Member:
-    subscriber: Subscriber
-    live: bool = False
-    pending: list[tuple[int, bytes]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Group:
-    key: StreamKey
-    encoder: Encoder
-    view: View
-    depth_view: DepthView | None
-    members: dict[int, _Member] = field(default_factory=dict)
-    outbox_members: dict[int, _Member] = field(default_factory=dict)
-    """Members served frame by frame: every non-shared member, and shared ones while joining."""
-    channels: dict[Hashable, Channel] = field(default_factory=dict)
-    """The channels whose subscription set contains this group."""
-
-    @property
-    def ident(self) -> tuple[str, str, View]:
-        return (str(self.key), self.encoder.name, self.view)
-
-
-@dataclass(frozen=True, slots=True)
-class Joined:
-    """What ``attach`` prepared for one stream: its position and the frames to send first."""
-
-    stream: str
-    position: StreamPosition
-    frames: tuple[bytes, ...]
-    last_seq: int
-
-
-def _party_matches(event: Event, party: str) -> bool:
-    match event:
-        case Trade():
-            return party in (event.buyer, event.seller)
-        case Order() | Position():
-            return event.party == party
-    return True
-
-
-def _replaces_state(envelopes: Sequence[Envelope]) -> bool:
-    """Whether a replay range holds a full book snapshot (then a reset snapshot is sent)."""
-    return any(isinstance(envelope.event, BookSnapshot) for envelope in envelopes)
-
-
-def _call_soon(callback: Callable[[], None]) -> None:
-    """Run ``callback`` in the next loop pass; at once when no loop is running (sync tests)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        callback()
-        return
-    loop.call_soon(callback)
 
 
 class Hub:
@@ -171,11 +53,11 @@ class Hub:
         self._bus = bus
         self._catalog = catalog
         self.keeper = keeper or StateKeeper()
-        self._groups: dict[str, dict[tuple[str, View], _Group]] = {}
+        self._groups: dict[str, dict[tuple[str, View], Group]] = {}
         self._remove_listener = bus.listen(self.on_envelopes)
         self.frames_encoded = 0
-        self._schedule = schedule or _call_soon
-        self._shared: dict[int, _Shared] = {}
+        self._schedule = schedule or call_soon
+        self._shared: dict[int, Shared] = {}
         self._channels: dict[Hashable, Channel] = {}
         self._dirty: list[Channel] = []
         self._flush_scheduled = False
@@ -184,6 +66,17 @@ class Hub:
         self.batches_written = 0
         self._settled_at = time.monotonic()
         """Direct batch writes (one per direct member per flushed channel)."""
+        self.framer = Framer(catalog=catalog, keeper=self.keeper)
+        self.pager = ReplayPager(framer=self.framer, finish_join=self._finish_join)
+
+    @property
+    def on_encode_failure(self) -> Callable[[str], None]:
+        """Called once per (dialect, event) that failed to encode (the node counts them)."""
+        return self.framer.on_encode_failure
+
+    @on_encode_failure.setter
+    def on_encode_failure(self, callback: Callable[[str], None]) -> None:
+        self.framer.on_encode_failure = callback
 
     def close(self) -> None:
         self._remove_listener()
@@ -192,7 +85,7 @@ class Hub:
 
     def on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
         woken: dict[int, Subscriber] = {}
-        for envelope in envelopes:
+        for index, envelope in enumerate(envelopes):
             groups = self._groups.get(envelope.stream)
             if groups:
                 last = self.keeper.position(envelope.stream)
@@ -204,14 +97,20 @@ class Hub:
                     self._announce_hole(groups, envelope, last.seq + 1, woken)
             self.keeper.apply(envelope)
             if groups:
+                following = envelopes[index + 1] if index + 1 < len(envelopes) else None
+                more = following is not None and following.stream == envelope.stream
                 for group in list(groups.values()):
-                    self._fan_out(group, envelope, woken)
+                    if group.run is None:
+                        self._fan_out(group, envelope, woken)
+                    else:
+                        self._fan_out_run(group, envelope, more, woken)
+        self.pager.catch_up()
         for subscriber in woken.values():
             subscriber.wake()
 
     def _announce_hole(
         self,
-        groups: dict[tuple[str, View], _Group],
+        groups: dict[tuple[str, View], Group],
         envelope: Envelope,
         first_missing: int,
         woken: dict[int, Subscriber],
@@ -233,21 +132,46 @@ class Hub:
             )
             self._deliver(group, envelope.stream, envelope.seq - 1, frame, woken)
 
-    def _fan_out(self, group: _Group, envelope: Envelope, woken: dict[int, Subscriber]) -> None:
-        frame = self._frame(group, envelope)
+    def _fan_out(self, group: Group, envelope: Envelope, woken: dict[int, Subscriber]) -> None:
+        try:
+            frame = self.framer.frame(group, envelope)
+        except Exception:  # one event that cannot be encoded must not stop the others
+            frame = self.framer.unencodable(group.encoder, envelope)
         if frame is None:
             return
         self.frames_encoded += 1
         self._deliver(group, envelope.stream, envelope.seq, frame, woken)
 
+    def _fan_out_run(
+        self, group: Group, envelope: Envelope, more: bool, woken: dict[int, Subscriber]
+    ) -> None:
+        """A ``RunEncoder`` group: the stream's consecutive events of a batch become one frame;
+        a run that cannot be encoded is a gap notice for each of its seqs."""
+        assert group.run is not None
+        group.run.append(envelope)
+        if more:
+            return
+        run, group.run = group.run, []
+        encoder = cast(RunEncoder, group.encoder)
+        try:
+            events = [e.event for e in run]
+            frames = [(envelope.seq, encoder.run_frame(envelope.stream, envelope.seq, events))]
+        except Exception:  # contained like one event's failure (``_fan_out``)
+            frames = [(e.seq, self.framer.unencodable(encoder, e)) for e in run]
+        for seq, frame in frames:
+            self.frames_encoded += 1
+            self._deliver(group, envelope.stream, seq, frame, woken)
+
     def _deliver(
-        self, group: _Group, stream: str, seq: int, frame: bytes, woken: dict[int, Subscriber]
+        self, group: Group, stream: str, seq: int, frame: bytes, woken: dict[int, Subscriber]
     ) -> None:
         """One encoded frame to every member of a group: outboxes and shared channels."""
         state = group.key.stream_class is StreamClass.STATE
         for ident, member in group.outbox_members.items():
             if not member.live:
                 member.pending.append((seq, frame))
+                member.pending_bytes += len(frame)
+                self.pager.buffered(group, member, seq)
                 continue
             outbox = member.subscriber.outbox
             verdict = outbox.push(frame, stream=stream, seq=seq, state=state)
@@ -314,7 +238,7 @@ class Hub:
     def _on_demote(self, ident: int) -> None:
         self._slow.add(ident)
 
-    def _rechannel(self, shared: _Shared) -> None:
+    def _rechannel(self, shared: Shared) -> None:
         """Move a shared subscriber to the channel of its current live set (demoted)."""
         subscriber = shared.subscriber
         old = shared.channel
@@ -344,75 +268,9 @@ class Hub:
             for group in groups.values():
                 group.channels.pop(channel.key, None)
 
-    def _frame(self, group: _Group, envelope: Envelope) -> bytes | None:
-        event = envelope.event
-        view = group.view
-        if view.party is not None and not _party_matches(event, view.party):
-            return None
-        encoder = group.encoder
-        if isinstance(event, BookSnapshot):
-            if group.depth_view is not None:
-                group.depth_view.snapshot(self._book(envelope.stream))
-            return self._snapshot_frame(group, envelope.position, reset=True)
-        if isinstance(event, BookDelta):
-            if group.depth_view is not None:
-                book = self._book(envelope.stream)
-                bids, asks = group.depth_view.update(book)
-                if not bids and not asks:
-                    return None
-                event = BookDelta(event.market, bids, asks, event.time_ns)
-                return encoder.update_frame(
-                    envelope.stream, envelope.seq, event, self._view_checksum(group, book)
-                )
-            return encoder.update_frame(envelope.stream, envelope.seq, event, event.checksum)
-        return encoder.update_frame(envelope.stream, envelope.seq, event, None)
-
-    def _book(self, stream: str) -> OrderBook:
-        return self.keeper.book(stream) or OrderBook()
-
-    def _view_checksum(self, group: _Group, book: OrderBook) -> int | None:
-        if group.view.depth is None or group.key.market is None:
-            return None
-        market = self._catalog.get(group.key.market)
-        bids, asks = book.top(min(group.view.depth, 10))
-        return book_checksum(
-            bids, asks, price_decimals=market.price_decimals, size_decimals=market.size_decimals
-        )
-
-    def _snapshot_frame(self, group: _Group, position: StreamPosition, *, reset: bool) -> bytes:
-        stream = str(group.key)
-        snapshot = self.keeper.snapshot(stream)
-        events: tuple[Event, ...] = snapshot.events if snapshot else ()
-        seq = snapshot.seq if snapshot else position.seq
-        epoch = snapshot.epoch if snapshot else position.epoch
-        checksum: int | None = None
-        if group.key.kind is StreamKind.BOOK and group.key.market is not None:
-            book = self._book(stream)
-            depth = group.view.depth
-            bids, asks = book.top(depth)
-            events = (BookSnapshot(group.key.market, bids, asks, 0),)
-            market = self._catalog.get(group.key.market)
-            top_bids, top_asks = book.top(min(depth or 10, 10))
-            checksum = book_checksum(
-                top_bids,
-                top_asks,
-                price_decimals=market.price_decimals,
-                size_decimals=market.size_decimals,
-            )
-        if group.view.party is not None:
-            events = tuple(e for e in events if _party_matches(e, group.view.party))
-        return group.encoder.snapshot_frame(
-            stream,
-            group.key.kind,
-            StreamPosition(seq, epoch),
-            events,
-            checksum=checksum,
-            reset=reset,
-        )
-
     # -- joining and leaving -------------------------------------------------------------
 
-    def _group(self, key: StreamKey, encoder: Encoder, view: View) -> _Group:
+    def _group(self, key: StreamKey, encoder: Encoder, view: View) -> Group:
         stream = str(key)
         groups = self._groups.setdefault(stream, {})
         group = groups.get((encoder.name, view))
@@ -420,8 +278,10 @@ class Hub:
             depth_view = None
             if key.kind is StreamKind.BOOK and view.depth is not None:
                 depth_view = DepthView(view.depth)
-                depth_view.snapshot(self._book(stream))
-            group = groups[(encoder.name, view)] = _Group(key, encoder, view, depth_view)
+                depth_view.snapshot(self.framer.book(stream))
+            group = groups[(encoder.name, view)] = Group(key, encoder, view, depth_view)
+            if hasattr(encoder, "run_frame"):
+                group.run = []
         return group
 
     async def attach(
@@ -433,18 +293,22 @@ class Hub:
         resume: StreamPosition | None,
         *,
         max_replay: int | None = None,
+        page_replay: bool = False,
     ) -> Joined:
-        """Join a stream: start buffering live frames, then prepare the first frames."""
+        """Join a stream: start buffering live frames, then prepare the first frames.
+
+        With ``page_replay`` the replayed events are not encoded here: ``go_live`` pages them
+        into the outbox within its budget, and ``replay_more`` continues as the client drains."""
         self.detach(subscriber, str(key))
         group = self._group(key, encoder, view)
-        member = _Member(subscriber)
+        member = Member(subscriber)
         group.members[id(subscriber)] = member
         group.outbox_members[id(subscriber)] = member
         direct_sink = getattr(subscriber, "direct_sink", None)
         if direct_sink is not None and id(subscriber) not in self._shared:
             sink = direct_sink()
             if sink is not None:
-                self._shared[id(subscriber)] = _Shared(cast(SharedSubscriber, subscriber), sink)
+                self._shared[id(subscriber)] = Shared(cast(SharedSubscriber, subscriber), sink)
         stream = str(key)
         position = await self._bus.position(stream)
         state = key.stream_class is StreamClass.STATE
@@ -461,40 +325,31 @@ class Hub:
             max_replay=max_replay,
         )
         match plan:
-            case Replay() if group.depth_view is None and not _replaces_state(plan.envelopes):
-                frames = self._replay(group, plan.envelopes)
+            case Replay() if group.depth_view is None and not replaces_state(plan.envelopes):
                 last = plan.envelopes[-1].seq if plan.envelopes else resume.seq
-                return Joined(stream, position, frames, last)
+                if page_replay:
+                    return Joined(stream, position, (), last, tuple(plan.envelopes))
+                return Joined(stream, position, self.framer.replay(group, plan.envelopes), last)
             case Replay() | ResetSnapshot():
                 return self._joined_with_snapshot(group, position, reset=True)
             case GapThenReplay():
                 gap = encoder.gap_frame(
                     stream, position.epoch, plan.from_seq, plan.to_seq, plan.reason.value
                 )
-                frames = (gap, *self._replay(group, plan.envelopes))
                 last = plan.envelopes[-1].seq if plan.envelopes else plan.to_seq
+                if page_replay:
+                    return Joined(stream, position, (gap,), last, tuple(plan.envelopes))
+                frames = (gap, *self.framer.replay(group, plan.envelopes))
                 return Joined(stream, position, frames, last)
         raise AssertionError(plan)
 
     def _joined_with_snapshot(
-        self, group: _Group, position: StreamPosition, *, reset: bool
+        self, group: Group, position: StreamPosition, *, reset: bool
     ) -> Joined:
         stream = str(group.key)
         snapshot_position = self.keeper.position(stream) or position
-        frame = self._snapshot_frame(group, snapshot_position, reset=reset)
+        frame = self.framer.snapshot_frame(group, snapshot_position, reset=reset)
         return Joined(stream, position, (frame,), snapshot_position.seq)
-
-    def _replay(self, group: _Group, envelopes: Sequence[Envelope]) -> tuple[bytes, ...]:
-        frames = []
-        for envelope in envelopes:
-            event = envelope.event
-            if group.view.party is not None and not _party_matches(event, group.view.party):
-                continue
-            checksum = event.checksum if isinstance(event, BookDelta) else None
-            frames.append(
-                group.encoder.update_frame(envelope.stream, envelope.seq, event, checksum)
-            )
-        return tuple(frames)
 
     def go_live(self, subscriber: Subscriber, joined: Joined, encoder: Encoder) -> None:
         """Queue the joined frames, then the buffered live frames past ``last_seq``."""
@@ -502,31 +357,49 @@ class Hub:
         if found is None:
             return
         group, member = found
-        shared = self._shared.get(id(subscriber))
-        if shared is not None:
+        if id(subscriber) in self._shared:
             self.flush()  # the old channel's frames go out before the subscriber moves
         outbox = subscriber.outbox
         for frame in joined.frames:
             outbox.push_control(frame)
+        member.last_seq = joined.last_seq
+        if joined.replay:
+            self.pager.start(group, member, joined.replay)
+        else:
+            self._finish_join(group, member)
+        subscriber.wake()
+
+    def _finish_join(self, group: Group, member: Member) -> None:
+        """The replay (if any) is queued: queue the buffered live frames and go live."""
+        subscriber = member.subscriber
+        shared = self._shared.get(id(subscriber))
+        if shared is not None:
+            self.flush()
+        outbox = subscriber.outbox
         for seq, frame in member.pending:
-            if seq > joined.last_seq:
+            if seq > member.last_seq:
                 outbox.push_control(frame)
         member.pending = []
+        member.pending_bytes = 0
+        member.replay = None
         member.live = True
         if shared is not None:
             del group.outbox_members[id(subscriber)]
             shared.live.add(group.ident)
             self._rechannel(shared)
-        subscriber.wake()
 
-    def _find(self, subscriber: Subscriber, stream: str) -> tuple[_Group, _Member] | None:
+    def replay_more(self, subscriber: Subscriber) -> None:
+        """The subscriber's writer drained its outbox: queue the next page of its replays."""
+        self.pager.more(subscriber)
+
+    def _find(self, subscriber: Subscriber, stream: str) -> tuple[Group, Member] | None:
         for group in self._groups.get(stream, {}).values():
             member = group.members.get(id(subscriber))
             if member is not None:
                 return group, member
         return None
 
-    def _member(self, subscriber: Subscriber, stream: str) -> _Member | None:
+    def _member(self, subscriber: Subscriber, stream: str) -> Member | None:
         for group in self._groups.get(stream, {}).values():
             member = group.members.get(id(subscriber))
             if member is not None:
@@ -546,6 +419,7 @@ class Hub:
             if member is None:
                 continue
             group.outbox_members.pop(ident, None)
+            member.replay = None
             if shared is not None and group.ident in shared.live:
                 shared.live.discard(group.ident)
                 self._rechannel(shared)
@@ -553,8 +427,10 @@ class Hub:
                 del groups[group_key]
         if not groups:
             del self._groups[stream]
-        if shared is not None and not shared.live and not self._attached(ident):
-            del self._shared[ident]
+        if not self._attached(ident):
+            self.pager.forget(ident)
+            if shared is not None and not shared.live:
+                del self._shared[ident]
         subscriber.outbox.forget(stream)
 
     def _attached(self, ident: int) -> bool:
@@ -569,7 +445,9 @@ class Hub:
                 continue
             position = self.keeper.position(resync.stream)
             if resync.snapshot and position is not None:
-                subscriber.outbox.push_control(self._snapshot_frame(group, position, reset=True))
+                subscriber.outbox.push_control(
+                    self.framer.snapshot_frame(group, position, reset=True)
+                )
             elif not resync.snapshot:
                 epoch = position.epoch if position else ""
                 frame = group.encoder.gap_frame(

@@ -1,0 +1,29 @@
+"""The web dashboard (docs/dashboard.md): ``/dashboard`` and ``/dashboard/api/*``.
+
+One interface: ``mount_dashboard(app, backend)`` adds the routes to a Starlette (or FastAPI) app.
+The package imports neither ``tickcast.server`` nor FastAPI; what it needs of the node is the
+``Backend`` protocol, so moving it onto another server layout is one call.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from tickcast.dashboard.backend import Backend
+from tickcast.dashboard.routes import Dashboard, auth_routes, page_routes, static_routes
+from tickcast.dashboard.sessions import DEFAULT_TTL, SessionStore
+
+__all__ = ["Backend", "Dashboard", "dashboard_routes", "mount_dashboard"]
+
+
+def dashboard_routes(backend: Backend, *, session_ttl: float = DEFAULT_TTL) -> list[BaseRoute]:
+    dash = Dashboard(backend=backend, sessions=SessionStore(ttl=session_ttl, now=time.time))
+    return [*auth_routes(dash), *page_routes(dash), *static_routes()]
+
+
+def mount_dashboard(app: Starlette, backend: Backend, *, session_ttl: float = DEFAULT_TTL) -> None:
+    """Serve the dashboard on ``app`` (before any catch-all route the app may add later)."""
+    app.router.routes.extend(dashboard_routes(backend, session_ttl=session_ttl))
