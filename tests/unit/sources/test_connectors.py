@@ -280,3 +280,19 @@ def test_backfill_takes_the_trades_strictly_inside_the_loss() -> None:
     assert recovered(lost, None) == ([], "the REST backfill failed")
     no_bound = TradesLost("m", "reconnect", "10")
     assert recovered(no_bound, _trades(11, 12)) == (_trades(11, 12), None)
+
+
+def test_kraken_and_coinbase_specs_resolve_against_their_instrument_lists() -> None:
+    """kraken:XBT/USD finds BTC/USD (XBT is Kraken's old name); coinbase:btc/usd finds BTC-USD."""
+    kraken_listed = VENUES["kraken"].parse_instruments(
+        (INFO / "kraken/asset-pairs.json").read_bytes()
+    )
+    [btc] = VENUES["kraken"].select(kraken_listed, ["XBT/USD"])
+    assert btc.market.id == "kraken-btc-usd-spot"
+    products = (INFO / "coinbase/exchange-products.json").read_bytes()
+    coinbase_listed = VENUES["coinbase"].parse_instruments(products)
+    symbol = coinbase_listed[0].venue_symbol
+    [found] = VENUES["coinbase"].select(coinbase_listed, [symbol.lower().replace("-", "/")])
+    assert found.venue_symbol == symbol
+    with pytest.raises(ConfigError, match="kraken lists no instrument 'FOO/BAR'"):
+        VENUES["kraken"].select(kraken_listed, ["FOO/BAR"])
