@@ -296,3 +296,9 @@ def test_kraken_and_coinbase_specs_resolve_against_their_instrument_lists() -> N
     assert found.venue_symbol == symbol
     with pytest.raises(ConfigError, match="kraken lists no instrument 'FOO/BAR'"):
         VENUES["kraken"].select(kraken_listed, ["FOO/BAR"])
+
+
+def test_okx_reads_three_instrument_lists() -> None:
+    okx = VENUES["okx"]
+    assert okx.info_path.endswith("instType=SPOT")
+    assert [p.rpartition("=")[2] for p in okx.more_info_paths] == ["SWAP", "FUTURES"]

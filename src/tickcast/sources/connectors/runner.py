@@ -117,16 +117,18 @@ class ConnectorSource:
 
     async def prepare(self) -> None:
         """Read the instrument list: markets are known from here on."""
-        url = f"{self.rest_url}{self.venue.info_path}"
-        try:
-            async with httpx.AsyncClient(timeout=10) as http:
-                response = await http.get(url)
-                response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise ConfigError(
-                f"{self.name}: cannot read the instrument list {url}: {exc}"
-            ) from None
-        listed = self.venue.parse_instruments(response.content)
+        listed: list[Instrument] = []
+        async with httpx.AsyncClient(timeout=10) as http:
+            for path in (self.venue.info_path, *self.venue.more_info_paths):
+                url = f"{self.rest_url}{path}"
+                try:
+                    response = await http.get(url)
+                    response.raise_for_status()
+                except httpx.HTTPError as exc:
+                    raise ConfigError(
+                        f"{self.name}: cannot read the instrument list {url}: {exc}"
+                    ) from None
+                listed.extend(self.venue.parse_instruments(response.content))
         self.instruments = self.venue.select(listed, self.spec.symbols)
         self.by_id = {item.market.id: item.market for item in self.instruments}
 

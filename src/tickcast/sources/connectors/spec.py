@@ -47,6 +47,8 @@ class VenueDef:
     info_path: str
     """REST path of the instrument list, read at start by ``parse_instruments``."""
     parse_instruments: Callable[[bytes], list[Instrument]]
+    """One instrument-list answer; with ``more_info_paths`` each answer is parsed and the
+    instruments are concatenated in path order."""
     select: Callable[[Sequence[Instrument], Sequence[str]], list[Instrument]]
     """The instruments a spec names (``all`` handled by the venue: some refuse it)."""
     feed: Callable[[Sequence[Instrument], FeedOptions], VenueFeed]
@@ -62,6 +64,8 @@ class VenueDef:
     ws_url_for: Callable[[str, Sequence[Instrument]], str] | None = None
     """The URL of one connection when the venue names its streams in the URL."""
     stale_s: float = 10.0
+    more_info_paths: tuple[str, ...] = ()
+    """Further instrument-list paths (OKX lists spot, swaps and futures separately)."""
     sends_per_second: float | None = None
     """The venue's limit on messages a client sends per connection (the runner spaces Sends)."""
 

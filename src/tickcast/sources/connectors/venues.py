@@ -1,9 +1,9 @@
-"""Kraken (WebSocket v2) and Coinbase (Advanced Trade) as ``VenueDef`` entries of the registry.
+"""Kraken (WebSocket v2), Coinbase (Advanced Trade) and OKX (v5) as ``VenueDef`` registry entries.
 
-The feeds are ``kraken.py`` and ``coinbase.py``; what is here is what the runner needs besides:
-endpoints, the instrument list, how a spec names instruments, connection limits. Neither venue
-sends its book snapshot over REST (``FetchSnapshot`` is unused) nor has a REST recent-trades
-endpoint wired here yet, so trades lost in a reconnect are counted as a trades gap.
+The feeds are ``kraken.py``, ``coinbase.py`` and ``okx.py``; what is here is what the runner
+needs besides: endpoints, the instrument list, how a spec names instruments, connection limits.
+None of them sends its book snapshot over REST (``FetchSnapshot`` is unused) or has a REST
+recent-trades endpoint wired here yet, so trades lost in a reconnect are counted as a trades gap.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from tickcast.errors import ConfigError
-from tickcast.sources.connectors import coinbase, kraken
+from tickcast.sources.connectors import coinbase, kraken, okx
 from tickcast.sources.connectors.protocol import Instrument, VenueFeed
 from tickcast.sources.connectors.spec import FeedOptions, VenueDef
 
@@ -49,6 +49,10 @@ def _coinbase_feed(items: Sequence[Instrument], options: FeedOptions) -> VenueFe
     return coinbase.CoinbaseFeed(items, stale_after_ns=options.stale_ns)
 
 
+def _okx_feed(items: Sequence[Instrument], options: FeedOptions) -> VenueFeed:
+    return okx.OkxFeed(items, stale_after_ns=options.stale_ns)
+
+
 KRAKEN = VenueDef(
     name="kraken",
     ws_url=kraken.WS_URL,
@@ -72,4 +76,17 @@ COINBASE = VenueDef(
     instruments_per_connection=100,
     weight_per_minute=600,  # public REST: 10 requests per second
     stale_s=coinbase.STALE_AFTER_NS / 1e9,
+)
+OKX = VenueDef(
+    name="okx",
+    ws_url=okx.WS_URL,
+    rest_url=okx.REST_URL,
+    info_path=okx.instruments_path(okx.INSTRUMENT_TYPES[0]),
+    more_info_paths=tuple(okx.instruments_path(kind) for kind in okx.INSTRUMENT_TYPES[1:]),
+    parse_instruments=okx.parse_instruments,
+    select=partial(select_symbols, "okx", str.upper),
+    feed=_okx_feed,
+    instruments_per_connection=100,  # 3 channels each: below OKX's 480 subscriptions per hour
+    weight_per_minute=600,  # public instruments: 20 requests per 2 s
+    stale_s=okx.STALE_AFTER_NS / 1e9,
 )
