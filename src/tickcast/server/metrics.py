@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from tickcast.sources.connectors.health import LAG_BUCKETS_S, ConnectorHealth
 
 
 class NodeMetrics:
@@ -41,3 +52,53 @@ class NodeMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+_CONNECTOR_COUNTERS = (
+    ("messages", "Venue WebSocket messages received"),
+    ("reconnects", "Venue connections lost or closed and reopened"),
+    ("resyncs", "Books resynchronised after a break (sequence gap, stale snapshot)"),
+    ("trade_gaps", "Trade losses no REST backfill could cover"),
+    ("trades_backfilled", "Trades recovered from the venue's REST recent trades"),
+    ("snapshots", "REST book snapshots received"),
+)
+
+
+class ConnectorCollector(Collector):
+    """``tickcast_connector_*`` series read from the connectors' health at scrape time."""
+
+    def __init__(self, connectors: Sequence[ConnectorHealth]) -> None:
+        self._connectors = connectors
+
+    def collect(self) -> Iterator[Metric]:
+        for field, text in _CONNECTOR_COUNTERS:
+            family = CounterMetricFamily(f"tickcast_connector_{field}", text, labels=["connector"])
+            for health in self._connectors:
+                family.add_metric([health.name], getattr(health, field))
+            yield family
+        live = GaugeMetricFamily(
+            "tickcast_connector_live_connections", "Venue connections open", labels=["connector"]
+        )
+        lag = HistogramMetricFamily(
+            "tickcast_connector_lag_seconds",
+            "Receive time minus venue time of published venue messages",
+            labels=["connector"],
+        )
+        for health in self._connectors:
+            live.add_metric([health.name], health.live)
+            cumulative, buckets = 0, []
+            for bound, count in zip(
+                (*LAG_BUCKETS_S, float("inf")), health.lag_buckets, strict=True
+            ):
+                cumulative += count
+                buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+            lag.add_metric([health.name], buckets, health.lag_sum_s)
+        yield live
+        yield lag
+
+
+def register_connector_metrics(
+    registry: CollectorRegistry, connectors: Sequence[ConnectorHealth]
+) -> None:
+    if connectors:
+        registry.register(ConnectorCollector(connectors))

@@ -21,9 +21,11 @@ from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
 from tickcast.server.cluster import Cluster, build_bus, publish_retrying, runs_sources
 from tickcast.server.history import build_history
 from tickcast.server.limits import ConnectionLimits
-from tickcast.server.metrics import NodeMetrics
-from tickcast.server.sources import build_sources
+from tickcast.server.metrics import NodeMetrics, register_connector_metrics
+from tickcast.server.sources import build_sources, check_owners
 from tickcast.sources.base import PrimedSource, Source
+from tickcast.sources.connectors.health import ConnectorHealth
+from tickcast.sources.connectors.runner import ConnectorSource
 from tickcast.state import BookChecksummer
 from tickcast.state.recorder import Recorder
 from tickcast.storage.base import Principal
@@ -102,6 +104,11 @@ class Node:
             clock=self.clock,
             subscribers=self.hub.subscriber_count,
         )
+        self.connectors: list[ConnectorHealth] = [
+            source.health for source in self.sources if isinstance(source, ConnectorSource)
+        ]
+        """Health of the live venue connectors (``/healthz``, ``/metrics``)."""
+        register_connector_metrics(self.metrics.registry, self.connectors)
         self.unlimited_connections = any(
             getattr(source, "unlimited_connections", False) for source in self.sources
         )
@@ -122,6 +129,7 @@ class Node:
                 if source.name == "simulator":
                     self.simulated_markets.add(market.id)
         self._tasks: list[asyncio.Task[None]] = []
+        self._sources_prepared = False
         self.ready = False
         self.development_key: str | None = None
         self.started_at = time.time()
@@ -132,6 +140,7 @@ class Node:
         if self.history is not None:  # history hook (issue 17)
             await self.history.start()
         await self.cluster.start()
+        await self.prepare_sources()
         if not await self.store.list_users():
             await self.store.ensure_user("dev", "admin")
             self.development_key, _ = await self.store.create_key(user="dev", prefix="tc_live_")
@@ -141,6 +150,25 @@ class Node:
             self._tasks.append(asyncio.create_task(self._run_source(source)))
         self._tasks.append(asyncio.create_task(self._flush_usage_forever()))
         self.ready = True
+
+    async def prepare_sources(self) -> None:
+        """Sources that learn their markets at start (live connectors read the venue's
+        instrument list): prepare them, then add their markets to the catalogue. Once: ``serve``
+        calls it before uvicorn starts (a ConfigError then exits 2), ``start`` again (tests)."""
+        if self._sources_prepared:
+            return
+        self._sources_prepared = True
+        prepared = False
+        for source in self.sources:
+            prepare = getattr(source, "prepare", None)
+            if prepare is not None:
+                await prepare()
+                prepared = True
+                for market in source.markets():
+                    self.catalog.add(market)
+        if prepared:
+            specs = [spec for spec in self.config.sources if spec != "none"]
+            check_owners(list(zip(specs, self.sources, strict=True)))
 
     async def _run_source(self, source: Source) -> None:
         try:

@@ -97,6 +97,8 @@ def serve(config: ServerConfig, *, reuse_port: bool = False, announce: bool = Tr
     other worker processes (SO_REUSEPORT, see server/workers)."""
     configure_logging(config.log_level)
     app = build_app(config, announce=announce)
+    # sources that learn their markets from a venue do it now: a bad spec exits before serving
+    asyncio.run(app.state.node.prepare_sources())
     server = TickcastServer(uvicorn_config(config, app), node=app.state.node)
     sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

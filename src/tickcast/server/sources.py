@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from tickcast.clock import Clock
 from tickcast.errors import ConfigError
@@ -10,6 +10,7 @@ from tickcast.history.source import PREFIX as HISTORY_PREFIX
 from tickcast.history.source import HistorySource, parse_history_spec
 from tickcast.sources.base import Source
 from tickcast.sources.bench import BenchSource, parse_rate
+from tickcast.sources.connectors.registry import VENUES, build_connector, is_connector_spec
 from tickcast.sources.replay import ReplaySource, parse_spec
 from tickcast.sources.simulator import Simulator
 
@@ -30,7 +31,8 @@ def build_source(
     spec: str, *, seed: int, clock: Clock, subscribers: Callable[[], int] | None = None
 ) -> Source:
     """``simulator``, ``simulator:stress``, ``simulator:rate=2000,seed=7``,
-    ``replay:PATH[,speed=1|10|max][,loop][,wait=N]`` (docs/sources.md).
+    ``replay:PATH[,speed=1|10|max][,loop][,wait=N]`` (docs/sources.md), live venue connectors
+    such as ``binance:btc-usdt,eth-usdt[,ws=URL,rest=URL]`` (docs/connectors.md).
 
     ``none`` (handled by the node) runs no source: only the publish API feeds the bus.
     ``subscribers`` counts the node's stream subscriptions (for ``replay:...,wait=N``)."""
@@ -38,6 +40,8 @@ def build_source(
         return ReplaySource(parse_spec(spec), clock=clock, subscribers=subscribers)
     if spec.startswith(HISTORY_PREFIX):  # history hook (issue 17): replay of stored history
         return HistorySource(parse_history_spec(spec), clock=clock, subscribers=subscribers)
+    if is_connector_spec(spec):
+        return build_connector(spec, clock=clock)
     name, options = _options(spec)
     if name == "simulator":
         try:
@@ -59,20 +63,30 @@ def build_source(
         except ValueError:
             raise ConfigError(f"config key 'sources': bad value {spec!r}") from None
     raise ConfigError(
-        f"config key 'sources': unknown source {spec!r} (known: simulator, replay:PATH, bench)"
+        f"config key 'sources': unknown source {spec!r} (known: simulator, replay:PATH, bench, "
+        f"{', '.join(VENUES)})"
     )
 
 
 def build_sources(
     specs: Iterable[str], *, seed: int, clock: Clock, subscribers: Callable[[], int] | None = None
 ) -> list[Source]:
-    """Every source of ``specs`` (``none`` skipped); each market must come from one source."""
-    sources: list[Source] = []
+    """Every source of ``specs`` (``none`` skipped); each market must come from one source.
+
+    Connectors learn their markets in ``prepare`` (the node checks them again after it)."""
+    built = [
+        (spec, build_source(spec, seed=seed, clock=clock, subscribers=subscribers))
+        for spec in specs
+        if spec != "none"
+    ]
+    check_owners(built)
+    return [source for _, source in built]
+
+
+def check_owners(sources: Sequence[tuple[str, Source]]) -> None:
+    """Refuse a market published by two sources (given with their specs)."""
     owners: dict[str, tuple[int, str]] = {}
-    for index, spec in enumerate(specs):
-        if spec == "none":
-            continue
-        source = build_source(spec, seed=seed, clock=clock, subscribers=subscribers)
+    for index, (spec, source) in enumerate(sources):
         for market in source.markets():
             first, other = owners.setdefault(market.id, (index, spec))
             if first != index:
@@ -80,5 +94,3 @@ def build_sources(
                     f"config key 'sources': market {market.id!r} comes from both {other!r} "
                     f"and {spec!r}; each market must come from exactly one source"
                 )
-        sources.append(source)
-    return sources

@@ -17,6 +17,7 @@ from tickcast.server.control.auth import admin, node_of, principal
 from tickcast.server.control.schemas import (
     ApiError,
     ConnectionOut,
+    ConnectorOut,
     KeyCreated,
     KeyIn,
     KeyOut,
@@ -43,11 +44,14 @@ _AUTH_ERRORS: dict[int | str, dict[str, object]] = {
 
 @router.get("/healthz", tags=["health"])
 async def healthz(request: Request) -> Response:
-    """200 once the node is ready, 503 before and while stopping."""
-    ready = node_of(request).ready
-    return JSONResponse(
-        {"status": "ok" if ready else "starting"}, status_code=200 if ready else 503
-    )
+    """200 once the node is ready, 503 before and while stopping; with live venue connectors,
+    each one's state and counters under ``connectors`` (docs/connectors.md)."""
+    node = node_of(request)
+    ready = node.ready
+    body: dict[str, object] = {"status": "ok" if ready else "starting"}
+    if node.connectors:
+        body["connectors"] = {health.name: health.report() for health in node.connectors}
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", tags=["health"], response_class=Response)
@@ -152,6 +156,15 @@ async def revoke_key(request: Request, key_id: str, _: Admin) -> Response:
 async def list_connections(request: Request, _: Admin) -> list[ConnectionOut]:
     node = node_of(request)
     return [ConnectionOut.model_validate(c.info()) for c in node.connections.values()]
+
+
+@router.get("/api/v1/connectors", tags=["admin"], responses=_AUTH_ERRORS)
+async def list_connectors(request: Request, _: Admin) -> list[ConnectorOut]:
+    """The live venue connectors of this node and their health (docs/connectors.md)."""
+    return [
+        ConnectorOut.model_validate({"name": health.name, **health.report()})
+        for health in node_of(request).connectors
+    ]
 
 
 @router.delete(

@@ -87,6 +87,24 @@ class ConnectionOut(BaseModel):
     bytes: int
 
 
+class ConnectorOut(BaseModel):
+    """A live venue connector's health (docs/connectors.md, "Health and metrics")."""
+
+    name: str
+    state: str
+    """``live`` (every connection open and receiving), ``degraded`` (some) or ``down``."""
+    connections: int
+    live: int
+    messages: int
+    reconnects: int
+    resyncs: int
+    trade_gaps: int
+    trades_backfilled: int
+    snapshots: int
+    last_message_ns: int | None
+    last_error: str | None
+
+
 class PublishIn(BaseModel):
     """A batch of normalised events (docs/publish.md)."""
 

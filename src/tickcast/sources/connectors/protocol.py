@@ -11,7 +11,8 @@ Commands, in the order they must be carried out:
 - ``FetchSnapshot``: GET ``path`` on the venue's REST endpoint and give the body back with
   ``VenueFeed.rest_snapshot(request_id, body, recv_ns)`` (the runner rate-limits these).
 - ``TradesLost``: trades of ``market`` may have been lost (gap in trade ids or a reconnect); the
-  runner backfills from REST where the venue allows it, otherwise publishes a trades gap.
+  runner backfills from REST where the venue allows it, otherwise reports a trades gap (counted
+  in health and metrics, logged; see docs/connectors.md, "Lost trades").
 - ``Resynced``: the book of ``market`` broke (sequence gap, checksum mismatch, stale snapshot) and
   was restarted; counted in health and metrics. A reset ``BookSnapshot`` is always published too.
 - ``Reconnect``: the connection is unusable (venue error, unrecoverable state); close and reconnect.
@@ -63,6 +64,10 @@ class TradesLost:
     reason: str
     after_trade_id: str | None = None
     """The last trade id published before the loss, when known (REST backfill starts there)."""
+    before_trade_id: str | None = None
+    """The first trade id received after the loss, when known (REST backfill stops there). The
+    feed publishes that trade right after this command; the runner holds it back until the
+    backfilled trades before it are published."""
 
 
 @dataclass(frozen=True, slots=True)

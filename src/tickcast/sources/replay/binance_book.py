@@ -11,7 +11,12 @@ event applied must have ``U <= lastUpdateId <= u``; after it every event's ``pu`
 previous event's ``u``.
 
 A break is never papered over: the sync records a ``BookBreak``, publishes an empty book snapshot
-(the book is unknown from here) and waits, buffering again, for the capture's next REST snapshot.
+(the book is unknown from here) and waits, buffering again, for the next REST snapshot (the
+capture's next one in a replay; a fresh request in a live connector).
+
+A snapshot older than the buffered events (the first buffered event past it does not bridge it) is
+refused before anything is published: ``snapshot`` records a break, keeps the buffer and returns
+no events, so the caller asks for a newer snapshot (the documented "get a new snapshot" step).
 """
 
 from __future__ import annotations
@@ -67,7 +72,21 @@ class BinanceBookSync:
     def snapshot(
         self, last_update_id: int, bids: tuple[Level, ...], asks: tuple[Level, ...], time_ns: int
     ) -> list[Event]:
-        """A REST depth snapshot: (re)start the book, then apply the buffered events."""
+        """A REST depth snapshot: (re)start the book, then apply the buffered events.
+
+        Returns no events (and records a break) when the snapshot is older than the buffer."""
+        stale = self._stale(last_update_id)
+        if stale is not None:
+            self.breaks.append(
+                BookBreak(
+                    self.market,
+                    last_update_id,
+                    stale.first_id,
+                    time_ns,
+                    "snapshot older than the buffered updates",
+                )
+            )
+            return []
         events: list[Event] = [BookSnapshot(self.market, bids, asks, time_ns)]
         self._local_id = last_update_id
         self._first = True
@@ -75,6 +94,15 @@ class BinanceBookSync:
         for depth in buffered:
             events.extend(self.depth(depth))
         return events
+
+    def _stale(self, last_update_id: int) -> DepthEvent | None:
+        """The first buffered event past the snapshot, if it leaves a hole after it."""
+        for event in self._buffer:
+            if self.futures and event.last_id >= last_update_id:
+                return event if event.first_id > last_update_id else None
+            if not self.futures and event.last_id > last_update_id:
+                return event if event.first_id > last_update_id + 1 else None
+        return None
 
     def depth(self, event: DepthEvent) -> list[Event]:
         """One depth update: buffered, skipped, applied, or a reported break."""

@@ -1,0 +1,92 @@
+"""Kraken (WebSocket v2), Coinbase (Advanced Trade) and OKX (v5) as ``VenueDef`` registry entries.
+
+The feeds are ``kraken.py``, ``coinbase.py`` and ``okx.py``; what is here is what the runner
+needs besides: endpoints, the instrument list, how a spec names instruments, connection limits.
+None of them sends its book snapshot over REST (``FetchSnapshot`` is unused) or has a REST
+recent-trades endpoint wired here yet, so trades lost in a reconnect are counted as a trades gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from tickcast.errors import ConfigError
+from tickcast.sources.connectors import coinbase, kraken, okx
+from tickcast.sources.connectors.protocol import Instrument, VenueFeed
+from tickcast.sources.connectors.spec import FeedOptions, VenueDef
+
+
+def select_symbols(
+    venue: str,
+    normalise: Callable[[str], str],
+    listed: Sequence[Instrument],
+    wanted: Sequence[str],
+) -> list[Instrument]:
+    """The instruments a spec names, compared after ``normalise`` (``all``: every listed one)."""
+    if list(wanted) == ["all"]:
+        return list(listed)
+    by_symbol = {normalise(item.venue_symbol): item for item in listed}
+    chosen: list[Instrument] = []
+    for name in wanted:
+        item = by_symbol.get(normalise(name))
+        if item is None:
+            raise ConfigError(f"config key 'sources': {venue} lists no instrument {name!r}")
+        if item not in chosen:
+            chosen.append(item)
+    return chosen
+
+
+def _kraken_symbol(name: str) -> str:
+    return kraken.v2_symbol(name.upper().replace("-", "/"))
+
+
+def _kraken_feed(items: Sequence[Instrument], options: FeedOptions) -> VenueFeed:
+    return kraken.KrakenFeed(items, stale_after_ns=options.stale_ns)
+
+
+def _coinbase_feed(items: Sequence[Instrument], options: FeedOptions) -> VenueFeed:
+    return coinbase.CoinbaseFeed(items, stale_after_ns=options.stale_ns)
+
+
+def _okx_feed(items: Sequence[Instrument], options: FeedOptions) -> VenueFeed:
+    return okx.OkxFeed(items, stale_after_ns=options.stale_ns)
+
+
+KRAKEN = VenueDef(
+    name="kraken",
+    ws_url=kraken.WS_URL,
+    rest_url=kraken.REST_URL,
+    info_path=kraken.INSTRUMENTS_PATH,
+    parse_instruments=kraken.parse_asset_pairs,
+    select=partial(select_symbols, "kraken", _kraken_symbol),
+    feed=_kraken_feed,
+    instruments_per_connection=100,
+    weight_per_minute=60,  # public REST: about one call per second
+    stale_s=kraken.STALE_AFTER_NS / 1e9,
+)
+COINBASE = VenueDef(
+    name="coinbase",
+    ws_url=coinbase.WS_URL,
+    rest_url=coinbase.REST_URL,
+    info_path=coinbase.INSTRUMENTS_PATH,
+    parse_instruments=coinbase.parse_products,
+    select=partial(select_symbols, "coinbase", lambda name: name.upper().replace("/", "-")),
+    feed=_coinbase_feed,
+    instruments_per_connection=100,
+    weight_per_minute=600,  # public REST: 10 requests per second
+    stale_s=coinbase.STALE_AFTER_NS / 1e9,
+)
+OKX = VenueDef(
+    name="okx",
+    ws_url=okx.WS_URL,
+    rest_url=okx.REST_URL,
+    info_path=okx.instruments_path(okx.INSTRUMENT_TYPES[0]),
+    more_info_paths=tuple(okx.instruments_path(kind) for kind in okx.INSTRUMENT_TYPES[1:]),
+    parse_instruments=okx.parse_instruments,
+    select=partial(select_symbols, "okx", str.upper),
+    feed=_okx_feed,
+    instruments_per_connection=100,  # 3 channels each: below OKX's 480 subscriptions per hour
+    weight_per_minute=600,  # public instruments: 20 requests per 2 s
+    stale_s=okx.STALE_AFTER_NS / 1e9,
+)
