@@ -10,6 +10,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Callable
 
 from tests.connectors.fake_venue import FakeVenue, Faults
 from tests.connectors.test_binance_live import SPOT, BinanceScript, SpotFrames
@@ -117,16 +118,13 @@ async def test_connections_show_lag_of_a_client_that_stops_reading(start_server)
 async def test_overview_lists_the_nodes_sharing_a_redis_bus(start_server, redis_url) -> None:
     """Two nodes on one Redis bus: the first one's Overview lists both, with the client
     connection the second one holds (from the connection leases)."""
-    first = await start_server(bus=redis_url, lease_seconds=1.5)
-    second = await start_server(bus=redis_url, lease_seconds=1.5)
+    first = await start_server(bus=redis_url, lease_seconds=1.5, sources="none")
+    second = await start_server(bus=redis_url, lease_seconds=1.5, sources="none")
     key = await second.key("pro", user="remote")
     async with (
-        connect(
-            f"{second.ws}?streams={PUBLISHED_TRADES}", additional_headers={"X-API-Key": key}
-        ) as ws,
+        connect(second.ws, additional_headers={"X-API-Key": key}),
         chromium() as browser,
     ):
-        await recv_until(ws, lambda m: m["type"] == "Subscribed")
         page = await signed_in_page(browser, first.http, first.admin_key)
         other = second.node.cluster.node_id
         assert other != first.node.cluster.node_id
@@ -159,33 +157,36 @@ async def test_session_expiry_in_the_browser(start_server) -> None:
 
 async def test_usage_history_is_kept_while_no_dashboard_is_open(start_server) -> None:
     """A key's usage is sampled by the server with no dashboard open; the Keys page opened
-    later charts samples taken before it opened."""
+    later charts the messages delivered before it opened (a non-zero rate at an earlier time)."""
     server = await start_server(sources="none", usage_flush_interval=0.2)
     dashboard = server.app.state.dashboard
     dashboard.recorder.interval = dashboard.usage.interval = 0.25
     key = await server.key("pro", user="early")
+    [record] = await server.node.store.list_keys("early")
     await publish(server.http, server.admin_key, [trade(0)])
+
+    async def samples_until(condition: Callable[[dict[str, list[float]]], bool]) -> None:
+        async with asyncio.timeout(10):  # a bounded poll of the server's state, no page open
+            while not condition(dashboard.usage.for_keys({record.key_id}).get(record.key_id, {})):
+                await asyncio.sleep(0.05)
+
     async with connect(
         f"{server.ws}?streams={PUBLISHED_TRADES}", additional_headers={"X-API-Key": key}
     ) as ws:
         await recv_until(ws, lambda m: m["type"] == "Subscribed")
+        await samples_until(lambda c: len(c.get("t", [])) >= 2)
         await publish(server.http, server.admin_key, [trade(1), trade(2)])
         await recv_until(ws, lambda m: m["type"] == "Update" and m["data"]["id"] == "t2")
-    [record] = await server.node.store.list_keys("early")
-    key_id = record.key_id
-    async with asyncio.timeout(10):
-        while len(dashboard.usage.for_keys({key_id}).get(key_id, {}).get("t", [])) < 4:
-            await asyncio.sleep(0.05)  # a bounded poll of the server's state; no dashboard open
+        await samples_until(lambda c: c["messages"][-1] > c["messages"][0])
     opened = time.time()
     async with chromium() as browser:
         page = await signed_in_page(browser, server.http, server.admin_key)
         await page.click("nav >> text=Keys")
-        await page.select_option("select[aria-label='Key whose usage is charted']", key_id)
+        await page.select_option("select[aria-label='Key whose usage is charted']", record.key_id)
+        note = page.locator("[data-testid=usage-note]")
         await page.wait_for_function(
-            "() => Number(document.querySelector('[data-testid=usage-note]')?.dataset.samples) >= 4"
+            "() => document.querySelector('[data-testid=usage-note]')?.dataset.firstBusy"
         )
-        first = float(
-            await page.locator("[data-testid=usage-note]").get_attribute("data-first") or 0
-        )
-        assert 0 < first < opened
+        assert float(await note.get_attribute("data-first") or 0) < opened
+        assert 0 < float(await note.get_attribute("data-first-busy") or 0) < opened
         await screenshot(page, "keys-usage-history")

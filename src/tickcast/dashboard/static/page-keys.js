@@ -68,6 +68,8 @@ export function mount(root, { api, poll, onLeave, session, status }) {
       : "No usage recorded yet: a key's usage appears once its connections were metered.");
     usageNote.dataset.samples = String(t.length);
     usageNote.dataset.first = t.length ? String(t[0]) : "";
+    const busy = series ? rates(t, series.messages).findIndex((v) => v > 0) : -1;
+    usageNote.dataset.firstBusy = busy >= 0 ? String(t[busy]) : "";
   }
 
   function render() {

@@ -14,7 +14,7 @@ function nodesCard(el, nodes, admin) {
   fill(el, h("h2", {}, "Nodes"), nodes.length ? table([
     { key: "id", label: "Node", render: (r) => (r.self ? `${r.id} (this one)` : r.id) },
     { key: "role", label: "Role", render: (r) => r.role ?? "–" },
-    { key: "connections", label: "Connections", num: true, render: (r) => fmt.num(r.connections) },
+    { key: "connections", label: "Clients", num: true, render: (r) => fmt.num(r.connections) },
   ], nodes, { rowAttrs: (r) => ({ "data-node": r.id, "data-connections": String(r.connections) }) })
     : empty(admin ? "No node." : "Admin only."),
   nodes.length === 1 ? h("p", { class: "hint" }, "One node: nodes sharing a Redis bus are listed here.") : null);
