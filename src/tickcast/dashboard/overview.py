@@ -31,10 +31,10 @@ def node_info(backend: Backend, now: float) -> dict[str, Any]:
     }
 
 
-def cluster_nodes(backend: Backend) -> list[dict[str, Any]]:
-    """Live nodes sharing this node's Redis bus (from the connection leases, ``bus.leases``):
-    id and client connections per node, summed over the limit pools. Only this node's role is
-    known (leases carry no role); with an in-memory bus the list is this node alone."""
+def cluster_nodes(backend: Backend, recorder: Recorder, now: float) -> list[dict[str, Any]]:
+    """Live nodes sharing this node's Redis bus: ids and client connections from the connection
+    leases (``bus.leases``, summed over the limit pools), role and uptime from the nodes' cards
+    (``presence.py``). With an in-memory bus the list is this node alone."""
     own = backend.cluster.node_id
     counts: dict[str, int] = {}
     for counter in backend.cluster.counters.values():
@@ -42,11 +42,25 @@ def cluster_nodes(backend: Backend) -> list[dict[str, Any]]:
         for node, connections in (live_nodes() if live_nodes is not None else {}).items():
             counts[node] = counts.get(node, 0) + connections
     counts[own] = len(backend.connections)  # exact, every dialect (leases count limited pools)
-    role = str(getattr(backend.config, "role", "all"))
-    return [
-        {"id": node, "role": role if node == own else None, "connections": n, "self": node == own}
-        for node, n in sorted(counts.items(), key=lambda item: (item[0] != own, item[0]))
-    ]
+    peers = recorder.presence.peers if recorder.presence is not None else {}
+    rows = []
+    for node in sorted(counts.keys() | peers.keys(), key=lambda n: (n != own, n)):
+        card = peers.get(node, {})
+        started = card.get("started_at", backend.started_at if node == own else None)
+        rows.append(
+            {
+                "id": node,
+                "role": card.get("role", node_info_role(backend) if node == own else None),
+                "uptime_s": round(now - started, 1) if isinstance(started, int | float) else None,
+                "connections": counts.get(node),
+                "self": node == own,
+            }
+        )
+    return rows
+
+
+def node_info_role(backend: Backend) -> str:
+    return str(getattr(backend.config, "role", "all"))
 
 
 def connectors(backend: Backend) -> dict[str, dict[str, object]]:
@@ -91,7 +105,7 @@ def overview(backend: Backend, recorder: Recorder, principal: Principal) -> dict
     reports = connectors(backend)
     return {
         "node": node_info(backend, now),
-        "nodes": cluster_nodes(backend) if admin else [],
+        "nodes": cluster_nodes(backend, recorder, now) if admin else [],
         "sources": sources(backend, reports),
         "connectors": reports,
         "dialects": dialects,

@@ -20,6 +20,7 @@ from typing import Any
 
 from tickcast.dashboard.backend import Backend
 from tickcast.dashboard.lag import ConnectionLags
+from tickcast.dashboard.presence import Presence
 from tickcast.dashboard.sampler import Series, UsageSeries, sample_point
 from tickcast.errors import TickcastError
 
@@ -34,7 +35,13 @@ class Recorder:
     series: Series = field(default_factory=Series)
     usage: UsageSeries = field(default_factory=UsageSeries)
     lags: ConnectionLags = field(default_factory=ConnectionLags)
+    presence: Presence | None = None
+    """This node's card for the other nodes' Overviews (Redis bus only; see ``presence.py``)."""
     interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.presence is None:
+            self.presence = Presence(self.backend)
 
     def sample_connections(self, now: float) -> list[dict[str, object]]:
         """Every connection's ``info()``; a due Overview sample and the lag marks from them."""
@@ -52,6 +59,8 @@ class Recorder:
         now = time.time()
         self.sample_connections(now)
         await self.sample_usage(now)
+        if self.presence is not None:
+            await self.presence.beat()
 
     async def run(self) -> None:
         while True:

@@ -117,9 +117,9 @@ async def test_connections_show_lag_of_a_client_that_stops_reading(start_server)
 
 async def test_overview_lists_the_nodes_sharing_a_redis_bus(start_server, redis_url) -> None:
     """Two nodes on one Redis bus: the first one's Overview lists both, with the client
-    connection the second one holds (from the connection leases)."""
+    connection the second one holds (from the connection leases) and its role (its card)."""
     first = await start_server(bus=redis_url, lease_seconds=1.5, sources="none")
-    second = await start_server(bus=redis_url, lease_seconds=1.5, sources="none")
+    second = await start_server(bus=redis_url, lease_seconds=1.5, sources="none", role="gateway")
     key = await second.key("pro", user="remote")
     async with (
         connect(second.ws, additional_headers={"X-API-Key": key}),
@@ -135,6 +135,11 @@ async def test_overview_lists_the_nodes_sharing_a_redis_bus(start_server, redis_
         )
         rows = page.locator("[data-testid=nodes] tr[data-node]")
         assert await rows.count() == 2
+        await page.wait_for_selector(
+            f'[data-testid=nodes] tr[data-node="{other}"][data-role=gateway]'
+        )
+        own = first.node.cluster.node_id
+        assert await page.get_attribute(f'tr[data-node="{own}"]', "data-role") == "all"
         await screenshot(page, "overview-nodes")
 
 

@@ -14,8 +14,9 @@ function nodesCard(el, nodes, admin) {
   fill(el, h("h2", {}, "Nodes"), nodes.length ? table([
     { key: "id", label: "Node", render: (r) => (r.self ? `${r.id} (this one)` : r.id) },
     { key: "role", label: "Role", render: (r) => r.role ?? "–" },
+    { key: "uptime_s", label: "Uptime", render: (r) => (r.uptime_s === null ? "–" : fmt.duration(r.uptime_s)) },
     { key: "connections", label: "Clients", num: true, render: (r) => fmt.num(r.connections) },
-  ], nodes, { rowAttrs: (r) => ({ "data-node": r.id, "data-connections": String(r.connections) }) })
+  ], nodes, { rowAttrs: (r) => ({ "data-node": r.id, "data-role": r.role ?? "", "data-connections": String(r.connections) }) })
     : empty(admin ? "No node." : "Admin only."),
   nodes.length === 1 ? h("p", { class: "hint" }, "One node: nodes sharing a Redis bus are listed here.") : null);
 }
@@ -50,6 +51,7 @@ export function mount(root, { api, poll, onLeave, session }) {
   const card = (id) => h("div", { class: "card", "data-testid": id });
   const [node, nodes, sources, connectors, dialects, gaps] =
     ["node", "nodes", "sources", "connectors", "dialects", "gaps"].map(card);
+  nodes.classList.add("wide");
   const events = timeChart("Events in", [{ label: "events/s" }], { format: fmt.num });
   const out = timeChart("Deliveries out", [{ label: "messages/s" }], { format: fmt.num });
   const volume = timeChart("Bytes out", [{ label: "bytes/s" }], { format: (v) => fmt.bytes(v) });
