@@ -67,8 +67,10 @@ class Recorder:
             if self.backend.ready:
                 try:
                     await self.tick()
-                except TickcastError as error:  # a store outage: the next sample tries again
+                except TickcastError as error:  # a store or bus outage: the next tick tries again
                     logger.warning("dashboard sample: %s", error)
+                except Exception:  # never let one bad sample end the history
+                    logger.exception("dashboard sample failed")
             await asyncio.sleep(self.interval)
 
 
