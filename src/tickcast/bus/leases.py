@@ -201,6 +201,13 @@ class ClusterConnectionCounter:
                 GOODBYE_LUA, [self._key, self._nodes_key], [self.node_id, self._channel]
             )
 
+    def live_nodes(self) -> dict[str, int]:  # dashboard (issue 19): nodes on the Overview
+        """Connections per live node of this pool: this node's exact, the others' as of their
+        last heartbeat or notice (nodes whose lease expired drop out at the next heartbeat)."""
+        nodes = {node: sum(counts.values()) for node, counts in self._remote.items()}
+        nodes[self.node_id] = sum(self._local.values())
+        return nodes
+
     def _changed(self, user: str) -> None:
         self._dirty.add(user)
         self._wake.set()

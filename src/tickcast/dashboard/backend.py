@@ -32,6 +32,26 @@ class Connection(Protocol):
     async def close(self, code: int, reason: str, *, retry: bool) -> None: ...
 
 
+class ConnectorHealth(Protocol):
+    """A live venue connector's state and counters (``sources.connectors.health``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def report(self) -> dict[str, object]: ...
+
+
+class Cluster(Protocol):
+    """The node's id and its connection counters per limit pool (``server.cluster.Cluster``);
+    with a Redis bus the counters know the other live nodes (``bus.leases``)."""
+
+    @property
+    def node_id(self) -> str: ...
+
+    @property
+    def counters(self) -> Mapping[Any, Any]: ...
+
+
 class Backend(Protocol):
     @property
     def config(self) -> Any: ...
@@ -57,6 +77,12 @@ class Backend(Protocol):
 
     @property
     def sources(self) -> Sequence[Any]: ...
+
+    @property
+    def connectors(self) -> Sequence[ConnectorHealth]: ...
+
+    @property
+    def cluster(self) -> Cluster: ...
 
     @property
     def started_at(self) -> float: ...

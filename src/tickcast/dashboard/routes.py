@@ -20,8 +20,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from tickcast.dashboard import overview as overview_view
 from tickcast.dashboard import views
 from tickcast.dashboard.backend import Backend
+from tickcast.dashboard.recorder import Recorder
 from tickcast.dashboard.sampler import Series, StreamRates, UsageSeries
 from tickcast.dashboard.sessions import (
     CSRF_HEADER,
@@ -59,9 +61,16 @@ class Refused(Exception):
 class Dashboard:
     backend: Backend
     sessions: SessionStore
-    series: Series = field(default_factory=Series)
+    recorder: Recorder
     rates: StreamRates = field(default_factory=StreamRates)
-    usage: UsageSeries = field(default_factory=UsageSeries)
+
+    @property
+    def series(self) -> Series:
+        return self.recorder.series
+
+    @property
+    def usage(self) -> UsageSeries:
+        return self.recorder.usage
 
 
 @dataclass(slots=True)
@@ -193,10 +202,10 @@ def auth_routes(dash: Dashboard) -> list[BaseRoute]:
 
 def page_routes(dash: Dashboard) -> list[BaseRoute]:
     async def overview(call: Call) -> Response:
-        return ok(views.overview(call.backend, call.dash.series, call.principal))
+        return ok(overview_view.overview(call.backend, call.dash.recorder, call.principal))
 
     async def connections(call: Call) -> Response:
-        return ok(views.visible_connections(call.backend, call.principal))
+        return ok(views.visible_connections(call.backend, call.dash.recorder.lags, call.principal))
 
     async def close_connection(call: Call) -> Response:
         connection = call.backend.connections.get(call.request.path_params["id"])

@@ -1,8 +1,8 @@
-"""Time series for the dashboard's charts, sampled when a dashboard asks (never in the background).
+"""Time series for the dashboard's charts, as bounded rings.
 
-Each read takes a new sample only if the last one is at least ``interval`` seconds old, so any
-number of open dashboards costs one sample per interval, and an unwatched node costs nothing
-(its charts start when the first dashboard opens). Counter rates are differences between samples.
+The recorder (``recorder.py``) samples them once a second in the background; a page read also
+samples when the last sample is at least ``interval`` seconds old, so any number of open
+dashboards adds nothing. Counter rates are differences between samples.
 """
 
 from __future__ import annotations
@@ -18,30 +18,50 @@ SLOW_BYTES = 256 * 1024
 """A connection with at least this much queued in its outbox counts as a slow consumer."""
 
 
-def counter_total(registry: Any, name: str) -> float:
-    """The sum over every label set of the Prometheus counter ``name`` (0 when absent)."""
-    total = 0.0
+COUNTERS = {
+    "events": "tickcast_events_published",
+    "messages": "tickcast_messages_delivered",
+    "bytes": "tickcast_bytes_delivered",
+    "drops": "tickcast_outbox_dropped_frames",
+    "refusals": "tickcast_refusals",
+    "encode_gaps": "tickcast_encode_failures",
+    "resyncs": "tickcast_connector_resyncs",
+    "trade_gaps": "tickcast_connector_trade_gaps",
+    "reconnects": "tickcast_connector_reconnects",
+}
+"""Chart column → Prometheus counter (summed over labels) whose per-second rate it shows.
+``drops``: frames an outbox refused, each later reported to its client as a gap notice or a
+reset snapshot; ``encode_gaps``: events a dialect could not encode, sent as gap notices;
+``resyncs`` / ``trade_gaps`` / ``reconnects``: the live venue connectors' (docs/connectors.md)."""
+
+GAUGES = {"bus_holes": "tickcast_bus_holes"}
+"""Monotonic gauges charted as rates like counters (Redis bus only)."""
+
+
+def counter_totals(registry: Any) -> dict[str, float]:
+    """The value of every name in ``COUNTERS`` and ``GAUGES`` (0 when absent), one collect."""
+    wanted = {f"{metric}_total": name for name, metric in COUNTERS.items()}
+    wanted |= {metric: name for name, metric in GAUGES.items()}
+    totals = dict.fromkeys([*COUNTERS, *GAUGES], 0.0)
     for family in registry.collect():
-        if family.name == name:
-            total += sum(s.value for s in family.samples if s.name == f"{name}_total")
-    return total
+        for sample in family.samples:
+            name = wanted.get(sample.name)
+            if name is not None:
+                totals[name] += sample.value
+    return totals
 
 
 @dataclass(slots=True)
 class Point:
     t: float
-    events: float
-    messages: float
-    bytes: float
-    drops: float
-    refusals: float
+    totals: dict[str, float]
     connections: dict[str, int]
     slow: int
 
 
 @dataclass
 class Series:
-    """Overview samples, newest last, at most ``size``."""
+    """Overview samples, newest last, at most ``size`` (10 min at one a second)."""
 
     interval: float = 1.0
     size: int = 600
@@ -57,28 +77,28 @@ class Series:
 
     def rates(self) -> dict[str, list[float]]:
         """Per-second rates between consecutive samples, as columns for the charts."""
-        columns: dict[str, list[float]] = {
-            "t": [],
-            "events": [],
-            "messages": [],
-            "bytes": [],
-            "drops": [],
-            "refusals": [],
-            "connections": [],
-            "slow": [],
-        }
+        names = [*COUNTERS, *GAUGES]
+        columns: dict[str, list[float]] = {n: [] for n in ["t", *names, "connections", "slow"]}
         previous: Point | None = None
         for point in self.points:
             if previous is not None and point.t > previous.t:
                 dt = point.t - previous.t
                 columns["t"].append(round(point.t, 3))
-                for name in ("events", "messages", "bytes", "drops", "refusals"):
-                    delta = max(0.0, getattr(point, name) - getattr(previous, name))
+                for name in names:
+                    delta = max(0.0, point.totals[name] - previous.totals[name])
                     columns[name].append(round(delta / dt, 3))
                 columns["connections"].append(float(sum(point.connections.values())))
                 columns["slow"].append(float(point.slow))
             previous = point
         return columns
+
+    def window_totals(self, seconds: float) -> dict[str, float]:
+        """How much each counter grew over the last ``seconds`` (or as long as sampled)."""
+        if not self.points:
+            return dict.fromkeys([*COUNTERS, *GAUGES], 0.0)
+        last = self.points[-1]
+        first = next((p for p in self.points if last.t - p.t <= seconds), last)
+        return {n: max(0.0, last.totals[n] - first.totals[n]) for n in last.totals}
 
 
 def sample_point(now: float, registry: Any, infos: Iterable[dict[str, object]]) -> Point:
@@ -90,16 +110,7 @@ def sample_point(now: float, registry: Any, infos: Iterable[dict[str, object]]) 
         pending = info.get("pending_bytes", 0)
         if isinstance(pending, int) and pending >= SLOW_BYTES:
             slow += 1
-    return Point(
-        t=now,
-        events=counter_total(registry, "tickcast_events_published"),
-        messages=counter_total(registry, "tickcast_messages_delivered"),
-        bytes=counter_total(registry, "tickcast_bytes_delivered"),
-        drops=counter_total(registry, "tickcast_outbox_dropped_frames"),
-        refusals=counter_total(registry, "tickcast_refusals"),
-        connections=by_dialect,
-        slow=slow,
-    )
+    return Point(t=now, totals=counter_totals(registry), connections=by_dialect, slow=slow)
 
 
 @dataclass(slots=True)
@@ -136,7 +147,8 @@ class UsageSeries:
     """Usage totals per key over time (from the store, which the node flushes every few s)."""
 
     interval: float = 2.0
-    size: int = 900
+    size: int = 1800
+    """One hour at one sample every two seconds."""
     samples: deque[tuple[float, dict[str, Usage]]] = field(default_factory=deque)
 
     def due(self, now: float) -> bool:

@@ -37,7 +37,8 @@ class SessionStore:
 
     def __init__(self, *, ttl: float = DEFAULT_TTL, now: Callable[[], float]) -> None:
         self.ttl = ttl
-        self._now = now
+        self.now = now
+        """The clock (replaceable: the browser test of expiry moves it forward)."""
         self._sessions: dict[str, Session] = {}
 
     def create(self, key: str) -> Session:
@@ -49,7 +50,7 @@ class SessionStore:
             token=secrets.token_urlsafe(32),
             csrf=secrets.token_urlsafe(24),
             key=key,
-            expires_at=self._now() + self.ttl,
+            expires_at=self.now() + self.ttl,
         )
         self._sessions[session.token] = session
         return session
@@ -61,7 +62,7 @@ class SessionStore:
         session = self._sessions.get(token)
         if session is None:
             return None
-        if session.expires_at <= self._now():
+        if session.expires_at <= self.now():
             del self._sessions[token]
             return None
         return session
@@ -73,7 +74,7 @@ class SessionStore:
         return len(self._sessions)
 
     def _expire(self) -> None:
-        now = self._now()
+        now = self.now()
         for token in [t for t, s in self._sessions.items() if s.expires_at <= now]:
             del self._sessions[token]
 

@@ -7,7 +7,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tickcast.dashboard.backend import Backend
-from tickcast.dashboard.sampler import Series, StreamRates, UsageSeries, sample_point
+from tickcast.dashboard.lag import ConnectionLags
+from tickcast.dashboard.sampler import StreamRates, UsageSeries
 from tickcast.storage.base import Principal
 
 ADMIN_PLAN = "admin"
@@ -38,48 +39,18 @@ def me(principal: Principal) -> dict[str, Any]:
     }
 
 
-def visible_connections(backend: Backend, principal: Principal) -> list[dict[str, object]]:
-    """Every connection for an admin; the caller's user's otherwise."""
+def visible_connections(
+    backend: Backend, lags: ConnectionLags, principal: Principal
+) -> list[dict[str, object]]:
+    """Every connection for an admin, the caller's user's otherwise; each with its ``lag_s``."""
     admin = is_admin(principal)
-    return [
-        c.info()
-        for c in list(backend.connections.values())
-        if admin or c.principal.user == principal.user
-    ]
-
-
-def overview(backend: Backend, series: Series, principal: Principal) -> dict[str, Any]:
     now = time.time()
-    infos = [c.info() for c in list(backend.connections.values())]
-    if series.due(now):
-        series.add(sample_point(now, backend.metrics.registry, infos))
-    config = backend.config
-    node = {
-        "role": getattr(config, "role", "all"),
-        "uptime_s": round(now - backend.started_at, 1),
-        "bus": redact_url(str(getattr(config, "bus", "memory"))),
-        "store": redact_url(str(getattr(config, "store", "")) or "sqlite (data dir)"),
-        "ready": backend.ready,
-        "markets": len(list(backend.catalog)),
-    }
-    sources = [
-        {
-            "name": getattr(s, "name", type(s).__name__),
-            "markets": len(s.markets()),
-            "health": "running" if backend.ready else "stopped",
-        }
-        for s in backend.sources
-    ]
-    dialects: dict[str, int] = {}
-    for info in infos if is_admin(principal) else []:
-        dialect = str(info.get("dialect"))
-        dialects[dialect] = dialects.get(dialect, 0) + 1
-    columns: dict[str, list[float | None]] = {k: list(v) for k, v in series.rates().items()}
-    if not is_admin(principal):
-        # other users' traffic is not theirs to see: only the market's event rate stays
-        for name in ("messages", "bytes", "drops", "refusals", "connections", "slow"):
-            columns[name] = [None] * len(columns["t"])
-    return {"node": node, "sources": sources, "dialects": dialects, "series": columns}
+    rows = []
+    for connection in list(backend.connections.values()):
+        if admin or connection.principal.user == principal.user:
+            info = connection.info()
+            rows.append(info | {"lag_s": lags.lag(now, info)})
+    return rows
 
 
 async def streams(backend: Backend, rates: StreamRates) -> list[dict[str, Any]]:

@@ -38,10 +38,13 @@ export function mount(root, { api, poll, status }) {
       { key: "bytes", label: "Sent", num: true, render: (r) => fmt.bytes(r.bytes) },
       { key: "pending_bytes", label: "Outbox", num: true, render: (r) => h("span",
         { class: r.pending_bytes > 262144 ? "warn" : null }, fmt.bytes(r.pending_bytes)) },
+      { key: "lag_s", label: "Lag", num: true, render: (r) => h("span", { class: r.lag_s >= 1 ? "warn" : null,
+        title: "How long the oldest frame still queued for this client has waited (at least; 0 when nothing is queued)" },
+        r.lag_s > 0 ? `≥ ${fmt.duration(r.lag_s)}` : "0 s") },
       { key: null, label: "", render: (r) => h("button", { type: "button", class: "danger",
         "aria-label": `Close connection ${r.id}`, onclick: () => close(r.id) }, "Close") },
     ], shown, { sort, onSort: (key) => { sort = { key, dir: sort.key === key ? -sort.dir : 1 }; render(); },
-      rowAttrs: (r) => ({ "data-id": r.id }) }));
+      rowAttrs: (r) => ({ "data-id": r.id, "data-lag": String(r.lag_s) }) }));
   }
 
   poll(1000, async () => {

@@ -64,8 +64,12 @@ export function mount(root, { api, poll, onLeave, session, status }) {
     const t = series?.t ?? [];
     const cols = ["messages", "bytes", "connection_seconds", "predictions"];
     charts.forEach((chart, i) => chart.update([t, series ? rates(t, series[cols[i]]) : []]));
-    fill(usageNote, series ? (t.length < 2 ? "Collecting usage: the charts fill in as this page stays open." : "")
+    fill(usageNote, series ? (t.length < 2 ? "Collecting usage: the server samples every key's totals every 2 s." : "")
       : "No usage recorded yet: a key's usage appears once its connections were metered.");
+    usageNote.dataset.samples = String(t.length);
+    usageNote.dataset.first = t.length ? String(t[0]) : "";
+    const busy = series ? rates(t, series.messages).findIndex((v) => v > 0) : -1;
+    usageNote.dataset.firstBusy = busy >= 0 ? String(t[busy]) : "";
   }
 
   function render() {
