@@ -48,6 +48,8 @@ QUEUE_SIZE = 10_000
 """Inputs waiting for the feed; a full queue stops reading the socket (backpressure)."""
 BATCH = 256
 """Inputs already queued that are handled before one sink call publishes their events."""
+MAX_PAGES = 100
+"""A paged instrument list longer than this is refused (a venue looping on its cursor)."""
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -120,17 +122,29 @@ class ConnectorSource:
         listed: list[Instrument] = []
         async with httpx.AsyncClient(timeout=10) as http:
             for path in (self.venue.info_path, *self.venue.more_info_paths):
-                url = f"{self.rest_url}{path}"
-                try:
-                    response = await http.get(url)
-                    response.raise_for_status()
-                except httpx.HTTPError as exc:
-                    raise ConfigError(
-                        f"{self.name}: cannot read the instrument list {url}: {exc}"
-                    ) from None
-                listed.extend(self.venue.parse_instruments(response.content))
+                listed.extend(await self._instrument_pages(http, path))
         self.instruments = self.venue.select(listed, self.spec.symbols)
         self.by_id = {item.market.id: item.market for item in self.instruments}
+
+    async def _instrument_pages(self, http: httpx.AsyncClient, path: str) -> list[Instrument]:
+        """One instrument list, following its pages where the venue pages it."""
+        listed: list[Instrument] = []
+        next_path: str | None = path
+        for _ in range(MAX_PAGES):
+            if next_path is None:
+                return listed
+            url = f"{self.rest_url}{next_path}"
+            try:
+                response = await http.get(url)
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                raise ConfigError(
+                    f"{self.name}: cannot read the instrument list {url}: {exc}"
+                ) from None
+            listed.extend(self.venue.parse_instruments(response.content))
+            paging = self.venue.next_info_path
+            next_path = paging(response.content) if paging is not None else None
+        raise ConfigError(f"{self.name}: the instrument list has more than {MAX_PAGES} pages")
 
     def markets(self) -> list[Market]:
         return [item.market for item in self.instruments]
