@@ -1,4 +1,4 @@
-"""Bybit v5 public (linear) as a ``VenueScript`` for the fake venue (tests/connectors/fake_venue.py).
+"""Bybit v5 public (linear) as a ``VenueScript`` for the fake venue (``fake_venue.py``).
 
 Frames: ``bybit/orderbook200-btcusdt-generated.jsonl.gz`` (300 ``orderbook.200.BTCUSDT`` messages
 **generated from Bybit's v5 documentation** by its ``build.py``, not captured; a ``u`` = 1 restart
@@ -18,10 +18,10 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
-from urllib.parse import unquote
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "connectors" / "bybit"
 BOOK_TOPIC = "orderbook.200.BTCUSDT"

@@ -1,8 +1,9 @@
 """What a native SDK client sees of a connector fed by the fake venue (shared by the venue tests).
 
 ``watch`` subscribes a ``tickcast.client.Client`` to some streams, releases the venue once every
-book stream has its first snapshot, and waits (30 s at most) until the venue has replayed everything and
-``done`` holds; it returns the messages of each stream in order and the client's books.
+book stream has its first snapshot, and waits (30 s at most) until the venue has replayed
+everything and ``done`` holds; it returns the messages of each stream in order and the client's
+books.
 """
 
 from __future__ import annotations

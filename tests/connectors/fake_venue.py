@@ -93,7 +93,7 @@ class FakeVenue:
         self._released = asyncio.Event()
         self._subscribed = asyncio.Event()
         self._lock = asyncio.Lock()
-        """A subscription's replies (a venue's book snapshot) and the frames are never interleaved."""
+        """A subscription's replies (a venue's book snapshot) and frames are never interleaved."""
         self._clients: dict[int, _Client] = {}
         self._server: Server | None = None
         self._pump: asyncio.Task[None] | None = None

@@ -1,9 +1,10 @@
 """Kraken (WS v2), Coinbase (Advanced Trade), OKX (v5) and Bybit (v5) as ``VenueDef`` entries.
 
-The feeds are ``kraken.py``, ``coinbase.py``, ``okx.py`` and ``bybit.py``; what is here is what the runner
-needs besides: endpoints, the instrument list, how a spec names instruments, connection limits.
-None of them sends its book snapshot over REST (``FetchSnapshot`` is unused) or has a REST
-recent-trades endpoint wired here yet, so trades lost in a reconnect are counted as a trades gap.
+The feeds are ``kraken.py``, ``coinbase.py``, ``okx.py`` and ``bybit.py``; what is here is what
+the runner needs besides: endpoints, the instrument list, how a spec names instruments,
+connection limits. None of them sends its book snapshot over REST (``FetchSnapshot`` is unused)
+or has a REST recent-trades endpoint wired here yet, so trades lost in a reconnect are counted as
+a trades gap.
 """
 
 from __future__ import annotations
