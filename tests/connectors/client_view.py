@@ -17,7 +17,7 @@ from typing import Any
 from tests.conftest import RunningServer
 from tests.connectors.fake_venue import FakeVenue
 
-from tickcast.client import ChecksumMismatch, Client, LocalBook, Snapshot, Update
+from tickcast.client import ChecksumMismatch, Client, Gap, LocalBook, Snapshot, Update
 
 DecimalBook = tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]
 
@@ -26,6 +26,19 @@ DecimalBook = tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]
 class View:
     seen: dict[str, list[Any]]
     books: dict[str, LocalBook]
+
+    def gaps(self, stream: str) -> list[Gap]:
+        return [m for m in self.seen[stream] if isinstance(m, Gap)]
+
+    def dense(self, stream: str) -> bool:
+        """Updates and Gaps of an EVENT stream cover consecutive seqs: nothing silent."""
+        seqs: list[int] = []
+        for m in self.seen[stream]:
+            if isinstance(m, Update):
+                seqs.append(m.seq)
+            elif isinstance(m, Gap):
+                seqs.extend(range(m.from_seq, m.to_seq + 1))
+        return seqs == list(range(seqs[0], seqs[0] + len(seqs))) if seqs else True
 
     def trade_ids(self, stream: str) -> list[str]:
         return [m.data["id"] for m in self.seen[stream] if isinstance(m, Update)]

@@ -84,6 +84,7 @@ async def test_bybit_all_pages_and_a_clean_replay(start_server: ServerFactory) -
     assert run.trades == run.script.trade_ids
     run.view.assert_clean_book(BOOK, resets=2)
     assert (run.health["resyncs"], run.health["reconnects"], run.health["trade_gaps"]) == (0, 0, 0)
+    assert run.view.gaps(TRADES) == []
 
 
 async def test_bybit_dropped_connection(start_server: ServerFactory) -> None:
@@ -96,6 +97,9 @@ async def test_bybit_dropped_connection(start_server: ServerFactory) -> None:
     assert 0 < len(run.script.trade_ids) - len(run.trades) <= 4
     run.view.assert_clean_book(BOOK, resets=4)  # frame 0, disconnect, resubscribe, u=1 restart
     assert (run.health["reconnects"], run.health["trade_gaps"]) == (1, 1)
+    [gap] = run.view.gaps(TRADES)  # the loss, where it happened, as a typed Gap of one seq
+    assert (gap.reason, gap.to_seq - gap.from_seq) == ("venue", 0)
+    assert run.view.dense(TRADES)  # the gap took one seq, in its place
 
 
 async def test_bybit_skipped_update_resyncs(start_server: ServerFactory) -> None:
@@ -125,6 +129,8 @@ async def test_bybit_silent_venue_reconnects(start_server: ServerFactory) -> Non
         start_server, Faults(silent_after=book_index(script, 100)), "BTCUSDT,stale=1"
     )
     assert run.trades == run.script.trade_ids  # nothing happened while it was silent
+    [gap] = run.view.gaps(TRADES)  # Bybit cannot tell: a possible loss is announced
+    assert gap.reason == "venue" and run.view.dense(TRADES)
     run.view.assert_clean_book(BOOK, resets=4)
     assert run.health["reconnects"] == 1 and "no message from Bybit" in str(
         run.health["last_error"]

@@ -35,9 +35,12 @@ class Run:
 
 
 async def replay(
-    start_server: ServerFactory, faults: Faults | None = None, options: str = ""
+    start_server: ServerFactory,
+    faults: Faults | None = None,
+    options: str = "",
+    script: CoinbaseScript | None = None,
 ) -> Run:
-    script = CoinbaseScript()
+    script = script or CoinbaseScript()
     venue = FakeVenue(script.frames, script, faults=faults, speed=20, rewrite=script.rewrite)
     await venue.start()
     try:
@@ -61,8 +64,11 @@ async def replay(
 
 
 def assert_every_trade_once(run: Run) -> None:
+    """Every trade once, in order, and no gap announced (nothing was lost for good)."""
     for product in PRODUCTS:
         assert run.view.trade_ids(TRADES[product]) == run.script.trade_ids[product]
+        assert run.view.gaps(TRADES[product]) == []
+    assert run.health["trade_gaps"] == 0
 
 
 def book_frame(script: CoinbaseScript, n: int) -> int:
@@ -114,3 +120,25 @@ async def test_coinbase_silent_venue(start_server: ServerFactory) -> None:
         run.view.assert_clean_book(stream, resets=3)
     assert run.health["reconnects"] == 1
     assert "no message from Coinbase" in str(run.health["last_error"])
+
+
+async def test_coinbase_trades_beyond_the_snapshot_are_a_gap(start_server: ServerFactory) -> None:
+    """The ``market_trades`` snapshot holds only the last trade: the trades of the outage before
+    it are lost for good; the ids jump and the native client gets a typed ``Gap`` (reason
+    ``venue``) in their place, one seq; every other trade once, in order."""
+    script = CoinbaseScript(recent=1)
+    faults = Faults(drop_after=book_frame(script, 1200), drop_lose=300)
+    run = await replay(start_server, faults, script=script)
+    lost = 0
+    for product in PRODUCTS:
+        stream, expected = TRADES[product], run.script.trade_ids[product]
+        got = run.view.trade_ids(stream)
+        assert got == [t for t in expected if t in set(got)]  # in order, no duplicate
+        assert run.view.dense(stream)
+        if len(got) < len(expected):
+            [gap] = run.view.gaps(stream)
+            assert gap.reason == "venue" and gap.from_seq == gap.to_seq
+            lost += 1
+    assert lost >= 1 and run.health["trade_gaps"] == lost
+    for stream in BOOKS.values():
+        run.view.assert_clean_book(stream, resets=3)

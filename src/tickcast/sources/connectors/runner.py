@@ -23,10 +23,10 @@ from websockets.asyncio.client import ClientConnection
 
 from tickcast.clock import Clock, SystemClock
 from tickcast.errors import ConfigError
-from tickcast.model.events import Event, Trade
+from tickcast.model.events import Event, Trade, TradesGap
 from tickcast.model.markets import Market
 from tickcast.sources.base import EventSink
-from tickcast.sources.connectors.backfill import recovered
+from tickcast.sources.connectors.backfill import ENDS_EARLY, recovered
 from tickcast.sources.connectors.health import Backoff, ConnectorHealth, RateLimiter
 from tickcast.sources.connectors.protocol import (
     Command,
@@ -192,8 +192,8 @@ class _Connection:
         if source.venue.ws_url_for is not None:
             self.url = source.venue.ws_url_for(self.url, shard)
         self.backoff = Backoff(source.rng)
-        self.held: dict[str, list[Trade]] = {}
-        """Trades of markets being backfilled, published after the backfill."""
+        self.held: dict[str, list[Event]] = {}
+        """Trades (and gaps) of markets being backfilled, published after the backfill."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.live = False
         self.last_send_ns: int | None = None
@@ -232,7 +232,7 @@ class _Connection:
             task.cancel()
         self.tasks.clear()
         for market, trades in self.held.items():  # the backfill will not come: publish the rest
-            self.source.trades_gap(TradesLost(market, "reconnected during a backfill"), "lost")
+            self.pending.append(self._gap(TradesLost(market, "reconnected during a backfill")))
             self.pending.extend(trades)
         self.held.clear()
         if self.live:
@@ -383,10 +383,10 @@ class _Connection:
             or lost.after_trade_id is None
             or queue is None
         ):
-            self.source.trades_gap(lost, "the venue has no REST backfill")
+            self.pending.append(self._gap(lost, "the venue has no REST backfill"))
             return
         if lost.market in self.held:
-            self.source.trades_gap(lost, "a second loss during a backfill")
+            self.held[lost.market].append(self._gap(lost, "a second loss during a backfill"))
             return
         self.held[lost.market] = []
         self._spawn(self._backfill(lost, market, queue))
@@ -409,8 +409,21 @@ class _Connection:
         """Publish the backfilled trades in (after, before), then the held ones."""
         held = self.held.pop(item.lost.market, [])
         found, missing = recovered(item.lost, item.trades)
-        if missing is not None:
-            self.source.trades_gap(item.lost, missing)
         self.source.health.trades_backfilled += len(found)
-        events: tuple[Event, ...] = (*found, *held)
-        return [Publish(events)] if events else []
+        events: list[Event] = [*found, *held]
+        if missing is not None:  # where the hole is: before the recovered trades, or after them
+            at = len(found) if missing == ENDS_EARLY else 0
+            events.insert(at, self._gap(item.lost, missing))
+        return [Publish(tuple(events))] if events else []
+
+    def _gap(self, lost: TradesLost, why: str = "lost") -> TradesGap:
+        """A loss no backfill covers: counted, logged, and a ``TradesGap`` event on the trades
+        stream (native clients get a ``Gap`` of its seq, reason ``venue``)."""
+        self.source.trades_gap(lost, why)
+        return TradesGap(
+            lost.market,
+            self.source.clock.time_ns(),
+            lost.reason,
+            lost.after_trade_id,
+            lost.before_trade_id,
+        )
