@@ -96,3 +96,14 @@ async def test_kraken_silent_venue(start_server: ServerFactory) -> None:
     run.view.assert_clean_book(BOOK, resets=3)
     assert run.health["reconnects"] == 1
     assert "Kraken" in str(run.health["last_error"])
+
+
+async def test_kraken_skipped_update_is_caught_by_the_checksum(start_server: ServerFactory) -> None:
+    """Kraken has no sequence numbers: an update never sent that changed the top 10 (Kraken's
+    own checksum moved) makes the next message's checksum disagree: reset and resubscribe."""
+    script = KrakenScript({"BTC/CHF"})
+    sums = [json.loads(frame)["data"][0]["checksum"] for _, frame in script.frames]
+    index = next(i for i in range(120, len(sums) - 1) if sums[i] not in (sums[i - 1], sums[i + 1]))
+    run = await replay(start_server, Faults(skip=frozenset({index})))
+    run.view.assert_clean_book(BOOK, resets=3)
+    assert (run.health["resyncs"], run.health["reconnects"]) == (1, 0)
