@@ -36,7 +36,7 @@ async def test_coinmetrics_client_gets_the_bybit_book(start_server: ServerFactor
             "method": "get_stream_market_orderbooks",
             "kwargs": {"markets": MARKET, "depth_limit": "full_book", "backfill": "latest"},
             "count": 100_000,
-            "seconds": 6.0,
+            "seconds": 4.0,
         }
         client = asyncio.create_task(run_streams("127.0.0.1", server.port, key, [call]))
         async with asyncio.timeout(20):

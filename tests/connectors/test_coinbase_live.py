@@ -41,7 +41,7 @@ async def replay(
     script: CoinbaseScript | None = None,
 ) -> Run:
     script = script or CoinbaseScript()
-    venue = FakeVenue(script.frames, script, faults=faults, speed=20, rewrite=script.rewrite)
+    venue = FakeVenue(script.frames, script, faults=faults, speed=40, rewrite=script.rewrite)
     await venue.start()
     try:
         spec = f"coinbase:SKL-USD,band/gbp,ws={venue.ws_url},rest={venue.rest_url}{options}"
