@@ -9,17 +9,19 @@ backfill (Bybit trade ids are not dense) reported as a trades gap.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from tests.conftest import ServerFactory
+from tests.conftest import RunningServer, ServerFactory
 from tests.connectors.bybit_script import BOOK_TOPIC, BybitScript, stale_snapshot
 from tests.connectors.client_view import View, decimal_book, watch
 from tests.connectors.fake_venue import FakeVenue, Faults
 from tests.connectors.test_binance_live import BIG_OUTBOX
 
-from tickcast.client import Client
+from tickcast.client import Client, Update
+from tickcast.model import StreamPosition
 from tickcast.sources.connectors.runner import ConnectorSource
 
 MARKET = "bybit-BTCUSDT-future"
@@ -32,6 +34,7 @@ class Run:
     source: ConnectorSource
     view: View
     health: dict[str, Any]
+    server: RunningServer
 
     @property
     def trades(self) -> list[str]:
@@ -58,7 +61,7 @@ async def replay(
         health = source.health.report()
     finally:
         await venue.stop()
-    return Run(script, source, view, health)
+    return Run(script, source, view, health, server)
 
 
 def book_index(script: BybitScript, n: int) -> int:
@@ -100,6 +103,17 @@ async def test_bybit_dropped_connection(start_server: ServerFactory) -> None:
     [gap] = run.view.gaps(TRADES)  # the loss, where it happened, as a typed Gap of one seq
     assert (gap.reason, gap.to_seq - gap.from_seq) == ("venue", 0)
     assert run.view.dense(TRADES)  # the gap took one seq, in its place
+    # a client resuming from just before it gets the same Gap replayed, then the trades after
+    position = {TRADES: StreamPosition(gap.from_seq - 1, gap.epoch)}
+    async with Client(run.server.ws, await run.server.key("pro")) as client:
+        replayed: list[object] = []
+        async with asyncio.timeout(10):
+            async for message in client.subscribe([TRADES], resume=position):
+                replayed.append(message)
+                if len(replayed) == 2:
+                    break
+    assert replayed[0] == gap and isinstance(replayed[1], Update)
+    assert replayed[1].seq == gap.to_seq + 1
 
 
 async def test_bybit_skipped_update_resyncs(start_server: ServerFactory) -> None:

@@ -9,6 +9,7 @@ typed ``Gap``, and the recorder ignores it.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 from tickcast.bus.codec import decode_event, encode_event
 from tickcast.client import Gap
@@ -27,6 +28,7 @@ from tickcast.model import (
     TradesGap,
 )
 from tickcast.model.streams import FULL_VIEW, stream_of
+from tickcast.server import native_history
 from tickcast.state import StateKeeper
 from tickcast.state.recorder import Recorder
 
@@ -83,3 +85,11 @@ def test_the_recorder_ignores_it() -> None:
     recorder = Recorder(keeper=StateKeeper(), trades_per_market=3, books_per_market=2)
     recorder.on_envelopes([ENVELOPE])
     assert recorder.trades == {}
+
+
+def test_native_history_replays_it_as_the_same_gap() -> None:
+    """Time travel from the durable history (``server/native_history.py``) renders it as live."""
+    node = SimpleNamespace(native=native.NativeEncoder(catalog=CATALOG))
+    [frame] = native_history._frames(SimpleNamespace(node=node), [ENVELOPE])  # type: ignore[arg-type]
+    assert json.loads(frame)["type"] == "Gap" and json.loads(frame)["reason"] == "venue"
+    assert (json.loads(frame)["from"], json.loads(frame)["to"]) == (7, 7)
