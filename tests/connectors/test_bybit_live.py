@@ -22,6 +22,7 @@ from tests.connectors.test_binance_live import BIG_OUTBOX
 
 from tickcast.client import Client, Update
 from tickcast.model import StreamPosition
+from tickcast.sources.connectors.registry import VENUES, build_connector
 from tickcast.sources.connectors.runner import ConnectorSource
 
 MARKET = "bybit-BTCUSDT-future"
@@ -149,3 +150,24 @@ async def test_bybit_silent_venue_reconnects(start_server: ServerFactory) -> Non
     assert run.health["reconnects"] == 1 and "no message from Bybit" in str(
         run.health["last_error"]
     )
+
+
+async def test_bybit_categories_have_their_own_endpoint_and_list() -> None:
+    """``bybit:`` is linear, ``bybit-spot:`` spot, ``bybit-inverse:`` inverse: one production
+    endpoint each; ``bybit-spot:btc-usdt`` takes the spot list (its spelling normalised)."""
+    assert {name: VENUES[name].ws_url for name in ("bybit", "bybit-spot", "bybit-inverse")} == {
+        "bybit": "wss://stream.bybit.com/v5/public/linear",
+        "bybit-spot": "wss://stream.bybit.com/v5/public/spot",
+        "bybit-inverse": "wss://stream.bybit.com/v5/public/inverse",
+    }
+    script = BybitScript()
+    venue = FakeVenue(script.frames, script)
+    await venue.start()
+    try:
+        source = build_connector(f"bybit-spot:btc-usdt,rest={venue.rest_url}")
+        await source.prepare()
+    finally:
+        await venue.stop()
+    [market] = source.markets()
+    assert (market.id, market.symbol) == ("bybit-btc-usdt-spot", "BTCUSDT")
+    assert source.ws_url == "wss://stream.bybit.com/v5/public/spot"
