@@ -92,6 +92,8 @@ class FakeVenue:
         self.subscriptions = 0
         self._released = asyncio.Event()
         self._subscribed = asyncio.Event()
+        self._lock = asyncio.Lock()
+        """A subscription's replies (a venue's book snapshot) and frames are never interleaved."""
         self._clients: dict[int, _Client] = {}
         self._server: Server | None = None
         self._pump: asyncio.Task[None] | None = None
@@ -141,14 +143,15 @@ class FakeVenue:
         self._clients[key] = client
         try:
             async for message in connection:
-                replies, topics = self.script.subscribe(str(message))
-                for reply in replies:
-                    await connection.send(reply)
-                if topics:
-                    client.topics |= topics
-                    self.subscriptions += 1
-                    self.script.subscribed()
-                    self._subscribed.set()
+                async with self._lock:  # no frame passes between the replies and the topics
+                    replies, topics = self.script.subscribe(str(message))
+                    for reply in replies:
+                        await connection.send(reply)
+                    if topics:
+                        client.topics |= topics
+                        self.subscriptions += 1
+                        self.script.subscribed()
+                        self._subscribed.set()
         finally:
             del self._clients[key]
 
@@ -165,9 +168,10 @@ class FakeVenue:
             else:
                 await asyncio.sleep(0)  # let REST requests and the connections run
             previous_ns = local_ns
-            self.script.happened(index, frame)
-            if index not in faults.skip:
-                await self._send(frame, faults.replace.get(index))
+            async with self._lock:
+                self.script.happened(index, frame)
+                if index not in faults.skip:
+                    await self._send(frame, faults.replace.get(index))
             if index == faults.drop_after:
                 index = await self._drop(index)
             elif index == faults.silent_after:

@@ -5,15 +5,38 @@ Frames: the venue-feeds fixture ``kraken/book-v2.jsonl.gz`` (real Kraken book me
 the symbols asked for. REST: ``/0/public/AssetPairs`` from ``kraken/asset-pairs.json``, with
 XBTCHF's price decimals set to the capture's. Kraken's own ``checksum`` of each book message is
 kept, so a client's book can be checked against it.
+
+Deliberately independent of ``tickcast``, the venue rebuilds each book (Decimals, truncated to
+the 1,000 levels subscribed, as Kraken documents) and answers a ``book`` subscription with a
+snapshot of it as it is now, checksummed with Kraken's documented algorithm (``kraken_checksum``),
+as Kraken does on a resubscription.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import zlib
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "connectors" / "kraken"
+DEPTH = 1000
+PRICE_DECIMALS, QTY_DECIMALS = 5, 8  # BTC/CHF as the capture printed it; ETH/CHF fits too
+Side = dict[Decimal, Decimal]
+
+
+def kraken_checksum(bids: Side, asks: Side) -> int:
+    """Kraken's book checksum: the top 10 asks then bids, price and qty with the pair's decimals,
+    ``.`` removed and leading zeros stripped, concatenated; CRC32."""
+
+    def text(value: Decimal, decimals: int) -> str:
+        return f"{value:.{decimals}f}".replace(".", "").lstrip("0")
+
+    top = sorted(asks.items())[:10] + sorted(bids.items(), reverse=True)[:10]
+    joined = "".join(text(p, PRICE_DECIMALS) + text(q, QTY_DECIMALS) for p, q in top)
+    return zlib.crc32(joined.encode())
 
 
 class KrakenScript:
@@ -36,6 +59,21 @@ class KrakenScript:
         # 2021, see tests/unit/connectors/test_kraken.py); today's list says 1 for XBTCHF.
         pairs["result"]["XBTCHF"]["pair_decimals"] = 5
         self.asset_pairs = json.dumps(pairs).encode()
+        self.books: dict[str, tuple[Side, Side]] = {}
+
+    def book(self, symbol: str) -> tuple[Side, Side]:
+        bids, asks = self.books.get(symbol, ({}, {}))
+        return dict(bids), dict(asks)
+
+    def _snapshot(self, symbol: str) -> str:
+        bids, asks = self.books[symbol]
+        item: dict[str, Any] = {
+            "symbol": symbol,
+            "bids": [{"price": float(p), "qty": float(q)} for p, q in sorted(bids.items())[::-1]],
+            "asks": [{"price": float(p), "qty": float(q)} for p, q in sorted(asks.items())],
+            "checksum": kraken_checksum(bids, asks),
+        }
+        return json.dumps({"channel": "book", "type": "snapshot", "data": [item]})
 
     def subscribe(self, text: str) -> tuple[list[str], set[str]]:
         message = json.loads(text)
@@ -47,6 +85,8 @@ class KrakenScript:
                         "symbol": symbol}, "success": True, "req_id": message.get("req_id")})
             for symbol in params["symbol"]
         ]  # fmt: skip
+        if params["channel"] == "book":
+            replies += [self._snapshot(s) for s in params["symbol"] if s in self.books]
         return replies, {f"{params['channel']}:{symbol}" for symbol in params["symbol"]}
 
     def topic(self, frame: str) -> str | None:
@@ -54,7 +94,23 @@ class KrakenScript:
         return f"{message['channel']}:{message['data'][0]['symbol']}"
 
     def happened(self, index: int, frame: str) -> None:
-        return None
+        message = json.loads(frame, parse_float=Decimal)
+        for item in message["data"]:
+            if message["type"] == "snapshot":
+                self.books[item["symbol"]] = ({}, {})
+            bids, asks = self.books[item["symbol"]]
+            for side, levels, best_first in (
+                (bids, item["bids"], True),
+                (asks, item["asks"], False),
+            ):
+                for level in levels:
+                    price, qty = Decimal(level["price"]), Decimal(level["qty"])
+                    if qty:
+                        side[price] = qty
+                    else:
+                        side.pop(price, None)
+                for price in sorted(side, reverse=best_first)[DEPTH:]:
+                    del side[price]
 
     def subscribed(self) -> None:
         return None

@@ -297,6 +297,8 @@ async def test_trades_beyond_the_rest_window_are_a_reported_gap(
     assert seen.health["trade_gaps"] == 1 and seen.health["trades_backfilled"] <= 5
     missing = [int(t) for t in expected if t not in set(seen.trades)]
     assert missing == list(range(missing[0], missing[-1] + 1))  # one contiguous loss
+    [gap] = [m for m in seen.others if isinstance(m, Gap)]  # and the client is told: one seq
+    assert (gap.reason, gap.from_seq, gap.to_seq) == ("venue", gap.from_seq, gap.from_seq)
     assert_clean_book(seen, resets=3)
 
 

@@ -27,6 +27,7 @@ from tickcast.model import (
     Side,
     Ticker,
     Trade,
+    TradesGap,
 )
 from tickcast.model.bench import StampedTicker, StampedTrade
 
@@ -43,6 +44,7 @@ _TYPES: dict[str, type[Any]] = {
         Order,
         Position,
         Prediction,
+        TradesGap,  # issue 16: a venue-side trade loss
         StampedTrade,
         StampedTicker,
     )

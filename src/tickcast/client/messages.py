@@ -67,7 +67,8 @@ class Snapshot:
 class Gap:
     """Events ``from_seq..to_seq`` of ``stream`` are lost for good.
 
-    ``reason``: ``history``, ``epoch`` or ``overflow`` from the server, or ``client-detected``.
+    ``reason``: ``history``, ``epoch``, ``overflow``, ``unencodable`` or ``venue`` (trades a live
+    venue lost, docs/connectors.md) from the server, or ``client-detected``.
     """
 
     stream: str

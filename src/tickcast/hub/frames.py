@@ -19,6 +19,7 @@ from tickcast.model import (
     MarketCatalog,
     StreamKind,
     StreamPosition,
+    TradesGap,
 )
 from tickcast.state import StateKeeper
 
@@ -39,6 +40,8 @@ class Framer:
         if view.party is not None and not party_matches(event, view.party):
             return None
         encoder = group.encoder
+        if isinstance(event, TradesGap):  # issue 16 (conn2): a venue loss is a Gap of one seq
+            return self.venue_gap(encoder, envelope)
         if isinstance(event, BookSnapshot):
             if group.depth_view is not None:
                 group.depth_view.snapshot(self.book(envelope.stream))
@@ -55,6 +58,14 @@ class Framer:
                 )
             return encoder.update_frame(envelope.stream, envelope.seq, event, event.checksum)
         return encoder.update_frame(envelope.stream, envelope.seq, event, None)
+
+    @staticmethod
+    def venue_gap(encoder: Encoder, envelope: Envelope) -> bytes:
+        """A ``TradesGap`` (issue 16): the dialect's gap notice for its one seq, reason ``venue``
+        (Coin Metrics renders no gap: an empty frame, skipped)."""
+        return encoder.gap_frame(
+            envelope.stream, envelope.epoch, envelope.seq, envelope.seq, "venue"
+        )
 
     def unencodable(self, encoder: Encoder, envelope: Envelope) -> bytes:
         """An event the dialect could not encode: counted, logged once per event (with its
@@ -124,6 +135,8 @@ class Framer:
         event = envelope.event
         if group.view.party is not None and not party_matches(event, group.view.party):
             return None
+        if isinstance(event, TradesGap):  # issue 16 (conn2)
+            return self.venue_gap(group.encoder, envelope)
         checksum = event.checksum if isinstance(event, BookDelta) else None
         try:
             return group.encoder.update_frame(envelope.stream, envelope.seq, event, checksum)

@@ -17,6 +17,7 @@ from tickcast.model.events import (
     Side,
     Ticker,
     Trade,
+    TradesGap,
 )
 from tickcast.model.markets import Market, MarketCatalog, MarketKind
 from tickcast.model.numbers import format_fixed, parse_fixed
@@ -46,6 +47,7 @@ __all__ = [
     "StreamPosition",
     "Ticker",
     "Trade",
+    "TradesGap",
     "format_fixed",
     "parse_fixed",
     "stream_of",

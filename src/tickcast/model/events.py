@@ -46,6 +46,23 @@ class Trade:
 
 
 @dataclass(frozen=True, slots=True)
+class TradesGap:
+    """Trades of ``market`` that the venue lost and no backfill recovered (issue 16).
+
+    It takes one seq on the trades stream, so history, replay and resume keep it. The native
+    dialect renders it as ``Gap {from: seq, to: seq, reason: "venue"}``; dialects that cannot
+    express a gap (Coin Metrics, Vega) skip it; aggregations (candles, tickers, features) and the
+    recorder ignore it. ``after_id`` / ``before_id``: the venue's last trade id before the loss
+    and first after it, when known."""
+
+    market: str
+    time_ns: int
+    reason: str = "venue"
+    after_id: str | None = None
+    before_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BookSnapshot:
     market: str
     bids: tuple[Level, ...]
@@ -161,6 +178,7 @@ class Prediction:
 
 Event = (
     Trade
+    | TradesGap
     | BookSnapshot
     | BookDelta
     | Quote

@@ -21,6 +21,7 @@ from tickcast.model.events import (
     Quote,
     Ticker,
     Trade,
+    TradesGap,
 )
 from tickcast.model.markets import is_market_id
 
@@ -120,7 +121,7 @@ class StreamKey:
 def stream_of(event: Event) -> StreamKey:
     """The stream an event is published on."""
     match event:
-        case Trade():
+        case Trade() | TradesGap():
             return StreamKey(StreamKind.TRADES, event.market)
         case BookDelta() | BookSnapshot():
             return StreamKey(StreamKind.BOOK, event.market)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from tickcast.dialects import native
 from tickcast.history.service import READ_FLUSH_TIMEOUT, History
 from tickcast.model import BookDelta, BookSnapshot, Envelope, StreamKey, StreamKind, StreamPosition
+from tickcast.model.events import TradesGap
 from tickcast.model.streams import StreamClass, View
 from tickcast.session import Attach
 
@@ -190,6 +191,10 @@ def _frames(connection: NativeConnection, envelopes: Sequence[Envelope]) -> list
                     checksum=event.checksum, reset=True,
                 )
             )  # fmt: skip
+            continue
+        if isinstance(event, TradesGap):  # issue 16 (conn2): as live, a Gap of its one seq
+            seq = envelope.seq
+            frames.append(encoder.gap_frame(envelope.stream, envelope.epoch, seq, seq, "venue"))
             continue
         checksum = event.checksum if isinstance(event, BookDelta) else None
         frames.append(encoder.update_frame(envelope.stream, envelope.seq, event, checksum))

@@ -132,13 +132,21 @@ def test_trade_gaps_disconnects_and_the_resubscription_snapshot() -> None:
         "13"
     ]
     gap = feed.receive(_trades_message(2, "update", [15]), 3)
-    assert of_type(gap, TradesLost) == [TradesLost("coinbase-skl-usd-spot", "trade id gap", "13")]
-    lost = of_type(feed.disconnected(4), TradesLost)
-    assert TradesLost("coinbase-skl-usd-spot", "disconnected", after_trade_id="15") in lost
+    lost = TradesLost("coinbase-skl-usd-spot", "trade id gap", "13", "15")
+    assert of_type(gap, TradesLost) == [lost]
+    assert gap.index(lost) == 0  # before the trade after the loss
+    assert of_type(feed.disconnected(4), TradesLost) == []  # the next ids will tell
     feed.connected()
     after = feed.receive(_trades_message(0, "snapshot", [18, 17, 16, 15, 14]), 5)
     assert [t.id for t in events_of(after)] == ["16", "17", "18"]  # type: ignore[attr-defined]
-    assert of_type(after, TradesLost) == []  # the disconnect already said so
+    assert of_type(after, TradesLost) == []  # the snapshot covered the disconnect
+    feed.disconnected(6)
+    feed.connected()
+    short = feed.receive(_trades_message(0, "snapshot", [25, 24]), 7)
+    assert of_type(short, TradesLost) == [
+        TradesLost("coinbase-skl-usd-spot", "trade id gap", "18", "24")
+    ]
+    assert [t.id for t in events_of(short)] == ["24", "25"]  # type: ignore[attr-defined]
 
 
 def test_silence_beyond_the_heartbeats_reconnects() -> None:

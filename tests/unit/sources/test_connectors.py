@@ -17,6 +17,7 @@ from tickcast.sources.connectors.backfill import recovered
 from tickcast.sources.connectors.binance import BinanceFeed, _fixed
 from tickcast.sources.connectors.binance_info import COINM, SPOT, USDM, instruments, select
 from tickcast.sources.connectors.health import Backoff, ConnectorHealth, RateLimiter
+from tickcast.sources.connectors.inputs import Tick
 from tickcast.sources.connectors.protocol import (
     FetchSnapshot,
     Publish,
@@ -26,7 +27,7 @@ from tickcast.sources.connectors.protocol import (
     TradesLost,
 )
 from tickcast.sources.connectors.registry import VENUES, build_connector, is_connector_spec
-from tickcast.sources.connectors.runner import _Connection, _Reconnect, _Tick
+from tickcast.sources.connectors.runner import _Connection, _Reconnect
 from tickcast.sources.connectors.spec import parse_connector_spec
 from tickcast.sources.replay import BinanceBookSync, DepthEvent
 
@@ -258,10 +259,10 @@ def test_runner_reconnects_on_schedule_before_the_venue_does() -> None:
     connection = _Connection(source, [], drop)
     opened = clock.monotonic_ns()
     clock.advance(23 * 3600 * S)
-    assert connection._input(_Tick(), opened) == []
+    assert connection._input(Tick(), opened) == []
     clock.advance(3600 * S)
     with pytest.raises(_Reconnect, match="scheduled reconnect after 86400 s"):
-        connection._input(_Tick(), opened)
+        connection._input(Tick(), opened)
 
 
 def _trades(*ids: int) -> list[Trade]:

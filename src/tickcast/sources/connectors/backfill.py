@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from tickcast.model.events import Trade
 from tickcast.sources.connectors.protocol import TradesLost
 
+ENDS_EARLY = "REST recent trades end before the live ones"
+
 
 def recovered(lost: TradesLost, trades: Sequence[Trade] | None) -> tuple[list[Trade], str | None]:
     """The trades strictly between ``after_trade_id`` and ``before_trade_id`` (oldest first), and
@@ -29,5 +31,5 @@ def recovered(lost: TradesLost, trades: Sequence[Trade] | None) -> tuple[list[Tr
     if not found or int(found[0].id) != after + 1:
         return found, "REST recent trades do not reach back far enough"
     if before is not None and int(found[-1].id) != before - 1:
-        return found, "REST recent trades end before the live ones"
+        return found, ENDS_EARLY
     return found, None

@@ -16,10 +16,11 @@ on every message, and a gap (a message of any channel lost) restarts every book 
 snapshot, ``Resynced``, unsubscribe + subscribe ``level2`` so Coinbase sends fresh snapshots).
 Updates of a product that has no snapshot yet are dropped. Coinbase publishes no book checksum.
 
-Trades: ``trade_id`` is dense per product, so a gap is a ``TradesLost``; ``side`` on public
-trades is the maker's, so the aggressor is the other side. The ``market_trades`` snapshot sent
-on (re)subscription sets the baseline on the first connection and, after a reconnect, publishes
-the trades newer than the last one published (the disconnect itself is reported first).
+Trades: ``trade_id`` is dense per product, so a gap is a ``TradesLost`` (just before the trade
+after it); ``side`` on public trades is the maker's, so the aggressor is the other side. The
+``market_trades`` snapshot sent on (re)subscription sets the baseline on the first connection and,
+after a reconnect, publishes the trades newer than the last one published: a disconnect is a
+loss only if that snapshot (or the first live trade) does not continue the ids.
 """
 
 from __future__ import annotations
@@ -111,7 +112,6 @@ class CoinbaseFeed:
         self._quotes: dict[str, tuple[int, int, int, int]] = {}
         self._sequence: int | None = None
         self._last_trade: dict[str, int] = {}
-        self._gap_reported: set[str] = set()
         self._last_recv_ns: int | None = None
         self.sequence_checks = 0
         self.errors: list[str] = []
@@ -155,14 +155,10 @@ class CoinbaseFeed:
         return []  # snapshots come on the WebSocket
 
     def disconnected(self, recv_ns: int) -> Sequence[Command]:
+        """Books restart. Trades: nothing yet; ids are dense, so the first trade after the
+        reconnect (from the ``market_trades`` snapshot or live) tells exactly what was lost."""
         self._last_recv_ns = None
-        commands = self._reset_all("disconnected", recv_ns)
-        for symbol, market in sorted(self._markets.items()):
-            last = self._last_trade.get(symbol)
-            after = None if last is None else str(last)
-            commands.append(TradesLost(market.id, "disconnected", after_trade_id=after))
-            self._gap_reported.add(symbol)
-        return commands
+        return self._reset_all("disconnected", recv_ns)
 
     def heartbeat(self, now_ns: int) -> Sequence[Command]:
         if self._last_recv_ns is None:
@@ -249,7 +245,7 @@ class CoinbaseFeed:
 
     def _trades(self, message: dict[str, Any]) -> list[Command]:
         events: list[Event] = []
-        commands: list[Command] = []
+        commands: list[Command] = []  # a loss comes just before the first trade after it
         for event in message.get("events", ()):
             snapshot = event.get("type") == "snapshot"
             trades = sorted(event.get("trades", ()), key=lambda item: int(item["trade_id"]))
@@ -264,12 +260,13 @@ class CoinbaseFeed:
                 last = self._last_trade.get(symbol)
                 if last is not None and trade_id <= last:
                     continue
-                if last is not None and trade_id > last + 1 and symbol not in self._gap_reported:
-                    commands.append(TradesLost(market.id, "trade id gap", str(last)))
-                self._gap_reported.discard(symbol)
+                if last is not None and trade_id > last + 1:
+                    commands += [Publish(tuple(events))] if events else []
+                    events = []
+                    commands.append(TradesLost(market.id, "trade id gap", str(last), str(trade_id)))
                 self._last_trade[symbol] = trade_id
                 events.append(self._trade(item, market))
-        return ([Publish(tuple(events))] if events else []) + commands
+        return commands + ([Publish(tuple(events))] if events else [])
 
     def _baseline(self, trades: Sequence[dict[str, Any]]) -> None:
         """A snapshot of a product never seen: its trades predate us, the newest id is the start."""

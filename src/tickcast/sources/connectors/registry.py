@@ -14,13 +14,14 @@ from tickcast.errors import ConfigError
 from tickcast.sources.connectors.binance_venues import binance_venues
 from tickcast.sources.connectors.runner import ConnectorSource, Sleep
 from tickcast.sources.connectors.spec import VenueDef, parse_connector_spec
-from tickcast.sources.connectors.venues import COINBASE, KRAKEN, OKX
+from tickcast.sources.connectors.venues import BYBIT, COINBASE, KRAKEN, OKX
 
 _VENUES: tuple[VenueDef, ...] = (
     *binance_venues(),
     KRAKEN,
     COINBASE,
     OKX,
+    *BYBIT,
 )
 VENUES: dict[str, VenueDef] = {venue.name: venue for venue in _VENUES}
 

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 import httpx
 import websockets
@@ -23,11 +22,12 @@ from websockets.asyncio.client import ClientConnection
 
 from tickcast.clock import Clock, SystemClock
 from tickcast.errors import ConfigError
-from tickcast.model.events import Event, Trade
+from tickcast.model.events import Event, Trade, TradesGap
 from tickcast.model.markets import Market
 from tickcast.sources.base import EventSink
-from tickcast.sources.connectors.backfill import recovered
+from tickcast.sources.connectors.backfill import ENDS_EARLY, recovered
 from tickcast.sources.connectors.health import Backoff, ConnectorHealth, RateLimiter
+from tickcast.sources.connectors.inputs import Backfill, Closed, Input, Message, Rest, Tick
 from tickcast.sources.connectors.protocol import (
     Command,
     FetchSnapshot,
@@ -48,44 +48,13 @@ QUEUE_SIZE = 10_000
 """Inputs waiting for the feed; a full queue stops reading the socket (backpressure)."""
 BATCH = 256
 """Inputs already queued that are handled before one sink call publishes their events."""
+MAX_PAGES = 100
+"""A paged instrument list longer than this is refused (a venue looping on its cursor)."""
 Sleep = Callable[[float], Awaitable[None]]
 
 
 class _Reconnect(Exception):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class _Message:
-    data: str | bytes
-    recv_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Rest:
-    request_id: str
-    body: bytes
-    recv_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Backfill:
-    lost: TradesLost
-    trades: tuple[Trade, ...] | None
-    """None: the request failed."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Tick:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class _Closed:
-    reason: str
-
-
-_Input = _Message | _Rest | _Backfill | _Tick | _Closed
 
 
 class ConnectorSource:
@@ -120,17 +89,29 @@ class ConnectorSource:
         listed: list[Instrument] = []
         async with httpx.AsyncClient(timeout=10) as http:
             for path in (self.venue.info_path, *self.venue.more_info_paths):
-                url = f"{self.rest_url}{path}"
-                try:
-                    response = await http.get(url)
-                    response.raise_for_status()
-                except httpx.HTTPError as exc:
-                    raise ConfigError(
-                        f"{self.name}: cannot read the instrument list {url}: {exc}"
-                    ) from None
-                listed.extend(self.venue.parse_instruments(response.content))
+                listed.extend(await self._instrument_pages(http, path))
         self.instruments = self.venue.select(listed, self.spec.symbols)
         self.by_id = {item.market.id: item.market for item in self.instruments}
+
+    async def _instrument_pages(self, http: httpx.AsyncClient, path: str) -> list[Instrument]:
+        """One instrument list, following its pages where the venue pages it."""
+        listed: list[Instrument] = []
+        next_path: str | None = path
+        for _ in range(MAX_PAGES):
+            if next_path is None:
+                return listed
+            url = f"{self.rest_url}{next_path}"
+            try:
+                response = await http.get(url)
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                raise ConfigError(
+                    f"{self.name}: cannot read the instrument list {url}: {exc}"
+                ) from None
+            listed.extend(self.venue.parse_instruments(response.content))
+            paging = self.venue.next_info_path
+            next_path = paging(response.content) if paging is not None else None
+        raise ConfigError(f"{self.name}: the instrument list has more than {MAX_PAGES} pages")
 
     def markets(self) -> list[Market]:
         return [item.market for item in self.instruments]
@@ -178,8 +159,8 @@ class _Connection:
         if source.venue.ws_url_for is not None:
             self.url = source.venue.ws_url_for(self.url, shard)
         self.backoff = Backoff(source.rng)
-        self.held: dict[str, list[Trade]] = {}
-        """Trades of markets being backfilled, published after the backfill."""
+        self.held: dict[str, list[Event]] = {}
+        """Trades (and gaps) of markets being backfilled, published after the backfill."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.live = False
         self.last_send_ns: int | None = None
@@ -218,7 +199,7 @@ class _Connection:
             task.cancel()
         self.tasks.clear()
         for market, trades in self.held.items():  # the backfill will not come: publish the rest
-            self.source.trades_gap(TradesLost(market, "reconnected during a backfill"), "lost")
+            self.pending.append(self._gap(TradesLost(market, "reconnected during a backfill")))
             self.pending.extend(trades)
         self.held.clear()
         if self.live:
@@ -226,7 +207,7 @@ class _Connection:
             self.source.health.live -= 1
 
     async def _session(self) -> None:
-        queue: asyncio.Queue[_Input] = asyncio.Queue(QUEUE_SIZE)
+        queue: asyncio.Queue[Input] = asyncio.Queue(QUEUE_SIZE)
         async with websockets.connect(
             self.url, open_timeout=10, close_timeout=2, max_size=2**24, compression=None
         ) as ws:
@@ -243,10 +224,10 @@ class _Connection:
                     await self._execute(self._input(queue.get_nowait(), opened_ns), ws, queue)
                 await self._flush()
 
-    def _input(self, item: _Input, opened_ns: int) -> Sequence[Command]:
+    def _input(self, item: Input, opened_ns: int) -> Sequence[Command]:
         source = self.source
         match item:
-            case _Message(data=data, recv_ns=recv_ns):
+            case Message(data=data, recv_ns=recv_ns):
                 source.health.messages += 1
                 source.health.last_message_ns = recv_ns
                 if not self.live:
@@ -254,18 +235,18 @@ class _Connection:
                     source.health.live += 1
                     self.backoff.reset()
                 return self.feed.receive(data, recv_ns)
-            case _Rest(request_id=request_id, body=body, recv_ns=recv_ns):
+            case Rest(request_id=request_id, body=body, recv_ns=recv_ns):
                 source.health.snapshots += 1
                 return self.feed.rest_snapshot(request_id, body, recv_ns)
-            case _Backfill():
+            case Backfill():
                 return self._backfilled(item)
-            case _Tick():
+            case Tick():
                 limit = source.venue.max_connection_s
                 age_s = (source.clock.monotonic_ns() - opened_ns) / NS
                 if limit is not None and age_s > limit:
                     raise _Reconnect(f"scheduled reconnect after {age_s:.0f} s")
                 return self.feed.heartbeat(source.clock.time_ns())
-            case _Closed(reason=reason):
+            case Closed(reason=reason):
                 raise _Reconnect(reason)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
@@ -273,26 +254,26 @@ class _Connection:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _read(self, ws: ClientConnection, queue: asyncio.Queue[_Input]) -> None:
+    async def _read(self, ws: ClientConnection, queue: asyncio.Queue[Input]) -> None:
         clock = self.source.clock
         try:
             async for data in ws:
-                await queue.put(_Message(data, clock.time_ns()))
+                await queue.put(Message(data, clock.time_ns()))
             reason = f"closed by the venue ({ws.close_code})"
         except websockets.exceptions.WebSocketException as exc:
             reason = f"{type(exc).__name__}: {exc}"
-        await queue.put(_Closed(reason))
+        await queue.put(Closed(reason))
 
-    async def _tick(self, queue: asyncio.Queue[_Input]) -> None:
+    async def _tick(self, queue: asyncio.Queue[Input]) -> None:
         while True:
             await self.source.sleep(1.0)
-            await queue.put(_Tick())
+            await queue.put(Tick())
 
     async def _execute(
         self,
         commands: Sequence[Command],
         ws: ClientConnection | None,
-        queue: asyncio.Queue[_Input] | None = None,
+        queue: asyncio.Queue[Input] | None = None,
     ) -> None:
         for command in commands:
             match command:
@@ -346,7 +327,7 @@ class _Connection:
             self.source.health.lag(self.source.clock.time_ns(), last.time_ns)
         await self.sink(events)
 
-    async def _fetch(self, command: FetchSnapshot, queue: asyncio.Queue[_Input]) -> None:
+    async def _fetch(self, command: FetchSnapshot, queue: asyncio.Queue[Input]) -> None:
         """GET a snapshot, retrying with backoff until it succeeds (or the session ends)."""
         retry = Backoff(self.source.rng)
         while True:
@@ -356,10 +337,10 @@ class _Connection:
                 logger.warning("%s: GET %s failed: %s", self.source.name, command.path, exc)
                 await self.source.sleep(retry.next_delay())
                 continue
-            await queue.put(_Rest(command.request_id, body, self.source.clock.time_ns()))
+            await queue.put(Rest(command.request_id, body, self.source.clock.time_ns()))
             return
 
-    def _lost(self, lost: TradesLost, queue: asyncio.Queue[_Input] | None) -> None:
+    def _lost(self, lost: TradesLost, queue: asyncio.Queue[Input] | None) -> None:
         venue = self.source.venue
         market = self.source.by_id.get(lost.market)
         if (
@@ -369,16 +350,16 @@ class _Connection:
             or lost.after_trade_id is None
             or queue is None
         ):
-            self.source.trades_gap(lost, "the venue has no REST backfill")
+            self.pending.append(self._gap(lost, "the venue has no REST backfill"))
             return
         if lost.market in self.held:
-            self.source.trades_gap(lost, "a second loss during a backfill")
+            self.held[lost.market].append(self._gap(lost, "a second loss during a backfill"))
             return
         self.held[lost.market] = []
         self._spawn(self._backfill(lost, market, queue))
 
     async def _backfill(
-        self, lost: TradesLost, market: Market, queue: asyncio.Queue[_Input]
+        self, lost: TradesLost, market: Market, queue: asyncio.Queue[Input]
     ) -> None:
         venue = self.source.venue
         assert venue.trades_path is not None and venue.parse_trades is not None
@@ -389,14 +370,27 @@ class _Connection:
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             logger.warning("%s: trades backfill failed: %s", self.source.name, exc)
             trades = None
-        await queue.put(_Backfill(lost, trades))
+        await queue.put(Backfill(lost, trades))
 
-    def _backfilled(self, item: _Backfill) -> Sequence[Command]:
+    def _backfilled(self, item: Backfill) -> Sequence[Command]:
         """Publish the backfilled trades in (after, before), then the held ones."""
         held = self.held.pop(item.lost.market, [])
         found, missing = recovered(item.lost, item.trades)
-        if missing is not None:
-            self.source.trades_gap(item.lost, missing)
         self.source.health.trades_backfilled += len(found)
-        events: tuple[Event, ...] = (*found, *held)
-        return [Publish(events)] if events else []
+        events: list[Event] = [*found, *held]
+        if missing is not None:  # where the hole is: before the recovered trades, or after them
+            at = len(found) if missing == ENDS_EARLY else 0
+            events.insert(at, self._gap(item.lost, missing))
+        return [Publish(tuple(events))] if events else []
+
+    def _gap(self, lost: TradesLost, why: str = "lost") -> TradesGap:
+        """A loss no backfill covers: counted, logged, and a ``TradesGap`` event on the trades
+        stream (native clients get a ``Gap`` of its seq, reason ``venue``)."""
+        self.source.trades_gap(lost, why)
+        return TradesGap(
+            lost.market,
+            self.source.clock.time_ns(),
+            lost.reason,
+            lost.after_trade_id,
+            lost.before_trade_id,
+        )

@@ -68,6 +68,8 @@ class VenueDef:
     """Further instrument-list paths (OKX lists spot, swaps and futures separately)."""
     sends_per_second: float | None = None
     """The venue's limit on messages a client sends per connection (the runner spaces Sends)."""
+    next_info_path: Callable[[bytes], str | None] | None = None
+    """A paged instrument list (Bybit): the path of the page after this answer (None: last)."""
 
 
 def _bad(spec: str, why: str) -> ConfigError:

@@ -1,9 +1,10 @@
-"""Kraken (WebSocket v2), Coinbase (Advanced Trade) and OKX (v5) as ``VenueDef`` registry entries.
+"""Kraken (WS v2), Coinbase (Advanced Trade), OKX (v5) and Bybit (v5) as ``VenueDef`` entries.
 
-The feeds are ``kraken.py``, ``coinbase.py`` and ``okx.py``; what is here is what the runner
-needs besides: endpoints, the instrument list, how a spec names instruments, connection limits.
-None of them sends its book snapshot over REST (``FetchSnapshot`` is unused) or has a REST
-recent-trades endpoint wired here yet, so trades lost in a reconnect are counted as a trades gap.
+The feeds are ``kraken.py``, ``coinbase.py``, ``okx.py`` and ``bybit.py``; what is here is what
+the runner needs besides: endpoints, the instrument list, how a spec names instruments,
+connection limits. None of them sends its book snapshot over REST (``FetchSnapshot`` is unused)
+or has a REST recent-trades endpoint wired here yet, so trades lost in a reconnect are counted as
+a trades gap.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from tickcast.errors import ConfigError
-from tickcast.sources.connectors import coinbase, kraken, okx
+from tickcast.sources.connectors import bybit, coinbase, kraken, okx
 from tickcast.sources.connectors.protocol import Instrument, VenueFeed
 from tickcast.sources.connectors.spec import FeedOptions, VenueDef
 
@@ -90,3 +91,44 @@ OKX = VenueDef(
     weight_per_minute=600,  # public instruments: 20 requests per 2 s
     stale_s=okx.STALE_AFTER_NS / 1e9,
 )
+
+
+# Bybit v5: one endpoint per category, so one venue per category. ``bybit:`` is the linear
+# (USDT/USDC-margined) perpetuals and futures, the market a bare ``BTCUSDT`` usually means;
+# ``bybit-spot:`` and ``bybit-inverse:`` the others (docs/connectors.md, "Bybit").
+BYBIT_SPEC_NAMES = {"linear": "bybit", "spot": "bybit-spot", "inverse": "bybit-inverse"}
+
+
+def _bybit_symbol(category: str, name: str) -> str:
+    name = name.upper()
+    return name.replace("-", "").replace("/", "") if category == "spot" else name
+
+
+def _bybit_page(category: str, body: bytes) -> str | None:
+    cursor = bybit.parse_instruments(body)[1]
+    return bybit.instruments_path(category, cursor) if cursor else None
+
+
+def _bybit_feed(category: str, items: Sequence[Instrument], options: FeedOptions) -> VenueFeed:
+    return bybit.BybitFeed(items, category=category, stale_after_ns=options.stale_ns)
+
+
+def bybit_venue(category: str) -> VenueDef:
+    return VenueDef(
+        name=BYBIT_SPEC_NAMES[category],
+        ws_url=bybit.ws_url(category),
+        rest_url=bybit.REST_URL,
+        info_path=bybit.instruments_path(category),
+        next_info_path=partial(_bybit_page, category),
+        parse_instruments=lambda body: bybit.parse_instruments(body)[0],
+        select=partial(
+            select_symbols, BYBIT_SPEC_NAMES[category], partial(_bybit_symbol, category)
+        ),
+        feed=partial(_bybit_feed, category),
+        instruments_per_connection=100,  # 3 topics each; Bybit caps one connection's args
+        weight_per_minute=600,  # public REST: 600 requests per 5 s per IP; stay far below
+        stale_s=bybit.STALE_AFTER_NS / 1e9,
+    )
+
+
+BYBIT = tuple(bybit_venue(category) for category in ("linear", "spot", "inverse"))
