@@ -89,6 +89,15 @@ def test_cli_serve_and_tail(tmp_path: Path) -> None:
         shown = trades.stdout.strip().splitlines()
         pattern = r"trades:binance-btc-usdt-spot #\d+ (BUY |SELL) [0-9.]+ @ [0-9.]+"
         assert len(shown) == 2 and all(re.match(pattern, line) for line in shown), shown
+        listed = run("markets", "--exchange", "binance", "--url", url, "--key", key)
+        assert listed.returncode == 0, listed.stderr
+        lines = listed.stdout.strip().splitlines()
+        assert lines[0].split() == ["MARKET", "KIND", "SYMBOL", "TICK", "LOT"]
+        row = next(line.split() for line in lines if line.startswith("binance-btc-usdt-spot "))
+        assert row[1:3] == ["spot", "BTCUSDT"] and float(row[3]) > 0 and float(row[4]) > 0
+        assert all(line.startswith("binance-") for line in lines[1:])
+        unreachable = run("markets", "--url", "ws://127.0.0.1:9", "--key", key)
+        assert unreachable.returncode == 1 and "cannot list" in unreachable.stderr
     finally:
         server.terminate()
         server.wait(timeout=20)

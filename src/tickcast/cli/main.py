@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tickcast.cli import db, export, keys, models, record, serve, tail
+from tickcast.cli import db, export, keys, markets, models, record, serve, tail
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(subparsers)
     keys.register(subparsers)
     tail.register(subparsers)
+    markets.register(subparsers)
     record.register(subparsers)
     db.register(subparsers)
     models.register(subparsers)

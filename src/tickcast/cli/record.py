@@ -62,13 +62,18 @@ def check_streams(streams: list[str]) -> list[StreamKey]:
     return keys
 
 
-def fetch_markets(url: str, key: str, wanted: set[str]) -> list[dict[str, Any]]:
-    """The catalogue entries of ``wanted`` markets from the server's control plane."""
+def list_markets(url: str, key: str) -> list[dict[str, Any]]:
+    """Every market of the server's catalogue (``GET /api/v1/markets``)."""
     # the standard library's HTTP client: the SDK and its commands need nothing but websockets
     request = Request(f"{http_base(url)}/api/v1/markets", headers={"X-API-Key": key})
     with urlopen(request, timeout=10) as response:  # HTTPError (an OSError) on 4xx/5xx
         listed: list[dict[str, Any]] = json.loads(response.read())
-    markets = [m for m in listed if m["id"] in wanted]
+    return listed
+
+
+def fetch_markets(url: str, key: str, wanted: set[str]) -> list[dict[str, Any]]:
+    """The catalogue entries of ``wanted`` markets from the server's control plane."""
+    markets = [m for m in list_markets(url, key) if m["id"] in wanted]
     missing = wanted - {m["id"] for m in markets}
     if missing:
         raise ValueError(f"the server has no market {', '.join(sorted(missing))}")
