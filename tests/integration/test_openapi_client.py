@@ -86,6 +86,7 @@ OPERATIONS = {
     "GET /api/v1/keys": ("list_keys", "admin", True),
     "DELETE /api/v1/keys/{key_id}": ("revoke_key", "admin", True),
     "GET /api/v1/connections": ("list_connections", "admin", True),
+    "GET /api/v1/connectors": ("list_connectors", "admin", True),
     "DELETE /api/v1/connections/{connection_id}": ("close_connection", "admin", True),
     "GET /api/v1/usage": ("get_usage", "usage", True),
     "POST /api/v1/publish": ("publish", "publish", True),
