@@ -1,7 +1,7 @@
-"""Order books: the L2 book, Kraken's book checksum (also kept incrementally) and depth-limited client views."""
+"""Order books: the L2 book, Kraken's book checksum (also kept incrementally), depth views."""
 
-from tickcast.book.checksummed import ChecksummedBook, level_digits
 from tickcast.book.checksum import CHECKSUM_DEPTH, book_checksum, checksum_of_strings
+from tickcast.book.checksummed import ChecksummedBook, level_digits
 from tickcast.book.orderbook import OrderBook, TopLevels
 from tickcast.book.view import DepthView
 

@@ -60,15 +60,13 @@ class _Side:
                     insort(prices, price)
                 sizes[price] = size
 
+    def _fill(self, price: int) -> bytes:
+        digits = self.digits[price] = level_digits(price, self.sizes[price])
+        return digits
+
     def _bytes(self, prices: list[int]) -> bytes:
-        digits, sizes = self.digits, self.sizes
-        parts = []
-        for price in prices:
-            cached = digits.get(price)
-            if cached is None:
-                cached = digits[price] = level_digits(price, sizes[price])
-            parts.append(cached)
-        return b"".join(parts)
+        get, fill = self.digits.get, self._fill
+        return b"".join([get(price) or fill(price) for price in prices])  # digits never empty
 
     def ask_bytes(self) -> bytes:
         """The checksum bytes of the lowest 10 levels, lowest first."""

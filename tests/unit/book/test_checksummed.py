@@ -5,13 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from tests.unit.book.test_checksum import KRAKEN_ASKS, KRAKEN_BIDS, KRAKEN_CHECKSUM
 
 from tickcast.book import ChecksummedBook, OrderBook, book_checksum, level_digits
 from tickcast.book.checksum import _digits
 from tickcast.errors import BookError
 from tickcast.model.events import Level
 from tickcast.model.numbers import format_fixed, parse_fixed
-from tests.unit.book.test_checksum import KRAKEN_ASKS, KRAKEN_BIDS, KRAKEN_CHECKSUM
 
 DECIMALS = (0, 1, 2, 5, 8, 18)
 
