@@ -185,8 +185,8 @@ async def bus_run(name: str, events: Sequence[Event], subscribers: int, **config
             frames = json.loads(await process.stdout.readline())["frames"]
             await process.wait()
     n = len(events) - len(events) // 10
-    return {"scenario": name, "subscribers": subscribers, "events": n,
-            "per_cpu_s": round(n / cpu), "per_wall_s": round(n / wall), "frames": frames}  # fmt: skip
+    return {"scenario": name, "subscribers": subscribers, "events": n, "per_cpu_s": round(n / cpu),
+            "per_wall_s": round(n / wall), "frames": frames}  # fmt: skip
 
 
 def free_port() -> int:

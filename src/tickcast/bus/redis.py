@@ -538,15 +538,20 @@ class RedisBus:
     def _deliver(self, envelopes: list[Envelope]) -> None:
         """Hand envelopes to the listeners, each stream's once and in seq order."""
         fresh: list[Envelope] = []
+        seen_by_stream = self._seen
+        latest: dict[str, Envelope] = {}  # this call's last fresh envelope per stream
         for envelope in envelopes:
-            seen = self._seen.get(envelope.stream)
-            if seen is not None and seen.epoch == envelope.epoch and envelope.seq <= seen.seq:
+            stream = envelope.stream
+            last = latest.get(stream) or seen_by_stream.get(stream)
+            if last is not None and last.epoch == envelope.epoch and envelope.seq <= last.seq:
                 continue
-            self._seen[envelope.stream] = envelope.position
-            self._streams.add(envelope.stream)
+            latest[stream] = envelope
             fresh.append(envelope)
         if not fresh:
             return
+        for stream, envelope in latest.items():
+            seen_by_stream[stream] = envelope.position
+        self._streams.update(latest)
         self._listeners.deliver(fresh)
         if self._waiters:
             for envelope in fresh:
