@@ -36,7 +36,8 @@ class BookChecksummer:
             book = books[event.market] = ChecksummedBook()
             book.apply_snapshot(event.bids, event.asks)
         else:
-            book = books.get(event.market) or books.setdefault(event.market, ChecksummedBook())
+            found = books.get(event.market)
+            book = found if found is not None else books.setdefault(event.market, ChecksummedBook())
             book.apply_delta(event.bids, event.asks)
         if book.is_crossed():
             logger.warning("book %s is crossed after an update", event.market)
