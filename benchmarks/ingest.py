@@ -14,6 +14,7 @@ Scenarios, all in one run (so before/after and the Redis ceiling share the machi
 Usage::
 
     .venv/bin/python benchmarks/ingest.py [--events 60000] [--subscribers 100] [--json out.jsonl]
+    .venv/bin/python benchmarks/ingest.py --only micro|memory|redis
 """
 
 from __future__ import annotations
@@ -235,12 +236,15 @@ async def publish_ceiling(url: str, n: int) -> list[Result]:
             {"scenario": "redis PUBLISH pipelined x1000", "per_wall_s": round(piped)}]  # fmt: skip
 
 
-async def run(n: int, subscribers: int, emit: Callable[[Result], None]) -> None:
+async def run(n: int, subscribers: int, only: str, emit: Callable[[Result], None]) -> None:
     trade_events, deltas = trades(n), book_events(n)
-    emit(micro(deltas))
-    for count in (0, subscribers):
+    if only in ("all", "micro"):
+        emit(micro(deltas))
+    for count in (0, subscribers) if only in ("all", "memory") else ():
         emit(await bus_run("memory trades", trade_events, count))
         emit(await bus_run("memory book deltas", deltas, count))
+    if only not in ("all", "redis"):
+        return
     with redis_server() as url:
         redis = {"bus": url, "role": "ingest"}
         emit(await bus_run("redis trades (ingest node)", trade_events, 0, **redis))
@@ -254,6 +258,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--json", help="append each result as a JSON line to this file")
+    parser.add_argument("--only", choices=("all", "micro", "memory", "redis"), default="all")
     parser.add_argument("--role", choices=("subscribers",))
     parser.add_argument("--url")
     parser.add_argument("--n", type=int, default=100)
@@ -268,7 +273,7 @@ def main() -> None:
             with open(args.json, "a") as out:
                 out.write(json.dumps(result) + "\n")
 
-    asyncio.run(run(args.events, args.subscribers, emit))
+    asyncio.run(run(args.events, args.subscribers, args.only, emit))
 
 
 if __name__ == "__main__":

@@ -108,3 +108,29 @@ async def test_history_lost_mid_stream_restarts_the_epoch_for_the_whole_call(
     finally:
         await client.aclose()
         await bus.stop()
+
+
+async def test_state_of_large_snapshots_and_repeated_levels_is_exact(redis_url: str) -> None:
+    """A 5,200-level snapshot and deltas repeating a level come back exactly from Redis state."""
+    market = MARKETS[0]
+    bids = tuple((10_000 - i, i + 1) for i in range(2600))
+    asks = tuple((10_001 + i, i + 1) for i in range(2600))
+    events: list[Event] = [
+        BookSnapshot(market, bids, asks, 1),
+        BookDelta(market, ((9999, 5), (9999, 0)), ((10_001, 0), (10_001, 7)), 2),
+        BookDelta(market, ((9000, 0), (8000, 0), (9998, 3)), ((10_002, 0),), 3),
+        BookDelta(market, ((9997, 0), (9997, 4), (9997, 0)), (), 4),
+    ]
+    bus = RedisBus([redis_url], history_size=100, subscribe=False)
+    await bus.start()
+    try:
+        envelopes = await bus.publish(events)
+    finally:
+        await bus.stop()
+    live, late = StateKeeper(), StateKeeper()
+    live.apply_all(envelopes)
+    restoring = RedisBus([redis_url], history_size=100)
+    restoring.on_restore(late.apply_all)
+    await restoring.start()
+    await restoring.stop()
+    assert late.snapshot(f"book:{market}") == live.snapshot(f"book:{market}")
