@@ -270,15 +270,14 @@ class _Publisher:
         return results
 
     def _args(self, events: list[Event], streams: list[str], now: int) -> list[Any]:
-        args: list[Any] = [self._history_size, new_epoch(), now, CHANNEL]
-        append = args.append
+        records = []
         for event, stream in zip(events, streams, strict=True):
             ops = state_ops(event)
-            append(
+            records.append(
                 b"%s\t%s\t%s"
                 % (stream.encode(), ops.to_json() if ops is not None else b"", encode_event(event))
             )
-        return args
+        return [self._history_size, new_epoch(), now, CHANNEL, b"\n".join(records)]
 
 
 class RedisBus:
