@@ -45,8 +45,8 @@ from tickcast.sources.simulator import Simulator
 from tickcast.state import BookChecksummer
 
 MARKET = Market("bench-btc-usd-spot", "bench", MarketKind.SPOT, "BTC", "USD", "BTCUSD", 2, 8)
-BATCH = 100
-"""Events per publish call."""
+BATCH = [100]
+"""Events per publish call (``--batch``)."""
 Result = dict[str, Any]
 
 
@@ -89,8 +89,8 @@ def book_events(n: int, levels: int = 50) -> list[Event]:
 def micro(deltas: Sequence[Event]) -> Result:
     checksummer = BookChecksummer(catalog=MarketCatalog([MARKET]))
     cpu = time.process_time()
-    for start in range(0, len(deltas), BATCH):
-        checksummer.annotate(deltas[start : start + BATCH])
+    for start in range(0, len(deltas), BATCH[0]):
+        checksummer.annotate(deltas[start : start + BATCH[0]])
     annotate_us = (time.process_time() - cpu) / len(deltas) * 1e6
     simulator = Simulator(seed=1, clock=SystemClock())
     now, steps, produced = 1_700_000_000_000_000_000, 50_000, 0
@@ -152,8 +152,9 @@ async def serving(**overrides: Any) -> AsyncIterator[tuple[Node, str]]:
 async def pump(node: Node, events: Sequence[Event]) -> tuple[float, float]:
     """Publish ``events`` in batches; (wall s, CPU s) until the hub has no backlog left."""
     wall, cpu = time.perf_counter(), time.process_time()
-    for start in range(0, len(events), BATCH):
-        await node.publish_envelopes(events[start : start + BATCH])
+    batch = BATCH[0]
+    for start in range(0, len(events), batch):
+        await node.publish_envelopes(events[start : start + batch])
         await asyncio.sleep(0)
     for _ in range(2000):
         if not node.hub.backlogged():
@@ -186,8 +187,9 @@ async def bus_run(name: str, events: Sequence[Event], subscribers: int, **config
             frames = json.loads(await process.stdout.readline())["frames"]
             await process.wait()
     n = len(events) - len(events) // 10
-    return {"scenario": name, "subscribers": subscribers, "events": n, "per_cpu_s": round(n / cpu),
-            "per_wall_s": round(n / wall), "frames": frames}  # fmt: skip
+    rates = {"per_cpu_s": round(n / cpu), "per_wall_s": round(n / wall)}
+    return {"scenario": name, "subscribers": subscribers, "batch": BATCH[0], "events": n, **rates,
+            "frames": frames}  # fmt: skip
 
 
 def free_port() -> int:
@@ -259,6 +261,7 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--json", help="append each result as a JSON line to this file")
     parser.add_argument("--only", choices=("all", "micro", "memory", "redis"), default="all")
+    parser.add_argument("--batch", type=int, default=100, help="events per publish call")
     parser.add_argument("--role", choices=("subscribers",))
     parser.add_argument("--url")
     parser.add_argument("--n", type=int, default=100)
@@ -273,6 +276,7 @@ def main() -> None:
             with open(args.json, "a") as out:
                 out.write(json.dumps(result) + "\n")
 
+    BATCH[0] = args.batch
     asyncio.run(run(args.events, args.subscribers, args.only, emit))
 
 
