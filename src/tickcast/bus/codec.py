@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -69,11 +70,17 @@ _FIELDS: dict[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]] = {
 }
 
 
+_GETTERS: dict[type[Any], tuple[str, Callable[[Any], tuple[Any, ...]]]] = {
+    cls: (name, attrgetter(*(f.name for f in dataclasses.fields(cls))))
+    for name, cls in _TYPES.items()
+}
+"""Per event class: its tag and a getter of every field (each class has at least two)."""
+
+
 def encode_event(event: Event) -> bytes:
     """The event as ``[tag, *fields]`` JSON."""
-    tag = type(event).__name__
-    values = [getattr(event, name) for name, _ in _FIELDS[tag]]
-    return orjson.dumps([tag, *values])
+    tag, values = _GETTERS[type(event)]
+    return orjson.dumps([tag, *values(event)])
 
 
 def decode_event(data: bytes | str) -> Event:

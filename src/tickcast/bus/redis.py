@@ -123,6 +123,20 @@ class RedisShard:
         with redis_errors("script"):
             return await script(keys=list(keys), args=list(args))
 
+    async def scripts(
+        self, source: str, keys: Sequence[str], calls: Sequence[Sequence[Any]]
+    ) -> list[Any]:
+        """Several calls of one script in one pipeline (no transaction), replies in order."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self.client.register_script(source)
+        with redis_errors("script"):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for args in calls:
+                    await script(keys=list(keys), args=list(args), client=pipe)
+                replies: list[Any] = await pipe.execute()
+        return replies
+
     async def ping(self) -> None:
         with redis_errors("ping"):
             await self.client.ping()
@@ -170,6 +184,7 @@ class Subscription:
 @dataclass(slots=True)
 class _Pending:
     events: list[Event]
+    streams: list[str]
     future: asyncio.Future[list[tuple[int, str, int]]]
 
 
@@ -183,11 +198,13 @@ class _Publisher:
         self._queue: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None
 
-    def submit(self, events: list[Event]) -> asyncio.Future[list[tuple[int, str, int]]]:
+    def submit(
+        self, events: list[Event], streams: list[str]
+    ) -> asyncio.Future[list[tuple[int, str, int]]]:
         future: asyncio.Future[list[tuple[int, str, int]]] = (
             asyncio.get_running_loop().create_future()
         )
-        self._queue.append(_Pending(events, future))
+        self._queue.append(_Pending(events, streams, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
         return future
@@ -210,10 +227,9 @@ class _Publisher:
                 batch.append(item)
                 count += len(item.events)
             events = [event for item in batch for event in item.events]
+            streams = [stream for item in batch for stream in item.streams]
             try:
-                results: list[tuple[int, str, int]] = []
-                for start in range(0, len(events), MAX_EVENTS_PER_CALL):
-                    results.extend(await self._call(events[start : start + MAX_EVENTS_PER_CALL]))
+                results = await self._calls(events, streams)
             except BaseException as error:
                 for item in batch:
                     if not item.future.done():
@@ -229,25 +245,39 @@ class _Publisher:
                     item.future.set_result(results[offset : offset + len(item.events)])
                 offset += len(item.events)
 
-    async def _call(self, events: list[Event]) -> list[tuple[int, str, int]]:
+    async def _calls(self, events: list[Event], streams: list[str]) -> list[tuple[int, str, int]]:
+        """One script call per ``MAX_EVENTS_PER_CALL`` events, all of them sent in one pipeline
+        (Redis runs them in order); the seqs and epochs they assigned, in event order."""
         now = self._clock.monotonic_ns()
-        args: list[Any] = [self._history_size, new_epoch(), now, CHANNEL]
-        for event in events:
-            ops = state_ops(event)
-            args.append(
-                b"%s\t%s\t%s"
-                % (
-                    str(stream_of(event)).encode(),
-                    ops.to_json() if ops is not None else b"",
-                    encode_event(event),
-                )
-            )
-        reply = await self._shard.script(PUBLISH_LUA, [STREAMS_KEY], args)
-        results = []
-        for item in reply.split(b","):
-            seq, epoch = item.split(b" ")
-            results.append((int(seq), epoch.decode(), now))
+        calls = [
+            self._args(events[start : start + MAX_EVENTS_PER_CALL],
+                       streams[start : start + MAX_EVENTS_PER_CALL], now)
+            for start in range(0, len(events), MAX_EVENTS_PER_CALL)
+        ]  # fmt: skip
+        if len(calls) == 1:
+            replies = [await self._shard.script(PUBLISH_LUA, [STREAMS_KEY], calls[0])]
+        else:
+            replies = await self._shard.scripts(PUBLISH_LUA, [STREAMS_KEY], calls)
+        results: list[tuple[int, str, int]] = []
+        epochs: dict[bytes, str] = {}
+        for reply in replies:
+            for item in reply.split(b","):
+                seq, epoch = item.split(b" ")
+                text = epochs.get(epoch)
+                if text is None:
+                    text = epochs[epoch] = epoch.decode()
+                results.append((int(seq), text, now))
         return results
+
+    def _args(self, events: list[Event], streams: list[str], now: int) -> list[Any]:
+        records = []
+        for event, stream in zip(events, streams, strict=True):
+            ops = state_ops(event)
+            records.append(
+                b"%s\t%s\t%s"
+                % (stream.encode(), ops.to_json() if ops is not None else b"", encode_event(event))
+            )
+        return [self._history_size, new_epoch(), now, CHANNEL, b"\n".join(records)]
 
 
 class RedisBus:
@@ -298,25 +328,37 @@ class RedisBus:
     async def publish(self, events: Sequence[Event]) -> list[Envelope]:
         if not events:
             return []
+        streams = [str(stream_of(event)) for event in events]
+        if len(self.shards) == 1:
+            results = await self._publishers[0].submit(list(events), streams)
+        else:
+            results = await self._publish_sharded(events, streams)
+        envelopes = [
+            Envelope(stream, seq, epoch, event, now)
+            for stream, event, (seq, epoch, now) in zip(streams, events, results, strict=True)
+        ]
+        self._streams.update(streams)
+        if not self._subscribe:
+            self._deliver(envelopes)
+        return envelopes
+
+    async def _publish_sharded(
+        self, events: Sequence[Event], streams: list[str]
+    ) -> list[tuple[int, str, int]]:
         groups: dict[int, list[int]] = {}
-        for index, event in enumerate(events):
-            groups.setdefault(self._shard(str(stream_of(event))), []).append(index)
+        for index, stream in enumerate(streams):
+            groups.setdefault(self._shard(stream), []).append(index)
         futures = {
-            shard: self._publishers[shard].submit([events[i] for i in indexes])
+            shard: self._publishers[shard].submit(
+                [events[i] for i in indexes], [streams[i] for i in indexes]
+            )
             for shard, indexes in groups.items()
         }
         results: list[tuple[int, str, int]] = [(0, "", 0)] * len(events)
         for shard, future in futures.items():
             for index, position in zip(groups[shard], await future, strict=True):
                 results[index] = position
-        envelopes = [
-            Envelope(str(stream_of(event)), seq, epoch, event, now)
-            for event, (seq, epoch, now) in zip(events, results, strict=True)
-        ]
-        self._streams.update(envelope.stream for envelope in envelopes)
-        if not self._subscribe:
-            self._deliver(envelopes)
-        return envelopes
+        return results
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         return self._listeners.add(listener)
@@ -495,15 +537,20 @@ class RedisBus:
     def _deliver(self, envelopes: list[Envelope]) -> None:
         """Hand envelopes to the listeners, each stream's once and in seq order."""
         fresh: list[Envelope] = []
+        seen_by_stream = self._seen
+        latest: dict[str, Envelope] = {}  # this call's last fresh envelope per stream
         for envelope in envelopes:
-            seen = self._seen.get(envelope.stream)
-            if seen is not None and seen.epoch == envelope.epoch and envelope.seq <= seen.seq:
+            stream = envelope.stream
+            last = latest.get(stream) or seen_by_stream.get(stream)
+            if last is not None and last.epoch == envelope.epoch and envelope.seq <= last.seq:
                 continue
-            self._seen[envelope.stream] = envelope.position
-            self._streams.add(envelope.stream)
+            latest[stream] = envelope
             fresh.append(envelope)
         if not fresh:
             return
+        for stream, envelope in latest.items():
+            seen_by_stream[stream] = envelope.position
+        self._streams.update(latest)
         self._listeners.deliver(fresh)
         if self._waiters:
             for envelope in fresh:

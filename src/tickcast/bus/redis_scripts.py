@@ -26,29 +26,45 @@ local maxlen = tonumber(ARGV[1])
 local now = ARGV[3]
 local out = {}
 local msg = {}
+local seen = {}
 for i = 5, #ARGV do
-  local rec = ARGV[i]
+ local blob = ARGV[i]
+ local pos = 1
+ while pos <= #blob do
+  local nl = string.find(blob, '\\n', pos, true) or (#blob + 1)
+  local rec = string.sub(blob, pos, nl - 1)
+  pos = nl + 1
   local t1 = string.find(rec, '\\t', 1, true)
   local t2 = string.find(rec, '\\t', t1 + 1, true)
   local stream = string.sub(rec, 1, t1 - 1)
   local ops = string.sub(rec, t1 + 1, t2 - 1)
   local payload = string.sub(rec, t2 + 1)
-  local meta = 'tc:m:{' .. stream .. '}'
-  local hist = 'tc:h:{' .. stream .. '}'
-  local st = 'tc:s:{' .. stream .. '}'
-  local cur = redis.call('HMGET', meta, 'epoch', 'seq')
-  local epoch = cur[1]
-  if (not epoch) or (maxlen > 0 and tonumber(cur[2]) > 0 and redis.call('EXISTS', hist) == 0) then
-    epoch = ARGV[2]
-    redis.call('DEL', hist, st)
-    redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
+  local s = seen[stream]
+  if not s then
+    local meta = 'tc:m:{' .. stream .. '}'
+    local hist = 'tc:h:{' .. stream .. '}'
+    local st = 'tc:s:{' .. stream .. '}'
+    local cur = redis.call('HMGET', meta, 'epoch', 'seq')
+    local epoch = cur[1]
+    local last = tonumber(cur[2]) or 0
+    if (not epoch) or (maxlen > 0 and last > 0 and redis.call('EXISTS', hist) == 0) then
+      epoch = ARGV[2]
+      last = 0
+      redis.call('DEL', hist, st)
+      redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)
+    end
+    s = {meta = meta, hist = hist, st = st, epoch = epoch, seq = last}
+    seen[stream] = s
   end
-  local seq = redis.call('HINCRBY', meta, 'seq', 1)
+  local seq = s.seq + 1
+  s.seq = seq
+  redis.call('HSET', s.meta, 'seq', seq)
   if seq == 1 then redis.call('SADD', KEYS[1], stream) end
   if maxlen > 0 then
-    redis.call('XADD', hist, 'MAXLEN', maxlen, seq .. '-0', 'e', payload, 't', now)
+    redis.call('XADD', s.hist, 'MAXLEN', maxlen, seq .. '-0', 'e', payload, 't', now)
   end
   if ops ~= '' then
+    local st = s.st
     local o = cjson.decode(ops)
     if o[1] == 1 then redis.call('DEL', st) end
     for j = 2, #o, 2 do
@@ -59,14 +75,20 @@ for i = 5, #ARGV do
       end
     end
   end
-  out[#out+1] = seq .. ' ' .. epoch
-  msg[#msg+1] = stream .. '\\t' .. seq .. '\\t' .. epoch .. '\\t' .. now .. '\\t' .. payload
+  out[#out+1] = seq .. ' ' .. s.epoch
+  msg[#msg+1] = stream .. '\\t' .. seq .. '\\t' .. s.epoch .. '\\t' .. now .. '\\t' .. payload
+ end
 end
 redis.call('PUBLISH', ARGV[4], table.concat(msg, '\\n'))
 return table.concat(out, ',')
 """
-"""KEYS: the streams set. ARGV: history size, a fresh epoch, publish time, channel, then one
-``stream TAB state-ops TAB event`` record per event. Returns ``"seq epoch,seq epoch,..."``."""
+"""KEYS: the streams set. A stream's meta is read once per call (later events of the same stream
+in the call go on from it); its seq is still written before each event's history entry, so a call
+failing halfway leaves the counter at the last entry written, as before.
+ARGV: history size, a fresh epoch, publish time, channel, then the records, one
+``stream TAB state-ops TAB event`` per event, in arguments each holding one or more records joined
+with newlines (JSON escapes both separators). The bus sends them all in one argument: one instead
+of one per event spares the client packing each. Returns ``"seq epoch,seq epoch,..."``."""
 
 POSITION_LUA = """
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])

@@ -1,7 +1,8 @@
 """Ingest-side book keeping: stamps every book event with the checksum of the book after it.
 
 Checksums travel with the event through the bus and its history, so a replay carries the same
-checksum the live update did.
+checksum the live update did. Each book keeps its checksum incrementally
+(``book.ChecksummedBook``): a delta costs the levels it changes, not a formatting of the top 20.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 
-from tickcast.book import OrderBook, book_checksum
+from tickcast.book import ChecksummedBook
 from tickcast.model import BookDelta, BookSnapshot, Event, MarketCatalog
 
 logger = logging.getLogger("tickcast.state")
@@ -19,26 +20,30 @@ logger = logging.getLogger("tickcast.state")
 class BookChecksummer:
     def __init__(self, *, catalog: MarketCatalog) -> None:
         self._catalog = catalog
-        self._books: dict[str, OrderBook] = {}
+        self._books: dict[str, ChecksummedBook] = {}
 
     def annotate(self, events: Sequence[Event]) -> list[Event]:
         """The same events, book events carrying their checksum."""
-        return [self._annotate(event) for event in events]
+        annotate = self._annotate
+        return [
+            annotate(event) if isinstance(event, BookDelta | BookSnapshot) else event
+            for event in events
+        ]
 
-    def _annotate(self, event: Event) -> Event:
+    def _annotate(self, event: BookDelta | BookSnapshot) -> Event:
+        books = self._books
         if isinstance(event, BookSnapshot):
-            book = self._books[event.market] = OrderBook()
+            book = books[event.market] = ChecksummedBook()
             book.apply_snapshot(event.bids, event.asks)
-        elif isinstance(event, BookDelta):
-            book = self._books.setdefault(event.market, OrderBook())
-            book.apply_delta(event.bids, event.asks)
         else:
-            return event
+            found = books.get(event.market)
+            book = found if found is not None else books.setdefault(event.market, ChecksummedBook())
+            book.apply_delta(event.bids, event.asks)
         if book.is_crossed():
             logger.warning("book %s is crossed after an update", event.market)
-        market = self._catalog.get(event.market)
-        bids, asks = book.top(10)
-        checksum = book_checksum(
-            bids, asks, price_decimals=market.price_decimals, size_decimals=market.size_decimals
-        )
+        self._catalog.get(event.market)  # an unknown market raises UnknownStream, as before
+        checksum = book.checksum
+        kind = type(event)
+        if kind is BookDelta or kind is BookSnapshot:  # not a subclass: no field beyond these
+            return kind(event.market, event.bids, event.asks, event.time_ns, checksum)
         return dataclasses.replace(event, checksum=checksum)

@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""Ingest throughput: events through the node's publish API into the bus, per CPU second.
+
+Scenarios, all in one run (so before/after and the Redis ceiling share the machine's state):
+
+1. micro: ``BookChecksummer.annotate`` per delta, ``Simulator.step`` per event (no I/O).
+2. memory bus: ``Node.publish_envelopes`` (checksums, sequencing, history, hub fan-out) with
+   trades and with book deltas, 0 and N native WebSocket subscribers (a child process subscribed
+   to ``trades`` and ``book`` of the market): events per CPU second of the node process.
+3. Redis bus: the same into an ingest node (``role=ingest``) on a redis-server this script
+   starts on a random loopback port: events per second (wall) and per node CPU second.
+4. the raw Redis PUBLISH ceiling on that same redis-server: unpipelined vs pipelined.
+
+Usage::
+
+    .venv/bin/python benchmarks/ingest.py [--events 60000] [--subscribers 100] [--json out.jsonl]
+    .venv/bin/python benchmarks/ingest.py --only micro|memory|redis
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from tickcast.clock import SystemClock
+from tickcast.config import load
+from tickcast.model import BookDelta, BookSnapshot, Event, Market, MarketCatalog, Side, Trade
+from tickcast.model.events import Level
+from tickcast.model.markets import MarketKind
+from tickcast.server.app import build_app
+from tickcast.server.node import Node
+from tickcast.server.run import TickcastServer, uvicorn_config
+from tickcast.sources.simulator import Simulator
+from tickcast.state import BookChecksummer
+
+MARKET = Market("bench-btc-usd-spot", "bench", MarketKind.SPOT, "BTC", "USD", "BTCUSD", 2, 8)
+BATCH = [100]
+"""Events per publish call (``--batch``)."""
+Result = dict[str, Any]
+
+
+def trades(n: int) -> list[Event]:
+    rng = random.Random(1)
+    return [
+        Trade(MARKET.id, str(i), 6_000_000 + rng.randrange(1000), rng.randrange(1, 10**8),
+              Side.BUY if rng.random() < 0.5 else Side.SELL, 1_700_000_000_000_000_000 + i)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def book_events(n: int, levels: int = 50) -> list[Event]:
+    """A 50-level snapshot then ``n - 1`` deltas of one or two levels, mostly near the top."""
+    rng = random.Random(2)
+    mid = 6_000_000
+    bids = {mid - 1 - i: rng.randrange(1, 10**9) for i in range(levels)}
+    asks = {mid + 1 + i: rng.randrange(1, 10**9) for i in range(levels)}
+    events: list[Event] = [
+        BookSnapshot(MARKET.id, tuple(sorted(bids.items(), reverse=True)),
+                     tuple(sorted(asks.items())), 1)
+    ]  # fmt: skip
+    for i in range(1, n):
+        changes: tuple[list[Level], list[Level]] = ([], [])
+        for _ in range(rng.choice((1, 1, 2))):
+            is_bid = rng.random() < 0.5
+            side = bids if is_bid else asks
+            depth = int(rng.expovariate(1 / 4)) % (levels + 10)
+            price = mid - 1 - depth if is_bid else mid + 1 + depth
+            size = 0 if (price in side and rng.random() < 0.2) else rng.randrange(1, 10**9)
+            if size:
+                side[price] = size
+            else:
+                side.pop(price, None)
+            changes[0 if is_bid else 1].append((price, size))
+        events.append(BookDelta(MARKET.id, tuple(changes[0]), tuple(changes[1]), 1 + i))
+    return events
+
+
+def micro(deltas: Sequence[Event]) -> Result:
+    checksummer = BookChecksummer(catalog=MarketCatalog([MARKET]))
+    cpu = time.process_time()
+    for start in range(0, len(deltas), BATCH[0]):
+        checksummer.annotate(deltas[start : start + BATCH[0]])
+    annotate_us = (time.process_time() - cpu) / len(deltas) * 1e6
+    simulator = Simulator(seed=1, clock=SystemClock())
+    now, steps, produced = 1_700_000_000_000_000_000, 50_000, 0
+    cpu = time.process_time()
+    for _ in range(steps):
+        now += 200_000
+        produced += len(simulator.step(now))
+    step_cpu = time.process_time() - cpu
+    return {"scenario": "micro", "annotate_us_per_delta": round(annotate_us, 2),
+            "simulator_us_per_event": round(step_cpu / max(produced, 1) * 1e6, 2),
+            "simulator_us_per_step": round(step_cpu / steps * 1e6, 2)}  # fmt: skip
+
+
+async def subscribers_role(url: str, n: int) -> None:
+    from websockets.asyncio.client import connect
+
+    counts = [0] * n
+    streams = f"trades:{MARKET.id},book:{MARKET.id}"
+
+    async def one(index: int) -> None:
+        async with connect(f"{url}&streams={streams}", max_size=2**24) as ws:
+            async for _ in ws:
+                counts[index] += 1
+
+    tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    await asyncio.sleep(1.5)
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    print(json.dumps({"frames": sum(counts)}), flush=True)
+    for task in tasks:
+        task.cancel()
+
+
+@contextlib.asynccontextmanager
+async def serving(**overrides: Any) -> AsyncIterator[tuple[Node, str]]:
+    """An in-process server (no sources) knowing MARKET; yields the node and its /ws URL."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        config = load(environ={}, overrides={
+            "sources": ("none",), "data_dir": data_dir, "log_level": "warning",
+            "outbox_bytes": 64 * 1024 * 1024, **overrides,
+        })  # fmt: skip
+        app = build_app(config, announce=False)
+        node: Node = app.state.node
+        node.catalog.add(MARKET)
+        server = TickcastServer(uvicorn_config(config, app), node=node)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
+            await asyncio.sleep(0.01)
+        port = sock.getsockname()[1]
+        try:
+            yield node, f"ws://127.0.0.1:{port}/api/v1/ws?api_key={node.development_key}"
+        finally:
+            server.should_exit = True
+            await task
+
+
+async def pump(node: Node, events: Sequence[Event]) -> tuple[float, float]:
+    """Publish ``events`` in batches; (wall s, CPU s) until the hub has no backlog left."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    batch = BATCH[0]
+    for start in range(0, len(events), batch):
+        await node.publish_envelopes(events[start : start + batch])
+        await asyncio.sleep(0)
+    for _ in range(2000):
+        if not node.hub.backlogged():
+            break
+        await asyncio.sleep(0.005)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+async def child(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, __file__, *args, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def bus_run(name: str, events: Sequence[Event], subscribers: int, **config: Any) -> Result:
+    async with serving(**config) as (node, url):
+        process = None
+        if subscribers:
+            process = await child("--role", "subscribers", "--url", url, "--n", str(subscribers))
+            assert process.stdout is not None and process.stdin is not None
+            assert (await process.stdout.readline()).strip() == b"ready"
+        await pump(node, events[: len(events) // 10])  # warm up (the snapshot comes first)
+        wall, cpu = await pump(node, events[len(events) // 10 :])
+        frames = 0
+        if process is not None:
+            assert process.stdout is not None and process.stdin is not None
+            await asyncio.sleep(0.5)
+            process.stdin.write(b"stop\n")
+            frames = json.loads(await process.stdout.readline())["frames"]
+            await process.wait()
+    n = len(events) - len(events) // 10
+    rates = {"per_cpu_s": round(n / cpu), "per_wall_s": round(n / wall)}
+    return {"scenario": name, "subscribers": subscribers, "batch": BATCH[0], "events": n, **rates,
+            "frames": frames}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def redis_server() -> Any:
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is not installed"
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
+                break
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait()
+
+
+async def publish_ceiling(url: str, n: int) -> list[Result]:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    payload = b"x" * 120
+    started = time.perf_counter()
+    for _ in range(n // 10):
+        await client.publish("bench", payload)
+    plain = (n // 10) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(0, n, 1000):
+        async with client.pipeline(transaction=False) as pipe:
+            for _ in range(1000):
+                pipe.publish("bench", payload)
+            await pipe.execute()
+    piped = n / (time.perf_counter() - started)
+    await client.aclose()
+    return [{"scenario": "redis PUBLISH unpipelined", "per_wall_s": round(plain)},
+            {"scenario": "redis PUBLISH pipelined x1000", "per_wall_s": round(piped)}]  # fmt: skip
+
+
+async def run(n: int, subscribers: int, only: str, emit: Callable[[Result], None]) -> None:
+    trade_events, deltas = trades(n), book_events(n)
+    if only in ("all", "micro"):
+        emit(micro(deltas))
+    for count in (0, subscribers) if only in ("all", "memory") else ():
+        emit(await bus_run("memory trades", trade_events, count))
+        emit(await bus_run("memory book deltas", deltas, count))
+    if only not in ("all", "redis"):
+        return
+    with redis_server() as url:
+        redis = {"bus": url, "role": "ingest"}
+        emit(await bus_run("redis trades (ingest node)", trade_events, 0, **redis))
+        emit(await bus_run("redis book deltas (ingest node)", deltas, 0, **redis))
+        for result in await publish_ceiling(url, n * 2):
+            emit(result)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--json", help="append each result as a JSON line to this file")
+    parser.add_argument("--only", choices=("all", "micro", "memory", "redis"), default="all")
+    parser.add_argument("--batch", type=int, default=100, help="events per publish call")
+    parser.add_argument("--role", choices=("subscribers",))
+    parser.add_argument("--url")
+    parser.add_argument("--n", type=int, default=100)
+    args = parser.parse_args()
+    if args.role == "subscribers":
+        asyncio.run(subscribers_role(args.url, args.n))
+        return
+
+    def emit(result: Result) -> None:
+        print(json.dumps(result), flush=True)
+        if args.json:
+            with open(args.json, "a") as out:
+                out.write(json.dumps(result) + "\n")
+
+    BATCH[0] = args.batch
+    asyncio.run(run(args.events, args.subscribers, args.only, emit))
+
+
+if __name__ == "__main__":
+    main()
