@@ -18,7 +18,8 @@ book checksum.
 
 Trades: Bybit trade ids are not dense (UUIDs on derivatives), so the first trade after a
 reconnect is always a ``TradesLost`` (last id before, its id) for the REST backfill to check.
-Tickers: derivatives send a snapshot then deltas of the changed fields only; the feed merges them; ``Ticker`` events come from spot USD(T/C) markets only.
+Tickers: derivatives send a snapshot then deltas of the changed fields only; the feed merges
+them; ``Ticker`` events come from spot USD(T/C) markets only.
 """
 
 from __future__ import annotations
