@@ -10,7 +10,8 @@ Deliberately independent of ``tickcast``: the venue's book is rebuilt with plain
 does, a subscription to an ``orderbook`` topic is answered with a snapshot of the book as it is
 now (``u`` and ``seq`` of the last message), so a resubscribe resynchronises. Pings are not
 answered (a silent venue must stay silent). REST: ``/v5/market/instruments-info`` from
-``bybit/instruments-{linear,spot}.json``, the linear list split into two pages (``cursor``).
+``bybit/instruments-{linear,spot}.json``, the linear list split into two pages (``cursor``);
+``/v5/market/recent-trade`` answers the last ``recent_limit`` trades that happened, newest first.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class BybitScript:
                 self.frames.append((ns + 1, self._trade(index)))
         self.bids, self.asks, self.update_id = {}, {}, 0  # the replay starts from nothing
         self.happened_trades: list[str] = []
+        self.recent: list[dict[str, Any]] = []
+        """Trades that happened, in the REST ``recent-trade`` format (oldest first)."""
+        self.recent_limit = 1000
+        """How many trades REST ``recent-trade`` answers with (linear: at most 1000)."""
         linear = json.loads((FIXTURES / "instruments-linear.json").read_bytes())
         first, second = dict(linear), json.loads(json.dumps(linear))
         first["result"] = {**linear["result"], "list": linear["result"]["list"][:1]}
@@ -117,6 +122,11 @@ class BybitScript:
             self._apply(message)
         else:
             self.happened_trades.extend(item["i"] for item in message["data"])
+            self.recent += [
+                {"execId": item["i"], "symbol": item["s"], "price": item["p"], "size": item["v"],
+                 "side": item["S"], "time": str(item["T"]), "isBlockTrade": item["BT"]}
+                for item in message["data"]
+            ]  # fmt: skip
 
     def subscribed(self) -> None:
         return None
@@ -127,4 +137,9 @@ class BybitScript:
             return 200, self.pages[page]
         if path == "/v5/market/instruments-info" and query.get("category") == "spot":
             return 200, (FIXTURES / "instruments-spot.json").read_bytes()
+        if path == "/v5/market/recent-trade" and query.get("symbol") == "BTCUSDT":
+            limit = min(self.recent_limit, int(query.get("limit", "500")))
+            recent = self.recent[-limit:][::-1]  # newest first
+            result = {"category": query.get("category"), "list": recent}
+            return 200, json.dumps({"retCode": 0, "retMsg": "OK", "result": result}).encode()
         return 404, b'{"retCode":10001,"retMsg":"not found","result":{}}'

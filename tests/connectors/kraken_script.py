@@ -39,8 +39,15 @@ def kraken_checksum(bids: Side, asks: Side) -> int:
     return zlib.crc32(joined.encode())
 
 
+def _trade(symbol: str, trade_id: int, price: Decimal) -> str:
+    item = {"symbol": symbol, "side": "buy" if trade_id % 3 else "sell", "price": float(price),
+            "qty": 0.01, "ord_type": "market", "trade_id": trade_id,
+            "timestamp": f"2021-04-17T10:00:{trade_id % 60:02d}.000000Z"}  # fmt: skip
+    return json.dumps({"channel": "trade", "type": "update", "data": [item]})
+
+
 class KrakenScript:
-    def __init__(self, symbols: set[str]) -> None:
+    def __init__(self, symbols: set[str], *, trades_every: int | None = None) -> None:
         raw = gzip.decompress((FIXTURES / "book-v2.jsonl.gz").read_bytes()).decode()
         lines = [json.loads(line) for line in raw.splitlines() if line.strip()]
         self.frames: list[tuple[int, str]] = [
@@ -60,6 +67,28 @@ class KrakenScript:
         pairs["result"]["XBTCHF"]["pair_decimals"] = 5
         self.asset_pairs = json.dumps(pairs).encode()
         self.books: dict[str, tuple[Side, Side]] = {}
+        self.trade_ids: dict[str, list[str]] = {}
+        self.trades: dict[str, list[list[Any]]] = {}
+        """Trades that happened, as REST ``/0/public/Trades`` rows."""
+        self.recent_limit = 1000
+        """How many trades REST ``Trades`` answers with (Kraken: 1000 by default)."""
+        if trades_every is not None:
+            self.frames = self._with_trades(trades_every)
+
+    def _with_trades(self, every: int) -> list[tuple[int, str]]:
+        """After every ``every``-th book frame, a synthetic trade (dense ids from 1000) at the
+        capture's first price level (synthetic; Kraken's v2 ``trade`` format)."""
+        out: list[tuple[int, str]] = []
+        for index, (ns, frame) in enumerate(self.frames):
+            out.append((ns, frame))
+            data = json.loads(frame, parse_float=Decimal)["data"][0]
+            levels = data.get("asks") or data.get("bids")
+            if index % every == every - 1 and levels:
+                symbol = data["symbol"]
+                ids = self.trade_ids.setdefault(symbol, [])
+                ids.append(str(1000 + len(ids)))
+                out.append((ns + 1, _trade(symbol, int(ids[-1]), levels[0]["price"])))
+        return out
 
     def book(self, symbol: str) -> tuple[Side, Side]:
         bids, asks = self.books.get(symbol, ({}, {}))
@@ -95,6 +124,13 @@ class KrakenScript:
 
     def happened(self, index: int, frame: str) -> None:
         message = json.loads(frame, parse_float=Decimal)
+        if message["channel"] == "trade":
+            for item in message["data"]:
+                side = "b" if item["side"] == "buy" else "s"
+                row = [str(item["price"]), str(item["qty"]), 1618653600.5, side, "m", "",
+                       item["trade_id"]]  # fmt: skip
+                self.trades.setdefault(item["symbol"], []).append(row)
+            return
         for item in message["data"]:
             if message["type"] == "snapshot":
                 self.books[item["symbol"]] = ({}, {})
@@ -118,4 +154,10 @@ class KrakenScript:
     async def rest(self, path: str, query: dict[str, str]) -> tuple[int, bytes]:
         if path == "/0/public/AssetPairs":
             return 200, self.asset_pairs
+        if path == "/0/public/Trades":  # pair in REST spelling (XBTCHF): this script's symbol
+            symbol = next(iter(self.trade_ids), "")
+            count = min(self.recent_limit, int(query.get("count", "1000")))
+            rows = self.trades.get(symbol, [])[-count:]
+            result = {query["pair"]: rows, "last": "1618653600500000000"}
+            return 200, json.dumps({"error": [], "result": result}).encode()
         return 404, b'{"error":["EGeneral:Unknown method"]}'

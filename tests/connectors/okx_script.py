@@ -57,6 +57,10 @@ class OkxScript:
         self.books: dict[str, tuple[Side, Side]] = {}
         self.seqs: dict[str, int] = {}
         self.trade_ids: dict[str, list[str]] = {}
+        self.trades: dict[str, list[dict[str, Any]]] = {}
+        """Trades that happened per instrument (REST ``market/trades`` answers the last ones)."""
+        self.recent_limit = 500
+        """How many trades REST ``market/trades`` answers with (OKX: at most 500)."""
         for _, frame in self.frames:
             message = json.loads(frame)
             if message["arg"]["channel"] == "trades":
@@ -119,6 +123,9 @@ class OkxScript:
 
     def happened(self, index: int, frame: str) -> None:
         message = json.loads(frame)
+        if message["arg"]["channel"] == "trades":
+            for item in message["data"]:
+                self.trades.setdefault(item["instId"], []).append(item)
         if message["arg"]["channel"] != "books":
             return
         inst, data = message["arg"]["instId"], message["data"][0]
@@ -140,4 +147,8 @@ class OkxScript:
         body = self.instruments.get(query.get("instType", ""))
         if path == "/api/v5/public/instruments" and body is not None:
             return 200, body
+        if path == "/api/v5/market/trades":
+            limit = min(self.recent_limit, int(query.get("limit", "100")))
+            recent = self.trades.get(query["instId"], [])[-limit:][::-1]  # newest first
+            return 200, json.dumps({"code": "0", "msg": "", "data": recent}).encode()
         return 404, b'{"code":"51000","msg":"not found","data":[]}'

@@ -3,8 +3,8 @@
 Frames are generated from Bybit's documentation (tests/connectors/bybit_script.py; Bybit's only
 capture at hand is the retired v1 API). Each test compares the client's book with the venue's
 independent Decimal rebuild, checks every Update's checksum (the SDK verifies it), counts the
-reset snapshots, and checks the trades: each at most once, in order, and a loss the venue cannot
-backfill (Bybit trade ids are not dense) reported as a trades gap.
+reset snapshots, and checks the trades: each at most once, in order, a reconnect checked against
+REST ``recent-trade`` (Bybit trade ids are not dense) and what it cannot cover a trades gap.
 """
 
 from __future__ import annotations
@@ -43,9 +43,12 @@ class Run:
 
 
 async def replay(
-    start_server: ServerFactory, faults: Faults | None = None, symbols: str = "BTCUSDT"
+    start_server: ServerFactory,
+    faults: Faults | None = None,
+    symbols: str = "BTCUSDT",
+    script: BybitScript | None = None,
 ) -> Run:
-    script = BybitScript()
+    script = script or BybitScript()
     venue = FakeVenue(script.frames, script, faults=faults, speed=20)
     await venue.start()
     try:
@@ -92,19 +95,32 @@ async def test_bybit_all_pages_and_a_clean_replay(start_server: ServerFactory) -
 
 
 async def test_bybit_dropped_connection(start_server: ServerFactory) -> None:
-    """The venue aborts the connection and 20 frames pass: reconnect, an empty reset, the
-    snapshot Bybit answers the new subscription with; the trades sent while away are lost (no
-    backfill can cover Bybit's non-dense ids) and reported as one trades gap, none twice."""
+    """The venue aborts the connection and 20 frames pass (trades among them): reconnect, an
+    empty reset, the snapshot Bybit answers the new subscription with; the trades sent while
+    away come from REST ``recent-trade``, placed by their order there: every trade exactly
+    once, in order, no Gap."""
     script = BybitScript()
     run = await replay(start_server, Faults(drop_after=book_index(script, 80), drop_lose=20))
+    assert run.trades == run.script.trade_ids
+    run.view.assert_clean_book(BOOK, resets=4)  # frame 0, disconnect, resubscribe, u=1 restart
+    assert (run.health["reconnects"], run.health["trade_gaps"]) == (1, 0)
+    assert run.health["trades_backfilled"] >= 3 and run.view.gaps(TRADES) == []
+
+
+async def test_bybit_loss_beyond_the_rest_window_is_one_gap(start_server: ServerFactory) -> None:
+    """REST answers only the last trade: the trade published last before the drop is not in it,
+    so continuity cannot be proven: one typed Gap (one seq), in its place; a client resuming
+    from just before it gets the same Gap replayed, then the trades after."""
+    script = BybitScript()
+    script.recent_limit = 1
+    faults = Faults(drop_after=book_index(script, 80), drop_lose=20)
+    run = await replay(start_server, faults, script=script)
     assert_trades_in_order_once(run)
     assert 0 < len(run.script.trade_ids) - len(run.trades) <= 4
-    run.view.assert_clean_book(BOOK, resets=4)  # frame 0, disconnect, resubscribe, u=1 restart
     assert (run.health["reconnects"], run.health["trade_gaps"]) == (1, 1)
-    [gap] = run.view.gaps(TRADES)  # the loss, where it happened, as a typed Gap of one seq
+    [gap] = run.view.gaps(TRADES)
     assert (gap.reason, gap.to_seq - gap.from_seq) == ("venue", 0)
     assert run.view.dense(TRADES)  # the gap took one seq, in its place
-    # a client resuming from just before it gets the same Gap replayed, then the trades after
     position = {TRADES: StreamPosition(gap.from_seq - 1, gap.epoch)}
     async with Client(run.server.ws, await run.server.key("pro")) as client:
         replayed: list[object] = []
@@ -115,6 +131,18 @@ async def test_bybit_dropped_connection(start_server: ServerFactory) -> None:
                     break
     assert replayed[0] == gap and isinstance(replayed[1], Update)
     assert replayed[1].seq == gap.to_seq + 1
+
+
+async def test_bybit_reconnect_without_trades_is_no_gap(start_server: ServerFactory) -> None:
+    """A drop during which no trade happens: the first trade after it still asks REST (Bybit's
+    ids cannot tell), which shows it right after the last one published: no Gap."""
+    script = BybitScript()
+    index = next(i for i in range(book_index(script, 80), len(script.frames)) if
+                 json.loads(script.frames[i][1])["topic"] != BOOK_TOPIC)  # fmt: skip
+    run = await replay(start_server, Faults(drop_after=index, drop_lose=3))
+    assert run.trades == run.script.trade_ids
+    assert (run.health["reconnects"], run.health["trade_gaps"]) == (1, 0)
+    assert run.health["trades_backfilled"] == 0 and run.view.gaps(TRADES) == []
 
 
 async def test_bybit_skipped_update_resyncs(start_server: ServerFactory) -> None:
@@ -144,8 +172,7 @@ async def test_bybit_silent_venue_reconnects(start_server: ServerFactory) -> Non
         start_server, Faults(silent_after=book_index(script, 100)), "BTCUSDT,stale=1"
     )
     assert run.trades == run.script.trade_ids  # nothing happened while it was silent
-    [gap] = run.view.gaps(TRADES)  # Bybit cannot tell: a possible loss is announced
-    assert gap.reason == "venue" and run.view.dense(TRADES)
+    assert run.view.gaps(TRADES) == []  # REST recent-trade proves nothing was lost
     run.view.assert_clean_book(BOOK, resets=4)
     assert run.health["reconnects"] == 1 and "no message from Bybit" in str(
         run.health["last_error"]

@@ -4,7 +4,7 @@ A native SDK client takes the book; its top-10 CRC32 (tickcast's checksum, the s
 Kraken's) must end equal to the last checksum Kraken itself sent, with every Update verified. The
 fault tests compare the client's whole book with the venue's independent rebuild
 (tests/connectors/kraken_script.py) and count the reset snapshots; a disconnect, which may have
-lost trades Kraken cannot backfill here, is a typed ``Gap`` on the trades stream.
+lost trades, is backfilled from REST ``Trades`` (beyond its window: a typed ``Gap``).
 """
 
 from __future__ import annotations
@@ -35,9 +35,12 @@ class Run:
 
 
 async def replay(
-    start_server: ServerFactory, faults: Faults | None = None, options: str = ""
+    start_server: ServerFactory,
+    faults: Faults | None = None,
+    options: str = "",
+    script: KrakenScript | None = None,
 ) -> Run:
-    script = KrakenScript({"BTC/CHF"})
+    script = script or KrakenScript({"BTC/CHF"})
     venue = FakeVenue(script.frames, script, faults=faults, speed=20)
     await venue.start()
     try:
@@ -49,6 +52,9 @@ async def replay(
 
         def done(client: Client, view: View) -> bool:
             book = client.book(BOOK)
+            last = script.trade_ids.get("BTC/CHF", [])[-1:]
+            if view.trade_ids(TRADES)[-1:] != last:
+                return False
             return book.checksum() == script.checksums["BTC/CHF"] and decimal_book(
                 book
             ) == script.book("BTC/CHF")
@@ -81,13 +87,40 @@ async def test_kraken_corrupted_checksum_resyncs(start_server: ServerFactory) ->
 
 
 async def test_kraken_dropped_connection(start_server: ServerFactory) -> None:
-    """The venue aborts the connection and 20 messages pass: reconnect, reset, fresh snapshot;
-    trades of the outage cannot be recovered here: the trades stream gets a typed Gap."""
-    run = await replay(start_server, Faults(drop_after=150, drop_lose=20))
+    """The venue aborts the connection and 20 messages pass (trades among them): reconnect,
+    reset, fresh snapshot; the trades of the outage come from REST ``Trades``: every trade
+    exactly once, in order, no Gap."""
+    script = KrakenScript({"BTC/CHF"}, trades_every=5)
+    run = await replay(start_server, Faults(drop_after=150, drop_lose=20), script=script)
     run.view.assert_clean_book(BOOK, resets=3)
+    assert run.view.trade_ids(TRADES) == script.trade_ids["BTC/CHF"]
+    assert (run.health["reconnects"], run.health["trade_gaps"]) == (1, 0)
+    assert run.health["trades_backfilled"] >= 3
+    assert run.view.gaps(TRADES) == []
+
+
+async def test_kraken_loss_beyond_the_rest_window_is_one_gap(start_server: ServerFactory) -> None:
+    """REST answers only the last trade: the older lost ones are one typed Gap, then the
+    recovered trade and the live ones, none twice."""
+    script = KrakenScript({"BTC/CHF"}, trades_every=5)
+    script.recent_limit = 1
+    run = await replay(start_server, Faults(drop_after=150, drop_lose=20), script=script)
+    ids, expected = run.view.trade_ids(TRADES), script.trade_ids["BTC/CHF"]
+    assert ids == [t for t in expected if t in set(ids)] and len(ids) < len(expected)
     assert (run.health["reconnects"], run.health["trade_gaps"]) == (1, 1)
     [gap] = run.view.gaps(TRADES)
-    assert (gap.reason, gap.from_seq, gap.to_seq) == ("venue", 1, 1)
+    assert gap.reason == "venue" and gap.from_seq == gap.to_seq and run.view.dense(TRADES)
+
+
+async def test_kraken_reconnect_without_trades_is_no_gap(start_server: ServerFactory) -> None:
+    """The connection drops where no trade happens (the next trade id follows the last one):
+    no loss, no backfill, no Gap."""
+    script = KrakenScript({"BTC/CHF"}, trades_every=5)
+    index = next(i for i, (_, f) in enumerate(script.frames) if i > 150 and '"trade"' in f)
+    run = await replay(start_server, Faults(drop_after=index, drop_lose=3), script=script)
+    assert run.view.trade_ids(TRADES) == script.trade_ids["BTC/CHF"]
+    assert (run.health["reconnects"], run.health["trade_gaps"]) == (1, 0)
+    assert run.health["trades_backfilled"] == 0 and run.view.gaps(TRADES) == []
 
 
 async def test_kraken_silent_venue(start_server: ServerFactory) -> None:

@@ -4,7 +4,7 @@ Three instrument lists (spot, swaps, futures) make the markets; the feed checks 
 checksum (and, on the sequenced replay, ``prevSeqId``) on every message; a native client checks
 tickcast's. The fault tests compare each client book with the venue's independent rebuild
 (tests/connectors/okx_script.py), count the reset snapshots, and check the BTC-USDT trades: each
-once, in order, and a disconnect (no REST backfill wired for OKX) a typed ``Gap``.
+once, in order, a disconnect backfilled from REST ``market/trades`` (beyond it: a typed ``Gap``).
 """
 
 from __future__ import annotations
@@ -118,18 +118,53 @@ async def test_okx_skipped_sequence_resyncs(start_server: ServerFactory) -> None
 
 
 async def test_okx_dropped_connection(start_server: ServerFactory) -> None:
-    """Reconnect, every book reset and resnapshotted; the BTC-USDT trades of the outage are a
-    typed Gap (one seq) before the trades after it, none twice."""
+    """Reconnect, every book reset and resnapshotted; the BTC-USDT trades of the outage come
+    from REST ``market/trades``: every trade exactly once, in order, no Gap."""
     script = OkxScript()
     faults = Faults(drop_after=spot_update(script, 80), drop_lose=30)
     run = await replay(start_server, faults, script=script)
     for stream in BOOKS.values():
         run.view.assert_clean_book(stream, resets=3)
+    assert run.trades() == run.script.trade_ids["BTC-USDT"]
+    assert run.health["reconnects"] == 1 and run.health["trade_gaps"] == 0
+    assert run.health["trades_backfilled"] > 0 and run.view.gaps(TRADES) == []
+
+
+async def test_okx_loss_beyond_the_rest_window_is_one_gap(start_server: ServerFactory) -> None:
+    """REST answers only the last trade: the older lost ones are one typed Gap (one seq) before
+    the recovered and live trades, none twice."""
+    script = OkxScript()
+    script.recent_limit = 1
+    faults = Faults(drop_after=spot_update(script, 80), drop_lose=30)
+    run = await replay(start_server, faults, script=script)
     expected = run.script.trade_ids["BTC-USDT"]
     assert run.trades() == [t for t in expected if t in set(run.trades())]
+    assert len(run.trades()) < len(expected)
     [gap] = run.view.gaps(TRADES)
     assert gap.reason == "venue" and gap.from_seq == gap.to_seq and run.view.dense(TRADES)
-    assert run.health["reconnects"] == 1 and run.health["trade_gaps"] == 3  # one per market
+    assert run.health["reconnects"] == 1 and run.health["trade_gaps"] == 1
+
+
+async def test_okx_reconnect_without_trades_is_no_gap(start_server: ServerFactory) -> None:
+    """A drop during which no BTC-USDT trade happens: the next trade id follows the last one,
+    so no loss is reported, nothing is fetched, no Gap (other instruments have no trades)."""
+    script = OkxScript()
+    index = _quiet_drop(script)
+    run = await replay(start_server, Faults(drop_after=index, drop_lose=2), script=script)
+    assert run.trades() == run.script.trade_ids["BTC-USDT"]
+    assert (run.health["reconnects"], run.health["trade_gaps"]) == (1, 0)
+    assert run.health["trades_backfilled"] == 0 and run.view.gaps(TRADES) == []
+
+
+def _quiet_drop(script: OkxScript) -> int:
+    """A frame after which the next two frames are not trades, with trades after them."""
+    channels = [json.loads(frame)["arg"]["channel"] for _, frame in script.frames]
+    trades = [i for i, channel in enumerate(channels) if channel == "trades"]
+    return next(
+        i
+        for i in range(len(channels) // 3, len(channels))
+        if "trades" not in channels[i + 1 : i + 3] and any(t > i + 2 for t in trades)
+    )
 
 
 async def test_okx_silent_venue(start_server: ServerFactory) -> None:

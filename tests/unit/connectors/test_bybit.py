@@ -135,9 +135,24 @@ def test_a_disconnect_resets_books_and_reports_lost_trades() -> None:
     _replay(feed, read_frames(BOOK)[:3])
     commands = feed.disconnected(9)
     assert events_of(commands) == [BookSnapshot(MARKET, (), (), 9)]
-    assert of_type(commands, TradesLost) == [
-        TradesLost(MARKET, "disconnected", after_trade_id=None)
-    ]
+    assert of_type(commands, TradesLost) == []  # ids are not dense: the first trade after tells
+
+
+def test_the_first_trade_after_a_reconnect_asks_for_the_backfill() -> None:
+    feed = _feed()
+
+    def trade(exec_id: str) -> str:
+        item = {"T": 1672304486865, "s": "BTCUSDT", "S": "Buy", "v": "0.001", "p": "16578.50",
+                "i": exec_id, "BT": False}  # fmt: skip
+        return json.dumps({"topic": "publicTrade.BTCUSDT", "type": "snapshot", "data": [item]})
+
+    assert of_type(feed.receive(trade("a-1"), 1), TradesLost) == []
+    feed.disconnected(2)
+    feed.connected()
+    commands = feed.receive(trade("b-2"), 3)
+    assert commands[0] == TradesLost(MARKET, "disconnected", "a-1", "b-2")
+    assert [e.id for e in events_of(commands)] == ["b-2"]  # type: ignore[attr-defined]
+    assert of_type(feed.receive(trade("c-3"), 4), TradesLost) == []
 
 
 def test_pings_every_20_seconds_and_reconnects_when_silent() -> None:

@@ -147,13 +147,11 @@ def test_trades_are_normalised_and_id_gaps_reported() -> None:
     ]  # fmt: skip
     assert feed.receive(_trade(100), 2) == []  # duplicate dropped
     gap = feed.receive(_trade(103, side="sell"), 3)
-    assert of_type(gap, TradesLost) == [
-        TradesLost("kraken-btc-chf-spot", "trade id gap", after_trade_id="100")
-    ]
-    assert events_of(gap)[0].side is Side.SELL  # type: ignore[union-attr]
+    assert gap[0] == TradesLost("kraken-btc-chf-spot", "trade id gap", "100", "103")
+    assert events_of(gap)[0].side is Side.SELL  # type: ignore[union-attr]  # after the loss
 
 
-def test_a_disconnect_resets_books_and_reports_lost_trades_once() -> None:
+def test_a_disconnect_resets_books_and_reports_a_loss_only_when_ids_skip() -> None:
     frames = read_frames(BOOKS)
     feed = KrakenFeed(INSTRUMENTS)
     _replay(feed, frames[:20])
@@ -163,16 +161,17 @@ def test_a_disconnect_resets_books_and_reports_lost_trades_once() -> None:
     assert {e.market for e in resets} == {"kraken-btc-chf-spot", "kraken-eth-chf-spot"}
     assert all(isinstance(e, BookSnapshot) and e.bids == () == e.asks for e in resets)
     assert len(of_type(commands, Resynced)) == 2
-    lost = of_type(commands, TradesLost)
-    assert TradesLost("kraken-btc-chf-spot", "disconnected", after_trade_id="7") in lost
-    assert TradesLost("kraken-eth-chf-spot", "disconnected", after_trade_id=None) in lost
+    assert of_type(commands, TradesLost) == []  # the ids after the reconnect tell
     resubscribe = feed.connected()
     assert [json.loads(s.text)["params"]["channel"] for s in resubscribe] == [  # type: ignore[attr-defined]
         "book", "trade", "ticker",
     ]  # fmt: skip
-    after = feed.receive(_trade(9), 100)
-    assert of_type(after, TradesLost) == []  # already reported by the disconnect
     assert feed.receive(_trade(7), 101) == []  # no duplicate after the reconnect
+    after = feed.receive(_trade(9), 100)
+    assert after[0] == TradesLost("kraken-btc-chf-spot", "disconnected", "7", "9")
+    assert [e.id for e in events_of(after)] == ["9"]  # type: ignore[attr-defined]
+    feed.disconnected(102)
+    assert of_type(feed.receive(_trade(10), 103), TradesLost) == []  # nothing traded: no loss
 
 
 def test_a_silent_connection_is_reconnected() -> None:

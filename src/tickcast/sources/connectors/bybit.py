@@ -16,9 +16,10 @@ stale snapshot publishes an empty reset snapshot, ``Resynced``, and re-subscribe
 answers a subscription with a fresh snapshot); deltas before it are dropped. Bybit publishes no
 book checksum.
 
-Trades: Bybit trade ids are not dense (UUIDs on derivatives), so only a disconnect is reported
-as ``TradesLost``. Tickers: derivatives send a snapshot then deltas of the changed fields only;
-the feed merges them; ``Ticker`` events come from spot USD(T/C) markets only.
+Trades: Bybit trade ids are not dense (UUIDs on derivatives), so the first trade after a
+reconnect is always a ``TradesLost`` (last id before, its id) for the REST backfill to check.
+Tickers: derivatives send a snapshot then deltas of the changed fields only; the feed merges
+them; ``Ticker`` events come from spot USD(T/C) markets only.
 """
 
 from __future__ import annotations
@@ -139,6 +140,8 @@ class BybitFeed:
         self._quotes: dict[str, tuple[int, int, int, int]] = {}
         self._ticker_state: dict[str, dict[str, Any]] = {}
         self._last_trade: dict[str, str] = {}
+        self._reconnected: set[str] = set()
+        """Symbols whose next trade is the first after a reconnect: its ``TradesLost``."""
         self._last_recv_ns: int | None = None
         self._last_ping_ns: int | None = None
         self.sequence_checks = 0
@@ -200,9 +203,7 @@ class BybitFeed:
             commands.append(Resynced(self._markets[symbol].id, "disconnected"))
         self._books.clear()
         self._quotes.clear()
-        for symbol, market in sorted(self._markets.items()):
-            after = self._last_trade.get(symbol)
-            commands.append(TradesLost(market.id, "disconnected", after_trade_id=after))
+        self._reconnected.update(self._last_trade)  # the backfill checks the first trade after
         return ([Publish(tuple(resets))] if resets else []) + commands
 
     def heartbeat(self, now_ns: int) -> Sequence[Command]:
@@ -284,7 +285,14 @@ class BybitFeed:
 
     def _trades(self, data: list[dict[str, Any]], symbol: str, market: Market) -> list[Command]:
         events: list[Event] = []
+        commands: list[Command] = []
         for item in data:
+            if symbol in self._reconnected:  # ids are not dense: only REST can tell what was lost
+                self._reconnected.discard(symbol)
+                commands += [Publish(tuple(events))] if events else []
+                events = []
+                after = self._last_trade.get(symbol)
+                commands.append(TradesLost(market.id, "disconnected", after, str(item["i"])))
             events.append(
                 Trade(
                     market=market.id,
@@ -296,7 +304,7 @@ class BybitFeed:
                 )
             )
             self._last_trade[symbol] = str(item["i"])
-        return [Publish(tuple(events))] if events else []
+        return commands + ([Publish(tuple(events))] if events else [])
 
     def _ticker(self, message: dict[str, Any], symbol: str, market: Market) -> list[Command]:
         state = self._ticker_state.setdefault(symbol, {})

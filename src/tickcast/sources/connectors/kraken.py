@@ -13,7 +13,8 @@ stripped. That is tickcast's own book checksum, so it is verified on every messa
 ``Resynced``, and re-subscribes the symbol's book (unsubscribe + subscribe with a snapshot);
 updates arriving before the new snapshot are dropped.
 
-Trades: ``trade_id`` is dense per pair, so a gap is a ``TradesLost``; ids at or below the last
+Trades: ``trade_id`` is dense per pair, so a gap is a ``TradesLost`` (last id, first id after) just
+before the trade after it; a reconnect is a loss only when the ids skip; ids at or below the last
 published one are duplicates and dropped (also across reconnects).
 """
 
@@ -129,6 +130,7 @@ class KrakenFeed:
         self._last_trade: dict[str, int] = {}
         """Last published trade id per symbol (kept across reconnects to drop duplicates)."""
         self._trade_gap_known: set[str] = set()
+        """Symbols whose next trade is the first after a reconnect (names the loss's reason)."""
         """Symbols whose next id gap is already reported (by a disconnect)."""
         self._last_recv_ns: int | None = None
         self._req_id = 0
@@ -181,14 +183,9 @@ class KrakenFeed:
             resets.append(self._reset(symbol, recv_ns))
             resynced.append(Resynced(self._markets[symbol].id, "disconnected"))
         self._synced.clear()
-        lost: list[Command] = []
-        for symbol, market in sorted(self._markets.items()):
-            last = self._last_trade.get(symbol)
-            after = None if last is None else str(last)
-            lost.append(TradesLost(market.id, "disconnected", after_trade_id=after))
-            self._trade_gap_known.add(symbol)
+        self._trade_gap_known.update(self._last_trade)  # the next ids tell whether any was lost
         head: list[Command] = [Publish(tuple(resets))] if resets else []
-        return head + resynced + lost
+        return head + resynced
 
     def heartbeat(self, now_ns: int) -> Sequence[Command]:
         if self._last_recv_ns is None:
@@ -295,12 +292,15 @@ class KrakenFeed:
             last = self._last_trade.get(symbol)
             if last is not None and trade_id <= last:
                 continue
-            if last is not None and trade_id > last + 1 and symbol not in self._trade_gap_known:
-                commands.append(TradesLost(market.id, "trade id gap", after_trade_id=str(last)))
+            if last is not None and trade_id > last + 1:  # the loss just before the trade
+                commands += [Publish(tuple(events))] if events else []
+                events = []
+                why = "disconnected" if symbol in self._trade_gap_known else "trade id gap"
+                commands.append(TradesLost(market.id, why, str(last), str(trade_id)))
             self._trade_gap_known.discard(symbol)
             self._last_trade[symbol] = trade_id
             events.append(self._trade(item, market, trade_id))
-        return ([Publish(tuple(events))] if events else []) + commands
+        return commands + ([Publish(tuple(events))] if events else [])
 
     @staticmethod
     def _trade(item: dict[str, Any], market: Market, trade_id: int) -> Trade:

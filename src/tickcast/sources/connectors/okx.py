@@ -17,7 +17,8 @@ each side, with the venue's own strings, must equal ``checksum``. Messages witho
 ``Resynced``, and re-subscribes the instrument's book; updates before the new snapshot are dropped.
 
 Trades: ``tradeId`` is dense per instrument (aggregated messages carry ``count`` trades ending at
-``tradeId``), so a gap is a ``TradesLost``; already published ids are dropped.
+``tradeId``), so a gap is a ``TradesLost`` (last id, first id after) just before the trade
+after it; a reconnect is a loss only when the ids skip; already published ids are dropped.
 """
 
 from __future__ import annotations
@@ -234,11 +235,7 @@ class OkxFeed:
             commands.append(Resynced(market.id, "disconnected"))
         self._books.clear()
         self._quotes.clear()
-        for inst_id, market in sorted(self._markets.items()):
-            last = self._last_trade.get(inst_id)
-            after = None if last is None else str(last)
-            commands.append(TradesLost(market.id, "disconnected", after_trade_id=after))
-            self._gap_reported.add(inst_id)
+        self._gap_reported.update(self._last_trade)  # the next ids tell whether any was lost
         return ([Publish(tuple(resets))] if resets else []) + commands
 
     def heartbeat(self, now_ns: int) -> Sequence[Command]:
@@ -341,8 +338,11 @@ class OkxFeed:
             last = self._last_trade.get(inst_id)
             if last is not None and trade_id <= last:
                 continue
-            if last is not None and first > last + 1 and inst_id not in self._gap_reported:
-                commands.append(TradesLost(market.id, "trade id gap", after_trade_id=str(last)))
+            if last is not None and first > last + 1:  # the loss just before the trade
+                commands += [Publish(tuple(events))] if events else []
+                events = []
+                why = "disconnected" if inst_id in self._gap_reported else "trade id gap"
+                commands.append(TradesLost(market.id, why, str(last), str(first)))
             self._gap_reported.discard(inst_id)
             self._last_trade[inst_id] = trade_id
             events.append(
@@ -355,7 +355,7 @@ class OkxFeed:
                     time_ns=int(item["ts"]) * 1_000_000,
                 )
             )
-        return ([Publish(tuple(events))] if events else []) + commands
+        return commands + ([Publish(tuple(events))] if events else [])
 
     def _ticker(self, data: list[dict[str, Any]], market: Market, recv_ns: int) -> list[Command]:
         if market.kind is not MarketKind.SPOT or market.quote not in USD_QUOTES:

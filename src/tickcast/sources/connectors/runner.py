@@ -375,9 +375,10 @@ class _Connection:
     def _backfilled(self, item: Backfill) -> Sequence[Command]:
         """Publish the backfilled trades in (after, before), then the held ones."""
         held = self.held.pop(item.lost.market, [])
-        found, missing = recovered(item.lost, item.trades)
+        found, missing = recovered(item.lost, item.trades, dense=self.source.venue.trades_dense)
         self.source.health.trades_backfilled += len(found)
-        events: list[Event] = [*found, *held]
+        ids = {trade.id for trade in found}  # a live trade the answer also held comes once
+        events: list[Event] = [*found, *(e for e in held if getattr(e, "id", None) not in ids)]
         if missing is not None:  # where the hole is: before the recovered trades, or after them
             at = len(found) if missing == ENDS_EARLY else 0
             events.insert(at, self._gap(item.lost, missing))

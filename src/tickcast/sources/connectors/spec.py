@@ -61,6 +61,8 @@ class VenueDef:
     """REST recent-trades path for a venue symbol, where the venue has one (trade backfill)."""
     parse_trades: Callable[[Market, bytes], list[Trade]] | None = None
     trades_weight: int = 1
+    trades_dense: bool = True
+    """Trade ids are consecutive integers (False: Bybit, placed by the REST answer's order)."""
     ws_url_for: Callable[[str, Sequence[Instrument]], str] | None = None
     """The URL of one connection when the venue names its streams in the URL."""
     stale_s: float = 10.0

@@ -2,9 +2,9 @@
 
 The feeds are ``kraken.py``, ``coinbase.py``, ``okx.py`` and ``bybit.py``; what is here is what
 the runner needs besides: endpoints, the instrument list, how a spec names instruments,
-connection limits. None of them sends its book snapshot over REST (``FetchSnapshot`` is unused)
-or has a REST recent-trades endpoint wired here yet, so trades lost in a reconnect are counted as
-a trades gap.
+connection limits. None of them sends its book snapshot over REST (``FetchSnapshot`` is unused).
+Kraken, OKX and Bybit backfill lost trades from their REST recent trades (``rest_trades.py``);
+Coinbase recovers them from its ``market_trades`` snapshot.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from tickcast.errors import ConfigError
-from tickcast.sources.connectors import bybit, coinbase, kraken, okx
+from tickcast.sources.connectors import bybit, coinbase, kraken, okx, rest_trades
 from tickcast.sources.connectors.protocol import Instrument, VenueFeed
 from tickcast.sources.connectors.spec import FeedOptions, VenueDef
 
@@ -64,6 +64,8 @@ KRAKEN = VenueDef(
     feed=_kraken_feed,
     instruments_per_connection=100,
     weight_per_minute=60,  # public REST: about one call per second
+    trades_path=rest_trades.kraken_trades_path,
+    parse_trades=rest_trades.kraken_trades,
     stale_s=kraken.STALE_AFTER_NS / 1e9,
 )
 COINBASE = VenueDef(
@@ -88,7 +90,9 @@ OKX = VenueDef(
     select=partial(select_symbols, "okx", str.upper),
     feed=_okx_feed,
     instruments_per_connection=100,  # 3 channels each: below OKX's 480 subscriptions per hour
-    weight_per_minute=600,  # public instruments: 20 requests per 2 s
+    weight_per_minute=600,  # public instruments: 20 requests per 2 s; trades: 100 per 2 s
+    trades_path=rest_trades.okx_trades_path,
+    parse_trades=rest_trades.okx_trades,
     stale_s=okx.STALE_AFTER_NS / 1e9,
 )
 
@@ -127,6 +131,9 @@ def bybit_venue(category: str) -> VenueDef:
         feed=partial(_bybit_feed, category),
         instruments_per_connection=100,  # 3 topics each; Bybit caps one connection's args
         weight_per_minute=600,  # public REST: 600 requests per 5 s per IP; stay far below
+        trades_path=partial(rest_trades.bybit_trades_path, category),
+        parse_trades=rest_trades.bybit_trades,
+        trades_dense=False,
         stale_s=bybit.STALE_AFTER_NS / 1e9,
     )
 
