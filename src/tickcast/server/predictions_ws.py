@@ -27,8 +27,7 @@ from tickcast.predict.inference import runs_inline
 from tickcast.predict.spec import ModelError, ModelRef
 from tickcast.server.limits import Pool
 from tickcast.server.node import connection_info
-from tickcast.server.ws_messages import incoming
-from tickcast.server.ws_protocol import WRITE_EXTENSION
+from tickcast.server.seam import frame_writer, incoming
 from tickcast.storage.base import Principal
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ class PredictionConnection:
         self.principal = principal
         self.session = PredictionSession(key)
         self._websocket = websocket
-        self._batched = WRITE_EXTENSION in websocket.scope.get("extensions", {})
+        self._write = frame_writer(websocket)
         client = websocket.client
         self.remote = f"{client.host}:{client.port}" if client else "?"
         self.opened_at = time.time()
@@ -88,10 +87,7 @@ class PredictionConnection:
         return info
 
     async def send(self, frame: bytes, *, prediction: bool = False) -> None:
-        if self._batched:
-            await self._websocket._send({"type": WRITE_EXTENSION, "frames": [frame]})
-        else:
-            await self._websocket.send({"type": "websocket.send", "text": frame.decode()})
+        await self._write([frame])
         self.messages += 1
         self.bytes += len(frame)
         node = self.service.node

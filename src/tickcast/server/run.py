@@ -15,10 +15,9 @@ from fastapi import FastAPI
 
 from tickcast.config import ServerConfig
 from tickcast.server.app import build_app
-from tickcast.server.http_protocol import http_protocol
 from tickcast.server.logs import configure_logging, install_redaction
 from tickcast.server.node import Node
-from tickcast.server.ws_protocol import TickcastWebSocketProtocol, bound_handshakes
+from tickcast.server.seam import TickcastWebSocketProtocol, bound_handshakes, http_protocol
 
 logger = logging.getLogger("tickcast.server")
 

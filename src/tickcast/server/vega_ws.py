@@ -23,10 +23,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tickcast.dialects.vega import errors
-from tickcast.server.transport import drop_transport
+from tickcast.server.seam import drop_transport, frame_writer
 from tickcast.server.vega_feed import VegaFeed
 from tickcast.server.vega_stream import CLOSE_FLUSH_S, Refusal, VegaStream, admit
-from tickcast.server.ws_protocol import WRITE_EXTENSION
 
 logger = logging.getLogger("tickcast.server")
 
@@ -114,15 +113,10 @@ async def _read_until_gone(websocket: WebSocket, stream: VegaStream) -> None:
 
 
 async def _write(websocket: WebSocket, stream: VegaStream) -> None:
-    batched = WRITE_EXTENSION in websocket.scope.get("extensions", {})
-    send = websocket._send
+    write = frame_writer(websocket, checked=False)
     try:
         async for frames in stream.batches():
-            if batched:
-                await send({"type": WRITE_EXTENSION, "frames": frames})
-            else:
-                for frame in frames:
-                    await send({"type": "websocket.send", "text": frame.decode()})
+            await write(frames)
     except OSError:  # the peer went away while writing (uvicorn's ClientDisconnected)
         logger.debug("vega stream %s: peer gone", stream.id)
     finally:
