@@ -22,11 +22,19 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tickcast.dialects import predictions as dialect
 from tickcast.dialects.predictions import PredictionSession, PredictRequest, Reply
-from tickcast.errors import TickcastError
+from tickcast.errors import (
+    AuthTimeout,
+    InvalidApiKey,
+    LimitExceeded,
+    NotEntitled,
+    TickcastError,
+    Unavailable,
+)
 from tickcast.predict.inference import runs_inline
 from tickcast.predict.spec import ModelError, ModelRef
 from tickcast.server.limits import Pool
-from tickcast.server.node import connection_info
+from tickcast.server.node import Node, connection_info
+from tickcast.server.refusals import refusal_of
 from tickcast.server.seam import frame_writer, incoming
 from tickcast.storage.base import Principal
 
@@ -159,48 +167,58 @@ class PredictionConnection:
             logger.debug("close of %s failed", self.id, exc_info=True)
 
 
-async def _refuse(websocket: WebSocket, message: str, code: int = dialect.POLICY_VIOLATION) -> None:
+async def _refuse(websocket: WebSocket, node: Node, error: TickcastError) -> None:
+    refusal = refusal_of(error)
+    assert refusal.predictions is not None
+    node.metrics.refusals.labels(refusal.metric).inc()
+    message = refusal.predictions.message
     try:
         await websocket.send_text(dialect.auth_frame(False, message).decode())
-        await websocket.close(code, message)
+        await websocket.close(refusal.predictions.close_code, message)
     except Exception:  # the peer went away first
         logger.debug("refusal not delivered", exc_info=True)
+
+
+async def _admit(websocket: WebSocket, service: PredictionService) -> tuple[Principal, str] | None:
+    """The principal and key of an acceptable connection, holding a slot; None if the client
+    left first; else raises a ``tickcast.errors`` class (server/refusals.py: its frame)."""
+    node = service.node
+    if not node.ready:
+        raise Unavailable("the node is not ready")
+    try:
+        first = await asyncio.wait_for(websocket.receive(), service.auth_timeout)
+    except TimeoutError:
+        raise AuthTimeout("no key in time") from None
+    except (WebSocketDisconnect, RuntimeError):
+        return None
+    if first["type"] == "websocket.disconnect":
+        return None
+    key = dialect.key_of_frame(first.get("text"))
+    principal = await node.authenticate(key) if key else None
+    if key is None or principal is None:
+        raise InvalidApiKey("unauthenticated")
+    plan = principal.plan
+    if not plan.allows_feed(dialect.FEATURE):
+        raise NotEntitled("the plan has no WebSocket predictions")
+    if not await node.limits.acquire(
+        Pool.PREDICTIONS, principal.user, plan.max_prediction_connections
+    ):
+        raise LimitExceeded("prediction connection limit exceeded")
+    return principal, key
 
 
 async def predictions_endpoint(websocket: WebSocket) -> None:
     service: PredictionService = websocket.app.state.predictions
     node = service.node
     await websocket.accept()
-    if not node.ready:
-        await _refuse(websocket, dialect.SERVER_OVERLOADED, 1013)
-        return
     try:
-        first = await asyncio.wait_for(websocket.receive(), service.auth_timeout)
-    except TimeoutError:
-        node.metrics.refusals.labels("auth_timeout").inc()
-        await _refuse(websocket, dialect.INVALID_API_KEY)
+        admitted = await _admit(websocket, service)
+    except (Unavailable, InvalidApiKey, NotEntitled, LimitExceeded) as error:
+        await _refuse(websocket, node, error)
         return
-    except (WebSocketDisconnect, RuntimeError):
+    if admitted is None:
         return
-    if first["type"] == "websocket.disconnect":
-        return
-    key = dialect.key_of_frame(first.get("text"))
-    principal = await node.authenticate(key) if key else None
-    if key is None or principal is None:
-        node.metrics.refusals.labels("unauthenticated").inc()
-        await _refuse(websocket, dialect.INVALID_API_KEY)
-        return
-    plan = principal.plan
-    if not plan.allows_feed(dialect.FEATURE):
-        node.metrics.refusals.labels("not_entitled").inc()
-        await _refuse(websocket, dialect.PLAN_REFUSED)
-        return
-    if not await node.limits.acquire(
-        Pool.PREDICTIONS, principal.user, plan.max_prediction_connections
-    ):
-        node.metrics.refusals.labels("connection_limit").inc()
-        await _refuse(websocket, dialect.CONNECTION_LIMIT)
-        return
+    principal, key = admitted
     connection = PredictionConnection(
         service=service, websocket=websocket, principal=principal, key=key
     )

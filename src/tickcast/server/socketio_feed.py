@@ -43,9 +43,11 @@ from starlette.websockets import WebSocket
 from tickcast.delivery.channel import BACKLOG_LIMIT, websocket_text_frames
 from tickcast.dialects import socketio_feed as feed
 from tickcast.dialects.socketio_feed import NAMESPACE, MarketUpdate, Selection
+from tickcast.errors import InvalidApiKey, LimitExceeded, NotEntitled, TickcastError, Unavailable
 from tickcast.model import Envelope, Ticker
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
+from tickcast.server.refusals import refusal_of
 from tickcast.server.seam import ProtocolSink, engineio, sink_of
 from tickcast.storage.base import Principal
 
@@ -72,15 +74,6 @@ CLOSE_TIMEOUT_S = 2.0
 def room_of(symbol: str) -> str:
     """The Socket.IO room of a symbol's live updates."""
     return f"price:{symbol}"
-
-
-class Refused(Exception):
-    """A refused namespace connection: ``message`` goes to the client, ``reason`` to metrics."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 class FeedConnection:
@@ -209,11 +202,13 @@ class SocketIOFeed:
         eio_sid = self.sessions.eio_sid(sid)
         try:
             principal = await self._admit(auth)
-        except Refused as refusal:
-            self.node.metrics.refusals.labels(refusal.reason).inc()
+        except TickcastError as error:
+            refusal = refusal_of(error)
+            assert refusal.socketio_feed is not None
+            self.node.metrics.refusals.labels(refusal.metric).inc()
             # runs after python-socketio has queued the CONNECT_ERROR
             self._spawn(self.sessions.close_if_idle(eio_sid))
-            raise engineio.refusal(refusal.message) from None
+            raise engineio.refusal(refusal.socketio_feed) from None
         connection = FeedConnection(
             owner=self,
             sid=sid,
@@ -234,21 +229,22 @@ class SocketIOFeed:
         self._spawn(self._go_live(connection))
 
     async def _admit(self, auth: object) -> Principal:
-        """The principal of an acceptable connection (holding a feed slot), else Refused."""
+        """The principal of an acceptable connection (holding a feed slot); else raises a
+        ``tickcast.errors`` class (server/refusals.py gives its CONNECT_ERROR message)."""
         node = self.node
         if not node.ready:
-            raise Refused("not_ready", feed.SERVER_OVERLOADED)
+            raise Unavailable("the node is not ready")
         try:
             principal = await node.authenticate(feed.api_key_from_auth(auth))
         except Exception:
             logger.exception("feed: authentication failed with an error")
-            raise Refused("error", feed.SERVER_OVERLOADED) from None
+            raise TickcastError("authentication failed with an error") from None
         if principal is None:
-            raise Refused("unauthenticated", feed.AUTHENTICATION_FAILED)
+            raise InvalidApiKey("unauthenticated")
         if not principal.plan.allows_feed(feed.FEED):
-            raise Refused("not_entitled", feed.PRO_REQUIRED)
+            raise NotEntitled("the plan has no Socket.IO feed")
         if not await node.limits.acquire(Pool.FEED, principal.user, self.connection_limit):
-            raise Refused("connection_limit", feed.CONNECTION_LIMIT_EXCEEDED)
+            raise LimitExceeded("feed connection limit exceeded")
         return principal
 
     def _available_to(self, principal: Principal) -> frozenset[str]:
