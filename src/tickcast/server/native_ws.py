@@ -19,6 +19,7 @@ from tickcast.server.limits import Pool
 from tickcast.server.native_connection import NativeConnection
 from tickcast.server.node import Node
 from tickcast.server.refusals import refusal_of
+from tickcast.server.services import node_of
 from tickcast.session import Session
 from tickcast.storage.base import Principal
 
@@ -52,7 +53,7 @@ async def _admit(websocket: WebSocket, node: Node) -> Principal:
 
 
 async def native_endpoint(websocket: WebSocket) -> None:
-    node: Node = websocket.app.state.node
+    node = node_of(websocket.app)
     try:
         principal = await _admit(websocket, node)
     except (Unavailable, StorageError, InvalidApiKey, LimitExceeded) as error:

@@ -36,6 +36,7 @@ from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
 from tickcast.server.refusals import refusal_of
 from tickcast.server.seam import frame_writer, incoming
+from tickcast.server.services import services_of
 from tickcast.storage.base import Principal
 
 if TYPE_CHECKING:
@@ -208,7 +209,8 @@ async def _admit(websocket: WebSocket, service: PredictionService) -> tuple[Prin
 
 
 async def predictions_endpoint(websocket: WebSocket) -> None:
-    service: PredictionService = websocket.app.state.predictions
+    service = services_of(websocket.app).predictions
+    assert service is not None  # mounted with the route
     node = service.node
     await websocket.accept()
     try:
