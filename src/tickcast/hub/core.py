@@ -52,7 +52,7 @@ class Hub:
     ) -> None:
         self._bus = bus
         self._catalog = catalog
-        self.keeper = keeper or StateKeeper()
+        self._keeper = keeper or StateKeeper()
         self._groups: dict[str, dict[tuple[str, View], Group]] = {}
         self._remove_listener = bus.listen(self.on_envelopes)
         self.frames_encoded = 0
@@ -66,7 +66,7 @@ class Hub:
         self.batches_written = 0
         self._settled_at = time.monotonic()
         """Direct batch writes (one per direct member per flushed channel)."""
-        self.framer = Framer(catalog=catalog, keeper=self.keeper)
+        self.framer = Framer(catalog=catalog, keeper=self._keeper)
         self.pager = ReplayPager(framer=self.framer, finish_join=self._finish_join)
 
     @property
@@ -88,14 +88,14 @@ class Hub:
         for index, envelope in enumerate(envelopes):
             groups = self._groups.get(envelope.stream)
             if groups:
-                last = self.keeper.position(envelope.stream)
+                last = self._keeper.position(envelope.stream)
                 if (
                     last is not None
                     and last.epoch == envelope.epoch
                     and envelope.seq > last.seq + 1
                 ):
                     self._announce_hole(groups, envelope, last.seq + 1, woken)
-            self.keeper.apply(envelope)
+            self._keeper.apply(envelope)
             if groups:
                 following = envelopes[index + 1] if index + 1 < len(envelopes) else None
                 more = following is not None and following.stream == envelope.stream
@@ -347,7 +347,7 @@ class Hub:
         self, group: Group, position: StreamPosition, *, reset: bool
     ) -> Joined:
         stream = str(group.key)
-        snapshot_position = self.keeper.position(stream) or position
+        snapshot_position = self._keeper.position(stream) or position
         frame = self.framer.snapshot_frame(group, snapshot_position, reset=reset)
         return Joined(stream, position, (frame,), snapshot_position.seq)
 
@@ -443,7 +443,7 @@ class Hub:
         for group in self._groups.get(resync.stream, {}).values():
             if id(subscriber) not in group.members:
                 continue
-            position = self.keeper.position(resync.stream)
+            position = self._keeper.position(resync.stream)
             if resync.snapshot and position is not None:
                 subscriber.outbox.push_control(
                     self.framer.snapshot_frame(group, position, reset=True)

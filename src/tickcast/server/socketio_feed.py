@@ -276,7 +276,7 @@ class SocketIOFeed:
     def _current_prices(self, symbols: frozenset[str]) -> list[MarketUpdate]:
         """The MarketUpdate of each symbol with a ticker, from the state keeper."""
         updates: list[MarketUpdate] = []
-        keeper = self.node.hub.keeper
+        keeper = self.node.keeper
         for symbol in feed.ordered(symbols):
             snapshot = keeper.snapshot(f"ticker:{feed.asset_of(symbol)}")
             if snapshot is not None and snapshot.events:
