@@ -99,6 +99,19 @@ def build_app(
         # the dashboard (a layer below server) looks the service up by this name
         app.state.predictions = services.predictions
 
+    _install_error_handlers(app)
+    _document_native_endpoint(app)
+    app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
+    services.vega = mount_vega(app, node)
+    mount_dashboard(app, node)  # docs/dashboard.md
+    services.coinmetrics = mount_coinmetrics(app.router.routes, node)
+    openapi.install(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """The control plane's JSON error bodies ``{"status_code", "message"}``."""
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         if isinstance(error.detail, dict):
@@ -125,6 +138,11 @@ def build_app(
         message = f"Invalid request: {where}: {first.get('msg', 'invalid')}"
         return JSONResponse({"status_code": 1003, "message": message}, status_code=400)
 
+
+def _document_native_endpoint(app: FastAPI) -> None:
+    """``GET /api/v1/ws`` in the OpenAPI document (the WebSocket route itself is added by
+    ``build_app``); a plain HTTP request is answered 400."""
+
     @app.get(
         "/api/v1/ws",
         name="websocket",
@@ -147,10 +165,3 @@ def build_app(
         HTTP request is answered 400; `?streams=a,b` subscribes at connect time."""
         body = {"status_code": 1003, "message": "No WebSocket UPGRADE header found"}
         return JSONResponse(body, status_code=400)
-
-    app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
-    services.vega = mount_vega(app, node)
-    mount_dashboard(app, node)  # docs/dashboard.md
-    services.coinmetrics = mount_coinmetrics(app.router.routes, node)
-    openapi.install(app)
-    return app

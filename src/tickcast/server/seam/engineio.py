@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import socketio
@@ -105,9 +106,11 @@ class Sessions:
         socket_ = self._socket(eio_sid)
         return 0 if socket_ is None else int(socket_.queue.qsize())
 
-    async def send(self, eio_sid: str, text: str) -> None:
-        """Queue one Engine.IO message packet (synchronously, see the module docstring)."""
-        await self._sio.eio.send(eio_sid, text)
+    def send(self, eio_sid: str, text: str) -> Awaitable[None]:
+        """Queue one Engine.IO message packet (synchronously, see the module docstring). The
+        caller awaits engine.io's own coroutine: no extra frame on the per-packet path."""
+        sent: Awaitable[None] = self._sio.eio.send(eio_sid, text)
+        return sent
 
     async def drop_namespace(self, sid: str) -> None:
         """Forget a namespace connection without sending anything."""
