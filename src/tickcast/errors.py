@@ -11,13 +11,15 @@ dialect) turns them into wire form. Messages never carry internal details.
     │   └── MessageTooBig            frame above the size limit
     ├── AuthError
     │   ├── InvalidApiKey            missing, unknown or revoked key
+    │   │   └── AuthTimeout          no key arrived in time (dialects that read it in-band)
     │   └── NotEntitled              the plan does not grant this
     ├── LimitExceeded                connection / subscription / rate limit
     ├── UnknownStream                no such stream or market
     ├── SlowConsumer                 the client does not keep up
     ├── BookError                    inconsistent order book input
     ├── BusError                     bus backend failed (retryable)
-    └── StorageError                 store backend failed (retryable)
+    ├── StorageError                 store backend failed (retryable)
+    └── Unavailable                  the node is not ready (starting or stopping; retryable)
 """
 
 from __future__ import annotations
@@ -70,6 +72,10 @@ class InvalidApiKey(AuthError):
     code = "invalid_api_key"
 
 
+class AuthTimeout(InvalidApiKey):
+    code = "auth_timeout"
+
+
 class NotEntitled(AuthError):
     code = "not_entitled"
     http_status = 403
@@ -108,6 +114,13 @@ class BusError(TickcastError):
 
 class StorageError(TickcastError):
     code = "storage_error"
+    close_code = 1013
+    http_status = 503
+    retryable = True
+
+
+class Unavailable(TickcastError):
+    code = "unavailable"
     close_code = 1013
     http_status = 503
     retryable = True

@@ -50,7 +50,7 @@ async def test_a_restarted_ingest_node_keeps_seqs_and_book_checksums(
         expected = book_checksum(bids, asks, price_decimals=2, size_decimals=3)
         assert isinstance(envelope.event, BookDelta)
         assert envelope.event.checksum == expected
-        state = second.hub.keeper.snapshot(BOOK)
+        state = second.keeper.snapshot(BOOK)
         assert state is not None and state.seq == 2
     finally:
         await second.stop()

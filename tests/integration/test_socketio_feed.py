@@ -45,7 +45,7 @@ async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 
 
 async def all_tickers(server: Any) -> None:
     """Wait until the simulator has published a ticker for every symbol."""
-    keeper = server.node.hub.keeper
+    keeper = server.node.keeper
     await eventually(
         lambda: all(keeper.snapshot(f"ticker:{s.lower()}") for s in SYMBOLS), "20 tickers"
     )
@@ -387,7 +387,7 @@ async def test_socketio_feed_initial_prices_carry_all_20_symbols_from_the_start(
     """The simulator's opening prices are published before the server reports started: a
     client connecting at once gets every symbol, in the feed's order."""
     server = await start_server()
-    keeper = server.node.hub.keeper
+    keeper = server.node.keeper
     assert all(keeper.snapshot(f"ticker:{s.lower()}") for s in SYMBOLS)  # no wait: primed
     key = await server.key("pro", user="u", prefix="ci_live_")
     async with feed_client(server.http, key) as client:

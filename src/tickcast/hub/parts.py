@@ -1,5 +1,6 @@
 """The hub's vocabulary: what it talks to (encoders, subscribers) and what it keeps per stream
-(groups of members, joins). Plain data; the logic is in ``core``, ``frames`` and ``paging``."""
+(groups of members, joins). Plain data; the logic is in ``core`` (the façade and the live path),
+``channels``, ``joining``, ``frames`` and ``paging``."""
 
 from __future__ import annotations
 

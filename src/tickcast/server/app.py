@@ -27,6 +27,7 @@ from tickcast.server.http_limits import BodyGuard
 from tickcast.server.native_ws import native_endpoint
 from tickcast.server.node import Node
 from tickcast.server.predictions import mount_predictions
+from tickcast.server.services import Services
 from tickcast.server.socketio_feed import FeedMiddleware, SocketIOFeed
 from tickcast.server.vega import mount_vega
 
@@ -69,25 +70,17 @@ def build_app(
     config: ServerConfig, *, clock: Clock | None = None, announce: bool = True
 ) -> FastAPI:
     node = Node(config, clock=clock)
-    socketio_feed = SocketIOFeed(node)
+    services = Services(node=node, socketio_feed=SocketIOFeed(node))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await node.start()
-        await socketio_feed.start()
-        if predictions is not None:
-            await predictions.start()
+        await services.start()
         if announce and node.development_key:
             print(f"Development key (admin plan, shown once): {node.development_key}", flush=True)
         try:
             yield
         finally:
-            try:
-                await node.stop()
-            finally:
-                await socketio_feed.stop()
-                if predictions is not None:
-                    await predictions.stop()
+            await services.stop()
 
     app: FastAPI = FastAPIOffline(
         title="tickcast",
@@ -96,12 +89,28 @@ def build_app(
         lifespan=lifespan,
         generate_unique_id_function=openapi.operation_id,
     )
-    app.state.node = node
-    app.state.socketio_feed = socketio_feed
-    app.add_middleware(FeedMiddleware, socketio_feed=socketio_feed)
+    app.state.services = services
+    app.state.node = node  # for tests and benchmarks that drive the node of an app directly
+    app.add_middleware(FeedMiddleware, socketio_feed=services.socketio_feed)
     app.add_middleware(BodyGuard, node=node)  # outermost: before any body is read
     app.include_router(router)
-    predictions = mount_predictions(app, node) if predictions_enabled(config) else None
+    if predictions_enabled(config):
+        services.predictions = mount_predictions(app, node)
+        # the dashboard (a layer below server) looks the service up by this name
+        app.state.predictions = services.predictions
+
+    _install_error_handlers(app)
+    _document_native_endpoint(app)
+    app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
+    services.vega = mount_vega(app, node)
+    mount_dashboard(app, node)  # docs/dashboard.md
+    services.coinmetrics = mount_coinmetrics(app.router.routes, node)
+    openapi.install(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """The control plane's JSON error bodies ``{"status_code", "message"}``."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -129,6 +138,11 @@ def build_app(
         message = f"Invalid request: {where}: {first.get('msg', 'invalid')}"
         return JSONResponse({"status_code": 1003, "message": message}, status_code=400)
 
+
+def _document_native_endpoint(app: FastAPI) -> None:
+    """``GET /api/v1/ws`` in the OpenAPI document (the WebSocket route itself is added by
+    ``build_app``); a plain HTTP request is answered 400."""
+
     @app.get(
         "/api/v1/ws",
         name="websocket",
@@ -151,10 +165,3 @@ def build_app(
         HTTP request is answered 400; `?streams=a,b` subscribes at connect time."""
         body = {"status_code": 1003, "message": "No WebSocket UPGRADE header found"}
         return JSONResponse(body, status_code=400)
-
-    app.router.routes.append(WebSocketRoute("/api/v1/ws", native_endpoint))
-    mount_vega(app, node)
-    mount_dashboard(app, node)  # docs/dashboard.md
-    app.state.coinmetrics = mount_coinmetrics(app.router.routes, node)
-    openapi.install(app)
-    return app

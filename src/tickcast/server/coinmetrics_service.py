@@ -74,7 +74,7 @@ class Expandable(Protocol):
 class CoinMetricsService:
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.state = KeeperState(node.hub.keeper)
+        self.state = KeeperState(node.keeper)
         self.encoders = EncoderSet(catalog=node.catalog, state=self.state, now=node.clock.time_ns)
         self.rate = RateLimiter(lambda: node.clock.time_ns() / 1e9)
         self.streams: set[Expandable] = set()

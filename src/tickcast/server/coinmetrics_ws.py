@@ -18,7 +18,6 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -36,8 +35,13 @@ from tickcast.model import StreamClass, StreamKind, StreamPosition
 from tickcast.server.coinmetrics_service import CoinMetricsService
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
-from tickcast.server.transport import close_frame, drop_transport, transport_of
-from tickcast.server.ws_protocol import WRITE_EXTENSION, frame_batch
+from tickcast.server.seam import (
+    close_frame,
+    drop_transport,
+    frame_batch,
+    frame_writer,
+    transport_of,
+)
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
@@ -71,7 +75,6 @@ class CmConnection:
         self.principal = principal
         self.request = request
         self._websocket = websocket
-        self._batched = WRITE_EXTENSION in websocket.scope.get("extensions", {})
         client = websocket.client
         self.remote = f"{client.host}:{client.port}" if client else "?"
         self.opened_at = time.time()
@@ -230,7 +233,7 @@ class CmConnection:
             logger.warning("connection %s: write failed", self.id, exc_info=True)
 
     async def _write_loop(self) -> None:
-        send: Any = self._websocket._send if self._batched else self._websocket.send
+        write = frame_writer(self._websocket)
         outbox = self.outbox
         while True:
             await self._wake.wait()
@@ -243,11 +246,7 @@ class CmConnection:
                     continue
                 if self._warning is not None and any(p is self._warning for p in payloads):
                     self._warning, self._warning_sent = None, True
-                if self._batched:
-                    await send({"type": WRITE_EXTENSION, "frames": payloads})
-                else:
-                    for payload in payloads:
-                        await send({"type": "websocket.send", "text": payload.decode()})
+                await write(payloads)
                 count, nbytes = len(payloads), sum(len(p) for p in payloads)
                 self.messages += count
                 self.bytes += nbytes

@@ -10,7 +10,7 @@
   (``/api/v1/models``), which have their own (``MODELS_MAX_BODY_BYTES``).
 
 The request head (header size and count, header-read timeout) is bounded by the HTTP protocol
-(``server/http_protocol.py``).
+(``server/seam/uvicorn_http.py``).
 """
 
 from __future__ import annotations

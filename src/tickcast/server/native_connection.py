@@ -29,8 +29,7 @@ from tickcast.model import StreamPosition
 from tickcast.server import native_history
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
-from tickcast.server.ws_messages import incoming
-from tickcast.server.ws_protocol import DETACH, WRITE_EXTENSION, ProtocolSink, sink_of
+from tickcast.server.seam import ProtocolSink, detach, frame_writer, incoming, sink_of
 from tickcast.session import Attach, Close, Detach, Send, Session
 from tickcast.storage.base import Principal
 
@@ -55,7 +54,6 @@ class NativeConnection:
         self.principal = principal
         self.session = session
         self._websocket: WebSocket | None = websocket
-        self._batched = WRITE_EXTENSION in websocket.scope.get("extensions", {})
         self._sink: ProtocolSink | None = sink_of(websocket.scope)
         client = websocket.client
         self.remote = f"{client.host}:{client.port}" if client else "?"
@@ -148,7 +146,7 @@ class NativeConnection:
         first = self._initial_subscribe(initial_streams)
         if first is not None:
             self.on_message(first)
-        await websocket._send({"type": DETACH, "handler": self})
+        await detach(websocket, self)
         self._websocket = None
 
     def on_message(self, data: str | bytes) -> None:
@@ -250,19 +248,13 @@ class NativeConnection:
     async def _write_loop(self) -> None:
         websocket = self._websocket
         assert websocket is not None and self._wake is not None and self._flushed is not None
-        # Starlette's WebSocket.send only passes standard messages; the batched-write extension
-        # goes straight to the ASGI send callable (announced in scope["extensions"]).
-        send = websocket._send if self._batched else websocket.send
+        write = frame_writer(websocket)
         while True:
             await self._wake.wait()
             self._wake.clear()
             while len(self.outbox):
                 frames = self.outbox.drain(WRITE_CHUNK)
-                if self._batched:
-                    await send({"type": WRITE_EXTENSION, "frames": frames})
-                else:
-                    for frame in frames:
-                        await send({"type": "websocket.send", "text": frame.decode()})
+                await write(frames)
                 self._count(frames)
                 del frames
                 self.node.hub.replay_more(self)

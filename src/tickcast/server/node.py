@@ -26,7 +26,7 @@ from tickcast.server.sources import build_sources, check_owners
 from tickcast.sources.base import PrimedSource, Source
 from tickcast.sources.connectors.health import ConnectorHealth
 from tickcast.sources.connectors.runner import ConnectorSource
-from tickcast.state import BookChecksummer
+from tickcast.state import BookChecksummer, StateKeeper
 from tickcast.state.recorder import Recorder
 from tickcast.storage.base import Principal
 from tickcast.storage.factory import open_and_migrate, open_store
@@ -75,14 +75,16 @@ class Node:
         self.clock = clock or SystemClock()
         self.catalog = MarketCatalog()
         self.bus = build_bus(config, self.clock)
-        self.hub = Hub(bus=self.bus, catalog=self.catalog)
+        self.keeper = StateKeeper()
+        """Current state and last position of every stream (the hub folds events into it)."""
+        self.hub = Hub(bus=self.bus, catalog=self.catalog, keeper=self.keeper)
         self.cluster = Cluster(config, self.bus)
-        self.recorder = Recorder(keeper=self.hub.keeper)
+        self.recorder = Recorder(keeper=self.keeper)
         """History since start for REST queries; listens after the hub (it reads the keeper)."""
         self._remove_recorder = self.bus.listen(self.recorder.on_envelopes)
         self.native = NativeEncoder(catalog=self.catalog)
         self.checksummer = BookChecksummer(catalog=self.catalog)
-        self.cluster.restore_into(self.hub.keeper, self.checksummer, self.catalog)
+        self.cluster.restore_into(self.keeper, self.checksummer, self.catalog)
         self.plans = load_plans(config.plans_toml)
         Path(config.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = open_store(

@@ -80,7 +80,6 @@ def mount_predictions(app: FastAPI, node: Node) -> PredictionService:
     from tickcast.server.control.models import router
 
     service = PredictionService(node)
-    app.state.predictions = service
     app.include_router(router)
     app.router.routes.append(WebSocketRoute(WS_PATH, predictions_endpoint))
     return service

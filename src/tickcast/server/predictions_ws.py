@@ -22,13 +22,21 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tickcast.dialects import predictions as dialect
 from tickcast.dialects.predictions import PredictionSession, PredictRequest, Reply
-from tickcast.errors import TickcastError
+from tickcast.errors import (
+    AuthTimeout,
+    InvalidApiKey,
+    LimitExceeded,
+    NotEntitled,
+    TickcastError,
+    Unavailable,
+)
 from tickcast.predict.inference import runs_inline
 from tickcast.predict.spec import ModelError, ModelRef
 from tickcast.server.limits import Pool
-from tickcast.server.node import connection_info
-from tickcast.server.ws_messages import incoming
-from tickcast.server.ws_protocol import WRITE_EXTENSION
+from tickcast.server.node import Node, connection_info
+from tickcast.server.refusals import refusal_of
+from tickcast.server.seam import frame_writer, incoming
+from tickcast.server.services import services_of
 from tickcast.storage.base import Principal
 
 if TYPE_CHECKING:
@@ -53,7 +61,7 @@ class PredictionConnection:
         self.principal = principal
         self.session = PredictionSession(key)
         self._websocket = websocket
-        self._batched = WRITE_EXTENSION in websocket.scope.get("extensions", {})
+        self._write = frame_writer(websocket)
         client = websocket.client
         self.remote = f"{client.host}:{client.port}" if client else "?"
         self.opened_at = time.time()
@@ -88,10 +96,7 @@ class PredictionConnection:
         return info
 
     async def send(self, frame: bytes, *, prediction: bool = False) -> None:
-        if self._batched:
-            await self._websocket._send({"type": WRITE_EXTENSION, "frames": [frame]})
-        else:
-            await self._websocket.send({"type": "websocket.send", "text": frame.decode()})
+        await self._write([frame])
         self.messages += 1
         self.bytes += len(frame)
         node = self.service.node
@@ -163,48 +168,59 @@ class PredictionConnection:
             logger.debug("close of %s failed", self.id, exc_info=True)
 
 
-async def _refuse(websocket: WebSocket, message: str, code: int = dialect.POLICY_VIOLATION) -> None:
+async def _refuse(websocket: WebSocket, node: Node, error: TickcastError) -> None:
+    refusal = refusal_of(error)
+    assert refusal.predictions is not None
+    node.metrics.refusals.labels(refusal.metric).inc()
+    message = refusal.predictions.message
     try:
         await websocket.send_text(dialect.auth_frame(False, message).decode())
-        await websocket.close(code, message)
+        await websocket.close(refusal.predictions.close_code, message)
     except Exception:  # the peer went away first
         logger.debug("refusal not delivered", exc_info=True)
 
 
-async def predictions_endpoint(websocket: WebSocket) -> None:
-    service: PredictionService = websocket.app.state.predictions
+async def _admit(websocket: WebSocket, service: PredictionService) -> tuple[Principal, str] | None:
+    """The principal and key of an acceptable connection, holding a slot; None if the client
+    left first; else raises a ``tickcast.errors`` class (server/refusals.py: its frame)."""
     node = service.node
-    await websocket.accept()
     if not node.ready:
-        await _refuse(websocket, dialect.SERVER_OVERLOADED, 1013)
-        return
+        raise Unavailable("the node is not ready")
     try:
         first = await asyncio.wait_for(websocket.receive(), service.auth_timeout)
     except TimeoutError:
-        node.metrics.refusals.labels("auth_timeout").inc()
-        await _refuse(websocket, dialect.INVALID_API_KEY)
-        return
+        raise AuthTimeout("no key in time") from None
     except (WebSocketDisconnect, RuntimeError):
-        return
+        return None
     if first["type"] == "websocket.disconnect":
-        return
+        return None
     key = dialect.key_of_frame(first.get("text"))
     principal = await node.authenticate(key) if key else None
     if key is None or principal is None:
-        node.metrics.refusals.labels("unauthenticated").inc()
-        await _refuse(websocket, dialect.INVALID_API_KEY)
-        return
+        raise InvalidApiKey("unauthenticated")
     plan = principal.plan
     if not plan.allows_feed(dialect.FEATURE):
-        node.metrics.refusals.labels("not_entitled").inc()
-        await _refuse(websocket, dialect.PLAN_REFUSED)
-        return
+        raise NotEntitled("the plan has no WebSocket predictions")
     if not await node.limits.acquire(
         Pool.PREDICTIONS, principal.user, plan.max_prediction_connections
     ):
-        node.metrics.refusals.labels("connection_limit").inc()
-        await _refuse(websocket, dialect.CONNECTION_LIMIT)
+        raise LimitExceeded("prediction connection limit exceeded")
+    return principal, key
+
+
+async def predictions_endpoint(websocket: WebSocket) -> None:
+    service = services_of(websocket.app).predictions
+    assert service is not None  # mounted with the route
+    node = service.node
+    await websocket.accept()
+    try:
+        admitted = await _admit(websocket, service)
+    except (Unavailable, InvalidApiKey, NotEntitled, LimitExceeded) as error:
+        await _refuse(websocket, node, error)
         return
+    if admitted is None:
+        return
+    principal, key = admitted
     connection = PredictionConnection(
         service=service, websocket=websocket, principal=principal, key=key
     )

@@ -15,10 +15,10 @@ from fastapi import FastAPI
 
 from tickcast.config import ServerConfig
 from tickcast.server.app import build_app
-from tickcast.server.http_protocol import http_protocol
 from tickcast.server.logs import configure_logging, install_redaction
 from tickcast.server.node import Node
-from tickcast.server.ws_protocol import TickcastWebSocketProtocol, bound_handshakes
+from tickcast.server.seam import TickcastWebSocketProtocol, bound_handshakes, http_protocol
+from tickcast.server.services import node_of
 
 logger = logging.getLogger("tickcast.server")
 
@@ -98,8 +98,9 @@ def serve(config: ServerConfig, *, reuse_port: bool = False, announce: bool = Tr
     configure_logging(config.log_level)
     app = build_app(config, announce=announce)
     # sources that learn their markets from a venue do it now: a bad spec exits before serving
-    asyncio.run(app.state.node.prepare_sources())
-    server = TickcastServer(uvicorn_config(config, app), node=app.state.node)
+    node = node_of(app)
+    asyncio.run(node.prepare_sources())
+    server = TickcastServer(uvicorn_config(config, app), node=node)
     sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:

@@ -36,7 +36,6 @@ import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
-import socketio
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -44,10 +43,12 @@ from starlette.websockets import WebSocket
 from tickcast.delivery.channel import BACKLOG_LIMIT, websocket_text_frames
 from tickcast.dialects import socketio_feed as feed
 from tickcast.dialects.socketio_feed import NAMESPACE, MarketUpdate, Selection
+from tickcast.errors import InvalidApiKey, LimitExceeded, NotEntitled, TickcastError, Unavailable
 from tickcast.model import Envelope, Ticker
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
-from tickcast.server.ws_protocol import ProtocolSink, sink_of
+from tickcast.server.refusals import refusal_of
+from tickcast.server.seam import ProtocolSink, engineio, sink_of
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
@@ -73,15 +74,6 @@ CLOSE_TIMEOUT_S = 2.0
 def room_of(symbol: str) -> str:
     """The Socket.IO room of a symbol's live updates."""
     return f"price:{symbol}"
-
-
-class Refused(Exception):
-    """A refused namespace connection: ``message`` goes to the client, ``reason`` to metrics."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 class FeedConnection:
@@ -150,45 +142,14 @@ class FeedConnection:
         await self._owner.close(self, retry=retry, reason=reason)
 
 
-_HANDLED_PACKETS = frozenset({0, 1, 2, 3, 5, 6})
-"""CONNECT, DISCONNECT, EVENT, ACK, BINARY_EVENT, BINARY_ACK: what a client may send."""
-
-
-class _FeedServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's server, but a malformed client packet is one WARNING line (python-
-    socketio logs two tracebacks and answers nothing): a CONNECT whose auth payload is not JSON
-    is handled as a CONNECT without a key (refused: "Authentication failed", then the session
-    closes); any other undecodable or unexpected packet is dropped."""
-
-    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
-        if isinstance(data, str) and eio_sid not in self._binary_packet:
-            try:
-                kind = self.packet_class(encoded_packet=data).packet_type
-            except ValueError as error:
-                if not data.startswith("0"):
-                    _malformed(eio_sid, data, str(error))
-                    return
-                logger.warning("feed: CONNECT with an undecodable payload from %s", eio_sid)
-                data = "0" + data[1:].partition(",")[0] + ("," if "," in data else "")
-            else:
-                if kind not in _HANDLED_PACKETS:
-                    _malformed(eio_sid, data, f"unexpected packet type {kind}")
-                    return
-        await super()._handle_eio_message(eio_sid, data)
-
-
-def _malformed(eio_sid: str, data: str, why: str) -> None:
-    logger.warning("feed: malformed packet from %s dropped (%s): %.80r", eio_sid, why, data)
-
-
 class SocketIOFeed:
     """The feed's python-socketio server and state; :class:`FeedMiddleware` serves it."""
 
     def __init__(self, node: Node, *, connection_limit: int = feed.CONNECTION_LIMIT) -> None:
         self.node = node
         self.connection_limit = connection_limit
-        # async_handlers=False: a client's events are handled in the order it sent them.
-        self.sio = _FeedServer(async_mode="asgi", async_handlers=False, cors_allowed_origins="*")
+        self.sio = engineio.new_server()
+        self.sessions = engineio.Sessions(self.sio, NAMESPACE, close_timeout=CLOSE_TIMEOUT_S)
         self.sio.on("connect", self._on_connect, namespace=NAMESPACE)
         self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
         self.sio.on(feed.SUBSCRIBE, self._on_subscribe, namespace=NAMESPACE)
@@ -238,14 +199,16 @@ class SocketIOFeed:
     # -- connect and disconnect -------------------------------------------------------------
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
-        eio_sid: str = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        eio_sid = self.sessions.eio_sid(sid)
         try:
             principal = await self._admit(auth)
-        except Refused as refusal:
-            self.node.metrics.refusals.labels(refusal.reason).inc()
+        except TickcastError as error:
+            refusal = refusal_of(error)
+            assert refusal.socketio_feed is not None
+            self.node.metrics.refusals.labels(refusal.metric).inc()
             # runs after python-socketio has queued the CONNECT_ERROR
-            self._spawn(self._close_session_if_idle(eio_sid))
-            raise socketio.exceptions.ConnectionRefusedError(refusal.message) from None
+            self._spawn(self.sessions.close_if_idle(eio_sid))
+            raise engineio.refusal(refusal.socketio_feed) from None
         connection = FeedConnection(
             owner=self,
             sid=sid,
@@ -266,21 +229,22 @@ class SocketIOFeed:
         self._spawn(self._go_live(connection))
 
     async def _admit(self, auth: object) -> Principal:
-        """The principal of an acceptable connection (holding a feed slot), else Refused."""
+        """The principal of an acceptable connection (holding a feed slot); else raises a
+        ``tickcast.errors`` class (server/refusals.py gives its CONNECT_ERROR message)."""
         node = self.node
         if not node.ready:
-            raise Refused("not_ready", feed.SERVER_OVERLOADED)
+            raise Unavailable("the node is not ready")
         try:
             principal = await node.authenticate(feed.api_key_from_auth(auth))
         except Exception:
             logger.exception("feed: authentication failed with an error")
-            raise Refused("error", feed.SERVER_OVERLOADED) from None
+            raise TickcastError("authentication failed with an error") from None
         if principal is None:
-            raise Refused("unauthenticated", feed.AUTHENTICATION_FAILED)
+            raise InvalidApiKey("unauthenticated")
         if not principal.plan.allows_feed(feed.FEED):
-            raise Refused("not_entitled", feed.PRO_REQUIRED)
+            raise NotEntitled("the plan has no Socket.IO feed")
         if not await node.limits.acquire(Pool.FEED, principal.user, self.connection_limit):
-            raise Refused("connection_limit", feed.CONNECTION_LIMIT_EXCEEDED)
+            raise LimitExceeded("feed connection limit exceeded")
         return principal
 
     def _available_to(self, principal: Principal) -> frozenset[str]:
@@ -295,9 +259,9 @@ class SocketIOFeed:
         """Send ``initial-prices`` and start the updates (rooms, or the conflation flusher)."""
         if connection.closed:
             return
-        if not self._session_open(connection.eio_sid):
+        if not self.sessions.is_open(connection.eio_sid):
             # the client went away while the connect handler was waiting for the store
-            await self.sio.manager.disconnect(connection.sid, NAMESPACE, ignore_queue=True)
+            await self.sessions.drop_namespace(connection.sid)
             self._forget(connection)
             return
         # No await between joining the group and queueing initial-prices: every update reaching
@@ -312,7 +276,7 @@ class SocketIOFeed:
     def _current_prices(self, symbols: frozenset[str]) -> list[MarketUpdate]:
         """The MarketUpdate of each symbol with a ticker, from the state keeper."""
         updates: list[MarketUpdate] = []
-        keeper = self.node.hub.keeper
+        keeper = self.node.keeper
         for symbol in feed.ordered(symbols):
             snapshot = keeper.snapshot(f"ticker:{feed.asset_of(symbol)}")
             if snapshot is not None and snapshot.events:
@@ -326,8 +290,8 @@ class SocketIOFeed:
         if connection is None:
             return
         self._forget(connection)
-        if reason == self.sio.eio.reason.CLIENT_DISCONNECT:
-            self._spawn(self._end_session(connection.eio_sid))
+        if self.sessions.client_disconnected(reason):
+            self._spawn(self.sessions.end(connection.eio_sid))
 
     def _forget(self, connection: FeedConnection) -> None:
         """Release everything a connection holds (idempotent)."""
@@ -354,59 +318,7 @@ class SocketIOFeed:
         if not retry:
             await self.sio.disconnect(connection.sid, namespace=NAMESPACE)
         self._forget(connection)
-        await self._close_session_if_idle(connection.eio_sid, drop=retry)
-
-    # -- Engine.IO sessions -----------------------------------------------------------------
-    #
-    # python-engineio never closes a transport itself after a server-side close: its websocket
-    # writer ends (and closes the socket) only on a ``None`` in the session's queue, and a
-    # pending long-poll GET waits for a packet until the ping interval ends. So after closing a
-    # session, a ``None`` is queued.
-
-    def _session_open(self, eio_sid: str) -> bool:
-        socket_ = self.sio.eio.sockets.get(eio_sid)
-        return socket_ is not None and not socket_.closed and not socket_.closing
-
-    async def _close_session_if_idle(self, eio_sid: str, *, drop: bool = False) -> None:
-        """Close the Engine.IO session unless a namespace other than the feed's is connected."""
-        manager = self.sio.manager
-        others = [n for n in manager.get_namespaces() if n != NAMESPACE]
-        if not any(manager.sid_from_eio_sid(eio_sid, n) for n in others):
-            await self._close_session(eio_sid, drop=drop)
-
-    async def _close_session(self, eio_sid: str, *, drop: bool) -> None:
-        """Close an Engine.IO session and its transport.
-
-        ``drop``: without the Engine.IO close packet, like a lost connection, so that clients
-        reconnect (python-socketio clients stop after a close packet, socket.io-client after a
-        namespace disconnect). Otherwise the close packet goes first; the wait for the
-        transport to take it is bounded.
-        """
-        eio = self.sio.eio
-        socket_ = eio.sockets.get(eio_sid)
-        if socket_ is None:
-            return
-        if drop:
-            await socket_.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
-            eio.sockets.pop(eio_sid, None)
-        else:
-            try:
-                await asyncio.wait_for(eio.disconnect(eio_sid), CLOSE_TIMEOUT_S)
-            except TimeoutError:
-                logger.info("session %s: close not flushed in time", eio_sid)
-        socket_.queue.put_nowait(None)
-
-    async def _end_session(self, eio_sid: str) -> None:
-        """After the client disconnected the namespace: close its session, or answer the
-        pending long-poll GET if the client is closing the session already (a polling
-        python-socketio client's ``disconnect()`` waits for that GET)."""
-        socket_ = self.sio.eio.sockets.get(eio_sid)
-        if socket_ is None:
-            return
-        if not socket_.closing:
-            await self._close_session_if_idle(eio_sid)
-        elif not socket_.upgraded:
-            socket_.queue.put_nowait(None)
+        await self.sessions.close_if_idle(connection.eio_sid, drop=retry)
 
     # -- subscribe and unsubscribe ----------------------------------------------------------
 
@@ -545,16 +457,15 @@ class SocketIOFeed:
                 if connection.closed:
                     break
                 with contextlib.suppress(Exception):  # the session may be gone already
-                    await self.sio.eio.send(connection.eio_sid, text)
+                    await self.sessions.send(connection.eio_sid, text)
                     connection.count(1, len(text) + 1)
 
     def _promote(self, connection: FeedConnection, sink: ProtocolSink) -> bool:
         """Take a connection onto the direct path once nothing of its own is in flight: its
         Engine.IO queue is empty (no packet taken but not yet handed on) and no send runs."""
-        socket_ = self.sio.eio.sockets.get(connection.eio_sid)
-        if socket_ is None or not connection.live or sink.busy() or not sink.open:
+        if not connection.live or sink.busy() or not sink.open:
             return False
-        if getattr(socket_.queue, "_unfinished_tasks", 1) != 0:
+        if not self.sessions.queue_idle(connection.eio_sid):
             return False
         if sink.backlog() > DIRECT_BACKLOG_LIMIT // 2:
             return False
@@ -579,16 +490,16 @@ class SocketIOFeed:
         before the packet is in the session's queue, unlike an emit's send task)."""
         text = feed.event_frame(event, data)
         connection.count(1, len(text))
-        await self.sio.eio.send(connection.eio_sid, text[1:])
+        await self.sessions.send(connection.eio_sid, text[1:])
 
     async def _watch_forever(self) -> None:
         """Close the sessions of slow consumers (bounded memory per client)."""
         while True:
             await asyncio.sleep(SLOW_CONSUMER_CHECK_S)
             for connection in list(self._connections.values()):
-                socket_ = self.sio.eio.sockets.get(connection.eio_sid)
-                if socket_ is not None and socket_.queue.qsize() > SLOW_CONSUMER_PACKETS:
-                    self.node.metrics.overflows.inc(socket_.queue.qsize())
+                queued = self.sessions.queued(connection.eio_sid)
+                if queued > SLOW_CONSUMER_PACKETS:
+                    self.node.metrics.overflows.inc(queued)
                     logger.info("closing %s: slow consumer", connection.id)
                     self._spawn(self.close(connection, retry=True, reason="slow consumer"))
 
@@ -613,9 +524,7 @@ class FeedMiddleware:
 
     def __init__(self, app: ASGIApp, *, socketio_feed: SocketIOFeed) -> None:
         self._node = socketio_feed.node
-        self._asgi: ASGIApp = socketio.ASGIApp(
-            socketio_feed.sio, other_asgi_app=app, socketio_path=ENGINEIO_PATH.strip("/")
-        )
+        self._asgi = engineio.asgi_app(socketio_feed.sio, app, ENGINEIO_PATH.strip("/"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

@@ -16,7 +16,6 @@ STREAM_PATH = "/api/v2/stream/{path:path}"
 def mount_vega(app: FastAPI, node: Node) -> VegaFeed:
     """Serve ``/api/v2/stream/*`` (WebSocket and chunked HTTP) and the REST companions."""
     feed = VegaFeed(node)
-    app.state.vega = feed
     app.include_router(router)
     app.router.routes.append(WebSocketRoute(STREAM_PATH, vega_ws_endpoint))
     app.router.routes.append(

@@ -7,13 +7,15 @@ from starlette.responses import JSONResponse
 
 from tickcast.dialects.vega import rest
 from tickcast.dialects.vega.ids import is_hex_id
+from tickcast.server.services import services_of
 from tickcast.server.vega_feed import VegaFeed
 
 router = APIRouter(prefix="/api/v2", tags=["vega"])
 
 
 def _feed(request: Request) -> VegaFeed:
-    feed: VegaFeed = request.app.state.vega
+    feed = services_of(request.app).vega
+    assert feed is not None  # mounted with the routes
     return feed
 
 

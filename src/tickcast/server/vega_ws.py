@@ -23,10 +23,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tickcast.dialects.vega import errors
-from tickcast.server.transport import drop_transport
+from tickcast.server.seam import drop_transport, frame_writer
+from tickcast.server.services import services_of
 from tickcast.server.vega_feed import VegaFeed
 from tickcast.server.vega_stream import CLOSE_FLUSH_S, Refusal, VegaStream, admit
-from tickcast.server.ws_protocol import WRITE_EXTENSION
 
 logger = logging.getLogger("tickcast.server")
 
@@ -42,8 +42,9 @@ HTTP_STATUS = {
 }
 
 
-def _feed(app_state: object) -> VegaFeed:
-    feed: VegaFeed = app_state.vega  # type: ignore[attr-defined]
+def _feed(app: object) -> VegaFeed:
+    feed = services_of(app).vega
+    assert feed is not None  # mounted with the routes
     return feed
 
 
@@ -54,7 +55,7 @@ def _address(client: object) -> tuple[str, str]:
 
 
 async def vega_ws_endpoint(websocket: WebSocket) -> None:
-    feed = _feed(websocket.app.state)
+    feed = _feed(websocket.app)
     await websocket.accept()
     host, remote = _address(websocket.client)
     outcome = await admit(
@@ -114,15 +115,10 @@ async def _read_until_gone(websocket: WebSocket, stream: VegaStream) -> None:
 
 
 async def _write(websocket: WebSocket, stream: VegaStream) -> None:
-    batched = WRITE_EXTENSION in websocket.scope.get("extensions", {})
-    send = websocket._send
+    write = frame_writer(websocket, checked=False)
     try:
         async for frames in stream.batches():
-            if batched:
-                await send({"type": WRITE_EXTENSION, "frames": frames})
-            else:
-                for frame in frames:
-                    await send({"type": "websocket.send", "text": frame.decode()})
+            await write(frames)
     except OSError:  # the peer went away while writing (uvicorn's ClientDisconnected)
         logger.debug("vega stream %s: peer gone", stream.id)
     finally:
@@ -130,7 +126,7 @@ async def _write(websocket: WebSocket, stream: VegaStream) -> None:
 
 
 async def vega_http_endpoint(request: Request) -> Response:
-    feed = _feed(request.app.state)
+    feed = _feed(request.app)
     host, remote = _address(request.client)
     outcome = await admit(
         feed,

@@ -18,6 +18,7 @@ from coinmetrics.api_client import CoinMetricsClient
 from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.model import Candle
 from tickcast.server.coinmetrics_service import RateLimiter
+from tickcast.server.services import services_of
 
 from .helpers import wait_for
 
@@ -148,7 +149,9 @@ async def test_rest_errors_map_to_the_client_exceptions(start_server) -> None:
     # the per-minute window is the test's own: every request falls 1 s into the same minute,
     # so the 60 allowed requests can never straddle a window boundary
     window_start = 60.0 * 29_000_000
-    server.app.state.coinmetrics.rate = RateLimiter(lambda: window_start + 1.0)
+    coinmetrics = services_of(server.app).coinmetrics
+    assert coinmetrics is not None
+    coinmetrics.rate = RateLimiter(lambda: window_start + 1.0)
     free = await server.key("free", user="free-rest")
     host, port = server.host, server.port
 

@@ -18,7 +18,7 @@ async def test_every_stream_method_through_the_official_client(start_server) -> 
     server = await start_server()
     node = server.node
     key = await server.key("pro")
-    keeper = node.hub.keeper
+    keeper = node.keeper
 
     def ready() -> bool:
         metrics = keeper.snapshot("metrics:btc")

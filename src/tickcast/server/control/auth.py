@@ -9,14 +9,14 @@ from fastapi import Depends, HTTPException, Request, Security
 from tickcast.server.credentials import api_key_from
 from tickcast.server.node import Node
 from tickcast.server.openapi import KEY_COOKIE
+from tickcast.server.services import services_of
 from tickcast.storage.base import Principal
 
 ADMIN_PLAN = "admin"
 
 
 def node_of(request: Request) -> Node:
-    node: Node = request.app.state.node
-    return node
+    return services_of(request.app).node
 
 
 async def principal(

@@ -26,6 +26,7 @@ from tickcast.server.control.auth import ADMIN_PLAN, node_of, principal
 from tickcast.server.control.schemas import ApiError
 from tickcast.server.http_limits import MODELS_MAX_BODY_BYTES
 from tickcast.server.live_predictions import AttachError
+from tickcast.server.services import services_of
 from tickcast.storage.base import Principal
 
 router = APIRouter(tags=["predictions"])
@@ -100,7 +101,7 @@ def _ref(user: str, strategy: str, name: str, model_type: str) -> ModelRef:
 
 
 def _service(request: Request) -> Any:
-    return request.app.state.predictions
+    return services_of(request.app).predictions
 
 
 async def _train(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from websockets.frames import Opcode
 from websockets.protocol import OPEN, Protocol, Side
 
-from tickcast.server.ws_protocol import frame_batch, text_frame_header
+from tickcast.server.seam.uvicorn_ws import frame_batch, text_frame_header
 
 
 def test_frame_batch_parses_as_separate_text_frames() -> None:

@@ -7,7 +7,7 @@ import os
 import struct
 from typing import Any
 
-from tickcast.server.ws_lean import Keepalive, LeanWebSocket, unmask
+from tickcast.server.seam.lean import Keepalive, LeanWebSocket, unmask
 
 
 class FakeTransport:

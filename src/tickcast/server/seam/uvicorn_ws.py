@@ -30,7 +30,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 
 from tickcast.delivery.channel import text_frame_header, websocket_text_frames
-from tickcast.server.ws_lean import LeanWebSocket, keepalive_for
+from tickcast.server.seam.lean import LeanWebSocket, keepalive_for
 
 WRITE_EXTENSION = "tickcast.write"
 DETACH = "tickcast.detach"
