@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +20,16 @@ from tickcast.errors import StorageError
 from tickcast.history.base import EpochSpan
 from tickcast.history.books import Checkpoint
 from tickcast.history.rows import Row, kind_of, market_data, market_of_data
+from tickcast.history.segments import (
+    Columns,
+    columns_of,
+    decode,
+    encode,
+    id_window,
+    seq_window,
+    time_window,
+    window_rows,
+)
 from tickcast.model import Market
 
 T = TypeVar("T")
@@ -27,17 +38,53 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
                                     kind TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS epochs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, stream INTEGER NOT NULL,
-    epoch INTEGER NOT NULL, seq INTEGER NOT NULL, time_ns INTEGER NOT NULL,
-    recv_ns INTEGER NOT NULL, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS events_time ON events (stream, time_ns);
-CREATE UNIQUE INDEX IF NOT EXISTS events_seq ON events (stream, epoch, seq);
+CREATE TABLE IF NOT EXISTS segments (first_id INTEGER PRIMARY KEY, last_id INTEGER NOT NULL,
+    stream INTEGER NOT NULL, epoch INTEGER NOT NULL, first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL,
+    count INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS segments_low ON segments (stream, min_time, max_time);
+CREATE INDEX IF NOT EXISTS segments_high ON segments (stream, max_time, min_time);
+CREATE INDEX IF NOT EXISTS segments_seq ON segments (stream, epoch, last_seq);
+CREATE INDEX IF NOT EXISTS segments_tail ON segments (stream, epoch, last_id);
+CREATE INDEX IF NOT EXISTS segments_last ON segments (last_id);
 CREATE TABLE IF NOT EXISTS checkpoints (id INTEGER PRIMARY KEY, stream INTEGER NOT NULL,
     epoch INTEGER NOT NULL, seq INTEGER NOT NULL, time_ns INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS checkpoints_time ON checkpoints (stream, time_ns);
 CREATE TABLE IF NOT EXISTS markets (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
-_COLUMNS = "id, epoch, seq, time_ns, recv_ns, data"
+SEGMENT_EVENTS = 1_024
+"""Events per segment at most (a write batch of a stream is cut into segments this long)."""
+MERGE_BELOW = 256
+"""A stream's newest segment holding fewer events is rewritten with the next batch's rows, so a
+slow stream (a few events per flush) still ends up in segments of hundreds of events; the cost
+is rewriting at most this many events per flush and stream."""
+FETCH = 64
+"""Segments read per query of their blobs."""
+Select = Callable[[Columns, str, str], tuple[list[Row], bool]]
+Key = Callable[[Row], tuple[int, ...]]
+
+
+def _time_key(row: Row) -> tuple[int, ...]:
+    return (row.time_ns, row.id)
+
+
+def _seq_key(row: Row) -> tuple[int, ...]:
+    return (row.seq, row.id)
+
+
+def _id_key(row: Row) -> tuple[int, ...]:
+    return (row.id,)
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class SqliteHistory:
@@ -48,6 +95,7 @@ class SqliteHistory:
         self._streams: dict[str, int] = {}
         self._epochs: dict[str, int] = {}
         self._epoch_names: dict[int, str] = {}
+        self._stream_names: dict[int, str] = {}
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -73,6 +121,7 @@ class SqliteHistory:
         self._streams = dict(self.db.execute("SELECT name, id FROM streams"))
         self._epochs = dict(self.db.execute("SELECT name, id FROM epochs"))
         self._epoch_names = {number: name for name, number in self._epochs.items()}
+        self._stream_names = {number: name for name, number in self._streams.items()}
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -108,15 +157,8 @@ class SqliteHistory:
                 {r.stream for r in rows} | {c.stream for c in checkpoints},
                 {r.epoch for r in rows} | {c.epoch for c in checkpoints},
             )
+            self._write_segments(rows)
             streams, epochs = self._streams, self._epochs
-            db.executemany(
-                "INSERT INTO events (stream, epoch, seq, time_ns, recv_ns, data)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (streams[r.stream], epochs[r.epoch], r.seq, r.time_ns, r.recv_ns, r.data)
-                    for r in rows
-                ],
-            )
             db.executemany(
                 "INSERT INTO checkpoints (stream, epoch, seq, time_ns, data)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -130,20 +172,117 @@ class SqliteHistory:
             raise
         db.execute("COMMIT")
 
-    def _rows(self, stream: str, kind: str, found: list[tuple[Any, ...]]) -> list[Row]:
-        names = self._epoch_names
-        if any(epoch not in names for _, epoch, *_ in found):
+    def _write_segments(self, rows: Sequence[Row]) -> None:
+        """Rows grouped by (stream, epoch) into segments, numbered in batch order; a small
+        newest segment of the same (stream, epoch) is merged with the new rows."""
+        if not rows:
+            return
+        (last,) = self.db.execute("SELECT coalesce(max(last_id), 0) FROM segments").fetchone()
+        groups: dict[tuple[int, int], list[int]] = {}
+        streams, epochs = self._streams, self._epochs
+        for n, r in enumerate(rows):
+            groups.setdefault((streams[r.stream], epochs[r.epoch]), []).append(n)
+        for (stream, epoch), members in groups.items():
+            picked = [rows[n] for n in members]
+            new = columns_of(
+                [last + 1 + n for n in members],
+                [r.seq for r in picked],
+                [r.time_ns for r in picked],
+                [r.recv_ns for r in picked],
+                [r.data for r in picked],
+            )
+            self._insert(stream, epoch, self._merged(stream, epoch, new))
+
+    def _merged(self, stream: int, epoch: int, new: Columns) -> Columns:
+        tail = self.db.execute(
+            "SELECT first_id, count, data FROM segments WHERE stream = ? AND epoch = ?"
+            " ORDER BY last_id DESC LIMIT 1",
+            (stream, epoch),
+        ).fetchone()
+        if tail is None or tail[1] >= MERGE_BELOW or tail[1] + len(new) > SEGMENT_EVENTS:
+            return new
+        self.db.execute("DELETE FROM segments WHERE first_id = ?", (tail[0],))
+        return decode(bytes(tail[2])) + new
+
+    def _insert(self, stream: int, epoch: int, columns: Columns) -> None:
+        parts = [columns]
+        if len(columns) > SEGMENT_EVENTS:
+            parts = [
+                columns.pick(range(at, min(at + SEGMENT_EVENTS, len(columns))))
+                for at in range(0, len(columns), SEGMENT_EVENTS)
+            ]
+        self.db.executemany(
+            "INSERT INTO segments (first_id, last_id, stream, epoch, first_seq, last_seq,"
+            " min_time, max_time, count, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (p.ids[0], p.ids[-1], stream, epoch, min(p.seqs), max(p.seqs),
+                 min(p.times), max(p.times), len(p), encode(p))
+                for p in parts if len(p)
+            ],
+        )  # fmt: skip
+
+    def _blobs(self, first_ids: list[int]) -> dict[int, tuple[int, int, bytes]]:
+        marks = ",".join("?" * len(first_ids))
+        found = self.db.execute(
+            f"SELECT first_id, stream, epoch, data FROM segments WHERE first_id IN ({marks})",
+            first_ids,
+        )
+        return {first: (stream, epoch, data) for first, stream, epoch, data in found}
+
+    def _names(self, stream: int, epoch: int) -> tuple[str, str]:
+        if epoch not in self._epoch_names or stream not in self._stream_names:
             self._load_names()
-            names = self._epoch_names
-        return [
-            Row(stream, kind, names[epoch], seq, time_ns, recv_ns, bytes(data), number)
-            for number, epoch, seq, time_ns, recv_ns, data in found
-        ]
+        return self._stream_names[stream], self._epoch_names[epoch]
+
+    def _gather(
+        self, metas: Iterable[tuple[int, int]], select: Select, key: Key, limit: int,
+        descending: bool = False,
+    ) -> list[Row]:
+        """The first ``limit`` rows by ``key`` of the segments ``metas`` (``(first_id, bound)``
+        in bound order, a bound no row of the segment is before): segments are read until the
+        next one's bound is past the ``limit``-th row; no sort unless they overlap."""
+        collected: list[Row] = []
+        in_order = True
+        for chunk in batched(metas, FETCH):
+            blobs = self._blobs([first for first, _ in chunk])
+            for first_id, bound in chunk:
+                if len(collected) >= limit:
+                    if not in_order:
+                        collected.sort(key=key, reverse=descending)
+                        in_order = True
+                    del collected[limit:]
+                    edge = key(collected[-1])[0]
+                    if (bound < edge) if descending else (bound > edge):
+                        return collected
+                stream, epoch, data = blobs[first_id]
+                part, ordered = select(decode(data), *self._names(stream, epoch))
+                if part and collected and in_order:
+                    a, b = key(collected[-1]), key(part[0])
+                    in_order = a > b if descending else a < b
+                in_order = in_order and ordered
+                collected += part
+        if not in_order:
+            collected.sort(key=key, reverse=descending)
+        return collected[:limit]
 
     def _stream_id(self, stream: str) -> int | None:
         if stream not in self._streams:
             self._load_names()
         return self._streams.get(stream)
+
+    def _mark(self, stream: int, after: int) -> tuple[int, int] | None:
+        """The (time, id) of the row numbered ``after`` in ``stream``."""
+        found = self.db.execute(
+            "SELECT data FROM segments WHERE stream = ? AND last_id >= ? AND first_id <= ?"
+            " ORDER BY last_id LIMIT 16",
+            (stream, after, after),
+        )
+        for (data,) in found:
+            columns = decode(data)
+            at = bisect_left(columns.ids, after)
+            if at < len(columns) and columns.ids[at] == after:
+                return (columns.times[at], after)
+        return None
 
     async def range(
         self,
@@ -167,22 +306,32 @@ class SqliteHistory:
         descending: bool,
     ) -> list[Row]:
         number = self._stream_id(stream)
-        if number is None:
+        if number is None or limit <= 0:
             return []
         low, high = LOWEST if start_ns is None else start_ns, HIGHEST if end_ns is None else end_ns
-        mark: tuple[int, int] = (LOWEST, LOWEST) if not descending else (HIGHEST, HIGHEST)
-        if after is not None:
-            found = self.db.execute("SELECT time_ns FROM events WHERE id = ?", (after,)).fetchone()
-            if found is None:
-                return []
-            mark = (found[0], after)
-        compare, order = ("<", "DESC") if descending else (">", "ASC")
-        cursor = self.db.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND time_ns BETWEEN ? AND ?"
-            f" AND (time_ns, id) {compare} (?, ?) ORDER BY time_ns {order}, id {order} LIMIT ?",
-            (number, low, high, *mark, limit),
-        )
-        return self._rows(stream, kind_of(stream), cursor.fetchall())
+        mark = None if after is None else self._mark(number, after)
+        if after is not None and mark is None:
+            return []
+        if descending:
+            top = high if mark is None else min(high, mark[0])
+            metas = self.db.execute(
+                "SELECT first_id, max_time FROM segments WHERE stream = ? AND max_time >= ?"
+                " AND min_time <= ? ORDER BY max_time DESC, first_id DESC",
+                (number, low, top),
+            )
+        else:
+            bottom = low if mark is None else max(low, mark[0])
+            metas = self.db.execute(
+                "SELECT first_id, min_time FROM segments WHERE stream = ? AND min_time <= ?"
+                " AND max_time >= ? ORDER BY min_time, first_id",
+                (number, high, bottom),
+            )
+
+        def select(columns: Columns, name: str, epoch: str) -> tuple[list[Row], bool]:
+            window = time_window(columns, low, high, mark, descending)
+            return window_rows(columns, window, name, kind_of(name), epoch, descending), True
+
+        return self._gather(metas.fetchall(), select, _time_key, limit, descending)
 
     async def since(
         self, stream: str, epoch: str, seq: int, *, limit: int, until_ns: int | None = None
@@ -196,14 +345,30 @@ class SqliteHistory:
         if epoch not in self._epochs:
             self._load_names()
         epoch_id = self._epochs.get(epoch)
-        if number is None or epoch_id is None:
+        if number is None or epoch_id is None or limit <= 0:
             return []
-        cursor = self.db.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND epoch = ? AND seq > ?"
-            " AND time_ns <= ? ORDER BY seq LIMIT ?",
-            (number, epoch_id, seq, HIGHEST if until_ns is None else until_ns, limit),
+        until = HIGHEST if until_ns is None else until_ns
+        metas = self.db.execute(
+            "SELECT first_id, first_seq FROM segments WHERE stream = ? AND epoch = ?"
+            " AND last_seq > ? ORDER BY first_seq, first_id",
+            (number, epoch_id, seq),
         )
-        return self._rows(stream, kind_of(stream), cursor.fetchall())
+
+        def select(columns: Columns, name: str, epoch: str) -> tuple[list[Row], bool]:
+            window = seq_window(columns, seq, until)
+            return window_rows(columns, window, name, kind_of(name), epoch), True
+
+        return self._gather(metas, select, _seq_key, limit)
+
+    def _rows(self, stream: str, kind: str, found: list[tuple[Any, ...]]) -> list[Row]:
+        names = self._epoch_names
+        if any(epoch not in names for _, epoch, *_ in found):
+            self._load_names()
+            names = self._epoch_names
+        return [
+            Row(stream, kind, names[epoch], seq, time_ns, recv_ns, bytes(data), number)
+            for number, epoch, seq, time_ns, recv_ns, data in found
+        ]
 
     async def checkpoint_at(self, stream: str, time_ns: int) -> Row | None:
         found = await self._run(self._checkpoints, stream, LOWEST, time_ns, 1, 0, True)
@@ -237,8 +402,9 @@ class SqliteHistory:
         if number is None:
             return []
         found = self.db.execute(
-            "SELECT epoch, min(seq), max(seq), min(time_ns), max(time_ns), count(*), min(id)"
-            " FROM events WHERE stream = ? GROUP BY epoch ORDER BY min(id)",
+            "SELECT epoch, min(first_seq), max(last_seq), min(min_time), max(max_time),"
+            " sum(count), min(first_id) FROM segments WHERE stream = ? GROUP BY epoch"
+            " ORDER BY min(first_id)",
             (number,),
         ).fetchall()
         self._load_names()
@@ -251,19 +417,19 @@ class SqliteHistory:
         return await self._run(self._scan, low, high, after, limit)
 
     def _scan(self, low: int, high: int, after: int, limit: int) -> list[Row]:
-        found = self.db.execute(
-            f"SELECT stream, {_COLUMNS} FROM events WHERE id > ? AND time_ns BETWEEN ? AND ?"
-            " ORDER BY id LIMIT ?",
-            (after, low, high, limit),
-        ).fetchall()
-        names = {number: name for name, number in self._streams.items()}
-        if any(stream not in names for stream, *_ in found):
-            self._load_names()
-            names = {number: name for name, number in self._streams.items()}
-        rows: list[Row] = []
-        for stream, *rest in found:
-            rows += self._rows(names[stream], kind_of(names[stream]), [tuple(rest)])
-        return rows
+        if limit <= 0:
+            return []
+        metas = self.db.execute(
+            "SELECT first_id, first_id FROM segments WHERE last_id > ? AND min_time <= ?"
+            " AND max_time >= ? ORDER BY first_id",
+            (after, high, low),
+        )
+
+        def select(columns: Columns, name: str, epoch: str) -> tuple[list[Row], bool]:
+            window = id_window(columns, after, low, high)
+            return window_rows(columns, window, name, kind_of(name), epoch), True
+
+        return self._gather(metas, select, _id_key, limit)
 
     async def put_markets(self, markets: Sequence[Market]) -> None:
         if markets:
@@ -284,15 +450,50 @@ class SqliteHistory:
     def _expire(self, cutoffs: dict[str, int], max_rows: int) -> int:
         removed = 0
         kinds = self.db.execute("SELECT id, kind FROM streams").fetchall()
-        for number, kind in kinds:
-            cutoff = cutoffs.get(kind)
-            if cutoff is None:
-                continue
-            for table in ("events", "checkpoints"):
-                cursor = self.db.execute(
-                    f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}"
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for number, kind in kinds:
+                cutoff = cutoffs.get(kind)
+                if cutoff is None:
+                    continue
+                removed += self._expire_segments(number, cutoff, max_rows)
+                self.db.execute(
+                    "DELETE FROM checkpoints WHERE id IN (SELECT id FROM checkpoints"
                     " WHERE stream = ? AND time_ns < ? LIMIT ?)",
                     (number, cutoff, max_rows),
                 )
-                removed += cursor.rowcount if table == "events" else 0
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
         return removed
+
+    def _expire_segments(self, stream: int, cutoff: int, max_rows: int) -> int:
+        """Remove up to ``max_rows`` events of ``stream`` older than ``cutoff``, oldest first:
+        whole segments where they can, else the segment rewritten without them."""
+        removed = 0
+        found = self.db.execute(
+            "SELECT first_id, epoch, data FROM segments WHERE stream = ? AND min_time < ?"
+            " ORDER BY min_time, first_id",
+            (stream, cutoff),
+        )
+        for first_id, epoch, data in found.fetchall():
+            if removed >= max_rows:
+                break
+            columns = decode(bytes(data))
+            old = sorted(
+                (i for i, t in enumerate(columns.times) if t < cutoff),
+                key=lambda i: (columns.times[i], columns.ids[i]),
+            )[: max_rows - removed]
+            removed += len(old)
+            self.db.execute("DELETE FROM segments WHERE first_id = ?", (first_id,))
+            gone = set(old)
+            kept = [i for i in range(len(columns)) if i not in gone]
+            self._insert(stream, epoch, columns.pick(kept))
+        return removed
+
+
+def stored_seqs(db: sqlite3.Connection) -> list[int]:
+    """Every stored event's seq, sorted (for fault tests that open the file themselves)."""
+    found = db.execute("SELECT data FROM segments")
+    return sorted(seq for (data,) in found for seq in decode(data).seqs)
