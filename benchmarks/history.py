@@ -55,6 +55,8 @@ TRADES, BOOK = f"trades:{MARKET.id}", f"book:{MARKET.id}"
 DAY_NS = 86_400_000_000_000
 T0 = 1_780_000_000_000_000_000 // DAY_NS * DAY_NS
 BATCH = 50_000
+GC_THRESHOLDS = (50_000, 20, 100)
+"""The server's collector thresholds (tickcast.server.run.GC_THRESHOLDS): measured as it runs."""
 FOREVER = RetentionPolicy({})
 """The generated day is in the past: keep it (default retention would expire it at once)."""
 
@@ -244,6 +246,7 @@ async def main() -> None:
     parser.add_argument("--only", choices=("stores", "books", "hook"), default=None)
     args = parser.parse_args()
     trades = trade_envelopes(args.events)
+    gc.set_threshold(*GC_THRESHOLDS)
     gc.freeze()  # the generated day is long-lived, as a server's own objects are
     encode_s, _ = timed(lambda: encode_all(trades))
     print(

@@ -25,6 +25,7 @@ from tickcast.history.segments import (
     columns_of,
     decode,
     encode,
+    gc_paused,
     id_window,
     seq_window,
     time_window,
@@ -241,6 +242,13 @@ class SqliteHistory:
         """The first ``limit`` rows by ``key`` of the segments ``metas`` (``(first_id, bound)``
         in bound order, a bound no row of the segment is before): segments are read until the
         next one's bound is past the ``limit``-th row; no sort unless they overlap."""
+        with gc_paused:
+            return self._gather_rows(metas, select, key, limit, descending)
+
+    def _gather_rows(
+        self, metas: Iterable[tuple[int, int]], select: Select, key: Key, limit: int,
+        descending: bool,
+    ) -> list[Row]:
         collected: list[Row] = []
         in_order = True
         for chunk in batched(metas, FETCH):
