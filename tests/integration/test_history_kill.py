@@ -11,7 +11,7 @@ import httpx
 from tests.integration.nodes import NodeProcess, create_key
 from tests.integration.wire import MARKET, MARKET_DEF, trade
 
-from tickcast.history.sqlite import stored_seqs
+from tickcast.history.sqlite_segments import stored_seqs
 
 BATCH = 200
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import gc
 import struct
-import threading
-from bisect import bisect_left, bisect_right
 import sys
+import threading
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -47,7 +47,9 @@ class Columns:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def rows(self, stream: str, kind: str, epoch: str, lo: int = 0, hi: int | None = None) -> list[Row]:
+    def rows(
+        self, stream: str, kind: str, epoch: str, lo: int = 0, hi: int | None = None
+    ) -> list[Row]:
         """Rows ``lo:hi`` of the segment as ``Row`` tuples."""
         s = slice(lo, hi)
         fields = zip(
@@ -127,7 +129,7 @@ def decode(stored: bytes) -> Columns:
         raise ValueError("not a history segment") from exc
     blob = memoryview(stored)
     at = HEADER.size
-    ints = [_read("q", blob, at + n * 8 * count, count) for n in range(4)]
+    ids, seqs, times, recvs = (_read("q", blob, at + n * 8 * count, count) for n in range(4))
     at += 32 * count
     ends = _read("I", blob, at, count)
     at += 4 * count
@@ -135,7 +137,7 @@ def decode(stored: bytes) -> Columns:
         raise ValueError("not a history segment")
     payloads = stored[at:]
     data = [payloads[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=False)]
-    return Columns(*ints, data, flags)
+    return Columns(ids, seqs, times, recvs, data, flags)
 
 
 Window = tuple[int, int] | list[int]

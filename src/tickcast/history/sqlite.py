@@ -1,17 +1,17 @@
 """SqliteHistory: the embedded history store, one SQLite file (WAL) under the data directory.
 
 Every call runs on the store's own thread (one connection, never shared), so the event loop only
-awaits. Streams and epochs are stored once and referenced by small integers; an event row is
-(id, stream, epoch, seq, time_ns, recv_ns, data), about 60 bytes plus the event's JSON. Why
-SQLite and not DuckDB or Parquet segments: docs/history.md (measured).
+awaits. Streams and epochs are stored once and referenced by small integers; events are stored
+in columnar segments of up to 1 024 events of one (stream, epoch) (sqlite_segments.py), about 40
+bytes per event plus its JSON; book checkpoints and market definitions one per row. Why SQLite
+segments and not DuckDB or Parquet files: docs/history.md (measured).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,16 +20,15 @@ from tickcast.errors import StorageError
 from tickcast.history.base import EpochSpan
 from tickcast.history.books import Checkpoint
 from tickcast.history.rows import Row, kind_of, market_data, market_of_data
-from tickcast.history.segments import (
-    Columns,
-    columns_of,
-    decode,
-    encode,
-    gc_paused,
-    id_window,
-    seq_window,
-    time_window,
-    window_rows,
+from tickcast.history.segments import Columns, id_window, seq_window, time_window, window_rows
+from tickcast.history.sqlite_segments import (
+    SCHEMA as SEGMENT_SCHEMA,
+)
+from tickcast.history.sqlite_segments import (
+    SegmentTable,
+    id_key,
+    seq_key,
+    time_key,
 )
 from tickcast.model import Market
 
@@ -39,53 +38,11 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
                                     kind TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS epochs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS segments (first_id INTEGER PRIMARY KEY, last_id INTEGER NOT NULL,
-    stream INTEGER NOT NULL, epoch INTEGER NOT NULL, first_seq INTEGER NOT NULL,
-    last_seq INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL,
-    count INTEGER NOT NULL, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS segments_low ON segments (stream, min_time, max_time);
-CREATE INDEX IF NOT EXISTS segments_high ON segments (stream, max_time, min_time);
-CREATE INDEX IF NOT EXISTS segments_seq ON segments (stream, epoch, last_seq);
-CREATE INDEX IF NOT EXISTS segments_tail ON segments (stream, epoch, last_id);
-CREATE INDEX IF NOT EXISTS segments_last ON segments (last_id);
 CREATE TABLE IF NOT EXISTS checkpoints (id INTEGER PRIMARY KEY, stream INTEGER NOT NULL,
     epoch INTEGER NOT NULL, seq INTEGER NOT NULL, time_ns INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS checkpoints_time ON checkpoints (stream, time_ns);
 CREATE TABLE IF NOT EXISTS markets (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
-SEGMENT_EVENTS = 1_024
-"""Events per segment at most (a write batch of a stream is cut into segments this long)."""
-MERGE_BELOW = 256
-"""A stream's newest segment holding fewer events is rewritten with the next batch's rows, so a
-slow stream (a few events per flush) still ends up in segments of hundreds of events; the cost
-is rewriting at most this many events per flush and stream."""
-FETCH = 64
-"""Segments read per query of their blobs."""
-Select = Callable[[Columns, str, str], tuple[list[Row], bool]]
-Key = Callable[[Row], tuple[int, ...]]
-
-
-def _time_key(row: Row) -> tuple[int, ...]:
-    return (row.time_ns, row.id)
-
-
-def _seq_key(row: Row) -> tuple[int, ...]:
-    return (row.seq, row.id)
-
-
-def _id_key(row: Row) -> tuple[int, ...]:
-    return (row.id,)
-
-
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 class SqliteHistory:
@@ -97,6 +54,7 @@ class SqliteHistory:
         self._epochs: dict[str, int] = {}
         self._epoch_names: dict[int, str] = {}
         self._stream_names: dict[int, str] = {}
+        self._segments: SegmentTable | None = None
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -114,8 +72,9 @@ class SqliteHistory:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # a process crash loses nothing committed
         db.execute("PRAGMA busy_timeout=10000")  # several gateway workers share the file
-        db.executescript(SCHEMA)
+        db.executescript(SCHEMA + SEGMENT_SCHEMA)
         self._db = db
+        self._segments = SegmentTable(db, self._names)
         self._load_names()
 
     def _load_names(self) -> None:
@@ -129,6 +88,12 @@ class SqliteHistory:
         if self._db is None:
             raise StorageError("history store is not open")
         return self._db
+
+    @property
+    def segments(self) -> SegmentTable:
+        if self._segments is None:
+            raise StorageError("history store is not open")
+        return self._segments
 
     async def close(self) -> None:
         if self._db is not None:
@@ -158,8 +123,8 @@ class SqliteHistory:
                 {r.stream for r in rows} | {c.stream for c in checkpoints},
                 {r.epoch for r in rows} | {c.epoch for c in checkpoints},
             )
-            self._write_segments(rows)
             streams, epochs = self._streams, self._epochs
+            self.segments.write([(streams[r.stream], epochs[r.epoch]) for r in rows], rows)
             db.executemany(
                 "INSERT INTO checkpoints (stream, epoch, seq, time_ns, data)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -173,124 +138,15 @@ class SqliteHistory:
             raise
         db.execute("COMMIT")
 
-    def _write_segments(self, rows: Sequence[Row]) -> None:
-        """Rows grouped by (stream, epoch) into segments, numbered in batch order; a small
-        newest segment of the same (stream, epoch) is merged with the new rows."""
-        if not rows:
-            return
-        (last,) = self.db.execute("SELECT coalesce(max(last_id), 0) FROM segments").fetchone()
-        groups: dict[tuple[int, int], list[int]] = {}
-        streams, epochs = self._streams, self._epochs
-        for n, r in enumerate(rows):
-            groups.setdefault((streams[r.stream], epochs[r.epoch]), []).append(n)
-        for (stream, epoch), members in groups.items():
-            picked = [rows[n] for n in members]
-            new = columns_of(
-                [last + 1 + n for n in members],
-                [r.seq for r in picked],
-                [r.time_ns for r in picked],
-                [r.recv_ns for r in picked],
-                [r.data for r in picked],
-            )
-            self._insert(stream, epoch, self._merged(stream, epoch, new))
-
-    def _merged(self, stream: int, epoch: int, new: Columns) -> Columns:
-        tail = self.db.execute(
-            "SELECT first_id, count, data FROM segments WHERE stream = ? AND epoch = ?"
-            " ORDER BY last_id DESC LIMIT 1",
-            (stream, epoch),
-        ).fetchone()
-        if tail is None or tail[1] >= MERGE_BELOW or tail[1] + len(new) > SEGMENT_EVENTS:
-            return new
-        self.db.execute("DELETE FROM segments WHERE first_id = ?", (tail[0],))
-        return decode(bytes(tail[2])) + new
-
-    def _insert(self, stream: int, epoch: int, columns: Columns) -> None:
-        parts = [columns]
-        if len(columns) > SEGMENT_EVENTS:
-            parts = [
-                columns.pick(range(at, min(at + SEGMENT_EVENTS, len(columns))))
-                for at in range(0, len(columns), SEGMENT_EVENTS)
-            ]
-        self.db.executemany(
-            "INSERT INTO segments (first_id, last_id, stream, epoch, first_seq, last_seq,"
-            " min_time, max_time, count, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (p.ids[0], p.ids[-1], stream, epoch, min(p.seqs), max(p.seqs),
-                 min(p.times), max(p.times), len(p), encode(p))
-                for p in parts if len(p)
-            ],
-        )  # fmt: skip
-
-    def _blobs(self, first_ids: list[int]) -> dict[int, tuple[int, int, bytes]]:
-        marks = ",".join("?" * len(first_ids))
-        found = self.db.execute(
-            f"SELECT first_id, stream, epoch, data FROM segments WHERE first_id IN ({marks})",
-            first_ids,
-        )
-        return {first: (stream, epoch, data) for first, stream, epoch, data in found}
-
     def _names(self, stream: int, epoch: int) -> tuple[str, str]:
         if epoch not in self._epoch_names or stream not in self._stream_names:
             self._load_names()
         return self._stream_names[stream], self._epoch_names[epoch]
 
-    def _gather(
-        self, metas: Iterable[tuple[int, int]], select: Select, key: Key, limit: int,
-        descending: bool = False,
-    ) -> list[Row]:
-        """The first ``limit`` rows by ``key`` of the segments ``metas`` (``(first_id, bound)``
-        in bound order, a bound no row of the segment is before): segments are read until the
-        next one's bound is past the ``limit``-th row; no sort unless they overlap."""
-        with gc_paused:
-            return self._gather_rows(metas, select, key, limit, descending)
-
-    def _gather_rows(
-        self, metas: Iterable[tuple[int, int]], select: Select, key: Key, limit: int,
-        descending: bool,
-    ) -> list[Row]:
-        collected: list[Row] = []
-        in_order = True
-        for chunk in batched(metas, FETCH):
-            blobs = self._blobs([first for first, _ in chunk])
-            for first_id, bound in chunk:
-                if len(collected) >= limit:
-                    if not in_order:
-                        collected.sort(key=key, reverse=descending)
-                        in_order = True
-                    del collected[limit:]
-                    edge = key(collected[-1])[0]
-                    if (bound < edge) if descending else (bound > edge):
-                        return collected
-                stream, epoch, data = blobs[first_id]
-                part, ordered = select(decode(data), *self._names(stream, epoch))
-                if part and collected and in_order:
-                    a, b = key(collected[-1]), key(part[0])
-                    in_order = a > b if descending else a < b
-                in_order = in_order and ordered
-                collected += part
-        if not in_order:
-            collected.sort(key=key, reverse=descending)
-        return collected[:limit]
-
     def _stream_id(self, stream: str) -> int | None:
         if stream not in self._streams:
             self._load_names()
         return self._streams.get(stream)
-
-    def _mark(self, stream: int, after: int) -> tuple[int, int] | None:
-        """The (time, id) of the row numbered ``after`` in ``stream``."""
-        found = self.db.execute(
-            "SELECT data FROM segments WHERE stream = ? AND last_id >= ? AND first_id <= ?"
-            " ORDER BY last_id LIMIT 16",
-            (stream, after, after),
-        )
-        for (data,) in found:
-            columns = decode(data)
-            at = bisect_left(columns.ids, after)
-            if at < len(columns) and columns.ids[at] == after:
-                return (columns.times[at], after)
-        return None
 
     async def range(
         self,
@@ -317,7 +173,7 @@ class SqliteHistory:
         if number is None or limit <= 0:
             return []
         low, high = LOWEST if start_ns is None else start_ns, HIGHEST if end_ns is None else end_ns
-        mark = None if after is None else self._mark(number, after)
+        mark = None if after is None else self.segments.mark(number, after)
         if after is not None and mark is None:
             return []
         if descending:
@@ -339,7 +195,7 @@ class SqliteHistory:
             window = time_window(columns, low, high, mark, descending)
             return window_rows(columns, window, name, kind_of(name), epoch, descending), True
 
-        return self._gather(metas.fetchall(), select, _time_key, limit, descending)
+        return self.segments.gather(metas.fetchall(), select, time_key, limit, descending)
 
     async def since(
         self, stream: str, epoch: str, seq: int, *, limit: int, until_ns: int | None = None
@@ -366,7 +222,7 @@ class SqliteHistory:
             window = seq_window(columns, seq, until)
             return window_rows(columns, window, name, kind_of(name), epoch), True
 
-        return self._gather(metas, select, _seq_key, limit)
+        return self.segments.gather(metas, select, seq_key, limit)
 
     def _rows(self, stream: str, kind: str, found: list[tuple[Any, ...]]) -> list[Row]:
         names = self._epoch_names
@@ -437,7 +293,7 @@ class SqliteHistory:
             window = id_window(columns, after, low, high)
             return window_rows(columns, window, name, kind_of(name), epoch), True
 
-        return self._gather(metas, select, _id_key, limit)
+        return self.segments.gather(metas, select, id_key, limit)
 
     async def put_markets(self, markets: Sequence[Market]) -> None:
         if markets:
@@ -464,7 +320,7 @@ class SqliteHistory:
                 cutoff = cutoffs.get(kind)
                 if cutoff is None:
                     continue
-                removed += self._expire_segments(number, cutoff, max_rows)
+                removed += self.segments.expire(number, cutoff, max_rows)
                 self.db.execute(
                     "DELETE FROM checkpoints WHERE id IN (SELECT id FROM checkpoints"
                     " WHERE stream = ? AND time_ns < ? LIMIT ?)",
@@ -475,33 +331,3 @@ class SqliteHistory:
             raise
         self.db.execute("COMMIT")
         return removed
-
-    def _expire_segments(self, stream: int, cutoff: int, max_rows: int) -> int:
-        """Remove up to ``max_rows`` events of ``stream`` older than ``cutoff``, oldest first:
-        whole segments where they can, else the segment rewritten without them."""
-        removed = 0
-        found = self.db.execute(
-            "SELECT first_id, epoch, data FROM segments WHERE stream = ? AND min_time < ?"
-            " ORDER BY min_time, first_id",
-            (stream, cutoff),
-        )
-        for first_id, epoch, data in found.fetchall():
-            if removed >= max_rows:
-                break
-            columns = decode(bytes(data))
-            old = sorted(
-                (i for i, t in enumerate(columns.times) if t < cutoff),
-                key=lambda i: (columns.times[i], columns.ids[i]),
-            )[: max_rows - removed]
-            removed += len(old)
-            self.db.execute("DELETE FROM segments WHERE first_id = ?", (first_id,))
-            gone = set(old)
-            kept = [i for i in range(len(columns)) if i not in gone]
-            self._insert(stream, epoch, columns.pick(kept))
-        return removed
-
-
-def stored_seqs(db: sqlite3.Connection) -> list[int]:
-    """Every stored event's seq, sorted (for fault tests that open the file themselves)."""
-    found = db.execute("SELECT data FROM segments")
-    return sorted(seq for (data,) in found for seq in decode(data).seqs)

@@ -14,7 +14,8 @@ import pytest
 
 from tickcast.clock import ManualClock
 from tickcast.history.retention import DAY_NS, RetentionPolicy
-from tickcast.history.sqlite import SqliteHistory, stored_seqs
+from tickcast.history.sqlite import SqliteHistory
+from tickcast.history.sqlite_segments import stored_seqs
 from tickcast.history.writer import HistoryWriter
 from tickcast.model import Envelope, Side, Trade
 

@@ -1,0 +1,220 @@
+"""The segments table of the SQLite history store: many events of one (stream, epoch) per row.
+
+A segment row holds up to ``SEGMENT_EVENTS`` events, encoded by ``segments.encode``, with the
+bounds queries select on: ids (``first_id`` is the key), seqs and event times. Rows read back in
+``(time, id)``, seq or id order by reading segments in the order of the matching bound and
+stopping once the ``limit``-th row cannot be displaced by a later segment; segments that do not
+overlap (the usual case: a stream's events arrive in time order) need no sort.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
+
+from tickcast.history.rows import Row
+from tickcast.history.segments import Columns, columns_of, decode, encode, gc_paused
+
+T = TypeVar("T")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS segments (first_id INTEGER PRIMARY KEY, last_id INTEGER NOT NULL,
+    stream INTEGER NOT NULL, epoch INTEGER NOT NULL, first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL,
+    count INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS segments_low ON segments (stream, min_time, max_time);
+CREATE INDEX IF NOT EXISTS segments_high ON segments (stream, max_time, min_time);
+CREATE INDEX IF NOT EXISTS segments_seq ON segments (stream, epoch, last_seq);
+CREATE INDEX IF NOT EXISTS segments_tail ON segments (stream, epoch, last_id);
+CREATE INDEX IF NOT EXISTS segments_last ON segments (last_id);
+"""
+SEGMENT_EVENTS = 1_024
+"""Events per segment at most (a write batch of a stream is cut into segments this long)."""
+MERGE_BELOW = 256
+"""A stream's newest segment holding fewer events is rewritten with the next batch's rows, so a
+slow stream (a few events per flush) still ends up in segments of hundreds of events; the cost
+is rewriting at most this many events per flush and stream."""
+FETCH = 64
+"""Segments read per query of their blobs."""
+Select = Callable[[Columns, str, str], tuple[list[Row], bool]]
+Key = Callable[[Row], tuple[int, ...]]
+
+
+def time_key(row: Row) -> tuple[int, ...]:
+    return (row.time_ns, row.id)
+
+
+def seq_key(row: Row) -> tuple[int, ...]:
+    return (row.seq, row.id)
+
+
+def id_key(row: Row) -> tuple[int, ...]:
+    return (row.id,)
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class SegmentTable:
+    """The segments of one connection; ``names`` maps (stream id, epoch id) to their names."""
+
+    def __init__(
+        self, db: sqlite3.Connection, names: Callable[[int, int], tuple[str, str]]
+    ) -> None:
+        self.db = db
+        self.names = names
+
+    def write(self, keys: Sequence[tuple[int, int]], rows: Sequence[Row]) -> None:
+        """Rows grouped by (stream, epoch) into segments, numbered in batch order; a small
+        newest segment of the same (stream, epoch) is merged with the new rows."""
+        if not rows:
+            return
+        (last,) = self.db.execute("SELECT coalesce(max(last_id), 0) FROM segments").fetchone()
+        groups: dict[tuple[int, int], list[int]] = {}
+        for n, key in enumerate(keys):
+            groups.setdefault(key, []).append(n)
+        for (stream, epoch), members in groups.items():
+            picked = [rows[n] for n in members]
+            new = columns_of(
+                [last + 1 + n for n in members],
+                [r.seq for r in picked],
+                [r.time_ns for r in picked],
+                [r.recv_ns for r in picked],
+                [r.data for r in picked],
+            )
+            self.insert(stream, epoch, self._merged(stream, epoch, new))
+
+    def _merged(self, stream: int, epoch: int, new: Columns) -> Columns:
+        tail = self.db.execute(
+            "SELECT first_id, count, data FROM segments WHERE stream = ? AND epoch = ?"
+            " ORDER BY last_id DESC LIMIT 1",
+            (stream, epoch),
+        ).fetchone()
+        if tail is None or tail[1] >= MERGE_BELOW or tail[1] + len(new) > SEGMENT_EVENTS:
+            return new
+        self.db.execute("DELETE FROM segments WHERE first_id = ?", (tail[0],))
+        return decode(bytes(tail[2])) + new
+
+    def insert(self, stream: int, epoch: int, columns: Columns) -> None:
+        parts = [columns]
+        if len(columns) > SEGMENT_EVENTS:
+            parts = [
+                columns.pick(range(at, min(at + SEGMENT_EVENTS, len(columns))))
+                for at in range(0, len(columns), SEGMENT_EVENTS)
+            ]
+        self.db.executemany(
+            "INSERT INTO segments (first_id, last_id, stream, epoch, first_seq, last_seq,"
+            " min_time, max_time, count, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (p.ids[0], p.ids[-1], stream, epoch, min(p.seqs), max(p.seqs),
+                 min(p.times), max(p.times), len(p), encode(p))
+                for p in parts if len(p)
+            ],
+        )  # fmt: skip
+
+    def _blobs(self, first_ids: list[int]) -> dict[int, tuple[int, int, bytes]]:
+        marks = ",".join("?" * len(first_ids))
+        found = self.db.execute(
+            f"SELECT first_id, stream, epoch, data FROM segments WHERE first_id IN ({marks})",
+            first_ids,
+        )
+        return {first: (stream, epoch, data) for first, stream, epoch, data in found}
+
+    def gather(
+        self,
+        metas: Iterable[tuple[int, int]],
+        select: Select,
+        key: Key,
+        limit: int,
+        descending: bool = False,
+    ) -> list[Row]:
+        """The first ``limit`` rows by ``key`` of the segments ``metas`` (``(first_id, bound)``
+        in bound order, a bound no row of the segment is before): segments are read until the
+        next one's bound is past the ``limit``-th row; no sort unless they overlap."""
+        with gc_paused:
+            return self._gather_rows(metas, select, key, limit, descending)
+
+    def _gather_rows(
+        self,
+        metas: Iterable[tuple[int, int]],
+        select: Select,
+        key: Key,
+        limit: int,
+        descending: bool,
+    ) -> list[Row]:
+        collected: list[Row] = []
+        in_order = True
+        for chunk in batched(metas, FETCH):
+            blobs = self._blobs([first for first, _ in chunk])
+            for first_id, bound in chunk:
+                if len(collected) >= limit:
+                    if not in_order:
+                        collected.sort(key=key, reverse=descending)
+                        in_order = True
+                    del collected[limit:]
+                    edge = key(collected[-1])[0]
+                    if (bound < edge) if descending else (bound > edge):
+                        return collected
+                stream, epoch, data = blobs[first_id]
+                part, ordered = select(decode(data), *self.names(stream, epoch))
+                if part and collected and in_order:
+                    a, b = key(collected[-1]), key(part[0])
+                    in_order = a > b if descending else a < b
+                in_order = in_order and ordered
+                collected += part
+        if not in_order:
+            collected.sort(key=key, reverse=descending)
+        return collected[:limit]
+
+    def mark(self, stream: int, after: int) -> tuple[int, int] | None:
+        """The (time, id) of the row numbered ``after`` in ``stream``."""
+        found = self.db.execute(
+            "SELECT data FROM segments WHERE stream = ? AND last_id >= ? AND first_id <= ?"
+            " ORDER BY last_id LIMIT 16",
+            (stream, after, after),
+        )
+        for (data,) in found:
+            columns = decode(data)
+            at = bisect_left(columns.ids, after)
+            if at < len(columns) and columns.ids[at] == after:
+                return (columns.times[at], after)
+        return None
+
+    def expire(self, stream: int, cutoff: int, max_rows: int) -> int:
+        """Remove up to ``max_rows`` events of ``stream`` older than ``cutoff``, oldest first:
+        whole segments where they can, else the segment rewritten without them."""
+        removed = 0
+        found = self.db.execute(
+            "SELECT first_id, epoch, data FROM segments WHERE stream = ? AND min_time < ?"
+            " ORDER BY min_time, first_id",
+            (stream, cutoff),
+        )
+        for first_id, epoch, data in found.fetchall():
+            if removed >= max_rows:
+                break
+            columns = decode(bytes(data))
+            old = sorted(
+                (i for i, t in enumerate(columns.times) if t < cutoff),
+                key=lambda i: (columns.times[i], columns.ids[i]),
+            )[: max_rows - removed]
+            removed += len(old)
+            self.db.execute("DELETE FROM segments WHERE first_id = ?", (first_id,))
+            gone = set(old)
+            kept = [i for i in range(len(columns)) if i not in gone]
+            self.insert(stream, epoch, columns.pick(kept))
+        return removed
+
+
+def stored_seqs(db: sqlite3.Connection) -> list[int]:
+    """Every stored event's seq, sorted (for fault tests that open the file themselves)."""
+    found = db.execute("SELECT data FROM segments")
+    return sorted(seq for (data,) in found for seq in decode(data).seqs)
