@@ -57,6 +57,8 @@ T0 = 1_780_000_000_000_000_000 // DAY_NS * DAY_NS
 BATCH = 50_000
 GC_THRESHOLDS = (50_000, 20, 100)
 """The server's collector thresholds (tickcast.server.run.GC_THRESHOLDS): measured as it runs."""
+ROUNDS = 5
+"""Rounds of the hook benchmark (on and off interleaved; the machine may be shared)."""
 FOREVER = RetentionPolicy({})
 """The generated day is in the past: keep it (default retention would expire it at once)."""
 
@@ -207,10 +209,10 @@ async def bench_book_at(
 async def bench_hook(envelopes: list[Envelope], directory: Path) -> dict[str, float]:
     """Per-batch publish time on the loop (batches of 100 trades, a no-op listener, the loop
     yielding between batches) without and with the history hook while the writer thread
-    encodes and writes concurrently; three interleaved rounds each, the median round reported."""
+    encodes and writes concurrently; ROUNDS interleaved rounds each, the median round reported."""
     events = [e.event for e in envelopes[:200_000]]
     rounds: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
-    for number in range(3):
+    for number in range(ROUNDS):
         for label in ("off", "on"):
             bus = MemoryBus(history_size=2_000)
             bus.listen(lambda batch: None)

@@ -22,7 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import repeat
+from itertools import accumulate, repeat
 
 from tickcast.history.rows import Row
 
@@ -99,11 +99,7 @@ def _int64s(values: list[int]) -> bytes:
 
 def encode(columns: Columns) -> bytes:
     """The stored bytes of a segment (OverflowError if a value is beyond 64 bits)."""
-    ends = array("I")
-    end = 0
-    for payload in columns.data:
-        end += len(payload)
-        ends.append(end)
+    ends = array("I", accumulate(map(len, columns.data)))
     if _BIG:
         ends.byteswap()
     return b"".join((

@@ -123,8 +123,8 @@ class SqliteHistory:
                 {r.stream for r in rows} | {c.stream for c in checkpoints},
                 {r.epoch for r in rows} | {c.epoch for c in checkpoints},
             )
+            self.segments.write(rows, self._streams, self._epochs)
             streams, epochs = self._streams, self._epochs
-            self.segments.write([(streams[r.stream], epochs[r.epoch]) for r in rows], rows)
             db.executemany(
                 "INSERT INTO checkpoints (stream, epoch, seq, time_ns, data)"
                 " VALUES (?, ?, ?, ?, ?)",

@@ -10,9 +10,11 @@ overlap (the usual case: a stream's events arrive in time order) need no sort.
 from __future__ import annotations
 
 import sqlite3
+import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
+from typing import Any, TypeVar
 
 from tickcast.history.rows import Row
 from tickcast.history.segments import Columns, columns_of, decode, encode, gc_paused
@@ -29,6 +31,8 @@ CREATE INDEX IF NOT EXISTS segments_seq ON segments (stream, epoch, last_seq);
 CREATE INDEX IF NOT EXISTS segments_tail ON segments (stream, epoch, last_id);
 CREATE INDEX IF NOT EXISTS segments_last ON segments (last_id);
 """
+SLICE = 512
+"""Rows of a write batch handled between two offers of the GIL."""
 SEGMENT_EVENTS = 1_024
 """Events per segment at most (a write batch of a stream is cut into segments this long)."""
 MERGE_BELOW = 256
@@ -53,6 +57,14 @@ def id_key(row: Row) -> tuple[int, ...]:
     return (row.id,)
 
 
+def _taker(picked: list[int]) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    """Takes the items at ``picked`` of a sequence, in C."""
+    if len(picked) == 1:
+        at = picked[0]
+        return lambda values: (values[at],)
+    return itemgetter(*picked)
+
+
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     chunk: list[T] = []
     for item in items:
@@ -73,25 +85,34 @@ class SegmentTable:
         self.db = db
         self.names = names
 
-    def write(self, keys: Sequence[tuple[int, int]], rows: Sequence[Row]) -> None:
+    def write(
+        self, rows: Sequence[Row], streams: Mapping[str, int], epochs: Mapping[str, int]
+    ) -> None:
         """Rows grouped by (stream, epoch) into segments, numbered in batch order; a small
-        newest segment of the same (stream, epoch) is merged with the new rows."""
+        newest segment of the same (stream, epoch) is merged with the new rows. The rows are
+        taken ``SLICE`` at a time, transposed in C, and the GIL is offered between slices and
+        segments (the event loop waits for it at most about one slice's work)."""
         if not rows:
             return
         (last,) = self.db.execute("SELECT coalesce(max(last_id), 0) FROM segments").fetchone()
-        groups: dict[tuple[int, int], list[int]] = {}
-        for n, key in enumerate(keys):
-            groups.setdefault(key, []).append(n)
-        for (stream, epoch), members in groups.items():
-            picked = [rows[n] for n in members]
-            new = columns_of(
-                [last + 1 + n for n in members],
-                [r.seq for r in picked],
-                [r.time_ns for r in picked],
-                [r.recv_ns for r in picked],
-                [r.data for r in picked],
-            )
+        groups: dict[tuple[int, int], list[list[Any]]] = {}
+        for at in range(0, len(rows), SLICE):
+            part = rows[at : at + SLICE]
+            names, _, epoch_names, seqs, times, recvs, data, _ = zip(*part, strict=True)
+            ids = range(last + 1 + at, last + 1 + at + len(part))
+            members: dict[tuple[int, int], list[int]] = {}
+            for n, key in enumerate(zip(names, epoch_names, strict=True)):
+                members.setdefault((streams[key[0]], epochs[key[1]]), []).append(n)
+            for key, picked in members.items():
+                columns = groups.setdefault(key, [[], [], [], [], []])
+                take = _taker(picked)
+                for column, values in zip(columns, (ids, seqs, times, recvs, data), strict=True):
+                    column.extend(take(values))
+            time.sleep(0)
+        for (stream, epoch), (ids_, seqs_, times_, recvs_, data_) in groups.items():
+            new = columns_of(ids_, seqs_, times_, recvs_, data_)
             self.insert(stream, epoch, self._merged(stream, epoch, new))
+            time.sleep(0)
 
     def _merged(self, stream: int, epoch: int, new: Columns) -> Columns:
         tail = self.db.execute(
@@ -171,6 +192,7 @@ class SegmentTable:
                     in_order = a > b if descending else a < b
                 in_order = in_order and ordered
                 collected += part
+                time.sleep(0)  # offer the GIL to the event loop between segments
         if not in_order:
             collected.sort(key=key, reverse=descending)
         return collected[:limit]
