@@ -246,9 +246,14 @@ async def main() -> None:
     parser.add_argument("--book-events", type=int, default=200_000)
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--only", choices=("stores", "books", "hook"), default=None)
+    parser.add_argument(
+        "--gc", choices=("server", "default"), default="server",
+        help="collector thresholds: the server's (as it runs) or the interpreter's defaults",
+    )  # fmt: skip
     args = parser.parse_args()
     trades = trade_envelopes(args.events)
-    gc.set_threshold(*GC_THRESHOLDS)
+    if args.gc == "server":
+        gc.set_threshold(*GC_THRESHOLDS)
     gc.freeze()  # the generated day is long-lived, as a server's own objects are
     encode_s, _ = timed(lambda: encode_all(trades))
     print(
