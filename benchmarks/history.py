@@ -2,12 +2,16 @@
 bytes per event, and the cost of the history hook on the publishing loop.
 
 Compares the embedded candidates on the same generated day (``--events`` trades of one market,
-one row per event, the bus codec's JSON as payload):
+the bus codec's JSON as payload):
 
 * SQLite (the chosen store, ``tickcast.history.sqlite.SqliteHistory``, WAL, one transaction per
-  batch);
-* DuckDB, one table, batches inserted from a pandas DataFrame;
+  batch, events in columnar segments of up to 1 024 events per row);
+* DuckDB, one table, one row per event, batches inserted from a pandas DataFrame;
 * Parquet segments (zstd, one file per batch, written and queried by DuckDB).
+
+Collector thresholds are the server's (``--gc server``, default) or the interpreter's
+(``--gc default``). To measure the previous store layout with the same script, run it with
+``PYTHONPATH`` pointing at an older checkout's ``src``.
 
     .venv/bin/python benchmarks/history.py                 # 1,000,000 trades, ~1 min
     .venv/bin/python benchmarks/history.py --events 200000 --book-events 50000

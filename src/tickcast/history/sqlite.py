@@ -10,6 +10,7 @@ segments and not DuckDB or Parquet files: docs/history.md (measured).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -283,11 +284,19 @@ class SqliteHistory:
     def _scan(self, low: int, high: int, after: int, limit: int) -> list[Row]:
         if limit <= 0:
             return []
-        metas = self.db.execute(
-            "SELECT first_id, first_id FROM segments WHERE last_id > ? AND min_time <= ?"
+        # segments holding ``after`` (found through the last_id index), then every later one
+        # in key order, read lazily: a replay deep into the store reads no earlier segment
+        straddling = self.db.execute(
+            "SELECT first_id, first_id FROM segments WHERE last_id > ?1 AND first_id <= ?1"
+            " AND min_time <= ?2 AND max_time >= ?3",
+            (after, high, low),
+        ).fetchall()
+        later = self.db.execute(
+            "SELECT first_id, first_id FROM segments WHERE first_id > ? AND min_time <= ?"
             " AND max_time >= ? ORDER BY first_id",
             (after, high, low),
         )
+        metas = heapq.merge(sorted(straddling), later)
 
         def select(columns: Columns, name: str, epoch: str) -> tuple[list[Row], bool]:
             window = id_window(columns, after, low, high)
