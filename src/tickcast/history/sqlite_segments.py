@@ -40,7 +40,7 @@ MERGE_BELOW = 256
 slow stream (a few events per flush) still ends up in segments of hundreds of events; the cost
 is rewriting at most this many events per flush and stream."""
 FETCH = 64
-"""Segments read per query of their blobs."""
+"""Segments read per query of their blobs at most (the first queries read 1, 2, 4 ...)."""
 Select = Callable[[Columns, str, str], tuple[list[Row], bool]]
 Key = Callable[[Row], tuple[int, ...]]
 
@@ -66,12 +66,16 @@ def _taker(picked: list[int]) -> Callable[[Sequence[Any]], Sequence[Any]]:
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Chunks of ``items`` of 1, 2, 4 ... up to ``size`` items (a small query reads one or two
+    segments; a long one few queries)."""
     chunk: list[T] = []
+    wanted = 1
     for item in items:
         chunk.append(item)
-        if len(chunk) == size:
+        if len(chunk) == wanted:
             yield chunk
             chunk = []
+            wanted = min(wanted * 2, size)
     if chunk:
         yield chunk
 
