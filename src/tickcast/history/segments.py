@@ -68,15 +68,6 @@ class Columns:
             [self.data[i] for i in keep],
         )
 
-    def __add__(self, other: Columns) -> Columns:
-        return columns_of(
-            self.ids + other.ids,
-            self.seqs + other.seqs,
-            self.times + other.times,
-            self.recvs + other.recvs,
-            self.data + other.data,
-        )
-
 
 def _ordered(values: list[int]) -> bool:
     return all(a <= b for a, b in zip(values, values[1:], strict=False))
@@ -117,23 +108,51 @@ def _read(kind: str, blob: memoryview, at: int, count: int) -> list[int]:
     return values.tolist()
 
 
-def decode(stored: bytes) -> Columns:
-    """The inverse of :func:`encode` (ValueError if ``stored`` is not a segment)."""
+def _chunk(stored: bytes, blob: memoryview, at: int) -> tuple[Columns, int]:
+    """The chunk encoded at ``at`` and the offset past it."""
     try:
-        count, flags = HEADER.unpack_from(stored)
+        count, flags = HEADER.unpack_from(stored, at)
     except struct.error as exc:
         raise ValueError("not a history segment") from exc
-    blob = memoryview(stored)
-    at = HEADER.size
+    at += HEADER.size
     ids, seqs, times, recvs = (_read("q", blob, at + n * 8 * count, count) for n in range(4))
     at += 32 * count
     ends = _read("I", blob, at, count)
     at += 4 * count
-    if len(stored) != at + (ends[-1] if ends else 0):
+    past = at + (ends[-1] if ends else 0)
+    if len(ends) != count or past > len(stored):
         raise ValueError("not a history segment")
-    payloads = stored[at:]
+    payloads = stored[at:past]
     data = [payloads[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=False)]
-    return Columns(ids, seqs, times, recvs, data, flags)
+    return Columns(ids, seqs, times, recvs, data, flags), past
+
+
+def decode(stored: bytes) -> Columns:
+    """The inverse of :func:`encode`, or of encodings appended to each other (a segment grown
+    by concatenation); ValueError if ``stored`` is neither."""
+    blob = memoryview(stored)
+    whole, at = _chunk(stored, blob, 0)
+    while at < len(stored):
+        more, at = _chunk(stored, blob, at)
+        whole = joined(whole, more)
+    return whole
+
+
+def joined(first: Columns, second: Columns) -> Columns:
+    """``first`` followed by ``second`` (ids increasing), order flags combined without a scan."""
+    flags = first.flags & second.flags
+    if first.ids and second.ids:
+        if (first.times[-1], first.ids[-1]) > (second.times[0], second.ids[0]):
+            flags &= ~TIME_ORDER
+        if first.seqs[-1] > second.seqs[0]:
+            flags &= ~SEQ_ORDER
+    first.ids += second.ids
+    first.seqs += second.seqs
+    first.times += second.times
+    first.recvs += second.recvs
+    first.data += second.data
+    first.flags = flags
+    return first
 
 
 Window = tuple[int, int] | list[int]

@@ -136,6 +136,7 @@ class SqliteHistory:
             )
         except BaseException:
             db.execute("ROLLBACK")
+            self.segments.small.clear()
             raise
         db.execute("COMMIT")
 

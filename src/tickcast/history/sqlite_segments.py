@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import Any, TypeVar
 
 from tickcast.history.rows import Row
-from tickcast.history.segments import Columns, columns_of, decode, encode, gc_paused
+from tickcast.history.segments import Columns, columns_of, decode, encode, gc_paused, joined
 
 T = TypeVar("T")
 SCHEMA = """
@@ -30,15 +30,17 @@ CREATE INDEX IF NOT EXISTS segments_high ON segments (stream, max_time, min_time
 CREATE INDEX IF NOT EXISTS segments_seq ON segments (stream, epoch, last_seq);
 CREATE INDEX IF NOT EXISTS segments_tail ON segments (stream, epoch, last_id);
 CREATE INDEX IF NOT EXISTS segments_last ON segments (last_id);
+CREATE INDEX IF NOT EXISTS segments_small ON segments (stream, epoch) WHERE count < 256;
 """
+YIELD_ROWS = 4_096
+"""Rows a read builds between two offers of the GIL (``time.sleep(0)`` costs ~70 us)."""
 SLICE = 512
 """Rows of a write batch handled between two offers of the GIL."""
 SEGMENT_EVENTS = 1_024
 """Events per segment at most (a write batch of a stream is cut into segments this long)."""
 MERGE_BELOW = 256
-"""A stream's newest segment holding fewer events is rewritten with the next batch's rows, so a
-slow stream (a few events per flush) still ends up in segments of hundreds of events; the cost
-is rewriting at most this many events per flush and stream."""
+"""Segments of fewer events (a slow stream writes a few per flush) are merged into one once they
+hold this many together (``segments_small``, a partial index, finds them)."""
 FETCH = 64
 """Segments read per query of their blobs at most (the first queries read 1, 2, 4 ...)."""
 Select = Callable[[Columns, str, str], tuple[list[Row], bool]]
@@ -88,6 +90,9 @@ class SegmentTable:
     ) -> None:
         self.db = db
         self.names = names
+        self.small: dict[tuple[int, int], int] = {}
+        """Events in small segments per (stream, epoch), as far as this connection wrote them
+        (a lower bound: compaction checks the table before it merges); reset on rollback."""
 
     def write(
         self, rows: Sequence[Row], streams: Mapping[str, int], epochs: Mapping[str, int]
@@ -115,19 +120,33 @@ class SegmentTable:
             time.sleep(0)
         for (stream, epoch), (ids_, seqs_, times_, recvs_, data_) in groups.items():
             new = columns_of(ids_, seqs_, times_, recvs_, data_)
-            self.insert(stream, epoch, self._merged(stream, epoch, new))
-            time.sleep(0)
+            self.insert(stream, epoch, new)
+            if len(new) < MERGE_BELOW:
+                small = self.small.get((stream, epoch), 0) + len(new)
+                self.small[stream, epoch] = small
+                if small >= MERGE_BELOW:
+                    self._compact(stream, epoch)
 
-    def _merged(self, stream: int, epoch: int, new: Columns) -> Columns:
-        tail = self.db.execute(
-            "SELECT first_id, count, data FROM segments WHERE stream = ? AND epoch = ?"
-            " ORDER BY last_id DESC LIMIT 1",
+    def _compact(self, stream: int, epoch: int) -> None:
+        """Once the small segments of (stream, epoch) (fewer than ``MERGE_BELOW`` events each:
+        what a slow stream writes per flush) hold ``MERGE_BELOW`` events together, replace them
+        by one segment: each event is rewritten once, not once per flush."""
+        small = self.db.execute(
+            "SELECT first_id, count FROM segments WHERE stream = ? AND epoch = ?"
+            f" AND count < {MERGE_BELOW} ORDER BY first_id",
             (stream, epoch),
-        ).fetchone()
-        if tail is None or tail[1] >= MERGE_BELOW or tail[1] + len(new) > SEGMENT_EVENTS:
-            return new
-        self.db.execute("DELETE FROM segments WHERE first_id = ?", (tail[0],))
-        return decode(bytes(tail[2])) + new
+        ).fetchall()
+        total = sum(count for _, count in small)
+        self.small[stream, epoch] = total
+        if len(small) < 2 or total < MERGE_BELOW:
+            return
+        self.small[stream, epoch] = 0
+        blobs = self._blobs([first for first, _ in small])
+        merged = decode(blobs[small[0][0]][2])
+        for first, _ in small[1:]:
+            merged = joined(merged, decode(blobs[first][2]))
+        self.db.executemany("DELETE FROM segments WHERE first_id = ?", [(f,) for f, _ in small])
+        self.insert(stream, epoch, merged)
 
     def insert(self, stream: int, epoch: int, columns: Columns) -> None:
         parts = [columns]
@@ -196,7 +215,8 @@ class SegmentTable:
                     in_order = a > b if descending else a < b
                 in_order = in_order and ordered
                 collected += part
-                time.sleep(0)  # offer the GIL to the event loop between segments
+                if len(collected) // YIELD_ROWS != (len(collected) - len(part)) // YIELD_ROWS:
+                    time.sleep(0)  # offer the GIL to the event loop every few thousand rows
         if not in_order:
             collected.sort(key=key, reverse=descending)
         return collected[:limit]

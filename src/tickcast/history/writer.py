@@ -16,8 +16,8 @@ makes that book unknown to the checkpointer until its next snapshot.
 
 The thread shares the GIL with the event loop: it offers it every ``YIELD_EVERY`` events while
 encoding (``time.sleep(0)``), the SQLite store offers it between slices of 512 rows and between
-segments, and SQLite releases it while it writes, so the loop waits at most about a hundred
-microseconds rather than the interpreter's 5 ms switch interval (measured in
+segments, and SQLite releases it while it writes, so the loop waits at most about a
+millisecond rather than the interpreter's 5 ms switch interval (measured in
 benchmarks/history.py).
 
 Retention runs on the same thread every ``retention_interval`` seconds, ``expire_chunk`` rows per
@@ -43,8 +43,9 @@ from tickcast.model import Envelope, Market, StreamKey
 
 logger = logging.getLogger("tickcast.history")
 Batch = tuple[Sequence[Envelope], int]
-YIELD_EVERY = 64
-"""Events encoded between two offers of the GIL (about 100 microseconds of work)."""
+YIELD_EVERY = 256
+"""Events encoded between two offers of the GIL (under a millisecond of work; an offer,
+``time.sleep(0)``, costs about 70 microseconds of the writer's time)."""
 
 
 class HistoryWriter:
