@@ -28,7 +28,7 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -244,12 +244,45 @@ async def bench_hook(envelopes: list[Envelope], directory: Path) -> dict[str, fl
     return result
 
 
+async def bench_slow_streams(directory: Path, streams: int = 20, per_stream: int = 10_000) -> str:
+    """Many slow streams: appends of 2 events per stream (the live case of quiet markets, a few
+    events per 0.25 s flush), then one stream read whole."""
+    names = [f"trades:m{n}-btc-usdt-spot" for n in range(streams)]
+    envelopes = [
+        Envelope(name, seq, "bench",
+                 Trade(name[7:], str(seq), 100, 1, Side.BUY, T0 + seq * 1_000 + n), 0)
+        for seq in range(1, per_stream + 1) for n, name in enumerate(names)
+    ]  # fmt: skip
+    rows = rows_of([(envelopes, 0)])
+    store = SqliteHistory(directory / "slow.sqlite3")
+    await store.open()
+    write_s, _ = await timed_async(lambda: _append_all(store, rows, 2 * streams))
+    read_s, found = await timed_async(lambda: store.range(names[3], None, None, limit=10**9))
+    assert [row.seq for row in found] == list(range(1, per_stream + 1))
+    await store.close()
+    return (
+        f"{len(rows) / write_s:,.0f} ev/s in appends of {2 * streams} rows over {streams}"
+        f" streams; one stream ({per_stream:,} events) read in {read_s * 1e3:.1f} ms"
+    )
+
+
+async def _append_all(store: SqliteHistory, rows: list[Row], batch: int) -> None:
+    for at in range(0, len(rows), batch):
+        await store.append(rows[at : at + batch], [])
+
+
+async def timed_async(function: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = await function()
+    return time.perf_counter() - started, result
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--book-events", type=int, default=200_000)
     parser.add_argument("--samples", type=int, default=50)
-    parser.add_argument("--only", choices=("stores", "books", "hook"), default=None)
+    parser.add_argument("--only", choices=("stores", "books", "hook", "slow"), default=None)
     parser.add_argument(
         "--gc", choices=("server", "default"), default="server",
         help="collector thresholds: the server's (as it runs) or the interpreter's defaults",
@@ -271,6 +304,8 @@ async def main() -> None:
             print(await bench_book_at(books, Path(tmp), args.samples))
         if args.only in (None, "hook"):
             print(await bench_hook(trades, Path(tmp)))
+        if args.only in (None, "slow"):
+            print(await bench_slow_streams(Path(tmp)))
 
 
 async def compare_stores(trades: list[Envelope], tmp: Path) -> None:
