@@ -216,8 +216,8 @@ class SqliteHistory:
         until = HIGHEST if until_ns is None else until_ns
         metas = self.db.execute(
             "SELECT first_id, first_seq FROM segments WHERE stream = ? AND epoch = ?"
-            " AND last_seq > ? ORDER BY first_seq, first_id",
-            (number, epoch_id, seq),
+            " AND last_seq > ? AND min_time <= ? ORDER BY first_seq, first_id",
+            (number, epoch_id, seq, until),
         )
 
         def select(columns: Columns, name: str, epoch: str) -> tuple[list[Row], bool]:
