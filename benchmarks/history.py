@@ -2,12 +2,16 @@
 bytes per event, and the cost of the history hook on the publishing loop.
 
 Compares the embedded candidates on the same generated day (``--events`` trades of one market,
-one row per event, the bus codec's JSON as payload):
+the bus codec's JSON as payload):
 
 * SQLite (the chosen store, ``tickcast.history.sqlite.SqliteHistory``, WAL, one transaction per
-  batch);
-* DuckDB, one table, batches inserted from a pandas DataFrame;
+  batch, events in columnar segments of up to 1 024 events per row);
+* DuckDB, one table, one row per event, batches inserted from a pandas DataFrame;
 * Parquet segments (zstd, one file per batch, written and queried by DuckDB).
+
+Collector thresholds are the server's (``--gc server``, default) or the interpreter's
+(``--gc default``). To measure the previous store layout with the same script, run it with
+``PYTHONPATH`` pointing at an older checkout's ``src``.
 
     .venv/bin/python benchmarks/history.py                 # 1,000,000 trades, ~1 min
     .venv/bin/python benchmarks/history.py --events 200000 --book-events 50000
@@ -24,7 +28,7 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,10 @@ TRADES, BOOK = f"trades:{MARKET.id}", f"book:{MARKET.id}"
 DAY_NS = 86_400_000_000_000
 T0 = 1_780_000_000_000_000_000 // DAY_NS * DAY_NS
 BATCH = 50_000
+GC_THRESHOLDS = (50_000, 20, 100)
+"""The server's collector thresholds (tickcast.server.run.GC_THRESHOLDS): measured as it runs."""
+ROUNDS = 5
+"""Rounds of the hook benchmark (on and off interleaved; the machine may be shared)."""
 FOREVER = RetentionPolicy({})
 """The generated day is in the past: keep it (default retention would expire it at once)."""
 
@@ -205,10 +213,10 @@ async def bench_book_at(
 async def bench_hook(envelopes: list[Envelope], directory: Path) -> dict[str, float]:
     """Per-batch publish time on the loop (batches of 100 trades, a no-op listener, the loop
     yielding between batches) without and with the history hook while the writer thread
-    encodes and writes concurrently; three interleaved rounds each, the median round reported."""
+    encodes and writes concurrently; ROUNDS interleaved rounds each, the median round reported."""
     events = [e.event for e in envelopes[:200_000]]
     rounds: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
-    for number in range(3):
+    for number in range(ROUNDS):
         for label in ("off", "on"):
             bus = MemoryBus(history_size=2_000)
             bus.listen(lambda batch: None)
@@ -236,14 +244,53 @@ async def bench_hook(envelopes: list[Envelope], directory: Path) -> dict[str, fl
     return result
 
 
+async def bench_slow_streams(directory: Path, streams: int = 20, per_stream: int = 10_000) -> str:
+    """Many slow streams: appends of 2 events per stream (the live case of quiet markets, a few
+    events per 0.25 s flush), then one stream read whole."""
+    names = [f"trades:m{n}-btc-usdt-spot" for n in range(streams)]
+    envelopes = [
+        Envelope(name, seq, "bench",
+                 Trade(name[7:], str(seq), 100, 1, Side.BUY, T0 + seq * 1_000 + n), 0)
+        for seq in range(1, per_stream + 1) for n, name in enumerate(names)
+    ]  # fmt: skip
+    rows = rows_of([(envelopes, 0)])
+    store = SqliteHistory(directory / "slow.sqlite3")
+    await store.open()
+    write_s, _ = await timed_async(lambda: _append_all(store, rows, 2 * streams))
+    read_s, found = await timed_async(lambda: store.range(names[3], None, None, limit=10**9))
+    assert [row.seq for row in found] == list(range(1, per_stream + 1))
+    await store.close()
+    return (
+        f"{len(rows) / write_s:,.0f} ev/s in appends of {2 * streams} rows over {streams}"
+        f" streams; one stream ({per_stream:,} events) read in {read_s * 1e3:.1f} ms"
+    )
+
+
+async def _append_all(store: SqliteHistory, rows: list[Row], batch: int) -> None:
+    for at in range(0, len(rows), batch):
+        await store.append(rows[at : at + batch], [])
+
+
+async def timed_async(function: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = await function()
+    return time.perf_counter() - started, result
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--book-events", type=int, default=200_000)
     parser.add_argument("--samples", type=int, default=50)
-    parser.add_argument("--only", choices=("stores", "books", "hook"), default=None)
+    parser.add_argument("--only", choices=("stores", "books", "hook", "slow"), default=None)
+    parser.add_argument(
+        "--gc", choices=("server", "default"), default="server",
+        help="collector thresholds: the server's (as it runs) or the interpreter's defaults",
+    )  # fmt: skip
     args = parser.parse_args()
     trades = trade_envelopes(args.events)
+    if args.gc == "server":
+        gc.set_threshold(*GC_THRESHOLDS)
     gc.freeze()  # the generated day is long-lived, as a server's own objects are
     encode_s, _ = timed(lambda: encode_all(trades))
     print(
@@ -257,6 +304,8 @@ async def main() -> None:
             print(await bench_book_at(books, Path(tmp), args.samples))
         if args.only in (None, "hook"):
             print(await bench_hook(trades, Path(tmp)))
+        if args.only in (None, "slow"):
+            print(await bench_slow_streams(Path(tmp)))
 
 
 async def compare_stores(trades: list[Envelope], tmp: Path) -> None:

@@ -11,6 +11,8 @@ import httpx
 from tests.integration.nodes import NodeProcess, create_key
 from tests.integration.wire import MARKET, MARKET_DEF, trade
 
+from tickcast.history.sqlite_segments import stored_seqs
+
 BATCH = 200
 
 
@@ -57,7 +59,7 @@ def test_sigkill_of_a_writing_server_keeps_every_confirmed_event(tmp_path: Path)
     db = sqlite3.connect(data_dir / "history.sqlite3")
     try:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        seqs = [s for (s,) in db.execute("SELECT seq FROM events ORDER BY seq")]
+        seqs = stored_seqs(db)
     finally:
         db.close()
     assert seqs == list(range(1, len(seqs) + 1))  # a dense prefix: nothing torn, no hole

@@ -1,14 +1,16 @@
 """SqliteHistory: the embedded history store, one SQLite file (WAL) under the data directory.
 
 Every call runs on the store's own thread (one connection, never shared), so the event loop only
-awaits. Streams and epochs are stored once and referenced by small integers; an event row is
-(id, stream, epoch, seq, time_ns, recv_ns, data), about 60 bytes plus the event's JSON. Why
-SQLite and not DuckDB or Parquet segments: docs/history.md (measured).
+awaits. Streams and epochs are stored once and referenced by small integers; events are stored
+in columnar segments of up to 1 024 events of one (stream, epoch) (sqlite_segments.py), about 40
+bytes per event plus its JSON; book checkpoints and market definitions one per row. Why SQLite
+segments and not DuckDB or Parquet files: docs/history.md (measured).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,16 @@ from tickcast.errors import StorageError
 from tickcast.history.base import EpochSpan
 from tickcast.history.books import Checkpoint
 from tickcast.history.rows import Row, kind_of, market_data, market_of_data
+from tickcast.history.segments import Columns, id_window, seq_window, time_window, window_rows
+from tickcast.history.sqlite_segments import (
+    SCHEMA as SEGMENT_SCHEMA,
+)
+from tickcast.history.sqlite_segments import (
+    SegmentTable,
+    id_key,
+    seq_key,
+    time_key,
+)
 from tickcast.model import Market
 
 T = TypeVar("T")
@@ -27,17 +39,11 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
                                     kind TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS epochs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, stream INTEGER NOT NULL,
-    epoch INTEGER NOT NULL, seq INTEGER NOT NULL, time_ns INTEGER NOT NULL,
-    recv_ns INTEGER NOT NULL, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS events_time ON events (stream, time_ns);
-CREATE UNIQUE INDEX IF NOT EXISTS events_seq ON events (stream, epoch, seq);
 CREATE TABLE IF NOT EXISTS checkpoints (id INTEGER PRIMARY KEY, stream INTEGER NOT NULL,
     epoch INTEGER NOT NULL, seq INTEGER NOT NULL, time_ns INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS checkpoints_time ON checkpoints (stream, time_ns);
 CREATE TABLE IF NOT EXISTS markets (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
-_COLUMNS = "id, epoch, seq, time_ns, recv_ns, data"
 
 
 class SqliteHistory:
@@ -48,6 +54,8 @@ class SqliteHistory:
         self._streams: dict[str, int] = {}
         self._epochs: dict[str, int] = {}
         self._epoch_names: dict[int, str] = {}
+        self._stream_names: dict[int, str] = {}
+        self._segments: SegmentTable | None = None
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -65,20 +73,28 @@ class SqliteHistory:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # a process crash loses nothing committed
         db.execute("PRAGMA busy_timeout=10000")  # several gateway workers share the file
-        db.executescript(SCHEMA)
+        db.executescript(SCHEMA + SEGMENT_SCHEMA)
         self._db = db
+        self._segments = SegmentTable(db, self._names)
         self._load_names()
 
     def _load_names(self) -> None:
         self._streams = dict(self.db.execute("SELECT name, id FROM streams"))
         self._epochs = dict(self.db.execute("SELECT name, id FROM epochs"))
         self._epoch_names = {number: name for name, number in self._epochs.items()}
+        self._stream_names = {number: name for name, number in self._streams.items()}
 
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
             raise StorageError("history store is not open")
         return self._db
+
+    @property
+    def segments(self) -> SegmentTable:
+        if self._segments is None:
+            raise StorageError("history store is not open")
+        return self._segments
 
     async def close(self) -> None:
         if self._db is not None:
@@ -108,15 +124,8 @@ class SqliteHistory:
                 {r.stream for r in rows} | {c.stream for c in checkpoints},
                 {r.epoch for r in rows} | {c.epoch for c in checkpoints},
             )
+            self.segments.write(rows, self._streams, self._epochs)
             streams, epochs = self._streams, self._epochs
-            db.executemany(
-                "INSERT INTO events (stream, epoch, seq, time_ns, recv_ns, data)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (streams[r.stream], epochs[r.epoch], r.seq, r.time_ns, r.recv_ns, r.data)
-                    for r in rows
-                ],
-            )
             db.executemany(
                 "INSERT INTO checkpoints (stream, epoch, seq, time_ns, data)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -127,18 +136,14 @@ class SqliteHistory:
             )
         except BaseException:
             db.execute("ROLLBACK")
+            self.segments.small.clear()
             raise
         db.execute("COMMIT")
 
-    def _rows(self, stream: str, kind: str, found: list[tuple[Any, ...]]) -> list[Row]:
-        names = self._epoch_names
-        if any(epoch not in names for _, epoch, *_ in found):
+    def _names(self, stream: int, epoch: int) -> tuple[str, str]:
+        if epoch not in self._epoch_names or stream not in self._stream_names:
             self._load_names()
-            names = self._epoch_names
-        return [
-            Row(stream, kind, names[epoch], seq, time_ns, recv_ns, bytes(data), number)
-            for number, epoch, seq, time_ns, recv_ns, data in found
-        ]
+        return self._stream_names[stream], self._epoch_names[epoch]
 
     def _stream_id(self, stream: str) -> int | None:
         if stream not in self._streams:
@@ -167,22 +172,32 @@ class SqliteHistory:
         descending: bool,
     ) -> list[Row]:
         number = self._stream_id(stream)
-        if number is None:
+        if number is None or limit <= 0:
             return []
         low, high = LOWEST if start_ns is None else start_ns, HIGHEST if end_ns is None else end_ns
-        mark: tuple[int, int] = (LOWEST, LOWEST) if not descending else (HIGHEST, HIGHEST)
-        if after is not None:
-            found = self.db.execute("SELECT time_ns FROM events WHERE id = ?", (after,)).fetchone()
-            if found is None:
-                return []
-            mark = (found[0], after)
-        compare, order = ("<", "DESC") if descending else (">", "ASC")
-        cursor = self.db.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND time_ns BETWEEN ? AND ?"
-            f" AND (time_ns, id) {compare} (?, ?) ORDER BY time_ns {order}, id {order} LIMIT ?",
-            (number, low, high, *mark, limit),
-        )
-        return self._rows(stream, kind_of(stream), cursor.fetchall())
+        mark = None if after is None else self.segments.mark(number, after)
+        if after is not None and mark is None:
+            return []
+        if descending:
+            top = high if mark is None else min(high, mark[0])
+            metas = self.db.execute(
+                "SELECT first_id, max_time FROM segments WHERE stream = ? AND max_time >= ?"
+                " AND min_time <= ? ORDER BY max_time DESC, first_id DESC",
+                (number, low, top),
+            )
+        else:
+            bottom = low if mark is None else max(low, mark[0])
+            metas = self.db.execute(
+                "SELECT first_id, min_time FROM segments WHERE stream = ? AND min_time <= ?"
+                " AND max_time >= ? ORDER BY min_time, first_id",
+                (number, high, bottom),
+            )
+
+        def select(columns: Columns, name: str, epoch: str) -> tuple[list[Row], bool]:
+            window = time_window(columns, low, high, mark, descending)
+            return window_rows(columns, window, name, kind_of(name), epoch, descending), True
+
+        return self.segments.gather(metas.fetchall(), select, time_key, limit, descending)
 
     async def since(
         self, stream: str, epoch: str, seq: int, *, limit: int, until_ns: int | None = None
@@ -196,14 +211,30 @@ class SqliteHistory:
         if epoch not in self._epochs:
             self._load_names()
         epoch_id = self._epochs.get(epoch)
-        if number is None or epoch_id is None:
+        if number is None or epoch_id is None or limit <= 0:
             return []
-        cursor = self.db.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND epoch = ? AND seq > ?"
-            " AND time_ns <= ? ORDER BY seq LIMIT ?",
-            (number, epoch_id, seq, HIGHEST if until_ns is None else until_ns, limit),
+        until = HIGHEST if until_ns is None else until_ns
+        metas = self.db.execute(
+            "SELECT first_id, first_seq FROM segments WHERE stream = ? AND epoch = ?"
+            " AND last_seq > ? AND min_time <= ? ORDER BY first_seq, first_id",
+            (number, epoch_id, seq, until),
         )
-        return self._rows(stream, kind_of(stream), cursor.fetchall())
+
+        def select(columns: Columns, name: str, epoch: str) -> tuple[list[Row], bool]:
+            window = seq_window(columns, seq, until)
+            return window_rows(columns, window, name, kind_of(name), epoch), True
+
+        return self.segments.gather(metas, select, seq_key, limit)
+
+    def _rows(self, stream: str, kind: str, found: list[tuple[Any, ...]]) -> list[Row]:
+        names = self._epoch_names
+        if any(epoch not in names for _, epoch, *_ in found):
+            self._load_names()
+            names = self._epoch_names
+        return [
+            Row(stream, kind, names[epoch], seq, time_ns, recv_ns, bytes(data), number)
+            for number, epoch, seq, time_ns, recv_ns, data in found
+        ]
 
     async def checkpoint_at(self, stream: str, time_ns: int) -> Row | None:
         found = await self._run(self._checkpoints, stream, LOWEST, time_ns, 1, 0, True)
@@ -237,8 +268,9 @@ class SqliteHistory:
         if number is None:
             return []
         found = self.db.execute(
-            "SELECT epoch, min(seq), max(seq), min(time_ns), max(time_ns), count(*), min(id)"
-            " FROM events WHERE stream = ? GROUP BY epoch ORDER BY min(id)",
+            "SELECT epoch, min(first_seq), max(last_seq), min(min_time), max(max_time),"
+            " sum(count), min(first_id) FROM segments WHERE stream = ? GROUP BY epoch"
+            " ORDER BY min(first_id)",
             (number,),
         ).fetchall()
         self._load_names()
@@ -251,19 +283,27 @@ class SqliteHistory:
         return await self._run(self._scan, low, high, after, limit)
 
     def _scan(self, low: int, high: int, after: int, limit: int) -> list[Row]:
-        found = self.db.execute(
-            f"SELECT stream, {_COLUMNS} FROM events WHERE id > ? AND time_ns BETWEEN ? AND ?"
-            " ORDER BY id LIMIT ?",
-            (after, low, high, limit),
+        if limit <= 0:
+            return []
+        # segments holding ``after`` (found through the last_id index), then every later one
+        # in key order, read lazily: a replay deep into the store reads no earlier segment
+        straddling = self.db.execute(
+            "SELECT first_id, first_id FROM segments WHERE last_id > ?1 AND first_id <= ?1"
+            " AND min_time <= ?2 AND max_time >= ?3",
+            (after, high, low),
         ).fetchall()
-        names = {number: name for name, number in self._streams.items()}
-        if any(stream not in names for stream, *_ in found):
-            self._load_names()
-            names = {number: name for name, number in self._streams.items()}
-        rows: list[Row] = []
-        for stream, *rest in found:
-            rows += self._rows(names[stream], kind_of(names[stream]), [tuple(rest)])
-        return rows
+        later = self.db.execute(
+            "SELECT first_id, first_id FROM segments WHERE first_id > ? AND min_time <= ?"
+            " AND max_time >= ? ORDER BY first_id",
+            (after, high, low),
+        )
+        metas = heapq.merge(sorted(straddling), later)
+
+        def select(columns: Columns, name: str, epoch: str) -> tuple[list[Row], bool]:
+            window = id_window(columns, after, low, high)
+            return window_rows(columns, window, name, kind_of(name), epoch), True
+
+        return self.segments.gather(metas, select, id_key, limit)
 
     async def put_markets(self, markets: Sequence[Market]) -> None:
         if markets:
@@ -284,15 +324,20 @@ class SqliteHistory:
     def _expire(self, cutoffs: dict[str, int], max_rows: int) -> int:
         removed = 0
         kinds = self.db.execute("SELECT id, kind FROM streams").fetchall()
-        for number, kind in kinds:
-            cutoff = cutoffs.get(kind)
-            if cutoff is None:
-                continue
-            for table in ("events", "checkpoints"):
-                cursor = self.db.execute(
-                    f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}"
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for number, kind in kinds:
+                cutoff = cutoffs.get(kind)
+                if cutoff is None:
+                    continue
+                removed += self.segments.expire(number, cutoff, max_rows)
+                self.db.execute(
+                    "DELETE FROM checkpoints WHERE id IN (SELECT id FROM checkpoints"
                     " WHERE stream = ? AND time_ns < ? LIMIT ?)",
                     (number, cutoff, max_rows),
                 )
-                removed += cursor.rowcount if table == "events" else 0
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
         return removed

@@ -14,10 +14,11 @@ beyond ``max_pending`` unwritten events new ones are dropped and counted in ``dr
 store is too slow for the feed; fan-out is never slowed to wait for it). A dropped book event
 makes that book unknown to the checkpointer until its next snapshot.
 
-The thread shares the GIL with the event loop: it yields it between publish batches while
-encoding (``time.sleep(0)``), and SQLite releases it while it writes, so the loop waits at most
-about one batch's encoding (tens of microseconds) rather than the interpreter's 5 ms switch
-interval (measured in benchmarks/history.py).
+The thread shares the GIL with the event loop: it offers it every ``YIELD_EVERY`` events while
+encoding (``time.sleep(0)``), the SQLite store offers it between slices of 512 rows and between
+segments, and SQLite releases it while it writes, so the loop waits at most about a
+millisecond rather than the interpreter's 5 ms switch interval (measured in
+benchmarks/history.py).
 
 Retention runs on the same thread every ``retention_interval`` seconds, ``expire_chunk`` rows per
 stream per pass, between write batches.
@@ -42,6 +43,9 @@ from tickcast.model import Envelope, Market, StreamKey
 
 logger = logging.getLogger("tickcast.history")
 Batch = tuple[Sequence[Envelope], int]
+YIELD_EVERY = 256
+"""Events encoded between two offers of the GIL (under a millisecond of work; an offer,
+``time.sleep(0)``, costs about 70 microseconds of the writer's time)."""
 
 
 class HistoryWriter:
@@ -158,9 +162,13 @@ class HistoryWriter:
         rows: list[Row] = []
         checkpoints: list[Checkpoint] = []
         observe = self._checkpointer.observe
+        since_yield = 0
         for envelopes, recv_ns in batches:
-            time.sleep(0)  # let the event loop's thread take the GIL between publish batches
             for envelope in envelopes:
+                since_yield += 1
+                if since_yield == YIELD_EVERY:  # the event loop's thread may take the GIL
+                    since_yield = 0
+                    time.sleep(0)
                 row = _storable(envelope, recv_ns)
                 if row is None:
                     self.skipped += 1

@@ -15,6 +15,7 @@ import pytest
 from tickcast.clock import ManualClock
 from tickcast.history.retention import DAY_NS, RetentionPolicy
 from tickcast.history.sqlite import SqliteHistory
+from tickcast.history.sqlite_segments import stored_seqs
 from tickcast.history.writer import HistoryWriter
 from tickcast.model import Envelope, Side, Trade
 
@@ -155,7 +156,7 @@ def test_sigkill_during_writes_loses_at_most_the_unflushed_batch(tmp_path: Path)
     child.wait()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    seqs = [seq for (seq,) in db.execute("SELECT seq FROM events ORDER BY seq")]
+    seqs = stored_seqs(db)
     db.close()
     assert seqs == list(range(1, len(seqs) + 1))
     assert confirmed <= len(seqs) <= confirmed + 2 * 2_000 + 2_000
