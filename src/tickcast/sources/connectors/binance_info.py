@@ -83,31 +83,30 @@ SPOT = BinanceVenue(
     streams_per_connection=1024,
     sends_per_second=4.0,
 )
-USDM = BinanceVenue(
-    name="binance-usdm",
-    futures=True,
-    ws_url="wss://fstream.binance.com/stream",
-    rest_url="https://fapi.binance.com",
-    api="/fapi/v1",
-    depth_stream="depth@100ms",
-    depth_limit=1000,
-    depth_weight=20,
-    weight_per_minute=2400,
-    streams_per_connection=200,
-    trades_weight=5,
+
+
+def _futures(name: str, ws_url: str, rest_url: str, api: str) -> BinanceVenue:
+    """A Binance futures venue (USD-M and COIN-M have the same limits)."""
+    return BinanceVenue(
+        name=name,
+        futures=True,
+        ws_url=ws_url,
+        rest_url=rest_url,
+        api=api,
+        depth_stream="depth@100ms",
+        depth_limit=1000,
+        depth_weight=20,
+        weight_per_minute=2400,
+        streams_per_connection=200,
+        trades_weight=5,
+    )
+
+
+USDM = _futures(
+    "binance-usdm", "wss://fstream.binance.com/stream", "https://fapi.binance.com", "/fapi/v1"
 )
-COINM = BinanceVenue(
-    name="binance-coinm",
-    futures=True,
-    ws_url="wss://dstream.binance.com/stream",
-    rest_url="https://dapi.binance.com",
-    api="/dapi/v1",
-    depth_stream="depth@100ms",
-    depth_limit=1000,
-    depth_weight=20,
-    weight_per_minute=2400,
-    streams_per_connection=200,
-    trades_weight=5,
+COINM = _futures(
+    "binance-coinm", "wss://dstream.binance.com/stream", "https://dapi.binance.com", "/dapi/v1"
 )
 VENUES = {venue.name: venue for venue in (SPOT, USDM, COINM)}
 

@@ -26,28 +26,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from tickcast.book.orderbook import OrderBook
-from tickcast.model.events import BookDelta, BookSnapshot, Event, Level, Quote, Side, Ticker, Trade
-from tickcast.model.markets import (
-    Market,
-    MarketKind,
-    future_market_id,
-    parse_market_id,
-    spot_market_id,
-)
+from tickcast.model.events import BookDelta, BookSnapshot, Event, Level, Side, Ticker, Trade
+from tickcast.model.markets import Market, MarketKind, future_market_id, spot_market_id
 from tickcast.model.numbers import parse_fixed
-from tickcast.sources.connectors.protocol import (
-    Command,
-    Instrument,
-    Publish,
-    Reconnect,
-    Resynced,
-    Send,
-    TradesLost,
+from tickcast.sources.connectors.feedkit import (
+    Batch,
+    Quotes,
+    Silence,
+    TradeIds,
+    guarded,
+    reset_books,
+    rounded,
+    step_decimals,
+    valid_market_id,
 )
+from tickcast.sources.connectors.protocol import Command, Instrument, Publish, Send
 from tickcast.sources.tickers import USD_QUOTES
 
 CATEGORIES = ("spot", "linear", "inverse")
@@ -65,11 +61,6 @@ def ws_url(category: str) -> str:
 def instruments_path(category: str, cursor: str | None = None) -> str:
     tail = f"&cursor={cursor}" if cursor else ""
     return f"/v5/market/instruments-info?category={category}&limit=1000{tail}"
-
-
-def _decimals(text: str) -> int:
-    exponent = Decimal(text).normalize().as_tuple().exponent
-    return max(-int(exponent), 0)
 
 
 def parse_instruments(body: str | bytes) -> tuple[list[Instrument], str | None]:
@@ -99,11 +90,9 @@ def _market(item: dict[str, Any], category: str) -> Market | None:
         market_id, kind = future_market_id("bybit", symbol), MarketKind.FUTURE
     else:
         return None
-    try:
-        parse_market_id(market_id)
-    except ValueError:
+    if not valid_market_id(market_id):
         return None
-    price_decimals, size_decimals = _decimals(tick_text), _decimals(lot_text)
+    price_decimals, size_decimals = step_decimals(tick_text), step_decimals(lot_text)
     return Market(
         market_id, "bybit", kind, base, quote, symbol, price_decimals, size_decimals,
         tick=parse_fixed(tick_text, price_decimals), lot=parse_fixed(lot_text, size_decimals),
@@ -135,14 +124,13 @@ class BybitFeed:
             raise ValueError(f"Bybit category {category!r} / depth {depth} not supported")
         self.category, self.depth, self.tickers = category, depth, tickers
         self.stale_after_ns = stale_after_ns
+        self._silence = Silence("Bybit")
         self._markets = {item.venue_symbol: item.market for item in instruments}
         self._books: dict[str, _Book] = {}
-        self._quotes: dict[str, tuple[int, int, int, int]] = {}
+        self._quotes = Quotes()
         self._ticker_state: dict[str, dict[str, Any]] = {}
-        self._last_trade: dict[str, str] = {}
-        self._reconnected: set[str] = set()
-        """Symbols whose next trade is the first after a reconnect: its ``TradesLost``."""
-        self._last_recv_ns: int | None = None
+        self._trade_ids = TradeIds()
+        """Ids are not dense: the first trade after a reconnect is always a ``TradesLost``."""
         self._last_ping_ns: int | None = None
         self.sequence_checks = 0
         self.duplicates = 0
@@ -154,7 +142,8 @@ class BybitFeed:
         self._books.clear()
         self._quotes.clear()
         self._ticker_state.clear()
-        self._last_recv_ns = self._last_ping_ns = None
+        self._silence.forget()
+        self._last_ping_ns = None
         topics: list[str] = []
         for symbol in self._markets:
             topics += [f"orderbook.{self.depth}.{symbol}", f"publicTrade.{symbol}"]
@@ -165,14 +154,10 @@ class BybitFeed:
         ]
 
     def receive(self, data: str | bytes, recv_ns: int) -> Sequence[Command]:
-        try:
-            return self._receive(data, recv_ns)
-        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as error:
-            # a frame we cannot read may have been a book update: never guess, start over
-            return [Reconnect(f"unreadable Bybit message ({type(error).__name__}: {error})")]
+        return guarded("Bybit", self._receive, data, recv_ns)
 
     def _receive(self, data: str | bytes, recv_ns: int) -> Sequence[Command]:
-        self._last_recv_ns = recv_ns
+        self._silence.heard(recv_ns)
         message = json.loads(data)
         topic = message.get("topic")
         if not isinstance(topic, str):
@@ -195,23 +180,17 @@ class BybitFeed:
         return []  # the book snapshot comes on the WebSocket
 
     def disconnected(self, recv_ns: int) -> Sequence[Command]:
-        self._last_recv_ns = None
-        resets: list[Event] = []
-        commands: list[Command] = []
-        for symbol in sorted(self._books):
-            resets.append(BookSnapshot(self._markets[symbol].id, (), (), recv_ns))
-            commands.append(Resynced(self._markets[symbol].id, "disconnected"))
+        self._silence.forget()
+        markets = [self._markets[symbol] for symbol in sorted(self._books)]
         self._books.clear()
         self._quotes.clear()
-        self._reconnected.update(self._last_trade)  # the backfill checks the first trade after
-        return ([Publish(tuple(resets))] if resets else []) + commands
+        self._trade_ids.disconnected()  # the backfill checks the first trade after
+        return reset_books(markets, "disconnected", recv_ns)
 
     def heartbeat(self, now_ns: int) -> Sequence[Command]:
-        if self._last_recv_ns is None:
-            self._last_recv_ns = now_ns
-        if now_ns - self._last_recv_ns > self.stale_after_ns:
-            silent = (now_ns - self._last_recv_ns) / 1e9
-            return [Reconnect(f"no message from Bybit for {silent:.1f} s")]
+        stale = self._silence.check(now_ns, self.stale_after_ns)
+        if stale:
+            return stale
         if self._last_ping_ns is None or now_ns - self._last_ping_ns >= PING_EVERY_NS:
             self._last_ping_ns = now_ns
             return [Send(json.dumps({"op": "ping", "req_id": str(now_ns)}))]
@@ -252,7 +231,7 @@ class BybitFeed:
             state.update_id, state.seq = update_id, seq
             state.book.apply_delta(bids, asks)
             events = [BookDelta(market.id, bids, asks, time_ns)]
-        events.extend(self._quote(symbol, state.book, market, time_ns))
+        events.extend(self._quotes.update(symbol, state.book, market, time_ns))
         return [Publish(tuple(events))]
 
     @staticmethod
@@ -262,38 +241,20 @@ class BybitFeed:
 
     def _resync(self, symbol: str, market: Market, reason: str, time_ns: int) -> list[Command]:
         self._books.pop(symbol, None)
-        self._quotes.pop(symbol, None)
+        self._quotes.forget(symbol)
         topic = [f"orderbook.{self.depth}.{symbol}"]
-        return [
-            Publish((BookSnapshot(market.id, (), (), time_ns),)),
-            Resynced(market.id, reason),
+        return reset_books([market], reason, time_ns) + [
             self._op("unsubscribe", topic),
             self._op("subscribe", topic),
         ]
 
-    def _quote(self, symbol: str, book: OrderBook, market: Market, time_ns: int) -> list[Event]:
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is None or ask is None:
-            return []
-        top = (bid[0], bid[1], ask[0], ask[1])
-        if self._quotes.get(symbol) == top:
-            return []
-        self._quotes[symbol] = top
-        return [Quote(market.id, *top, time_ns)]
-
     # -- trades and tickers ------------------------------------------------------------------
 
     def _trades(self, data: list[dict[str, Any]], symbol: str, market: Market) -> list[Command]:
-        events: list[Event] = []
-        commands: list[Command] = []
-        for item in data:
-            if symbol in self._reconnected:  # ids are not dense: only REST can tell what was lost
-                self._reconnected.discard(symbol)
-                commands += [Publish(tuple(events))] if events else []
-                events = []
-                after = self._last_trade.get(symbol)
-                commands.append(TradesLost(market.id, "disconnected", after, str(item["i"])))
-            events.append(
+        batch = Batch()
+        for item in data:  # ids are not dense: only REST can tell what was lost
+            batch.between(self._trade_ids.admit_sparse(symbol, market, str(item["i"])))
+            batch.events.append(
                 Trade(
                     market=market.id,
                     id=str(item["i"]),
@@ -303,8 +264,7 @@ class BybitFeed:
                     time_ns=int(item["T"]) * 1_000_000,
                 )
             )
-            self._last_trade[symbol] = str(item["i"])
-        return commands + ([Publish(tuple(events))] if events else [])
+        return batch.commands()
 
     def _ticker(self, message: dict[str, Any], symbol: str, market: Market) -> list[Command]:
         state = self._ticker_state.setdefault(symbol, {})
@@ -320,11 +280,11 @@ class BybitFeed:
         ticker = Ticker(
             asset=market.base,
             decimals=price,
-            price=_rounded(state["lastPrice"], price),
-            open_24h=_rounded(state["prevPrice24h"], price),
-            high_24h=_rounded(state["highPrice24h"], price),
-            low_24h=_rounded(state["lowPrice24h"], price),
-            volume_24h=_rounded(state["volume24h"], size),
+            price=rounded(state["lastPrice"], price),
+            open_24h=rounded(state["prevPrice24h"], price),
+            high_24h=rounded(state["highPrice24h"], price),
+            low_24h=rounded(state["lowPrice24h"], price),
+            volume_24h=rounded(state["volume24h"], size),
             volume_decimals=size,
             time_ns=int(message["ts"]) * 1_000_000,
         )
@@ -333,8 +293,3 @@ class BybitFeed:
     @staticmethod
     def _op(op: str, args: Sequence[str]) -> Send:
         return Send(json.dumps({"op": op, "args": list(args)}))
-
-
-def _rounded(text: str, decimals: int) -> int:
-    quantum = Decimal(1).scaleb(-decimals)
-    return int(Decimal(text).quantize(quantum, rounding=ROUND_HALF_UP).scaleb(decimals))

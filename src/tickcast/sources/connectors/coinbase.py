@@ -27,23 +27,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from tickcast.book.orderbook import OrderBook
-from tickcast.model.events import BookDelta, BookSnapshot, Event, Level, Quote, Side, Ticker, Trade
-from tickcast.model.markets import Market, MarketKind, parse_market_id, spot_market_id
+from tickcast.model.events import BookDelta, BookSnapshot, Event, Level, Side, Ticker, Trade
+from tickcast.model.markets import Market, MarketKind, spot_market_id
 from tickcast.model.numbers import parse_fixed
-from tickcast.sources.connectors.protocol import (
-    Command,
-    Instrument,
-    Publish,
-    Reconnect,
-    Resynced,
-    Send,
-    TradesLost,
+from tickcast.sources.connectors.feedkit import (
+    Batch,
+    Quotes,
+    Silence,
+    TradeIds,
+    guarded,
+    published,
+    reset_books,
+    rfc3339_ns,
+    rounded,
+    step_decimals,
+    valid_market_id,
 )
+from tickcast.sources.connectors.protocol import Command, Instrument, Send
 from tickcast.sources.tickers import USD_QUOTES
 
 WS_URL = "wss://advanced-trade-ws.coinbase.com"
@@ -51,18 +55,6 @@ REST_URL = "https://api.coinbase.com"
 INSTRUMENTS_PATH = "/api/v3/brokerage/market/products"
 STALE_AFTER_NS = 5_000_000_000
 """The ``heartbeats`` channel ticks every second: 5 s of silence means a dead connection."""
-
-
-def rfc3339_ns(text: str) -> int:
-    """``2023-02-09T20:32:50.714964855Z`` (any number of fraction digits) in UTC nanoseconds."""
-    head, _, tail = text.rstrip("Z").partition(".")
-    seconds = int(datetime.fromisoformat(head + "+00:00").timestamp())
-    return seconds * 1_000_000_000 + int(tail[:9].ljust(9, "0") if tail else "0")
-
-
-def _decimals(text: str) -> int:
-    exponent = Decimal(text).normalize().as_tuple().exponent
-    return max(-int(exponent), 0)
 
 
 def parse_products(body: str | bytes) -> list[Instrument]:
@@ -79,11 +71,9 @@ def parse_products(body: str | bytes) -> list[Instrument]:
         price_step = item.get("price_increment") or item["quote_increment"]
         size_step = item["base_increment"]
         market_id = spot_market_id("coinbase", base, quote)
-        try:
-            parse_market_id(market_id)
-        except ValueError:
+        if not valid_market_id(market_id):
             continue
-        price_decimals, size_decimals = _decimals(price_step), _decimals(size_step)
+        price_decimals, size_decimals = step_decimals(price_step), step_decimals(size_step)
         market = Market(
             market_id, "coinbase", MarketKind.SPOT, base, quote, symbol,
             price_decimals, size_decimals,
@@ -109,10 +99,10 @@ class CoinbaseFeed:
         self._markets = {item.venue_symbol: item.market for item in instruments}
         self._books: dict[str, OrderBook] = {}
         """Books that had their snapshot on this connection."""
-        self._quotes: dict[str, tuple[int, int, int, int]] = {}
+        self._quotes = Quotes()
         self._sequence: int | None = None
-        self._last_trade: dict[str, int] = {}
-        self._last_recv_ns: int | None = None
+        self._trade_ids = TradeIds()
+        self._silence = Silence("Coinbase")
         self.sequence_checks = 0
         self.errors: list[str] = []
 
@@ -122,21 +112,17 @@ class CoinbaseFeed:
         self._books.clear()
         self._quotes.clear()
         self._sequence = None
-        self._last_recv_ns = None
+        self._silence.forget()
         channels = ["level2", "market_trades"] + (["ticker"] if self.tickers else [])
         frames = [self._frame("subscribe", channel) for channel in channels]
         frames.append(Send(json.dumps({"type": "subscribe", "channel": "heartbeats"})))
         return frames
 
     def receive(self, data: str | bytes, recv_ns: int) -> Sequence[Command]:
-        try:
-            return self._receive(data, recv_ns)
-        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as error:
-            # a frame we cannot read may have been a book update: never guess, start over
-            return [Reconnect(f"unreadable Coinbase message ({type(error).__name__}: {error})")]
+        return guarded("Coinbase", self._receive, data, recv_ns)
 
     def _receive(self, data: str | bytes, recv_ns: int) -> Sequence[Command]:
-        self._last_recv_ns = recv_ns
+        self._silence.heard(recv_ns)
         message = json.loads(data)
         if message.get("type") == "error":
             self.errors.append(str(message.get("message")))
@@ -157,16 +143,11 @@ class CoinbaseFeed:
     def disconnected(self, recv_ns: int) -> Sequence[Command]:
         """Books restart. Trades: nothing yet; ids are dense, so the first trade after the
         reconnect (from the ``market_trades`` snapshot or live) tells exactly what was lost."""
-        self._last_recv_ns = None
+        self._silence.forget()
         return self._reset_all("disconnected", recv_ns)
 
     def heartbeat(self, now_ns: int) -> Sequence[Command]:
-        if self._last_recv_ns is None:
-            self._last_recv_ns = now_ns
-        elif now_ns - self._last_recv_ns > self.stale_after_ns:
-            silent = (now_ns - self._last_recv_ns) / 1e9
-            return [Reconnect(f"no message from Coinbase for {silent:.1f} s")]
-        return []
+        return self._silence.check(now_ns, self.stale_after_ns)
 
     # -- sequence numbers and books ----------------------------------------------------------
 
@@ -189,10 +170,7 @@ class CoinbaseFeed:
         markets = [self._markets[symbol] for symbol in sorted(self._books)]
         self._books.clear()
         self._quotes.clear()
-        if not markets:
-            return []
-        resets = tuple(BookSnapshot(market.id, (), (), time_ns) for market in markets)
-        return [Publish(resets), *(Resynced(market.id, reason) for market in markets)]
+        return reset_books(markets, reason, time_ns)
 
     def _level2(self, message: dict[str, Any], recv_ns: int) -> list[Command]:
         events: list[Event] = []
@@ -213,8 +191,8 @@ class CoinbaseFeed:
                 events.append(BookDelta(market.id, bids, asks, time_ns))
             else:
                 continue  # no snapshot yet on this connection
-            events.extend(self._quote(symbol, market, time_ns))
-        return [Publish(tuple(events))] if events else []
+            events.extend(self._quotes.update(symbol, self._books[symbol], market, time_ns))
+        return published(events)
 
     @staticmethod
     def _levels(
@@ -230,22 +208,10 @@ class CoinbaseFeed:
             (bids if update["side"] == "bid" else asks).append(level)
         return tuple(bids), tuple(asks)
 
-    def _quote(self, symbol: str, market: Market, time_ns: int) -> list[Event]:
-        book = self._books[symbol]
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is None or ask is None:
-            return []
-        top = (bid[0], bid[1], ask[0], ask[1])
-        if self._quotes.get(symbol) == top:
-            return []
-        self._quotes[symbol] = top
-        return [Quote(market.id, *top, time_ns)]
-
     # -- trades and tickers ------------------------------------------------------------------
 
     def _trades(self, message: dict[str, Any]) -> list[Command]:
-        events: list[Event] = []
-        commands: list[Command] = []  # a loss comes just before the first trade after it
+        batch = Batch()  # a loss comes just before the first trade after it
         for event in message.get("events", ()):
             snapshot = event.get("type") == "snapshot"
             trades = sorted(event.get("trades", ()), key=lambda item: int(item["trade_id"]))
@@ -256,25 +222,19 @@ class CoinbaseFeed:
                 market = self._markets.get(symbol)
                 if market is None:
                     continue
-                trade_id = int(item["trade_id"])
-                last = self._last_trade.get(symbol)
-                if last is not None and trade_id <= last:
-                    continue
-                if last is not None and trade_id > last + 1:
-                    commands += [Publish(tuple(events))] if events else []
-                    events = []
-                    commands.append(TradesLost(market.id, "trade id gap", str(last), str(trade_id)))
-                self._last_trade[symbol] = trade_id
-                events.append(self._trade(item, market))
-        return commands + ([Publish(tuple(events))] if events else [])
+                fresh, lost = self._trade_ids.admit(symbol, market, int(item["trade_id"]))
+                if fresh:
+                    batch.between(lost)
+                    batch.events.append(self._trade(item, market))
+        return batch.commands()
 
     def _baseline(self, trades: Sequence[dict[str, Any]]) -> None:
         """A snapshot of a product never seen: its trades predate us, the newest id is the start."""
-        fresh = {item.get("product_id") for item in trades} - self._last_trade.keys()
+        fresh = {item.get("product_id") for item in trades} - self._trade_ids.last.keys()
         for item in trades:  # ascending ids: the newest wins
             symbol = item.get("product_id")
             if symbol in fresh and symbol in self._markets:
-                self._last_trade[symbol] = int(item["trade_id"])
+                self._trade_ids.last[symbol] = int(item["trade_id"])
 
     @staticmethod
     def _trade(item: dict[str, Any], market: Market) -> Trade:
@@ -296,7 +256,7 @@ class CoinbaseFeed:
                 market = self._markets.get(item.get("product_id"))
                 if market is not None and market.quote in USD_QUOTES:
                     events.append(self._ticker_event(item, market, time_ns))
-        return [Publish(tuple(events))] if events else []
+        return published(events)
 
     @staticmethod
     def _ticker_event(item: dict[str, Any], market: Market, time_ns: int) -> Ticker:
@@ -307,10 +267,10 @@ class CoinbaseFeed:
             asset=market.base,
             decimals=decimals,
             price=parse_fixed(item["price"], decimals),
-            open_24h=_rounded(price / (1 + change / 100), decimals),
+            open_24h=rounded(price / (1 + change / 100), decimals),
             high_24h=parse_fixed(item["high_24_h"], decimals),
             low_24h=parse_fixed(item["low_24_h"], decimals),
-            volume_24h=_rounded(Decimal(item["volume_24_h"]), market.size_decimals),
+            volume_24h=rounded(Decimal(item["volume_24_h"]), market.size_decimals),
             volume_decimals=market.size_decimals,
             time_ns=time_ns,
         )
@@ -318,8 +278,3 @@ class CoinbaseFeed:
     def _frame(self, kind: str, channel: str, symbols: Sequence[str] | None = None) -> Send:
         products = sorted(self._markets) if symbols is None else list(symbols)
         return Send(json.dumps({"type": kind, "product_ids": products, "channel": channel}))
-
-
-def _rounded(value: Decimal, decimals: int) -> int:
-    quantum = Decimal(1).scaleb(-decimals)
-    return int(value.quantize(quantum, rounding=ROUND_HALF_UP).scaleb(decimals))

@@ -22,24 +22,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from tickcast.book.checksum import CHECKSUM_DEPTH, book_checksum
 from tickcast.book.orderbook import OrderBook
-from tickcast.model.events import BookDelta, BookSnapshot, Event, Level, Quote, Side, Ticker, Trade
-from tickcast.model.markets import Market, MarketKind, parse_market_id, spot_market_id
+from tickcast.model.events import BookDelta, BookSnapshot, Event, Level, Side, Ticker, Trade
+from tickcast.model.markets import Market, MarketKind, spot_market_id
 from tickcast.model.numbers import parse_fixed
-from tickcast.sources.connectors.protocol import (
-    Command,
-    Instrument,
-    Publish,
-    Reconnect,
-    Resynced,
-    Send,
-    TradesLost,
+from tickcast.sources.connectors.feedkit import (
+    Batch,
+    Quotes,
+    Silence,
+    TradeIds,
+    guarded,
+    published,
+    reset_books,
+    rfc3339_ns,
+    rounded,
+    valid_market_id,
 )
+from tickcast.sources.connectors.protocol import Command, Instrument, Resynced, Send
 from tickcast.sources.tickers import USD_QUOTES
 
 WS_URL = "wss://ws.kraken.com/v2"
@@ -70,9 +73,7 @@ def parse_asset_pairs(body: str | bytes) -> list[Instrument]:
         symbol = v2_symbol(wsname)
         base, quote = (part.lower() for part in symbol.split("/"))
         market_id = spot_market_id("kraken", base, quote)
-        try:
-            parse_market_id(market_id)
-        except ValueError:
+        if not valid_market_id(market_id):
             continue
         price_decimals, size_decimals = int(pair["pair_decimals"]), int(pair["lot_decimals"])
         tick = parse_fixed(pair["tick_size"], price_decimals) if "tick_size" in pair else 1
@@ -84,27 +85,12 @@ def parse_asset_pairs(body: str | bytes) -> list[Instrument]:
     return instruments
 
 
-def rfc3339_ns(text: str) -> int:
-    """``2023-10-06T17:35:55.440295Z`` (any number of fraction digits) in UTC nanoseconds."""
-    head, _, tail = text.rstrip("Z").partition(".")
-    seconds = datetime.fromisoformat(head + "+00:00").timestamp()
-    fraction = (tail[:9]).ljust(9, "0") if tail else "0"
-    return int(seconds) * 1_000_000_000 + int(fraction)
-
-
 def number(value: Any, decimals: int) -> int:
     """A JSON number (kept as its text by the parser) or string, exactly, as a scaled int."""
     text = value if isinstance(value, str) else str(value)
     if "e" in text or "E" in text:
         text = format(Decimal(text), "f")
     return parse_fixed(text, decimals)
-
-
-def rounded(value: Any, decimals: int) -> int:
-    """A number that may carry float noise (ticker statistics), rounded to ``decimals``."""
-    quantum = Decimal(1).scaleb(-decimals)
-    scaled = Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP).scaleb(decimals)
-    return int(scaled)
 
 
 class KrakenFeed:
@@ -126,13 +112,10 @@ class KrakenFeed:
         self._markets = {item.venue_symbol: item.market for item in instruments}
         self._books = {symbol: OrderBook() for symbol in self._markets}
         self._synced: set[str] = set()
-        self._quotes: dict[str, tuple[int, int, int, int]] = {}
-        self._last_trade: dict[str, int] = {}
+        self._quotes = Quotes()
+        self._trade_ids = TradeIds()
         """Last published trade id per symbol (kept across reconnects to drop duplicates)."""
-        self._trade_gap_known: set[str] = set()
-        """Symbols whose next trade is the first after a reconnect (names the loss's reason)."""
-        """Symbols whose next id gap is already reported (by a disconnect)."""
-        self._last_recv_ns: int | None = None
+        self._silence = Silence("Kraken")
         self._req_id = 0
         self.checksums_verified = 0
         self.errors: list[str] = []
@@ -141,7 +124,7 @@ class KrakenFeed:
 
     def connected(self) -> Sequence[Command]:
         self._synced.clear()
-        self._last_recv_ns = None
+        self._silence.forget()
         symbols = sorted(self._markets)
         frames = [self._subscribe("book", symbols, depth=self.depth, snapshot=True)]
         frames.append(self._subscribe("trade", symbols, snapshot=False))
@@ -150,14 +133,10 @@ class KrakenFeed:
         return frames
 
     def receive(self, data: str | bytes, recv_ns: int) -> Sequence[Command]:
-        try:
-            return self._receive(data, recv_ns)
-        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as error:
-            # a frame we cannot read may have been a book update: never guess, start over
-            return [Reconnect(f"unreadable Kraken message ({type(error).__name__}: {error})")]
+        return guarded("Kraken", self._receive, data, recv_ns)
 
     def _receive(self, data: str | bytes, recv_ns: int) -> Sequence[Command]:
-        self._last_recv_ns = recv_ns
+        self._silence.heard(recv_ns)
         message = json.loads(data, parse_float=str)
         if not isinstance(message, dict):
             return []
@@ -176,24 +155,15 @@ class KrakenFeed:
         return []  # the book snapshot comes on the WebSocket
 
     def disconnected(self, recv_ns: int) -> Sequence[Command]:
-        self._last_recv_ns = None
-        resets: list[Event] = []
-        resynced: list[Command] = []
-        for symbol in sorted(self._synced):
-            resets.append(self._reset(symbol, recv_ns))
-            resynced.append(Resynced(self._markets[symbol].id, "disconnected"))
-        self._synced.clear()
-        self._trade_gap_known.update(self._last_trade)  # the next ids tell whether any was lost
-        head: list[Command] = [Publish(tuple(resets))] if resets else []
-        return head + resynced
+        self._silence.forget()
+        symbols = sorted(self._synced)
+        for symbol in symbols:
+            self._reset(symbol)
+        self._trade_ids.disconnected()  # the next ids tell whether any was lost
+        return reset_books([self._markets[symbol] for symbol in symbols], "disconnected", recv_ns)
 
     def heartbeat(self, now_ns: int) -> Sequence[Command]:
-        if self._last_recv_ns is None:
-            self._last_recv_ns = now_ns
-        elif now_ns - self._last_recv_ns > self.stale_after_ns:
-            silent = (now_ns - self._last_recv_ns) / 1e9
-            return [Reconnect(f"no message from Kraken for {silent:.1f} s")]
-        return []
+        return self._silence.check(now_ns, self.stale_after_ns)
 
     # -- book --------------------------------------------------------------------------------
 
@@ -220,13 +190,14 @@ class KrakenFeed:
                 cut_bids, cut_asks = self._truncate(book)
                 events.append(BookDelta(market.id, bids + cut_bids, asks + cut_asks, time_ns))
             if not self._verify(symbol, market, item.get("checksum")):
-                events.append(self._reset(symbol, time_ns))
+                self._reset(symbol)
+                events.append(BookSnapshot(market.id, (), (), time_ns))
                 commands.append(Resynced(market.id, "checksum mismatch"))
                 commands.extend(self._resubscribe(symbol))
                 continue
             self._synced.add(symbol)
-            events.extend(self._quote(symbol, market, time_ns))
-        return ([Publish(tuple(events))] if events else []) + commands
+            events.extend(self._quotes.update(symbol, book, market, time_ns))
+        return published(events) + commands
 
     @staticmethod
     def _levels(raw: Sequence[dict[str, Any]], market: Market) -> tuple[Level, ...]:
@@ -255,11 +226,10 @@ class KrakenFeed:
         self.checksums_verified += 1
         return isinstance(expected, int) and actual == expected
 
-    def _reset(self, symbol: str, time_ns: int) -> BookSnapshot:
+    def _reset(self, symbol: str) -> None:
         self._books[symbol] = OrderBook()
         self._synced.discard(symbol)
-        self._quotes.pop(symbol, None)
-        return BookSnapshot(self._markets[symbol].id, (), (), time_ns)
+        self._quotes.forget(symbol)
 
     def _resubscribe(self, symbol: str) -> list[Command]:
         return [
@@ -267,40 +237,21 @@ class KrakenFeed:
             self._subscribe("book", [symbol], depth=self.depth, snapshot=True),
         ]
 
-    def _quote(self, symbol: str, market: Market, time_ns: int) -> list[Event]:
-        book = self._books[symbol]
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is None or ask is None:
-            return []
-        top = (bid[0], bid[1], ask[0], ask[1])
-        if self._quotes.get(symbol) == top:
-            return []
-        self._quotes[symbol] = top
-        return [Quote(market.id, *top, time_ns)]
-
     # -- trades and tickers ------------------------------------------------------------------
 
     def _trades(self, message: dict[str, Any]) -> list[Command]:
-        events: list[Event] = []
-        commands: list[Command] = []
+        batch = Batch()
         for item in message.get("data", ()):
             symbol = item.get("symbol")
             market = self._markets.get(symbol)
             if market is None:
                 continue
             trade_id = int(item["trade_id"])
-            last = self._last_trade.get(symbol)
-            if last is not None and trade_id <= last:
-                continue
-            if last is not None and trade_id > last + 1:  # the loss just before the trade
-                commands += [Publish(tuple(events))] if events else []
-                events = []
-                why = "disconnected" if symbol in self._trade_gap_known else "trade id gap"
-                commands.append(TradesLost(market.id, why, str(last), str(trade_id)))
-            self._trade_gap_known.discard(symbol)
-            self._last_trade[symbol] = trade_id
-            events.append(self._trade(item, market, trade_id))
-        return commands + ([Publish(tuple(events))] if events else [])
+            fresh, lost = self._trade_ids.admit(symbol, market, trade_id)
+            if fresh:
+                batch.between(lost)
+                batch.events.append(self._trade(item, market, trade_id))
+        return batch.commands()
 
     @staticmethod
     def _trade(item: dict[str, Any], market: Market, trade_id: int) -> Trade:
@@ -334,7 +285,7 @@ class KrakenFeed:
                     time_ns=recv_ns,
                 )
             )
-        return [Publish(tuple(events))] if events else []
+        return published(events)
 
     def _subscribe(
         self, channel: str, symbols: Sequence[str], *, method: str = "subscribe", **extra: Any

@@ -26,28 +26,25 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from tickcast.book.orderbook import OrderBook
-from tickcast.model.events import BookDelta, BookSnapshot, Event, Level, Quote, Side, Ticker, Trade
-from tickcast.model.markets import (
-    Market,
-    MarketKind,
-    future_market_id,
-    parse_market_id,
-    spot_market_id,
-)
+from tickcast.model.events import BookDelta, BookSnapshot, Event, Level, Side, Ticker, Trade
+from tickcast.model.markets import Market, MarketKind, future_market_id, spot_market_id
 from tickcast.model.numbers import parse_fixed
-from tickcast.sources.connectors.protocol import (
-    Command,
-    Instrument,
-    Publish,
-    Reconnect,
-    Resynced,
-    Send,
-    TradesLost,
+from tickcast.sources.connectors.feedkit import (
+    Batch,
+    Quotes,
+    Silence,
+    TradeIds,
+    guarded,
+    published,
+    reset_books,
+    rounded,
+    step_decimals,
+    valid_market_id,
 )
+from tickcast.sources.connectors.protocol import Command, Instrument, Reconnect, Send
 from tickcast.sources.tickers import USD_QUOTES
 
 WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
@@ -62,18 +59,6 @@ STALE_AFTER_NS = 30_000_000_000
 
 def instruments_path(inst_type: str) -> str:
     return f"/api/v5/public/instruments?instType={inst_type}"
-
-
-def _decimals(text: str) -> int:
-    """Decimals of a step such as ``0.001`` (``1`` and ``10`` have none)."""
-    exponent = Decimal(text).normalize().as_tuple().exponent
-    return max(-int(exponent), 0)
-
-
-def _rounded(text: str, decimals: int) -> int:
-    """A statistic that may be finer than the market's decimals, rounded half up."""
-    quantum = Decimal(1).scaleb(-decimals)
-    return int(Decimal(text).quantize(quantum, rounding=ROUND_HALF_UP).scaleb(decimals))
 
 
 def parse_instruments(body: str | bytes) -> list[Instrument]:
@@ -91,7 +76,7 @@ def parse_instruments(body: str | bytes) -> list[Instrument]:
 
 def _market(item: dict[str, Any]) -> Market | None:
     inst_type, inst_id = item["instType"], item["instId"]
-    price_decimals, size_decimals = _decimals(item["tickSz"]), _decimals(item["lotSz"])
+    price_decimals, size_decimals = step_decimals(item["tickSz"]), step_decimals(item["lotSz"])
     if inst_type == "SPOT":
         base, quote = item["baseCcy"].lower(), item["quoteCcy"].lower()
         market_id, kind = spot_market_id("okx", base, quote), MarketKind.SPOT
@@ -101,9 +86,7 @@ def _market(item: dict[str, Any]) -> Market | None:
         market_id, kind = future_market_id("okx", inst_id), MarketKind.FUTURE
     else:
         return None
-    try:
-        parse_market_id(market_id)
-    except ValueError:
+    if not valid_market_id(market_id):
         return None
     return Market(
         market_id, "okx", kind, base, quote, inst_id, price_decimals, size_decimals,
@@ -174,10 +157,9 @@ class OkxFeed:
         self._markets = {item.venue_symbol: item.market for item in instruments}
         self._books: dict[str, _Book] = {}
         """Synced (or syncing) books; an instrument absent here waits for a snapshot."""
-        self._quotes: dict[str, tuple[int, int, int, int]] = {}
-        self._last_trade: dict[str, int] = {}
-        self._gap_reported: set[str] = set()
-        self._last_recv_ns: int | None = None
+        self._quotes = Quotes()
+        self._trade_ids = TradeIds()
+        self._silence = Silence("OKX")
         self._ping_sent = False
         self.checksums_verified = 0
         self.sequence_checks = 0
@@ -187,7 +169,8 @@ class OkxFeed:
 
     def connected(self) -> Sequence[Command]:
         self._books.clear()
-        self._last_recv_ns, self._ping_sent = None, False
+        self._silence.forget()
+        self._ping_sent = False
         channels = ["books", "trades"] + (["tickers"] if self.tickers else [])
         args = [{"channel": c, "instId": s} for c in channels for s in self._markets]
         return [
@@ -196,14 +179,11 @@ class OkxFeed:
         ]
 
     def receive(self, data: str | bytes, recv_ns: int) -> Sequence[Command]:
-        try:
-            return self._receive(data, recv_ns)
-        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as error:
-            # a frame we cannot read may have been a book update: never guess, start over
-            return [Reconnect(f"unreadable OKX message ({type(error).__name__}: {error})")]
+        return guarded("OKX", self._receive, data, recv_ns)
 
     def _receive(self, data: str | bytes, recv_ns: int) -> Sequence[Command]:
-        self._last_recv_ns, self._ping_sent = recv_ns, False
+        self._silence.heard(recv_ns)
+        self._ping_sent = False
         if data in ("pong", b"pong"):
             return []
         message = json.loads(data)
@@ -226,26 +206,21 @@ class OkxFeed:
         return []  # the book snapshot comes on the WebSocket
 
     def disconnected(self, recv_ns: int) -> Sequence[Command]:
-        self._last_recv_ns = None
-        resets: list[Event] = []
-        commands: list[Command] = []
-        for inst_id in sorted(self._books):
-            market = self._markets[inst_id]
-            resets.append(BookSnapshot(market.id, (), (), recv_ns))
-            commands.append(Resynced(market.id, "disconnected"))
+        self._silence.forget()
+        markets = [self._markets[inst_id] for inst_id in sorted(self._books)]
         self._books.clear()
         self._quotes.clear()
-        self._gap_reported.update(self._last_trade)  # the next ids tell whether any was lost
-        return ([Publish(tuple(resets))] if resets else []) + commands
+        self._trade_ids.disconnected()  # the next ids tell whether any was lost
+        return reset_books(markets, "disconnected", recv_ns)
 
     def heartbeat(self, now_ns: int) -> Sequence[Command]:
-        if self._last_recv_ns is None:
-            self._last_recv_ns = now_ns
+        if self._silence.last_recv_ns is None:
+            self._silence.heard(now_ns)
             return []
-        silent = now_ns - self._last_recv_ns
-        if silent > self.stale_after_ns:
-            return [Reconnect(f"no message from OKX for {silent / 1e9:.1f} s")]
-        if silent > self.ping_after_ns and not self._ping_sent:
+        stale = self._silence.check(now_ns, self.stale_after_ns)
+        if stale:
+            return stale
+        if self._silence.silent_ns(now_ns) > self.ping_after_ns and not self._ping_sent:
             self._ping_sent = True
             return [Send("ping")]
         return []
@@ -284,8 +259,8 @@ class OkxFeed:
                 problem = self._verify(state, raw)
             if problem is not None:
                 return self._resync(inst_id, market, events, problem, time_ns)
-            events.extend(self._quote(inst_id, state, market, time_ns))
-        return [Publish(tuple(events))] if events else []
+            events.extend(self._quotes.update(inst_id, state.book, market, time_ns))
+        return published(events)
 
     def _sequence(self, state: _Book, raw: dict[str, Any], snapshot: bool) -> str | None:
         seq, previous = raw.get("seqId"), raw.get("prevSeqId")
@@ -309,43 +284,23 @@ class OkxFeed:
         self, inst_id: str, market: Market, events: list[Event], reason: str, time_ns: int
     ) -> list[Command]:
         self._books.pop(inst_id, None)
-        self._quotes.pop(inst_id, None)
-        events.append(BookSnapshot(market.id, (), (), time_ns))
+        self._quotes.forget(inst_id)
         arg = [{"channel": "books", "instId": inst_id}]
-        return [
-            Publish(tuple(events)),
-            Resynced(market.id, reason),
+        return reset_books([market], reason, time_ns, events) + [
             Send(json.dumps({"op": "unsubscribe", "args": arg})),
             Send(json.dumps({"op": "subscribe", "args": arg})),
         ]
 
-    def _quote(self, inst_id: str, state: _Book, market: Market, time_ns: int) -> list[Event]:
-        bid, ask = state.book.best_bid(), state.book.best_ask()
-        if bid is None or ask is None:
-            return []
-        top = (bid[0], bid[1], ask[0], ask[1])
-        if self._quotes.get(inst_id) == top:
-            return []
-        self._quotes[inst_id] = top
-        return [Quote(market.id, *top, time_ns)]
-
     def _trades(self, data: list[dict[str, Any]], inst_id: str, market: Market) -> list[Command]:
-        events: list[Event] = []
-        commands: list[Command] = []
+        batch = Batch()
         for item in data:
             trade_id = int(item["tradeId"])
             first = trade_id - int(item.get("count") or 1) + 1
-            last = self._last_trade.get(inst_id)
-            if last is not None and trade_id <= last:
+            fresh, lost = self._trade_ids.admit(inst_id, market, trade_id, first)
+            if not fresh:
                 continue
-            if last is not None and first > last + 1:  # the loss just before the trade
-                commands += [Publish(tuple(events))] if events else []
-                events = []
-                why = "disconnected" if inst_id in self._gap_reported else "trade id gap"
-                commands.append(TradesLost(market.id, why, str(last), str(first)))
-            self._gap_reported.discard(inst_id)
-            self._last_trade[inst_id] = trade_id
-            events.append(
+            batch.between(lost)
+            batch.events.append(
                 Trade(
                     market=market.id,
                     id=item["tradeId"],
@@ -355,7 +310,7 @@ class OkxFeed:
                     time_ns=int(item["ts"]) * 1_000_000,
                 )
             )
-        return commands + ([Publish(tuple(events))] if events else [])
+        return batch.commands()
 
     def _ticker(self, data: list[dict[str, Any]], market: Market, recv_ns: int) -> list[Command]:
         if market.kind is not MarketKind.SPOT or market.quote not in USD_QUOTES:
@@ -371,9 +326,9 @@ class OkxFeed:
                     open_24h=parse_fixed(item["open24h"], price),
                     high_24h=parse_fixed(item["high24h"], price),
                     low_24h=parse_fixed(item["low24h"], price),
-                    volume_24h=_rounded(item["vol24h"], size),
+                    volume_24h=rounded(item["vol24h"], size),
                     volume_decimals=size,
                     time_ns=int(item["ts"]) * 1_000_000 if item.get("ts") else recv_ns,
                 )
             )
-        return [Publish(tuple(events))] if events else []
+        return published(events)
