@@ -97,10 +97,12 @@ async def test_time_travel_from_the_store_into_live_without_gap_or_duplicate(
 
         await recv_until(ws, done, timeout=20)
     assert [m["seq"] for m in frames[TRADES]] == list(range(152, 601))
+    assert [m["prev"] for m in frames[TRADES]] == list(range(151, 600))  # store, bus, live
     assert frames[TRADES][0]["data"]["id"] == "t151"
     snapshot, *updates = frames[BOOK]
     assert snapshot["type"] == "Snapshot" and snapshot["seq"] == 151  # book event 150, at T-½ms
     assert [m["seq"] for m in updates] == list(range(152, 601))
+    assert [m["prev"] for m in updates] == list(range(151, 600))  # from the Snapshot's seq
     book = ClientBook()
     for message in frames[BOOK]:
         book.apply(message)
@@ -121,6 +123,7 @@ async def test_resume_beyond_the_memory_window_is_served_from_the_store(start_se
         last, seen = await recv_until(ws, lambda m: m.get("seq") == 300)
     assert [m.get("seq", m) for m in [*seen, last]] == list(range(21, 301))
     assert all(m["type"] == "Update" for m in seen)
+    assert [m["prev"] for m in [*seen, last]] == list(range(20, 300))
 
 
 async def test_time_travel_refusals(start_server) -> None:
@@ -158,6 +161,8 @@ async def test_sdk_subscribe_since_replays_into_live(start_server) -> None:
     async with Client(server.ws, server.admin_key) as client, asyncio.timeout(20):
         subscription = client.subscribe([TRADES, BOOK], since=since)
         async for message in subscription:
+            if isinstance(message, Update):
+                assert message.prev == message.seq - 1  # checked by the SDK too (no Gap)
             if isinstance(message, Update | Snapshot):
                 seqs[message.stream].append(message.seq)
                 if seqs[TRADES][-1:] == [300] and seqs[BOOK][-1:] == [300]:

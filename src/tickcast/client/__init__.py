@@ -14,6 +14,7 @@ from tickcast.client.dialer import ws_url
 from tickcast.client.errors import Disconnected, Rejected
 from tickcast.client.messages import (
     CLIENT_DETECTED,
+    PREV_MISMATCH,
     ChecksumMismatch,
     Gap,
     Message,
@@ -30,6 +31,7 @@ from tickcast.client.tracker import ClientStats, StreamTracker
 
 __all__ = [
     "CLIENT_DETECTED",
+    "PREV_MISMATCH",
     "ChecksumMismatch",
     "Client",
     "ClientStats",

@@ -36,6 +36,9 @@ __all__ = [
 
 CLIENT_DETECTED = "client-detected"
 """``Gap.reason`` of a hole the client saw in an unfiltered stream without a Gap notice."""
+PREV_MISMATCH = "prev_mismatch"
+"""``Gap.reason`` of an Update whose ``prev`` is not the seq of the last message the client
+received of that stream (any view, docs/protocol.md): frames were lost in between."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,9 @@ class Update:
     seq: int
     data: dict[str, Any]
     checksum: int | None = None
+    prev: int | None = None
+    """The seq of the previous message of ``stream`` this subscription received, on every view
+    (None from a server that does not send it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +74,8 @@ class Gap:
     """Events ``from_seq..to_seq`` of ``stream`` are lost for good.
 
     ``reason``: ``history``, ``epoch``, ``overflow``, ``unencodable`` or ``venue`` (trades a live
-    venue lost, docs/connectors.md) from the server, or ``client-detected``.
+    venue lost, docs/connectors.md) from the server, or ``client-detected`` or ``prev_mismatch``
+    (detected by the client).
     """
 
     stream: str
@@ -181,7 +188,10 @@ def _data(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _update(body: dict[str, Any]) -> Update:
-    return Update(_get(body, "stream", str), _get(body, "seq", int), _data(body), _checksum(body))
+    prev = _get(body, "prev", int) if body.get("prev") is not None else None
+    return Update(
+        _get(body, "stream", str), _get(body, "seq", int), _data(body), _checksum(body), prev
+    )
 
 
 def _snapshot(body: dict[str, Any]) -> Snapshot:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from tickcast.client.books import LocalBook
 from tickcast.client.messages import (
     CLIENT_DETECTED,
+    PREV_MISMATCH,
     ChecksumMismatch,
     Gap,
     Message,
@@ -53,6 +54,9 @@ class _Stream:
     confirmed: bool = False
     awaiting_snapshot: bool = False
     reset_reason: str | None = None
+    loose: bool = True
+    """The next Update is the first after a baseline (Subscribed, Snapshot, Gap): its ``prev``
+    may be below ``seq`` (docs/protocol.md, "prev"); after it, ``prev`` must equal ``seq``."""
 
 
 @dataclass
@@ -148,6 +152,7 @@ class StreamTracker:
             if tracked is None:
                 continue
             tracked.confirmed = True
+            tracked.loose = True
             if not tracked.state and tracked.seq is None:
                 tracked.epoch, tracked.seq = start.epoch, start.seq
 
@@ -162,6 +167,7 @@ class StreamTracker:
             self.stats.resets += 1
         tracked.epoch, tracked.seq = message.epoch, message.seq
         tracked.awaiting_snapshot, tracked.reset_reason = False, None
+        tracked.loose = True
         self.stats.snapshots += 1
         outcome.messages.append(message)
 
@@ -183,11 +189,33 @@ class StreamTracker:
             if tracked.state:
                 self._invalidate(tracked, "client-detected gap")
                 return
+        elif last is not None and message.prev is not None and self._broken(message.prev, tracked):
+            hole = Gap(
+                message.stream,
+                tracked.epoch or "",
+                min(message.prev, last) + 1,
+                message.seq - 1,
+                PREV_MISMATCH,
+            )
+            outcome.messages.append(hole)
+            self.stats.gaps += 1
+            outcome.resubscribe.append(message.stream)
+            if tracked.state:
+                self._invalidate(tracked, "prev mismatch")
+                return
         if not self._apply_book(message, tracked, outcome):
             return
         tracked.seq = message.seq
+        tracked.loose = False
         self.stats.updates += 1
         outcome.messages.append(message)
+
+    @staticmethod
+    def _broken(prev: int, tracked: _Stream) -> bool:
+        """Whether an Update's ``prev`` breaks the chain: it must be the last seq received, or
+        at most it for the first Update after a baseline."""
+        assert tracked.seq is not None
+        return prev > tracked.seq if tracked.loose else prev != tracked.seq
 
     def _gap(self, message: Gap, outcome: Outcome) -> None:
         tracked = self._streams.get(message.stream)
@@ -197,6 +225,7 @@ class StreamTracker:
         self.stats.gaps += 1
         if tracked.epoch != message.epoch or tracked.seq is None or message.to_seq > tracked.seq:
             tracked.epoch, tracked.seq = message.epoch, message.to_seq
+        tracked.loose = True
         if tracked.state:
             self._invalidate(tracked, f"gap ({message.reason})")
             outcome.resubscribe.append(message.stream)
@@ -225,4 +254,5 @@ class StreamTracker:
     @staticmethod
     def _invalidate(tracked: _Stream, reason: str) -> None:
         tracked.awaiting_snapshot = True
+        tracked.loose = True
         tracked.reset_reason = reason

@@ -203,13 +203,28 @@ class NativeEncoder:
     def __init__(self, *, catalog: MarketCatalog) -> None:
         self._catalog = catalog
 
-    def update_frame(self, stream: str, seq: int, event: Event, checksum: int | None) -> bytes:
+    def update_frame(
+        self, stream: str, seq: int, event: Event, checksum: int | None, prev: int | None = None
+    ) -> bytes:
         data = event_data(event, self._catalog)
         if type(event) is StampedTrade:
             data["t_ns"] = event.t_ns  # last key: load clients read it from the frame's end
-        message: dict[str, Any] = {"type": "Update", "stream": stream, "seq": seq, "data": data}
+        message: dict[str, Any] = {"type": "Update", "stream": stream, "seq": seq}
+        if prev is not None:
+            message["prev"] = prev  # issue 17 point 6: the view's previous seq (docs/protocol.md)
+        message["data"] = data
         if checksum is not None:
             message["checksum"] = checksum
+        return _dump(message)
+
+    @staticmethod
+    def with_prev(frame: bytes, prev: int) -> bytes:
+        """The Update ``frame`` with another ``prev`` (once per join: the first live frame after
+        a replay whose chain the group's own chain does not continue)."""
+        message = orjson.loads(frame)
+        if message.get("type") != "Update":
+            return frame
+        message["prev"] = prev  # key order is kept: "prev" stays after "seq"
         return _dump(message)
 
     def snapshot_frame(

@@ -151,9 +151,10 @@ class Hub:
     ) -> None:
         """One encoded frame to every member of a group: outboxes and shared channels."""
         state = group.key.stream_class is StreamClass.STATE
+        prev, group.prev = group.prev, seq  # the next Update's ``prev`` (docs/protocol.md)
         for ident, member in group.outbox_members.items():
             if not member.live:
-                member.pending.append((seq, frame))
+                member.pending.append((seq, prev, frame))
                 member.pending_bytes += len(frame)
                 self.pager.buffered(group, member, seq)
                 continue

@@ -39,7 +39,7 @@ class Framer:
         view = group.view
         if view.party is not None and not party_matches(event, view.party):
             return None
-        encoder = group.encoder
+        encoder, prev = group.encoder, group.prev
         if isinstance(event, TradesGap):  # issue 16 (conn2): a venue loss is a Gap of one seq
             return self.venue_gap(encoder, envelope)
         if isinstance(event, BookSnapshot):
@@ -53,11 +53,10 @@ class Framer:
                 if not bids and not asks:
                     return None
                 event = BookDelta(event.market, bids, asks, event.time_ns)
-                return encoder.update_frame(
-                    envelope.stream, envelope.seq, event, self._view_checksum(group, book)
-                )
-            return encoder.update_frame(envelope.stream, envelope.seq, event, event.checksum)
-        return encoder.update_frame(envelope.stream, envelope.seq, event, None)
+                checksum = self._view_checksum(group, book)
+                return encoder.update_frame(envelope.stream, envelope.seq, event, checksum, prev)
+            return encoder.update_frame(envelope.stream, envelope.seq, event, event.checksum, prev)
+        return encoder.update_frame(envelope.stream, envelope.seq, event, None, prev)
 
     @staticmethod
     def venue_gap(encoder: Encoder, envelope: Envelope) -> bytes:
@@ -127,11 +126,22 @@ class Framer:
             reset=reset,
         )
 
-    def replay(self, group: Group, envelopes: Sequence[Envelope]) -> tuple[bytes, ...]:
-        frames = (self.replay_frame(group, envelope) for envelope in envelopes)
-        return tuple(frame for frame in frames if frame is not None)
+    def replay(
+        self, group: Group, envelopes: Sequence[Envelope], prev: int
+    ) -> tuple[tuple[bytes, ...], int]:
+        """The frames of ``envelopes`` for the group's view, their ``prev`` chain starting at
+        ``prev`` (the seq the subscriber received last); and the seq of the last frame."""
+        frames = []
+        for envelope in envelopes:
+            frame = self.replay_frame(group, envelope, prev)
+            if frame is not None:
+                frames.append(frame)
+                prev = envelope.seq
+        return tuple(frames), prev
 
-    def replay_frame(self, group: Group, envelope: Envelope) -> bytes | None:
+    def replay_frame(
+        self, group: Group, envelope: Envelope, prev: int | None = None
+    ) -> bytes | None:
         event = envelope.event
         if group.view.party is not None and not party_matches(event, group.view.party):
             return None
@@ -139,6 +149,6 @@ class Framer:
             return self.venue_gap(group.encoder, envelope)
         checksum = event.checksum if isinstance(event, BookDelta) else None
         try:
-            return group.encoder.update_frame(envelope.stream, envelope.seq, event, checksum)
+            return group.encoder.update_frame(envelope.stream, envelope.seq, event, checksum, prev)
         except Exception:  # as on the live path: a gap for that seq, the replay goes on
             return self.unencodable(group.encoder, envelope)

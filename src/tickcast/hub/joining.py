@@ -61,6 +61,8 @@ class Joiner:
                 depth_view = DepthView(view.depth)
                 depth_view.snapshot(self._framer.book(stream))
             group = groups[(encoder.name, view)] = Group(key, encoder, view, depth_view)
+            position = self._keeper.position(stream)
+            group.prev = position.seq if position is not None else 0
             if hasattr(encoder, "run_frame"):
                 group.run = []
         return group
@@ -128,8 +130,9 @@ class Joiner:
             case Replay() if group.depth_view is None and not replaces_state(plan.envelopes):
                 last = plan.envelopes[-1].seq if plan.envelopes else resume.seq
                 if page_replay:
-                    return Joined(stream, position, (), last, tuple(plan.envelopes))
-                return Joined(stream, position, self._framer.replay(group, plan.envelopes), last)
+                    return Joined(stream, position, (), last, tuple(plan.envelopes), resume.seq)
+                frames, prev = self._framer.replay(group, plan.envelopes, resume.seq)
+                return Joined(stream, position, frames, last, prev=prev if frames else None)
             case Replay() | ResetSnapshot():
                 return self._joined_with_snapshot(group, position, reset=True)
             case GapThenReplay():
@@ -138,9 +141,11 @@ class Joiner:
                 )
                 last = plan.envelopes[-1].seq if plan.envelopes else plan.to_seq
                 if page_replay:
-                    return Joined(stream, position, (gap,), last, tuple(plan.envelopes))
-                frames = (gap, *self._framer.replay(group, plan.envelopes))
-                return Joined(stream, position, frames, last)
+                    envelopes = tuple(plan.envelopes)
+                    return Joined(stream, position, (gap,), last, envelopes, plan.to_seq)
+                replayed, prev = self._framer.replay(group, plan.envelopes, plan.to_seq)
+                prev_or_none = prev if replayed else None
+                return Joined(stream, position, (gap, *replayed), last, prev=prev_or_none)
         raise AssertionError(plan)
 
     def _joined_with_snapshot(
@@ -163,6 +168,8 @@ class Joiner:
         for frame in joined.frames:
             outbox.push_control(frame)
         member.last_seq = joined.last_seq
+        member.prev = joined.prev
+        member.replayed = joined.prev is not None and not joined.replay
         if joined.replay:
             self.pager.start(group, member, joined.replay)
         else:
@@ -176,9 +183,18 @@ class Joiner:
         if shared is not None:
             self._channels.flush()
         outbox = subscriber.outbox
-        for seq, frame in member.pending:
+        chain = member.prev if member.replayed else None
+        for seq, prev, frame in member.pending:
             if seq > member.last_seq:
+                if chain is not None and prev != chain:
+                    frame = self._continued(group.encoder, frame, chain)
+                chain = None
                 outbox.push_control(frame)
+        if chain is not None:
+            # No live frame since the replay's last Update: the group emitted none of the view
+            # since it was created (else the replay holds it), so its chain restarts there.
+            group.prev = chain
+        member.prev, member.replayed = None, False
         member.pending = []
         member.pending_bytes = 0
         member.replay = None
@@ -187,6 +203,13 @@ class Joiner:
             del group.outbox_members[id(subscriber)]
             shared.live.add(group.ident)
             self._channels.rechannel(shared)
+
+    @staticmethod
+    def _continued(encoder: Encoder, frame: bytes, prev: int) -> bytes:
+        """The first live frame after a replay continues the replay's ``prev`` chain (the group's
+        own chain differs when the group did not exist, or saw other frames, before the join)."""
+        with_prev = getattr(encoder, "with_prev", None)
+        return frame if with_prev is None else cast(bytes, with_prev(frame, prev))
 
     def replay_more(self, subscriber: Subscriber) -> None:
         """The subscriber's writer drained its outbox: queue the next page of its replays."""

@@ -72,12 +72,14 @@ class ReplayPager:
             if outbox.is_dropping(envelope.stream):  # no need to encode what is dropped
                 outbox.push(b"", stream=envelope.stream, seq=envelope.seq, state=state)
                 replay.popleft()
+                member.prev, member.replayed = envelope.seq, False  # within the outbox's Gap
                 continue
-            frame = self._framer.replay_frame(group, envelope)
+            frame = self._framer.replay_frame(group, envelope, member.prev)
             if frame is not None:
                 if outbox.pending_bytes and outbox.pending_bytes + len(frame) > outbox.max_bytes:
                     return  # the page is full: ``more`` goes on once the client drained
                 outbox.push(frame, stream=envelope.stream, seq=envelope.seq, state=state)
+                member.prev, member.replayed = envelope.seq, True
             replay.popleft()
         self._finish_join(group, member)
 
@@ -95,4 +97,5 @@ class ReplayPager:
         )
         member.subscriber.overflow()
         member.last_seq = seq
+        member.replayed = False  # the outbox's Gap sets the client's baseline
         self._finish_join(group, member)

@@ -33,7 +33,9 @@ SETTLE_INTERVAL_S = 1.0
 class Encoder(Protocol):
     name: str
 
-    def update_frame(self, stream: str, seq: int, event: Event, checksum: int | None) -> bytes: ...
+    def update_frame(
+        self, stream: str, seq: int, event: Event, checksum: int | None, prev: int | None = None
+    ) -> bytes: ...
 
     def snapshot_frame(
         self,
@@ -91,13 +93,18 @@ class Shared:
 class Member:
     subscriber: Subscriber
     live: bool = False
-    pending: list[tuple[int, bytes]] = field(default_factory=list)
-    """Live frames that arrived while joining (at most the outbox budget during a replay)."""
+    pending: list[tuple[int, int, bytes]] = field(default_factory=list)
+    """Live frames that arrived while joining, as (seq, prev, frame) (at most the outbox budget
+    during a replay)."""
     pending_bytes: int = 0
     replay: deque[Envelope] | None = None
     """Envelopes still to replay, paged into the outbox as the client drains it."""
     last_seq: int = 0
     """The last seq the join covers: pending frames up to it are not sent."""
+    prev: int | None = None
+    """During a replay: the ``prev`` of the next replayed Update (docs/protocol.md)."""
+    replayed: bool = False
+    """Whether a replayed Update was sent: the live frames must continue its ``prev`` chain."""
 
 
 @dataclass(slots=True)
@@ -110,9 +117,11 @@ class Group:
     outbox_members: dict[int, Member] = field(default_factory=dict)
     """Members served frame by frame: every non-shared member, and shared ones while joining."""
     channels: dict[Hashable, Channel] = field(default_factory=dict)
+    """The channels whose subscription set contains this group."""
     run: list[Envelope] | None = None
     """For a ``RunEncoder``: the envelopes of the current run (else None)."""
-    """The channels whose subscription set contains this group."""
+    prev: int = 0
+    """The seq of the last frame this group emitted: the ``prev`` of its next Update."""
 
     @property
     def ident(self) -> tuple[str, str, View]:
@@ -129,6 +138,9 @@ class Joined:
     last_seq: int
     replay: tuple[Envelope, ...] = ()
     """With ``page_replay``: the envelopes to replay after ``frames``, encoded page by page."""
+    prev: int | None = None
+    """The ``prev`` chain of a replay: with ``replay``, where it starts; else the seq of the
+    last replayed Update of ``frames`` (None if there is none)."""
 
 
 def party_matches(event: Event, party: str) -> bool:

@@ -8,7 +8,8 @@ store does. Rules:
 * A stream starting at T: EVENT streams replay from the first stored event at or after T; a
   ``book`` stream starts with a Snapshot of the book as of T (rebuilt from the store, checksum
   as live had it) and replays from the next seq. Frames are the ones live clients got (same
-  encoder, original epoch and seq).
+  encoder, original epoch and seq; each Update's ``prev`` is the seq of the frame before it, so
+  the chain runs on from the Snapshot or the resume position into the hub's replay and live).
 * Replay goes in chunks of ``CHUNK`` events, each pushed only once the connection's outbox is
   below half its budget: the client's reading paces it; memory stays bounded.
 * When the bus's in-memory history holds the next seq, the stream joins the hub with a resume
@@ -167,7 +168,7 @@ async def _replay(
             await history.flushed(READ_FLUSH_TIMEOUT)
             flushed = True
             continue
-        frames = _frames(connection, [row.envelope() for row in rows])
+        frames = _frames(connection, [row.envelope() for row in rows], at.seq)
         for frame in frames:
             connection.outbox.push_control(frame)
         connection.wake()
@@ -178,11 +179,12 @@ async def _replay(
     return at
 
 
-def _frames(connection: NativeConnection, envelopes: Sequence[Envelope]) -> list[bytes]:
-    """The frames a live subscriber of the full stream got for these envelopes."""
+def _frames(connection: NativeConnection, envelopes: Sequence[Envelope], prev: int) -> list[bytes]:
+    """The frames a live subscriber of the full stream got for these envelopes; each Update's
+    ``prev`` is the seq of the frame before it (``prev`` for the first: the last one sent)."""
     encoder, frames = connection.node.native, []
     for envelope in envelopes:
-        event = envelope.event
+        event, last, prev = envelope.event, prev, envelope.seq
         if isinstance(event, BookSnapshot):
             frames.append(
                 encoder.snapshot_frame(
@@ -197,7 +199,7 @@ def _frames(connection: NativeConnection, envelopes: Sequence[Envelope]) -> list
             frames.append(encoder.gap_frame(envelope.stream, envelope.epoch, seq, seq, "venue"))
             continue
         checksum = event.checksum if isinstance(event, BookDelta) else None
-        frames.append(encoder.update_frame(envelope.stream, envelope.seq, event, checksum))
+        frames.append(encoder.update_frame(envelope.stream, envelope.seq, event, checksum, last))
     return frames
 
 

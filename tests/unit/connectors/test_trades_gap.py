@@ -90,6 +90,6 @@ def test_the_recorder_ignores_it() -> None:
 def test_native_history_replays_it_as_the_same_gap() -> None:
     """Time travel from the durable history (``server/native_history.py``) renders it as live."""
     node = SimpleNamespace(native=native.NativeEncoder(catalog=CATALOG))
-    [frame] = native_history._frames(SimpleNamespace(node=node), [ENVELOPE])  # type: ignore[arg-type]
+    [frame] = native_history._frames(SimpleNamespace(node=node), [ENVELOPE], ENVELOPE.seq - 1)  # type: ignore[arg-type]
     assert json.loads(frame)["type"] == "Gap" and json.loads(frame)["reason"] == "venue"
     assert (json.loads(frame)["from"], json.loads(frame)["to"]) == (7, 7)

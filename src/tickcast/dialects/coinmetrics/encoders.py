@@ -61,7 +61,9 @@ class CmEncoder:
 
     # -- hub Encoder protocol ----------------------------------------------------------------
 
-    def update_frame(self, stream: str, seq: int, event: Event, checksum: int | None) -> bytes:
+    def update_frame(
+        self, stream: str, seq: int, event: Event, checksum: int | None, prev: int | None = None
+    ) -> bytes:
         return self.frame(self.rows(event, seq))
 
     def snapshot_frame(
