@@ -16,6 +16,7 @@ from tickcast.book.checksum import checksum_of_strings
 from tickcast.client import Client, Snapshot, Update
 from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.model import BookDelta, BookSnapshot, Event, Market, Side, Trade
+from tickcast.model.events import Quote, Ticker
 from tickcast.model.markets import MarketKind
 
 MARKET = Market("acme-foo-usd-spot", "acme", MarketKind.SPOT, "foo", "usd", "FOOUSD", 2, 4)
@@ -126,13 +127,55 @@ async def test_resume_beyond_the_memory_window_is_served_from_the_store(start_se
     assert [m["prev"] for m in [*seen, last]] == list(range(20, 300))
 
 
+def quote(n: int) -> Quote:
+    return Quote(MARKET.id, 10_000 + n, 1 + n, 10_001 + n, 2 + n, T0 + n * MS)
+
+
+def ticker(n: int) -> Ticker:
+    return Ticker("foo", 2, 10_000 + n, 10_000, 10_000 + n, 9_000, n, 4, T0 + n * MS)
+
+
+async def test_quotes_and_ticker_start_with_their_state_as_of_t(start_server) -> None:
+    """A quotes and a ticker stream from T: a Snapshot of the last event at or before T (its
+    own seq), then the stored events after it, then live ones: dense, no Gap, no duplicate."""
+    server = await start_server(sources="none", history_size=50)
+    node = server.node
+    node.catalog.add(MARKET)
+    for at in range(0, 300, 50):
+        await node.publish([e for n in range(at, at + 50) for e in (quote(n), ticker(n))])
+    quotes, tick = f"quotes:{MARKET.id}", "ticker:foo"
+    time_at = rfc3339_ns(T0 + 100 * MS + MS // 2)  # event 100 (seq 101) is the last before
+    request = {"type": "Subscribe", "id": 1, "streams": [quotes, tick],
+               "from": {quotes: {"time": time_at}, tick: {"time": time_at}}}  # fmt: skip
+    frames: dict[str, list[dict[str, Any]]] = {quotes: [], tick: []}
+    async with connect(server.ws, additional_headers={"X-API-Key": server.admin_key}) as ws:
+        await ws.send(json.dumps(request))
+        assert (await recv(ws))["type"] == "Subscribed"
+        await node.publish([e for n in range(300, 320) for e in (quote(n), ticker(n))])
+
+        def done(message: dict[str, Any]) -> bool:
+            assert message["type"] in ("Update", "Snapshot"), message
+            frames[message["stream"]].append(message)
+            return all(f and f[-1]["seq"] == 320 for f in frames.values())
+
+        await recv_until(ws, done, timeout=20)
+    for stream, frames_of in frames.items():
+        snapshot, *updates = frames_of
+        assert (snapshot["type"], snapshot["seq"]) == ("Snapshot", 101), stream
+        assert [m["seq"] for m in updates] == list(range(102, 321)), stream
+        assert [m["prev"] for m in updates] == list(range(101, 320)), stream
+    assert frames[quotes][0]["data"]["bid_price"] == "101.00"
+    assert frames[tick][0]["data"]["price"] == "101.00"
+
+
 async def test_time_travel_refusals(start_server) -> None:
-    """Depth views and other STATE streams are refused per stream; a bad time is invalid."""
+    """Depth views and set-valued STATE streams are refused per stream; a bad time is
+    invalid."""
     server = await start_server(sources="none")
     node = server.node
     node.catalog.add(MARKET)
     await publish(node, 0, 10)
-    quotes = f"quotes:{MARKET.id}"
+    quotes = "metrics:foo"
     async with connect(server.ws, additional_headers={"X-API-Key": server.admin_key}) as ws:
         await ws.send(json.dumps({"type": "Subscribe", "id": 3, "streams": [quotes],
                                   "from": {quotes: {"time": "2026-01-01T00:00:00Z"}}}))  # fmt: skip

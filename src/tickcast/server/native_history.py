@@ -15,9 +15,13 @@ store does. Rules:
 * When the bus's in-memory history holds the next seq, the stream joins the hub with a resume
   position (epoch, last replayed seq): the hub replays the rest and hands over to live with no
   gap and no duplicate (or, if the bus moved on meanwhile, an explicit Gap: never silent loss).
-* Time travel on other STATE streams, or with ``depth`` or ``party`` views, is refused per
-  stream with ``Error {code: "history_unsupported"}``; with history off,
-  ``"history_unavailable"``. A stream with nothing stored after T starts live.
+* A ``quotes`` or ``ticker`` stream starting at T starts with a Snapshot of its state as of T:
+  its last stored event at or before T, with that event's epoch and seq; then replays from the
+  next seq as above. Nothing stored at or before T: the live snapshot.
+* Time travel on the other STATE streams (``metrics``, ``orders``, ``positions``: their state
+  is a set, not one event), or with ``depth`` or ``party`` views, is refused per stream with
+  ``Error {code: "history_unsupported"}``; with history off, ``"history_unavailable"``. An
+  EVENT stream with nothing stored after T starts live.
 """
 
 from __future__ import annotations
@@ -37,12 +41,17 @@ if TYPE_CHECKING:
     from tickcast.server.native_connection import NativeConnection
 
 CHUNK = 1_000
+LAST_EVENT_STATE = (StreamKind.BOOK, StreamKind.QUOTES, StreamKind.TICKER)
+"""STATE kinds whose state as of T can be rebuilt from the store (books from checkpoints)."""
 Request = tuple[StreamKey, View, StreamPosition | native.TimeStart | None]
 
 
-def _replayable(key: StreamKey, view: View) -> bool:
+def _replayable(key: StreamKey, view: View, *, travel: bool = False) -> bool:
+    """Whether the store can serve this stream: deep resume for EVENT streams and books; time
+    travel (``travel``) also for the one-event STATE streams."""
     plain = view.depth is None and view.party is None
-    return plain and (key.stream_class is StreamClass.EVENT or key.kind is StreamKind.BOOK)
+    states = LAST_EVENT_STATE if travel else (StreamKind.BOOK,)
+    return plain and (key.stream_class is StreamClass.EVENT or key.kind in states)
 
 
 async def wants_history(connection: NativeConnection, attach: Attach) -> bool:
@@ -112,12 +121,14 @@ async def _one(
         if history is None:
             _refuse(connection, id, stream, "history_unavailable", f"{stream}: no history store")
             return
-        if not _replayable(key, view):
-            message = f"{stream}: time travel is for event streams and full-depth books"
+        if not _replayable(key, view, travel=True):
+            message = f"{stream}: time travel is for event streams, books, quotes and ticker"
             _refuse(connection, id, stream, "history_unsupported", message)
             return
         if key.kind is StreamKind.BOOK:
             resume = await _book_start(connection, history, key, resume.time_ns)
+        elif key.stream_class is StreamClass.STATE:
+            resume = await _state_start(connection, history, key, resume.time_ns)
         elif start is not None:
             resume = await _replay(connection, history, stream, start)
         else:
@@ -149,6 +160,23 @@ async def _book_start(
     position = StreamPosition(state.seq, state.epoch)
     frame = connection.node.native.snapshot_frame(
         stream, key.kind, position, (event,), checksum=state.checksum, reset=False
+    )
+    connection.outbox.push_control(frame)
+    return await _replay(connection, history, stream, position)
+
+
+async def _state_start(
+    connection: NativeConnection, history: History, key: StreamKey, time_ns: int
+) -> StreamPosition | None:
+    """Send the state of a one-event STATE stream as of ``time_ns`` (its last stored event at
+    or before it, original epoch and seq), replay from there; the position replay reached."""
+    stream = str(key)
+    rows = await history.range(stream, None, time_ns, limit=1, descending=True)
+    if not rows:
+        return None  # nothing stored at or before T: a live snapshot
+    position = StreamPosition(rows[0].seq, rows[0].epoch)
+    frame = connection.node.native.snapshot_frame(
+        stream, key.kind, position, (rows[0].event,), checksum=None, reset=False
     )
     connection.outbox.push_control(frame)
     return await _replay(connection, history, stream, position)
