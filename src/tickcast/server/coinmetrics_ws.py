@@ -32,6 +32,7 @@ from tickcast.dialects.coinmetrics.streams import (
 )
 from tickcast.hub import Joined
 from tickcast.model import StreamClass, StreamKind, StreamPosition
+from tickcast.server.coinmetrics_backfill import stored_backfill
 from tickcast.server.coinmetrics_service import CoinMetricsService
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node, connection_info
@@ -172,6 +173,11 @@ class CmConnection:
                     resume = StreamPosition(max(0, position.seq - request.replay), position.epoch)
             self._streams.append(stream)
             joined = await hub.attach(self, encoder, sub.key, sub.view, resume)
+            if event_stream and request.backfill and sub.backfill and not any(joined.frames):
+                stored = await stored_backfill(
+                    self.node.history, encoder, stream, joined.position, request.replay
+                )
+                joined = dataclasses.replace(joined, frames=stored)
             hub.go_live(self, self._backfill(joined, sub.key.kind, sub.backfill), encoder)
             await asyncio.sleep(0)  # let the writer drain the backfill between streams
 
