@@ -2,15 +2,15 @@
 
 Hook: ``CmStreamConnection._join`` asks here for an EVENT stream (trades, liquidations, candles)
 whose backfill the bus's in-memory history could not give (after a restart the bus starts a new
-epoch, empty). Rules:
+epoch, empty), and for a ``market-quotes`` stream whose node state has no quote. Rules:
 
 * The store's newest ``limit`` events of the stream (the same look-back as the bus path: one
-  trade, the last 500 trades for a liquidation, one candle) are encoded as live encoded them;
-  the caller keeps the newest non-empty frames, as for the bus path.
+  trade, the last 500 trades for a liquidation, one candle; one quote) are encoded as live
+  encoded them; the caller keeps the newest non-empty frames, as for the bus path.
 * Only events the live stream will not send again are used: an older epoch's, or the current
   epoch's up to the position the stream joined the hub at. No gap is possible to express in the
-  dialect, so none is reported; STATE streams (quotes, metrics, open interest, books) keep
-  their snapshot from the node's state.
+  dialect, so none is reported. The other STATE streams (metrics, open interest, books, ...)
+  keep their snapshot from the node's state only.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ run stored; then live data follows."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 from tickcast.model import Side, Trade
+from tickcast.model.events import Quote
 
 from .helpers import run_streams
 from .test_history_rest import COUNT, DAY_NS, MARKET, old_events
@@ -22,6 +24,9 @@ async def test_stream_backfill_of_a_previous_run_comes_from_the_store(
     for at in range(0, COUNT, 500):
         await first.node.publish(trades[at : at + 500])
     await first.node.publish(candles)
+    await first.node.publish(
+        [Quote(MARKET, 8_725_000 + i, 100, 8_725_100 + i, 200, yesterday + i) for i in range(3)]
+    )
     market = first.node.catalog.get(MARKET)
     await same_port_servers.stop()  # the first run ends (its history is flushed)
 
@@ -44,7 +49,10 @@ async def test_stream_backfill_of_a_previous_run_comes_from_the_store(
             await node.publish([Trade(MARKET, f"live{n}", 8_800_000, 1_000, Side.BUY, now)])
         await asyncio.wait({client}, timeout=0.1)
     (trade_result,) = client.result()
-    (candle_result,) = await run_streams(second.host, second.port, key, [candles_call])
+    quotes_call = {"method": "get_stream_market_quotes", "kwargs": {"markets": MARKET}, "count": 1}
+    candle_result, quote_result = await run_streams(
+        second.host, second.port, key, [candles_call, quotes_call]
+    )
     assert trade_result["returned"] and not trade_result["errors"], trade_result
     backfilled, live = trade_result["messages"]
     assert backfilled["coin_metrics_id"] == trades[-1].id  # the first run's last trade
@@ -52,3 +60,9 @@ async def test_stream_backfill_of_a_previous_run_comes_from_the_store(
     assert live["coin_metrics_id"].startswith("live")
     (candle,) = candle_result["messages"]
     assert candle["price_close"] == "87250.04"  # the first run's last 1m candle
+    (last,) = await node.history.range(f"quotes:{MARKET}", None, None, limit=1, descending=True)
+    assert isinstance(last.event, Quote) and last.epoch != node.bus.epoch  # the first run's
+    (quote,) = quote_result["messages"]
+    scale = Decimal(10) ** market.price_decimals
+    assert Decimal(quote["bid_price"]) == last.event.bid_price / scale
+    assert Decimal(quote["ask_price"]) == last.event.ask_price / scale
