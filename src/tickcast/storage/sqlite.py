@@ -32,6 +32,10 @@ from tickcast.storage.sql import Params, Session, SqlStore
 
 DB_FILENAME = "tickcast.sqlite3"
 BUSY_TIMEOUT_MS = 5000
+OPEN_BUSY_TIMEOUT_MS = 60_000
+"""While opening: switching to WAL and migrating wait for other processes opening the same new
+file (workers starting together); one of them may hold the lock through alembic's import and
+the migration, which takes seconds on a loaded machine. Afterwards, BUSY_TIMEOUT_MS."""
 
 
 def default_db_path(data_dir: Path) -> Path:
@@ -73,6 +77,7 @@ class SqliteStore(SqlStore):
             connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             try:
                 self.revision = migrate.upgrade_sqlite(connection)
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             except BaseException:
                 connection.close()
                 self._engine.dispose()
@@ -89,12 +94,16 @@ class SqliteStore(SqlStore):
         return f"SqliteStore({self._path!r})"
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        db = sqlite3.connect(
+            self._path,
+            check_same_thread=False,
+            isolation_level=None,
+            timeout=OPEN_BUSY_TIMEOUT_MS / 1000,  # also the busy timeout of the PRAGMAs below
+        )
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         except BaseException:
             db.close()
             raise
