@@ -100,6 +100,15 @@ class Node:
         self.stream_owners: dict[str, str] = {}
         """Private streams (live prediction streams) by name → the user who may subscribe (and
         admin-plan keys); every other stream is open to every entitled key."""
+        self._wire_sources(config)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sources_prepared = False
+        self.ready = False
+        self.development_key: str | None = None
+        self.started_at = time.time()
+
+    def _wire_sources(self, config: ServerConfig) -> None:
+        """Build the sources, their connector health and limits, and list their markets."""
         self.sources: list[Source] = build_sources(
             config.sources,
             seed=config.seed,
@@ -130,11 +139,6 @@ class Node:
                 self.catalog.add(market)
                 if source.name == "simulator":
                     self.simulated_markets.add(market.id)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._sources_prepared = False
-        self.ready = False
-        self.development_key: str | None = None
-        self.started_at = time.time()
 
     async def start(self) -> None:
         await self.bus.start()
