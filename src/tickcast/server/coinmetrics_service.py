@@ -10,6 +10,7 @@ from tickcast.dialects.coinmetrics.streams import EncoderSet
 from tickcast.model import AssetMetric, Envelope, Position, Quote, StreamKey, StreamKind
 from tickcast.server.node import Node
 from tickcast.state import StateKeeper
+from tickcast.state.pipeline import Step
 from tickcast.storage.base import Principal
 
 
@@ -80,7 +81,9 @@ class CoinMetricsService:
         self.streams: set[Expandable] = set()
         """Open stream connections, told when the catalogue grows (patterns match new markets)."""
         self._catalog_size = len(node.catalog)
-        node.bus.listen(self._on_envelopes)  # the bus drops its listeners when it stops
+        self._unlisten = node.pipeline.add(
+            Step.OBSERVE, "coinmetrics-catalogue", self._on_envelopes
+        )
 
     def _on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
         """Markets are listed (publish API) just before their first events: notice it here."""

@@ -30,12 +30,14 @@ from tickcast.dialects.coinmetrics.streams import (
     Subscription,
     parse_stream_request,
 )
+from tickcast.errors import LimitExceeded
 from tickcast.hub import Joined
 from tickcast.model import StreamClass, StreamKind, StreamPosition
 from tickcast.server.coinmetrics_backfill import stored_backfill
 from tickcast.server.coinmetrics_service import CoinMetricsService
+from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, connection_info
 from tickcast.server.limits import Pool
-from tickcast.server.node import Node, connection_info
+from tickcast.server.node import Node
 from tickcast.server.seam import (
     close_frame,
     drop_transport,
@@ -50,7 +52,6 @@ _ids = itertools.count(1)
 WRITE_CHUNK = 65_536
 WARN_RATIO = 0.6
 """``falling_behind`` when the outbox is over 60 % full (the vendor's documented level)."""
-CLOSE_TIMEOUT_S = 2.0
 STALL_LINGER_S = 10.0
 """How long a stalled connection may take to read its last bytes before TCP is dropped."""
 
@@ -64,7 +65,7 @@ class CmConnection:
         node: Node,
         service: CoinMetricsService,
         websocket: WebSocket,
-        principal: Principal,
+        admission: Admission,
         request: StreamRequest,
         params: dict[str, str] | None = None,
     ) -> None:
@@ -73,7 +74,8 @@ class CmConnection:
         """The query, to match patterns again when markets are listed later."""
         self.node = node
         self.service = service
-        self.principal = principal
+        self.principal: Principal = admission.principal
+        self._admission = admission
         self.request = request
         self._websocket = websocket
         client = websocket.client
@@ -134,10 +136,10 @@ class CmConnection:
         )
 
     async def run(self) -> None:
-        node = self.node
-        node.connections[self.id] = self
-        node.metrics.connections.labels(self.dialect).inc()
-        node.meter.connection_opened(self.principal.key_id)
+        async with self._admission.opened(self):
+            await self._run()
+
+    async def _run(self) -> None:
         writer = self._writer = asyncio.create_task(self._write_forever())
         self.service.streams.add(self)
         try:
@@ -153,9 +155,6 @@ class CmConnection:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
             self._detach_all()
-            node.connections.pop(self.id, None)
-            node.metrics.connections.labels(self.dialect).dec()
-            node.meter.connection_closed(self.principal.key_id, time.time() - self.opened_at)
 
     async def _join(self, subscriptions: Sequence[Subscription]) -> None:
         hub, bus = self.node.hub, self.node.bus
@@ -361,21 +360,22 @@ async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> 
         logger.info("refused %s: %s", redact(str(websocket.url)), error.type)
         await refuse(websocket, error)
         return
-    limit = principal.plan.max_connections
-    if not await node.limits.acquire(Pool.STREAMS, principal.user, limit):
-        node.metrics.refusals.labels("connection_limit").inc()
-        await refuse(websocket, errors.too_many_connections(limit))
+    try:
+        admission = await node.connections.admit_principal(principal, Pool.STREAMS)
+    except LimitExceeded as limited:
+        node.connections.refused(limited)
+        await refuse(websocket, errors.too_many_connections(principal.plan.max_connections))
         return
     try:
         connection = CmConnection(
             node=node,
             service=service,
             websocket=websocket,
-            principal=principal,
+            admission=admission,
             request=request,
             params=params,
         )
         await websocket.accept()
         await connection.run()
     finally:
-        node.limits.release(Pool.STREAMS, principal.user)
+        admission.cancel()  # a no-op once the connection opened: its lease gave the slot back

@@ -24,6 +24,7 @@ from tickcast.predict.features import FeatureComputer, parse_features
 from tickcast.predict.registry import ModelRegistry
 from tickcast.predict.spec import ModelError, ModelRef
 from tickcast.server.node import Node
+from tickcast.state.pipeline import Step
 
 logger = logging.getLogger("tickcast.server")
 
@@ -77,7 +78,9 @@ class LivePredictions:
         self._unlisten: object = None
 
     async def start(self) -> None:
-        self._unlisten = self.node.bus.listen(self._on_envelopes)
+        self._unlisten = self.node.pipeline.add(
+            Step.OBSERVE, "live-predictions", self._on_envelopes
+        )
         self._task = asyncio.create_task(self._pump_forever())
 
     async def stop(self) -> None:

@@ -27,8 +27,8 @@ from tickcast.dialects import native
 from tickcast.hub import Joined
 from tickcast.model import StreamPosition
 from tickcast.server import native_history
-from tickcast.server.limits import Pool
-from tickcast.server.node import Node, connection_info
+from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, connection_info
+from tickcast.server.node import Node
 from tickcast.server.seam import ProtocolSink, detach, frame_writer, incoming, sink_of
 from tickcast.session import Attach, Close, Detach, Send, Session
 from tickcast.storage.base import Principal
@@ -40,18 +40,19 @@ WRITE_CHUNK = 65_536
 plus about two chunks in user space."""
 INBOX_PAUSE = 32
 """Client messages waiting to be handled beyond which reading from the socket pauses."""
-CLOSE_FLUSH_S = 2.0
 
 
 class NativeConnection:
     dialect = "native"
 
     def __init__(
-        self, *, node: Node, websocket: WebSocket, principal: Principal, session: Session
+        self, *, node: Node, websocket: WebSocket, admission: Admission, session: Session
     ) -> None:
         self.id = f"c{next(_ids)}"
         self.node = node
-        self.principal = principal
+        self.principal: Principal = admission.principal
+        self._admission = admission
+        self._lease: Lease | None = None
         self.session = session
         self._websocket: WebSocket | None = websocket
         self._sink: ProtocolSink | None = sink_of(websocket.scope)
@@ -106,10 +107,7 @@ class NativeConnection:
         )
 
     def _opened(self) -> None:
-        node = self.node
-        node.connections[self.id] = self
-        node.metrics.connections.labels(self.dialect).inc()
-        node.meter.connection_opened(self.principal.key_id)
+        self._lease = self._admission.open(self)
 
     def _cleanup(self) -> None:
         """Leave every stream and unregister (once)."""
@@ -119,9 +117,10 @@ class NativeConnection:
         node = self.node
         for stream in list(self.session.subscriptions):
             node.hub.detach(self, stream)
-        node.connections.pop(self.id, None)
-        node.metrics.connections.labels(self.dialect).dec()
-        node.meter.connection_closed(self.principal.key_id, time.time() - self.opened_at)
+        if self._lease is not None:
+            self._lease.end()  # unregisters, meters and gives the user's slot back
+        else:
+            self._admission.cancel()
 
     @staticmethod
     def _initial_subscribe(initial_streams: str | None) -> bytes | None:
@@ -164,7 +163,6 @@ class NativeConnection:
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
         self._cleanup()
-        self.node.limits.release(Pool.STREAMS, self.principal.user)
 
     async def _handle_inbox(self) -> None:
         try:
@@ -324,7 +322,7 @@ class NativeConnection:
         self._flushed.clear()
         self.wake()
         try:
-            await asyncio.wait_for(self._flushed.wait(), timeout=CLOSE_FLUSH_S)
+            await asyncio.wait_for(self._flushed.wait(), timeout=CLOSE_TIMEOUT_S)
         except TimeoutError:
             logger.info("connection %s: Closing not flushed in time", self.id)
         try:
@@ -336,7 +334,7 @@ class NativeConnection:
         sink = self._sink
         assert sink is not None
         self._write_now()
-        deadline = time.monotonic() + CLOSE_FLUSH_S
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
         while len(self.outbox) and sink.open:
             if time.monotonic() > deadline:
                 logger.info("connection %s: Closing not flushed in time", self.id)

@@ -14,58 +14,53 @@ from starlette.websockets import WebSocket
 
 from tickcast.auth.keys import redact
 from tickcast.errors import InvalidApiKey, LimitExceeded, StorageError, TickcastError, Unavailable
+from tickcast.server.connections import Admission
 from tickcast.server.credentials import api_key_from
 from tickcast.server.limits import Pool
 from tickcast.server.native_connection import NativeConnection
 from tickcast.server.node import Node
-from tickcast.server.refusals import refusal_of
 from tickcast.server.services import node_of
 from tickcast.session import Session
-from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
 
 
 async def _deny(websocket: WebSocket, node: Node, error: TickcastError) -> None:
-    refusal = refusal_of(error)
-    node.metrics.refusals.labels(refusal.metric).inc()
+    refusal = node.connections.refused(error)
     assert refusal.native is not None
     response = JSONResponse(refusal.native.body, status_code=refusal.native.status)
     await websocket.send_denial_response(response)
 
 
-async def _admit(websocket: WebSocket, node: Node) -> Principal:
-    """The principal of an acceptable connection, holding a connection slot; else raises."""
-    if not node.ready:
-        raise Unavailable("the node is not ready")
+async def _admit(websocket: WebSocket, node: Node) -> Admission:
+    """An acceptable connection's admission, holding a connection slot; else raises."""
+    key = api_key_from(websocket.headers, websocket.query_params)
     try:
-        principal = await node.authenticate(api_key_from(websocket.headers, websocket.query_params))
+        return await node.connections.admit(key, Pool.STREAMS)
     except StorageError:
         # the store is unreachable (e.g. PostgreSQL restarting): retryable, §7's 500 at connect
         logger.warning("refused %s: the store failed", redact(str(websocket.url)), exc_info=True)
         raise
-    if principal is None:
+    except InvalidApiKey:
         logger.info("refused %s: unauthenticated", redact(str(websocket.url)))
-        raise InvalidApiKey("unauthenticated")
-    if not await node.limits.acquire(Pool.STREAMS, principal.user, principal.plan.max_connections):
-        raise LimitExceeded("connection limit exceeded")
-    return principal
+        raise
 
 
 async def native_endpoint(websocket: WebSocket) -> None:
     node = node_of(websocket.app)
     try:
-        principal = await _admit(websocket, node)
+        admission = await _admit(websocket, node)
     except (Unavailable, StorageError, InvalidApiKey, LimitExceeded) as error:
         await _deny(websocket, node, error)
         return
+    principal = admission.principal
     detached = False
     try:
         session = Session(
             plan=principal.plan, known=node.stream_known_to(principal), clock=node.clock
         )
         connection = NativeConnection(
-            node=node, websocket=websocket, principal=principal, session=session
+            node=node, websocket=websocket, admission=admission, session=session
         )
         await websocket.accept()
         streams = websocket.query_params.get("streams")
@@ -76,4 +71,4 @@ async def native_endpoint(websocket: WebSocket) -> None:
         await connection.run(initial_streams=streams)
     finally:
         if not detached:
-            node.limits.release(Pool.STREAMS, principal.user)
+            admission.cancel()  # a no-op once the connection opened: its lease ended it

@@ -32,9 +32,9 @@ from tickcast.errors import (
 )
 from tickcast.predict.inference import runs_inline
 from tickcast.predict.spec import ModelError, ModelRef
+from tickcast.server.connections import Admission, connection_info
 from tickcast.server.limits import Pool
-from tickcast.server.node import Node, connection_info
-from tickcast.server.refusals import refusal_of
+from tickcast.server.node import Node
 from tickcast.server.seam import frame_writer, incoming
 from tickcast.server.services import services_of
 from tickcast.storage.base import Principal
@@ -104,7 +104,7 @@ class PredictionConnection:
             self.principal.key_id, 1, len(frame), predictions=1 if prediction else 0
         )
         node.metrics.messages.inc()
-        node.metrics.bytes.inc(len(frame))
+        node.metrics.bytes.inc(len(frame))  # = node.connections.delivered, plus predictions
 
     async def run(self) -> None:
         await self.send(dialect.VALID_KEY_FRAME)
@@ -169,9 +169,8 @@ class PredictionConnection:
 
 
 async def _refuse(websocket: WebSocket, node: Node, error: TickcastError) -> None:
-    refusal = refusal_of(error)
+    refusal = node.connections.refused(error)
     assert refusal.predictions is not None
-    node.metrics.refusals.labels(refusal.metric).inc()
     message = refusal.predictions.message
     try:
         await websocket.send_text(dialect.auth_frame(False, message).decode())
@@ -180,8 +179,8 @@ async def _refuse(websocket: WebSocket, node: Node, error: TickcastError) -> Non
         logger.debug("refusal not delivered", exc_info=True)
 
 
-async def _admit(websocket: WebSocket, service: PredictionService) -> tuple[Principal, str] | None:
-    """The principal and key of an acceptable connection, holding a slot; None if the client
+async def _admit(websocket: WebSocket, service: PredictionService) -> tuple[Admission, str] | None:
+    """The admission and key of an acceptable connection, holding a slot; None if the client
     left first; else raises a ``tickcast.errors`` class (server/refusals.py: its frame)."""
     node = service.node
     if not node.ready:
@@ -201,11 +200,7 @@ async def _admit(websocket: WebSocket, service: PredictionService) -> tuple[Prin
     plan = principal.plan
     if not plan.allows_feed(dialect.FEATURE):
         raise NotEntitled("the plan has no WebSocket predictions")
-    if not await node.limits.acquire(
-        Pool.PREDICTIONS, principal.user, plan.max_prediction_connections
-    ):
-        raise LimitExceeded("prediction connection limit exceeded")
-    return principal, key
+    return await node.connections.admit_principal(principal, Pool.PREDICTIONS), key
 
 
 async def predictions_endpoint(websocket: WebSocket) -> None:
@@ -220,22 +215,16 @@ async def predictions_endpoint(websocket: WebSocket) -> None:
         return
     if admitted is None:
         return
-    principal, key = admitted
+    admission, key = admitted
     connection = PredictionConnection(
-        service=service, websocket=websocket, principal=principal, key=key
+        service=service, websocket=websocket, principal=admission.principal, key=key
     )
-    node.connections[connection.id] = connection
     service.connections[connection.id] = connection
-    node.metrics.connections.labels(connection.dialect).inc()
-    node.meter.connection_opened(principal.key_id)
     try:
-        await connection.run()
+        async with admission.opened(connection):
+            await connection.run()
     except (OSError, RuntimeError):  # peer gone or socket closed while we wrote
         logger.debug("connection %s: peer gone", connection.id)
     finally:
         connection.closed = True
-        node.connections.pop(connection.id, None)
         service.connections.pop(connection.id, None)
-        node.metrics.connections.labels(connection.dialect).dec()
-        node.meter.connection_closed(principal.key_id, connection.connection_seconds())
-        node.limits.release(Pool.PREDICTIONS, principal.user)

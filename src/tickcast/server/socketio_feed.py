@@ -43,12 +43,13 @@ from starlette.websockets import WebSocket
 from tickcast.delivery.channel import BACKLOG_LIMIT, websocket_text_frames
 from tickcast.dialects import socketio_feed as feed
 from tickcast.dialects.socketio_feed import NAMESPACE, MarketUpdate, Selection
-from tickcast.errors import InvalidApiKey, LimitExceeded, NotEntitled, TickcastError, Unavailable
+from tickcast.errors import InvalidApiKey, NotEntitled, TickcastError, Unavailable
 from tickcast.model import Envelope, Ticker
+from tickcast.server.connections import Admission, Lease, connection_info
 from tickcast.server.limits import Pool
-from tickcast.server.node import Node, connection_info
-from tickcast.server.refusals import refusal_of
+from tickcast.server.node import Node
 from tickcast.server.seam import ProtocolSink, engineio, sink_of
+from tickcast.state.pipeline import Step
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
@@ -104,6 +105,8 @@ class FeedConnection:
         self.live = False
         """Whether ``initial-prices`` went out (and, unless conflated, the rooms are joined)."""
         self.closed = False
+        self.lease: Lease | None = None
+        """Its hold on the node (server/connections.py), taken once it is admitted."""
         self.sink: ProtocolSink | None = None
         """The WebSocket transport, when the session uses tickcast's protocol from the start."""
         self.direct = False
@@ -172,7 +175,7 @@ class SocketIOFeed:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._unlisten = self.node.bus.listen(self._on_envelopes)
+        self._unlisten = self.node.pipeline.add(Step.OBSERVE, "socketio-feed", self._on_envelopes)
         for source in self.node.sources:  # the benchmark source backs off for feed clients too
             if hasattr(source, "backlogged"):
                 source.backlogged = _either(source.backlogged, self.backlogged)
@@ -201,14 +204,14 @@ class SocketIOFeed:
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
         eio_sid = self.sessions.eio_sid(sid)
         try:
-            principal = await self._admit(auth)
+            admission = await self._admit(auth)
         except TickcastError as error:
-            refusal = refusal_of(error)
+            refusal = self.node.connections.refused(error)
             assert refusal.socketio_feed is not None
-            self.node.metrics.refusals.labels(refusal.metric).inc()
             # runs after python-socketio has queued the CONNECT_ERROR
             self._spawn(self.sessions.close_if_idle(eio_sid))
             raise engineio.refusal(refusal.socketio_feed) from None
+        principal = admission.principal
         connection = FeedConnection(
             owner=self,
             sid=sid,
@@ -220,16 +223,13 @@ class SocketIOFeed:
         scope = environ.get("asgi.scope", {})
         if scope.get("type") == "websocket":
             connection.sink = sink_of(scope)
-        node = self.node
         self._connections[sid] = connection
-        node.connections[connection.id] = connection
-        node.metrics.connections.labels(connection.dialect).inc()
-        node.meter.connection_opened(principal.key_id)
+        connection.lease = admission.open(connection)
         # runs after the handler returned, i.e. after python-socketio queued the CONNECT ack
         self._spawn(self._go_live(connection))
 
-    async def _admit(self, auth: object) -> Principal:
-        """The principal of an acceptable connection (holding a feed slot); else raises a
+    async def _admit(self, auth: object) -> Admission:
+        """The admission of an acceptable connection (holding a feed slot); else raises a
         ``tickcast.errors`` class (server/refusals.py gives its CONNECT_ERROR message)."""
         node = self.node
         if not node.ready:
@@ -243,9 +243,9 @@ class SocketIOFeed:
             raise InvalidApiKey("unauthenticated")
         if not principal.plan.allows_feed(feed.FEED):
             raise NotEntitled("the plan has no Socket.IO feed")
-        if not await node.limits.acquire(Pool.FEED, principal.user, self.connection_limit):
-            raise LimitExceeded("feed connection limit exceeded")
-        return principal
+        return await node.connections.admit_principal(
+            principal, Pool.FEED, limit=self.connection_limit
+        )
 
     def _available_to(self, principal: Principal) -> frozenset[str]:
         """Every symbol, or for a test key the symbols of simulated assets only."""
@@ -302,13 +302,8 @@ class SocketIOFeed:
         flusher = self._flushers.pop(connection, None)
         if flusher is not None:
             flusher.cancel()
-        node = self.node
-        node.connections.pop(connection.id, None)
-        node.metrics.connections.labels(connection.dialect).dec()
-        node.meter.connection_closed(
-            connection.principal.key_id, max(0.0, time.time() - connection.opened_at)
-        )
-        node.limits.release(Pool.FEED, connection.principal.user)
+        if connection.lease is not None:
+            connection.lease.end()  # unregisters, meters, gives the feed slot back
 
     async def close(self, connection: FeedConnection, *, retry: bool, reason: str) -> None:
         """Close a connection for the control plane or at shutdown (see FeedConnection.close)."""

@@ -22,6 +22,7 @@ from tickcast.model import BookSnapshot, Envelope
 from tickcast.server.node import Node
 from tickcast.sources.matching import MatchingEngine
 from tickcast.sources.simulator import Simulator
+from tickcast.state.pipeline import Step
 
 logger = logging.getLogger("tickcast.server")
 
@@ -60,7 +61,7 @@ class VegaFeed:
         for simulator in simulators(node):
             for market in simulator.markets():
                 self._engines[market.id] = simulator.engine(market.id)
-        self._unlisten = node.bus.listen(self._on_envelopes)
+        self._unlisten = node.pipeline.add(Step.DERIVE, "vega-state", self._on_envelopes)
 
     def _seed(self, envelopes: Sequence[Envelope]) -> None:
         """The simulator seeds its books without publishing the makers' orders: when a

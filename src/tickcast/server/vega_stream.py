@@ -29,10 +29,12 @@ from tickcast.dialects.vega.filters import (
     parse_stream_name,
 )
 from tickcast.dialects.vega.ids import market_hex, parse_candle_id
+from tickcast.errors import LimitExceeded
 from tickcast.model import StreamKind
+from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, connection_info
 from tickcast.server.credentials import api_key_from
 from tickcast.server.limits import Pool
-from tickcast.server.node import Node, connection_info
+from tickcast.server.node import Node
 from tickcast.server.vega_feed import VegaFeed
 from tickcast.storage.base import Principal
 
@@ -40,7 +42,6 @@ logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
 
 WRITE_CHUNK = 65_536
-CLOSE_FLUSH_S = 2.0
 
 PUBLIC_USER = "public"
 
@@ -77,13 +78,15 @@ class VegaStream:
     dialect = "vega"
 
     def __init__(
-        self, *, feed: VegaFeed, selection: Filter, principal: Principal, remote: str, host: str
+        self, *, feed: VegaFeed, selection: Filter, admission: Admission, remote: str, host: str
     ) -> None:
         self.id = f"vega{next(_ids)}"
         self.feed = feed
         self.node = feed.node
         self.selection = selection
-        self.principal = principal
+        self.principal: Principal = admission.principal
+        self._admission = admission
+        self._lease: Lease | None = None
         self.remote = remote
         self.host = host
         self.opened_at = time.time()
@@ -138,7 +141,7 @@ class VegaStream:
         try:
             # until the endpoint has flushed the line and dropped TCP itself, before uvicorn's
             # own shutdown would send a close frame
-            await asyncio.wait_for(self._finished.wait(), timeout=2 * CLOSE_FLUSH_S)
+            await asyncio.wait_for(self._finished.wait(), timeout=2 * CLOSE_TIMEOUT_S)
         except TimeoutError:
             logger.info("vega stream %s: not flushed in time", self.id)
 
@@ -146,8 +149,7 @@ class VegaStream:
 
     def start(self) -> None:
         """Register with the feed and the node; queue the snapshot pages."""
-        self.node.connections[self.id] = self
-        self.node.metrics.connections.labels(self.dialect).inc()
+        self._lease = self._admission.open(self)
         for line in self.feed.subscribe(self):
             self.outbox.push_control(line)
         self._wake.set()
@@ -168,11 +170,11 @@ class VegaStream:
             return
         self._released = True
         self.end()
-        self.node.connections.pop(self.id, None)
-        self.node.metrics.connections.labels(self.dialect).dec()
+        if self._lease is not None:
+            self._lease.end()  # unregisters, meters, gives the user's slot back
+        else:
+            self._admission.cancel()
         self.feed.addresses.release(self.host)
-        if self.principal.user != PUBLIC_USER:
-            self.node.limits.release(Pool.STREAMS, self.principal.user)
         self._drained.set()
         self._finished.set()
 
@@ -195,11 +197,7 @@ class VegaStream:
         nbytes = sum(len(frame) for frame in frames)
         self.messages += count
         self.bytes += nbytes
-        if self.principal.key_id:
-            self.node.delivered(self.principal.key_id, count, nbytes)
-        else:
-            self.node.metrics.messages.inc(count)
-            self.node.metrics.bytes.inc(nbytes)
+        self.node.delivered(self.principal.key_id, count, nbytes)
 
 
 def _plan_markets(node: Node, plan: Plan, selection: Filter) -> Filter | Refusal:
@@ -259,9 +257,11 @@ async def admit(
         selection = limited
     if not feed.addresses.try_acquire(host, feed.max_streams_per_address):
         return Refusal(errors.too_many_streams(), errors.RESOURCE_EXHAUSTED, "stream_limit")
-    if principal.user != PUBLIC_USER and not await node.limits.acquire(
-        Pool.STREAMS, principal.user, principal.plan.max_connections
-    ):
+    try:
+        # the public principal (no key needed) is counted without a cap
+        limit = 0 if principal.user == PUBLIC_USER else None
+        admission = await node.connections.admit_principal(principal, Pool.STREAMS, limit=limit)
+    except LimitExceeded:
         feed.addresses.release(host)
         return Refusal(errors.too_many_streams(), errors.RESOURCE_EXHAUSTED, "connection_limit")
-    return VegaStream(feed=feed, selection=selection, principal=principal, remote=remote, host=host)
+    return VegaStream(feed=feed, selection=selection, admission=admission, remote=remote, host=host)

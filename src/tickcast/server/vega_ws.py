@@ -23,10 +23,11 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tickcast.dialects.vega import errors
+from tickcast.server.connections import CLOSE_TIMEOUT_S
 from tickcast.server.seam import drop_transport, frame_writer
 from tickcast.server.services import services_of
 from tickcast.server.vega_feed import VegaFeed
-from tickcast.server.vega_stream import CLOSE_FLUSH_S, Refusal, VegaStream, admit
+from tickcast.server.vega_stream import Refusal, VegaStream, admit
 
 logger = logging.getLogger("tickcast.server")
 
@@ -80,7 +81,7 @@ async def vega_ws_endpoint(websocket: WebSocket) -> None:
         # the last line (an error, if any) gets a moment to go out; a client that does not
         # read is dropped anyway
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(writer), CLOSE_FLUSH_S)
+            await asyncio.wait_for(asyncio.shield(writer), CLOSE_TIMEOUT_S)
     finally:
         for task in (reader, writer):
             task.cancel()
