@@ -40,6 +40,9 @@ class ConnectionLags:
             cid = str(info.get("id"))
             live.add(cid)
             sent, pending = _int(info, "bytes"), _int(info, "pending_bytes")
+            if pending <= 0:  # nothing queued: no lag, and no marks kept for an idle connection
+                self._marks.pop(cid, None)
+                continue
             marks = self._marks.setdefault(cid, deque())
             while len(marks) > 1 and marks[1][1] <= sent:
                 marks.popleft()  # a mark is needed only until the bytes after it are sent

@@ -44,14 +44,46 @@ INBOX_PAUSE = 32
 
 class NativeConnection:
     dialect = "native"
+    __slots__ = (
+        "_admission",
+        "_closed",
+        "_closing",
+        "_detached",
+        "_flushed",
+        "_inbox",
+        "_lease",
+        "_reader",
+        "_sink",
+        "_wake",
+        "_websocket",
+        "_write_scheduled",
+        "bytes",
+        "id",
+        "messages",
+        "node",
+        "opened_at",
+        "outbox",
+        "principal",
+        "remote",
+        "session",
+    )
+    """Slotted: thousands of idle connections (docs/performance.md, idle memory)."""
 
     def __init__(
-        self, *, node: Node, websocket: WebSocket, admission: Admission, session: Session
+        self,
+        *,
+        node: Node,
+        websocket: WebSocket,
+        admission: Admission,
+        session: Session,
+        principal: Principal | None = None,
     ) -> None:
+        """``principal``: an equal principal shared by other connections (default: the
+        admission's)."""
         self.id = f"c{next(_ids)}"
         self.node = node
-        self.principal: Principal = admission.principal
-        self._admission = admission
+        self.principal: Principal = principal or admission.principal
+        self._admission: Admission | None = admission
         self._lease: Lease | None = None
         self.session = session
         self._websocket: WebSocket | None = websocket
@@ -64,7 +96,8 @@ class NativeConnection:
         self._closed = False
         self._detached = False
         self._write_scheduled = False
-        self._inbox: list[str | bytes] = []
+        self._inbox: list[str | bytes] | None = None
+        """Client messages waiting to be handled (detached mode; None while there are none)."""
         self._reader: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._flushed: asyncio.Event | None = None
@@ -107,7 +140,9 @@ class NativeConnection:
         )
 
     def _opened(self) -> None:
+        assert self._admission is not None
         self._lease = self._admission.open(self)
+        self._admission = None  # the lease holds the slot now
 
     def _cleanup(self) -> None:
         """Leave every stream and unregister (once)."""
@@ -119,7 +154,7 @@ class NativeConnection:
             node.hub.detach(self, stream)
         if self._lease is not None:
             self._lease.end()  # unregisters, meters and gives the user's slot back
-        else:
+        elif self._admission is not None:
             self._admission.cancel()
 
     @staticmethod
@@ -151,6 +186,8 @@ class NativeConnection:
     def on_message(self, data: str | bytes) -> None:
         if self._closing:
             return
+        if self._inbox is None:
+            self._inbox = []
         self._inbox.append(data)
         if len(self._inbox) >= INBOX_PAUSE and self._sink is not None:
             self._sink.pause_reading()
@@ -170,6 +207,8 @@ class NativeConnection:
                 data = self._inbox.pop(0)
                 if len(self._inbox) == INBOX_PAUSE - 1 and self._sink is not None:
                     self._sink.resume_reading()
+                if not self._inbox:
+                    self._inbox = None
                 await self._receive(data)
         except asyncio.CancelledError:
             raise

@@ -8,6 +8,8 @@ document says; the forms are the ``native`` column of ``server/refusals.py``.
 from __future__ import annotations
 
 import logging
+import weakref
+from collections.abc import Callable
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
@@ -15,12 +17,14 @@ from starlette.websockets import WebSocket
 from tickcast.auth.keys import redact
 from tickcast.dialects.native.endpoint.connection import NativeConnection
 from tickcast.errors import InvalidApiKey, LimitExceeded, StorageError, TickcastError, Unavailable
+from tickcast.model import StreamKey
 from tickcast.server.connections import Admission
 from tickcast.server.credentials import api_key_from
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node
 from tickcast.server.services import node_of
-from tickcast.session import Session
+from tickcast.session import RateLimit, Session
+from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
 
@@ -46,6 +50,32 @@ async def _admit(websocket: WebSocket, node: Node) -> Admission:
         raise
 
 
+_Shared = tuple[Principal, Callable[[StreamKey], bool], RateLimit]
+_SHARED: weakref.WeakKeyDictionary[Node, dict[Principal, _Shared]] = weakref.WeakKeyDictionary()
+SHARED_PRINCIPALS = 4_096
+"""Distinct principals whose per-connection parts are shared (the cache is reset beyond)."""
+
+
+def shared_parts(node: Node, principal: Principal) -> _Shared:
+    """One principal object, stream-visibility check and rate limit for every connection of
+    the same principal (authentication builds a new, equal principal each time): an idle
+    connection then holds no copy of its plan (docs/performance.md, idle memory)."""
+    cache = _SHARED.setdefault(node, {})
+    try:
+        found = cache.get(principal)
+    except TypeError:  # an unhashable plan field: nothing shared
+        return principal, node.stream_known_to(principal), RateLimit.for_plan(principal.plan)
+    if found is None:
+        if len(cache) >= SHARED_PRINCIPALS:
+            cache.clear()
+        found = cache[principal] = (
+            principal,
+            node.stream_known_to(principal),
+            RateLimit.for_plan(principal.plan),
+        )
+    return found
+
+
 async def native_endpoint(websocket: WebSocket) -> None:
     node = node_of(websocket.app)
     try:
@@ -53,15 +83,14 @@ async def native_endpoint(websocket: WebSocket) -> None:
     except (Unavailable, StorageError, InvalidApiKey, LimitExceeded) as error:
         await _deny(websocket, node, error)
         return
-    principal = admission.principal
+    principal, known, rate = shared_parts(node, admission.principal)
     detached = False
     try:
-        session = Session(
-            plan=principal.plan, known=node.stream_known_to(principal), clock=node.clock
-        )
+        session = Session(plan=principal.plan, known=known, clock=node.clock, rate=rate)
         connection = NativeConnection(
-            node=node, websocket=websocket, admission=admission, session=session
-        )
+            node=node, websocket=websocket, admission=admission, session=session,
+            principal=principal,
+        )  # fmt: skip
         await websocket.accept()
         streams = websocket.query_params.get("streams")
         if connection.detachable:  # tickcast's protocol: no task per idle connection
