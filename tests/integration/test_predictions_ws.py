@@ -238,3 +238,30 @@ async def test_connections_listed_with_usage_and_closed_by_operator(
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
     assert ws.close_code == 1008 and ws.close_reason == "closed by operator"
+
+
+async def test_idle_connections_own_no_task(served: tuple[RunningServer, str, str]) -> None:
+    """After the key, a /ws connection is driven by callbacks (like native ones): no ASGI task
+    or per-connection task stays alive while it is idle, requests sent back to back are still
+    answered in order, and closing unregisters it."""
+    server, key, url = served
+    clients = [await authenticated(url, key) for _ in range(6)]
+    try:
+        await wait_for(lambda: len(server.node.connections) == 6)
+        await asyncio.sleep(0.1)
+        server_side = [
+            name
+            for task in asyncio.all_tasks()
+            if (name := getattr(task.get_coro(), "__qualname__", ""))
+            and ("run_asgi" in name or "PredictionConnection" in name)
+        ]
+        assert server_side == []
+        for _ in range(5):
+            await clients[0].send(request(key, [{"point1": 1, "point2": 2}]))
+        replies = [await recv_json(clients[0]) for _ in range(5)]
+        assert [r["seq_num"] for r in replies] == [1, 2, 3, 4, 5]
+        assert all(r["type"] == "success" for r in replies)
+    finally:
+        for ws in clients:
+            await ws.close()
+    await wait_for(lambda: not server.node.connections)

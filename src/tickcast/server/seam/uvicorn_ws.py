@@ -170,10 +170,57 @@ def sink_of(scope: Mapping[str, Any]) -> ProtocolSink | None:
     return extension.get("sink") if isinstance(extension, dict) else None
 
 
+class FrameBoundary:
+    """Follows the frame headers of a client's byte stream: whether what was read so far ends
+    exactly at the end of a frame (the only point where the lean parser can take over)."""
+
+    __slots__ = ("_head", "_left")
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._left = 0
+
+    def at_boundary(self) -> bool:
+        return not self._left and not self._head
+
+    def feed(self, data: bytes) -> None:
+        offset, end = 0, len(data)
+        while offset < end:
+            if self._left:
+                take = min(self._left, end - offset)
+                self._left -= take
+                offset += take
+                continue
+            known = len(self._head)
+            head = self._head + data[offset : offset + 14 - known]  # a header is ≤ 14 bytes
+            parsed = _frame_header(head)
+            if parsed is None:  # the header goes on in the next read
+                self._head = head
+                return
+            size, length = parsed
+            offset += size - known
+            self._head = b""
+            self._left = length
+
+
+def _frame_header(head: bytes) -> tuple[int, int] | None:
+    """(header size, payload length) of the frame starting ``head``, None if incomplete."""
+    if len(head) < 2:
+        return None
+    length = head[1] & 0x7F
+    extended = 2 if length == 126 else 8 if length == 127 else 0
+    size = 2 + extended + (4 if head[1] & 0x80 else 0)
+    if len(head) < size:
+        return None
+    if extended:
+        length = int.from_bytes(head[2 : 2 + extended], "big")
+    return size, length
+
+
 class TickcastWebSocketProtocol(WebSocketsSansIOProtocol):
     sending = 0
     _sink: ProtocolSink | None = None
-    _read_after_handshake = False
+    _boundary: FrameBoundary | None = None
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -214,15 +261,21 @@ class TickcastWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self.handshake_complete:
-            self._read_after_handshake = True
+            boundary = self._boundary
+            if boundary is None:
+                boundary = self._boundary = FrameBoundary()
+            boundary.feed(data)
         super().data_received(data)
 
     def _can_go_lean(self) -> bool:
-        """Nothing of the client was read since the handshake (the parser is at a frame
-        boundary), and the connection is open."""
+        """The client's bytes read since the handshake end on a frame boundary, outside a
+        fragmented message (the lean parser starts at a frame), and the connection is open."""
+        boundary = self._boundary
         return (
             self.handshake_complete
-            and not self._read_after_handshake
+            and (boundary is None or boundary.at_boundary())
+            and not self.frames
+            and getattr(self.conn, "current_size", None) is None
             and not self.close_sent
             and not self.disconnected
             and not self.conn.reader.buffer

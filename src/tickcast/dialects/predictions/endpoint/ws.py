@@ -16,7 +16,7 @@ import asyncio
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -31,11 +31,12 @@ from tickcast.errors import (
     Unavailable,
 )
 from tickcast.predict.inference import runs_inline
+from tickcast.predict.registry import LoadedModel
 from tickcast.predict.spec import ModelError, ModelRef
-from tickcast.server.connections import Admission, connection_info
+from tickcast.server.connections import Admission, Lease, connection_info
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node
-from tickcast.server.seam import frame_writer, incoming
+from tickcast.server.seam import ProtocolSink, detach, frame_batch, frame_writer, incoming, sink_of
 from tickcast.server.services import services_of
 from tickcast.storage.base import Principal
 
@@ -46,12 +47,41 @@ logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
 MAX_REFS = 1_000
 """Validated model references a connection remembers."""
+WRITE_PAUSE = 65_536
+"""Unsent reply bytes beyond which a detached connection stops reading requests."""
 
 
 class PredictionConnection:
-    """One authenticated ``/ws`` connection (a ``LiveConnection`` of the node)."""
+    """One authenticated ``/ws`` connection (a ``LiveConnection`` of the node).
+
+    Two ways to run, same frames on the wire: **detached** (tickcast's uvicorn protocol, the
+    normal case: no task, ASGI frames or receive queue per idle connection; requests arrive
+    through ``on_message`` and are answered at once when the model is cached and predicts
+    inline, else by a short task that keeps their order) and **task-based** (``run``: any other
+    ASGI server)."""
 
     dialect = dialect.FEATURE
+    __slots__ = (
+        "_inbox",
+        "_lease",
+        "_opened_mono",
+        "_refs",
+        "_sink",
+        "_task",
+        "_versions",
+        "_websocket",
+        "_write",
+        "bytes",
+        "closed",
+        "id",
+        "messages",
+        "opened_at",
+        "predictions",
+        "principal",
+        "remote",
+        "service",
+        "session",
+    )
 
     def __init__(
         self, *, service: PredictionService, websocket: WebSocket, principal: Principal, key: str
@@ -60,7 +90,8 @@ class PredictionConnection:
         self.service = service
         self.principal = principal
         self.session = PredictionSession(key)
-        self._websocket = websocket
+        self._websocket: WebSocket | None = websocket
+        self._sink: ProtocolSink | None = sink_of(websocket.scope)
         self._write = frame_writer(websocket)
         client = websocket.client
         self.remote = f"{client.host}:{client.port}" if client else "?"
@@ -70,10 +101,18 @@ class PredictionConnection:
         self.bytes = 0
         self.predictions = 0
         self.closed = False
-        self._versions: dict[ModelRef, int] = {}
+        self._versions: dict[ModelRef, int] | None = None
         """Model versions this connection has used (for the "New model configuration" reply)."""
-        self._refs: dict[tuple[str, str, str], ModelRef] = {}
+        self._refs: dict[tuple[str, str, str], ModelRef] | None = None
         """Validated model references by request names (skips re-validating on every request)."""
+        self._lease: Lease | None = None
+        self._inbox: list[str | bytes] | None = None
+        """Requests waiting while an earlier one is answered (detached mode)."""
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def detachable(self) -> bool:
+        return self._sink is not None
 
     @property
     def requests(self) -> int:
@@ -84,7 +123,7 @@ class PredictionConnection:
 
     def info(self) -> dict[str, object]:
         subscriptions = [
-            f"model:{ref.strategy}:{ref.type}:{ref.name}" for ref in sorted(self._versions)
+            f"model:{ref.strategy}:{ref.type}:{ref.name}" for ref in sorted(self._versions or ())
         ]
         info = connection_info(
             self, subscriptions=subscriptions, pending_bytes=0, messages=self.messages,
@@ -97,6 +136,9 @@ class PredictionConnection:
 
     async def send(self, frame: bytes, *, prediction: bool = False) -> None:
         await self._write([frame])
+        self._sent(frame, prediction)
+
+    def _sent(self, frame: bytes, prediction: bool) -> None:
         self.messages += 1
         self.bytes += len(frame)
         node = self.service.node
@@ -109,6 +151,7 @@ class PredictionConnection:
     async def run(self) -> None:
         await self.send(dialect.VALID_KEY_FRAME)
         websocket = self._websocket
+        assert websocket is not None
         async for data in incoming(websocket):
             if self.closed:
                 return
@@ -121,27 +164,20 @@ class PredictionConnection:
 
     async def answer(self, request: PredictRequest) -> tuple[bytes, bool]:
         """The reply to one request, and whether it is a prediction."""
-        seq = request.seq
+        ref = self._ref(request)
+        if isinstance(ref, bytes):
+            return ref, False
         registry = self.service.registry
-        names = (request.strategy, request.model, request.model_type)
-        ref = self._refs.get(names)
-        if ref is None:
-            try:
-                ref = ModelRef.checked(self.principal.user, *names)
-            except ModelError:
-                return dialect.error_frame(seq, dialect.MODEL_NOT_FOUND), False
-            if len(self._refs) < MAX_REFS:
-                self._refs[names] = ref
         try:
             entry = registry.cached(ref) or await registry.load(ref)
         except TickcastError as error:
             logger.warning("model %s cannot be loaded: %s", ref, error.message)
-            return dialect.error_frame(seq, dialect.MODEL_FAILED), False
+            return dialect.error_frame(request.seq, dialect.MODEL_FAILED), False
         if entry is None:
-            return dialect.error_frame(seq, dialect.MODEL_NOT_FOUND), False
+            return dialect.error_frame(request.seq, dialect.MODEL_NOT_FOUND), False
         rows = dialect.rows_of(request.points, entry.meta.features)
         if isinstance(rows, str):
-            return dialect.error_frame(seq, rows), False
+            return dialect.error_frame(request.seq, rows), False
         predictor = entry.predictor
         try:
             if runs_inline(predictor, len(rows)):
@@ -150,12 +186,135 @@ class PredictionConnection:
                 values = await asyncio.to_thread(predictor.predict, rows)
         except Exception:
             logger.exception("model %s failed to predict", ref)
-            return dialect.error_frame(seq, dialect.MODEL_FAILED), False
+            return dialect.error_frame(request.seq, dialect.MODEL_FAILED), False
+        return self._success(request, ref, entry, values), True
+
+    def answer_now(self, request: PredictRequest) -> tuple[bytes, bool] | None:
+        """The reply when it needs no waiting (a cached model predicting inline), else None
+        (then ``answer``); the same frames as ``answer``."""
+        ref = self._ref(request)
+        if isinstance(ref, bytes):
+            return ref, False
+        entry = self.service.registry.cached(ref)
+        if entry is None:
+            return None
+        rows = dialect.rows_of(request.points, entry.meta.features)
+        if isinstance(rows, str):
+            return dialect.error_frame(request.seq, rows), False
+        predictor = entry.predictor
+        if not runs_inline(predictor, len(rows)):
+            return None
+        try:
+            values = predictor.predict(rows)
+        except Exception:
+            logger.exception("model %s failed to predict", ref)
+            return dialect.error_frame(request.seq, dialect.MODEL_FAILED), False
+        return self._success(request, ref, entry, values), True
+
+    def _ref(self, request: PredictRequest) -> ModelRef | bytes:
+        """The request's validated model reference, or its error frame."""
+        names = (request.strategy, request.model, request.model_type)
+        refs = self._refs
+        ref = refs.get(names) if refs is not None else None
+        if ref is None:
+            try:
+                ref = ModelRef.checked(self.principal.user, *names)
+            except ModelError:
+                return dialect.error_frame(request.seq, dialect.MODEL_NOT_FOUND)
+            if refs is None:
+                refs = self._refs = {}
+            if len(refs) < MAX_REFS:
+                refs[names] = ref
+        return ref
+
+    def _success(
+        self, request: PredictRequest, ref: ModelRef, entry: LoadedModel, values: list[Any]
+    ) -> bytes:
         version = entry.meta.version
+        if self._versions is None:
+            self._versions = {}
         new = self._versions.get(ref) != version
         self._versions[ref] = version
         self.predictions += 1
-        return dialect.success_frame(seq, new=new, predictions=values), True
+        return dialect.success_frame(request.seq, new=new, predictions=values)
+
+    # -- detached mode ------------------------------------------------------------------
+
+    async def detach(self, lease: Lease) -> None:
+        """Hand the connection to the protocol's callbacks; returns at once. ``on_disconnect``
+        ends the lease and unregisters."""
+        websocket, sink = self._websocket, self._sink
+        assert websocket is not None and sink is not None
+        self._lease = lease
+        self._reply(dialect.VALID_KEY_FRAME, False)
+        await detach(websocket, self)
+        self._websocket = None
+
+    def on_message(self, data: str | bytes) -> None:
+        if self.closed:
+            return
+        if self._task is not None:  # an earlier request is being answered: keep the order
+            if self._inbox is None:
+                self._inbox = []
+            self._inbox.append(data)
+            return
+        try:
+            outcome = self.session.receive(data)
+            if isinstance(outcome, Reply):
+                self._reply(outcome.frame, False)
+                return
+            now = self.answer_now(outcome)
+        except Exception:  # as in the task: one bad request must not break the protocol
+            logger.warning("connection %s: request handling failed", self.id, exc_info=True)
+            return
+        if now is not None:
+            self._reply(*now)
+            return
+        self._task = asyncio.get_running_loop().create_task(self._answer_in_order(outcome))
+
+    async def _answer_in_order(self, first: PredictRequest) -> None:
+        try:
+            self._reply(*(await self.answer(first)))
+            while self._inbox and not self.closed:
+                data = self._inbox.pop(0)
+                outcome = self.session.receive(data)
+                if isinstance(outcome, Reply):
+                    self._reply(outcome.frame, False)
+                else:
+                    self._reply(*(await self.answer(outcome)))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("connection %s: request handling failed", self.id, exc_info=True)
+        finally:
+            self._task = None
+            self._inbox = None
+
+    def _reply(self, frame: bytes, prediction: bool) -> None:
+        sink = self._sink
+        assert sink is not None
+        if not sink.open:
+            return
+        sink.write(frame_batch([frame]))
+        self._sent(frame, prediction)
+        if sink.backlog() > WRITE_PAUSE:  # a client that does not read: stop reading it
+            sink.pause_reading()
+            sink.on_drain = self._drained
+
+    def _drained(self) -> None:
+        sink = self._sink
+        if sink is not None:
+            sink.on_drain = None
+            sink.resume_reading()
+
+    def on_disconnect(self) -> None:
+        self.closed = True
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        self.service.connections.pop(self.id, None)
+        if self._lease is not None:
+            self._lease.end()
 
     async def close(self, code: int, reason: str, *, retry: bool) -> None:
         """Close with ``code`` (``retry`` has no signal of its own on this wire)."""
@@ -163,7 +322,11 @@ class PredictionConnection:
             return
         self.closed = True
         try:
-            await self._websocket.close(code, reason)
+            if self._websocket is None:  # detached
+                assert self._sink is not None
+                await self._sink.close(code, reason)
+            else:
+                await self._websocket.close(code, reason)
         except Exception:  # the peer may be gone already
             logger.debug("close of %s failed", self.id, exc_info=True)
 
@@ -221,6 +384,9 @@ async def predictions_endpoint(websocket: WebSocket) -> None:
         service=service, websocket=websocket, principal=admission.principal, key=key
     )
     service.connections[connection.id] = connection
+    if connection.detachable:  # tickcast's protocol: no task per idle connection
+        await connection.detach(admission.open(connection))
+        return
     try:
         async with admission.opened(connection):
             await connection.run()
