@@ -97,6 +97,11 @@ class History:
     ) -> list[Row]:
         return await self.reader.checkpoints(stream, start_ns, end_ns, limit=limit)
 
+    async def latest(self, stream: str, time_ns: int) -> list[Row]:
+        """The state of a STATE stream as of ``time_ns``: its last row per key at or before it
+        (``HistoryStore.latest``)."""
+        return await self.reader.latest(stream, time_ns)
+
     async def epochs(self, stream: str) -> list[EpochSpan]:
         return await self.reader.epochs(stream)
 
