@@ -114,6 +114,10 @@ async def _event_starts(connection: NativeConnection, attach: Attach) -> dict[st
     return starts
 
 
+class _Refused(Exception):
+    """A stream of the Subscribe was refused (its Error frame is queued)."""
+
+
 async def _one(
     connection: NativeConnection, id: int | str, request: Request, start: StreamPosition | None
 ) -> None:
@@ -121,24 +125,82 @@ async def _one(
     stream, history = str(key), connection.node.history
     node = connection.node
     frames = ViewFrames(node.native, node.catalog, key, view, 0)
+    max_replay: int | None = None  # the store replay kept within the plan's history_depth
     if isinstance(resume, native.TimeStart):
         if history is None:
             _refuse(connection, id, stream, "history_unavailable", f"{stream}: no history store")
             return
-        if key.kind is StreamKind.BOOK:
-            resume = await _book_start(connection, history, frames, key, resume.time_ns)
-        elif key.stream_class is StreamClass.STATE:
-            resume = await _state_start(connection, history, frames, key, resume.time_ns)
-        elif start is not None:
-            frames.prev = start.seq
-            resume = await _replay(connection, history, frames, stream, start)
-        else:
-            resume = None  # nothing stored at or after T: live from now
+        try:
+            resume = await _travel(connection, id, history, frames, key, resume.time_ns, start)
+        except _Refused:
+            return
     elif resume is not None and history is not None and _replayable(key, view):
         if await _bus_misses(connection, stream, resume):
-            frames.prev = resume.seq
-            resume = await _replay(connection, history, frames, stream, resume)
-    await _join(connection, key, view, resume, frames.prev)
+            resume, max_replay = await _deep_resume(connection, history, frames, key, resume)
+    await _join(connection, key, view, resume, frames.prev, max_replay)
+
+
+async def _travel(
+    connection: NativeConnection,
+    id: int | str,
+    history: History,
+    frames: ViewFrames,
+    key: StreamKey,
+    t: int,
+    start: StreamPosition | None,
+) -> StreamPosition | None:
+    """Start ``key`` at time ``t``; the position the store replay reached (None: live)."""
+    if key.kind is StreamKind.BOOK:
+        return await _book_start(connection, id, history, frames, key, t)
+    if key.stream_class is StreamClass.STATE:
+        return await _state_start(connection, id, history, frames, key, t)
+    if start is None:
+        return None  # nothing stored at or after T: live from now
+    await _within_depth(connection, id, history, str(key), start)
+    frames.prev = start.seq
+    return await _replay(connection, history, frames, str(key), start)
+
+
+async def _within_depth(
+    connection: NativeConnection, id: int | str, history: History, stream: str, at: StreamPosition
+) -> None:
+    """Refuse (``_Refused``) a time travel whose replay from ``at`` to the live position would
+    exceed the plan's ``history_depth`` events, as a resume that deep would be cut."""
+    depth = connection.principal.plan.history_depth
+    live = await connection.node.bus.position(stream)
+    count = await history.events_after(stream, at, live)
+    if count > depth:
+        message = f"{stream}: {count} events from then to now exceed history_depth {depth}"
+        _refuse(connection, id, stream, "history_depth", message)
+        raise _Refused
+
+
+async def _deep_resume(
+    connection: NativeConnection,
+    history: History,
+    frames: ViewFrames,
+    key: StreamKey,
+    at: StreamPosition,
+) -> tuple[StreamPosition, int | None]:
+    """Replay after ``at`` from the store, at most the plan's ``history_depth`` events in all,
+    cut as the hub cuts an in-memory resume: an EVENT stream gets a Gap (``history``) for the
+    older events of ``at``'s epoch, then the newest ones; a book (or a resume whose budget the
+    live epoch alone spends) is left to the hub with that cap (a reset snapshot, or the epoch
+    Gap). The position to join from, and the hub's replay cap."""
+    stream, depth = str(key), connection.principal.plan.history_depth
+    live = await connection.node.bus.position(stream)
+    excess = await history.events_after(stream, at, live) - depth
+    if excess > 0:
+        spans = {span.epoch: span.last_seq for span in await history.epochs(stream)}
+        end = live.seq if at.epoch == live.epoch else spans.get(at.epoch, at.seq)
+        if key.stream_class is StreamClass.STATE or at.seq + excess >= end:
+            return at, depth
+        gap_to = at.seq + excess
+        gap = connection.node.native.gap_frame(stream, at.epoch, at.seq + 1, gap_to, "history")
+        connection.outbox.push_control(gap)
+        at = StreamPosition(gap_to, at.epoch)
+    frames.prev = at.seq
+    return await _replay(connection, history, frames, stream, at), None
 
 
 def _refuse(
@@ -151,20 +213,31 @@ def _refuse(
 
 
 async def _book_start(
-    connection: NativeConnection, history: History, frames: ViewFrames, key: StreamKey, t: int
+    connection: NativeConnection,
+    id: int | str,
+    history: History,
+    frames: ViewFrames,
+    key: StreamKey,
+    t: int,
 ) -> StreamPosition | None:
     """Send the book as of ``t`` (the view's depth of it), replay from there; the position
     replay reached."""
     state = await history.book_at(str(key), t)
     if state is None:
         return None  # nothing stored at or before T: a live snapshot
-    connection.outbox.push_control(frames.book_snapshot(state))
     position = StreamPosition(state.seq, state.epoch)
+    await _within_depth(connection, id, history, str(key), position)
+    connection.outbox.push_control(frames.book_snapshot(state))
     return await _replay(connection, history, frames, str(key), position)
 
 
 async def _state_start(
-    connection: NativeConnection, history: History, frames: ViewFrames, key: StreamKey, t: int
+    connection: NativeConnection,
+    id: int | str,
+    history: History,
+    frames: ViewFrames,
+    key: StreamKey,
+    t: int,
 ) -> StreamPosition | None:
     """Send the state of a STATE stream as of ``t`` (its last stored event per key at or before
     it, at the position of its last stored event at or before it), replay from there; the
@@ -174,6 +247,7 @@ async def _state_start(
     if not newest:
         return None  # nothing stored at or before T: a live snapshot
     position = StreamPosition(newest[0].seq, newest[0].epoch)
+    await _within_depth(connection, id, history, stream, position)
     state = await history.latest(stream, t)
     connection.outbox.push_control(frames.snapshot(position, [row.event for row in state]))
     return await _replay(connection, history, frames, stream, position)
@@ -223,13 +297,15 @@ async def _join(
     view: View,
     resume: StreamPosition | None,
     prev: int,
+    max_replay: int | None,
 ) -> None:
     """Join the hub from ``resume`` (None: as a new subscriber); the hub replays the rest from
     the bus and goes live. A Subscribed frame is not sent again. ``prev``: the seq of the last
     frame sent; a filtered view may have skipped events up to ``resume``, so the hub's first
-    Update continues from ``prev`` instead (as ``Joiner.finish_join`` does after its replays)."""
+    Update continues from ``prev`` instead (as ``Joiner.finish_join`` does after its replays).
+    ``max_replay``: the hub's replay cap (None once the store replay kept to the plan's)."""
     hub, encoder = connection.node.hub, connection.node.native
-    joined = await hub.attach(connection, encoder, key, view, resume, max_replay=None)
+    joined = await hub.attach(connection, encoder, key, view, resume, max_replay=max_replay)
     if connection._closed:
         hub.detach(connection, joined.stream)
         return

@@ -7,11 +7,14 @@ from __future__ import annotations
 import random
 
 import pytest
+from tests.unit.history.conftest import Opener
 
+from tickcast.clock import ManualClock
 from tickcast.history.base import HistoryStore
 from tickcast.history.books import Checkpoint
 from tickcast.history.keyed import KeyedCheckpointer, KeyedState
 from tickcast.history.rows import Row, row_of
+from tickcast.history.service import History
 from tickcast.model import (
     AssetMetric,
     Envelope,
@@ -22,6 +25,7 @@ from tickcast.model import (
     Position,
     Quote,
     Side,
+    StreamPosition,
 )
 from tickcast.state import StateKeeper
 
@@ -141,3 +145,24 @@ def test_keyed_checkpoints_only_while_the_state_is_known() -> None:
     assert [r.event for r in state.rows.values()] == keeper_events(rows, cut.stream, 5)
     with pytest.raises(ValueError, match="keyed checkpoint"):
         KeyedState.decode(stored._replace(data=b"[1]"))
+
+
+async def test_events_after_counts_the_rest_of_an_epoch_later_epochs_and_live(
+    opener: Opener,
+) -> None:
+    """``History.events_after`` (what ``history_depth`` is checked against): within the live
+    epoch the seq difference; from an older epoch its stored rest, the stored epochs after it,
+    and the live epoch's seq."""
+    history = History(opener, clock=ManualClock(), writes=False)
+    await history.start()
+    try:
+        stream = "metrics:btc"
+        for epoch, count in (("a", 30), ("b", 12), ("c", 5)):
+            await history.reader.append(stream_rows(stream, epoch, count, seed=4), [])
+        live = StreamPosition(9, "c")
+        assert await history.events_after(stream, StreamPosition(4, "c"), live) == 5
+        assert await history.events_after(stream, StreamPosition(25, "a"), live) == 5 + 12 + 9
+        assert await history.events_after(stream, StreamPosition(3, "b"), live) == 9 + 9
+        assert await history.events_after(stream, StreamPosition(3, "gone"), live) == 9
+    finally:
+        await history.stop()
