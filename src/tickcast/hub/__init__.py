@@ -15,6 +15,6 @@ the outbox is empty again.
 """
 
 from tickcast.hub.core import Hub
-from tickcast.hub.parts import Encoder, Joined, SharedSubscriber, Subscriber
+from tickcast.hub.parts import Encoder, Joined, SharedSubscriber, Subscriber, party_matches
 
-__all__ = ["Encoder", "Hub", "Joined", "SharedSubscriber", "Subscriber"]
+__all__ = ["Encoder", "Hub", "Joined", "SharedSubscriber", "Subscriber", "party_matches"]

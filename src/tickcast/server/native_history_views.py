@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from tickcast.book import DepthView, OrderBook, book_checksum
 from tickcast.dialects.native import NativeEncoder
 from tickcast.history.books import BookState
-from tickcast.hub.parts import party_matches
+from tickcast.hub import party_matches
 from tickcast.model import (
     BookDelta,
     BookSnapshot,
