@@ -5,7 +5,11 @@ state, no sources), from the store, are the same messages."""
 
 from __future__ import annotations
 
+import asyncio
+from decimal import Decimal
 from typing import Any
+
+from coinmetrics.api_client import CoinMetricsClient
 
 from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.model import (
@@ -112,3 +116,33 @@ async def test_state_stream_backfill_after_a_restart_comes_from_the_store(
     assert book["type"] == "snapshot" and len(book["bids"]) == len(book["asks"]) == 100
     open_interest = stored[6][0]
     assert open_interest["contract_count"] == "2.007"  # alice 1.004 + bob 1.003
+    await check_futures_rest(second, key, yesterday)
+
+
+async def check_futures_rest(server: Any, key: str, yesterday: int) -> None:
+    """``market-openinterest`` and ``market-contract-prices`` over the first run's range with
+    the official client: one row per open-interest change (seeded with the positions before
+    the range), one contract price per second with the reference rate stored before it."""
+    client = CoinMetricsClient(key, host=server.host, port=server.port, schema="http")
+    start, late = rfc3339_ns(yesterday), rfc3339_ns(yesterday + 2_500_000_000)
+
+    def calls() -> list[list[dict[str, Any]]]:
+        return [
+            client.get_market_open_interest(markets=FUTURE, start_time=start).to_list(),
+            client.get_market_open_interest(
+                markets=FUTURE, start_time=start, format="json", page_size=2, paging_from="start"
+            ).to_list(),
+            client.get_market_open_interest(markets=FUTURE, start_time=late).to_list(),
+            client.get_market_contract_prices(markets=FUTURE, start_time=start).to_list(),
+        ]
+
+    whole, paged, after, prices = await asyncio.to_thread(calls)
+    assert [r["contract_count"] for r in whole] == ["1", "2.001", "2.003", "2.005", "2.007"]
+    assert paged == whole
+    assert [r["contract_count"] for r in after] == ["2.005", "2.007"]
+    assert [r["time"] for r in prices] == [rfc3339_ns(yesterday + i * 10**9 + 4) for i in range(5)]
+    rates = [Decimal(r["index_price"]) for r in prices]
+    assert rates == [Decimal(8_725_100 + i) / 100 for i in range(5)]
+    assert [Decimal(r["mark_price"]) for r in prices] == [
+        Decimal(872_500 + i) / 10 for i in range(5)
+    ]
