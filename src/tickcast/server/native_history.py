@@ -228,6 +228,7 @@ async def _book_start(
     position = StreamPosition(state.seq, state.epoch)
     await _within_depth(connection, id, history, str(key), position)
     connection.outbox.push_control(frames.book_snapshot(state))
+    connection.wake()  # the Snapshot goes out before the replay's first read
     return await _replay(connection, history, frames, str(key), position)
 
 
@@ -250,6 +251,7 @@ async def _state_start(
     await _within_depth(connection, id, history, stream, position)
     state = await history.latest(stream, t)
     connection.outbox.push_control(frames.snapshot(position, [row.event for row in state]))
+    connection.wake()
     return await _replay(connection, history, frames, stream, position)
 
 
