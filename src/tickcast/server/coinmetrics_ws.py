@@ -32,6 +32,7 @@ from tickcast.dialects.coinmetrics.streams import (
 )
 from tickcast.hub import Joined
 from tickcast.model import StreamClass, StreamKind, StreamPosition
+from tickcast.server import coinmetrics_travel
 from tickcast.server.coinmetrics_backfill import store_backfill
 from tickcast.server.coinmetrics_service import CoinMetricsService
 from tickcast.server.limits import Pool
@@ -172,6 +173,10 @@ class CmConnection:
                 if position.seq > 0:
                     resume = StreamPosition(max(0, position.seq - request.replay), position.epoch)
             self._streams.append(stream)
+            if request.start_ns is not None:  # history hook (issue 17): start_time
+                if not await coinmetrics_travel.join_from(self, encoder, sub, request.start_ns):
+                    return
+                continue
             joined = await hub.attach(self, encoder, sub.key, sub.view, resume)
             if request.backfill and sub.backfill:  # history hook (issue 17): store backfill
                 node, look_back = self.node, request.replay

@@ -21,7 +21,7 @@ store does. Rules:
   last stored event at or before T; then replays from the next seq. Nothing stored at or before
   T: the live snapshot.
 * Views: a ``party`` view gets that party's events only, a ``depth`` view of a book the changes
-  of its top levels with the view's checksum, exactly as live (``native_history_views.py``);
+  of its top levels with the view's checksum, exactly as live (``history_frames.py``);
   each Update's ``prev`` is the seq of the last frame this subscription got. A depth view's
   hand-over to live is the hub's reset Snapshot of the live book at that depth (what any
   resume of a depth view gets); a party view's first frame from the hub continues its chain.
@@ -39,7 +39,7 @@ from tickcast.dialects import native
 from tickcast.history.service import READ_FLUSH_TIMEOUT, History
 from tickcast.model import StreamKey, StreamKind, StreamPosition
 from tickcast.model.streams import StreamClass, View
-from tickcast.server.native_history_views import ViewFrames
+from tickcast.server.history_frames import ViewFrames
 from tickcast.session import Attach
 
 if TYPE_CHECKING:

@@ -1,4 +1,5 @@
-"""The native frames of a replay from the history store, for one subscription's view (issue 17).
+"""The frames of a replay from the history store, for one subscription's view and dialect
+encoder (issue 17; native time travel and Coin Metrics ``start_time``).
 
 The frames are the ones a live subscriber of that view got (``hub/frames.py``):
 
@@ -18,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from tickcast.book import DepthView, OrderBook, book_checksum
-from tickcast.dialects.native import NativeEncoder
 from tickcast.history.books import BookState
-from tickcast.hub import party_matches
+from tickcast.hub import Encoder, party_matches
 from tickcast.model import (
     BookDelta,
     BookSnapshot,
@@ -40,7 +40,7 @@ class ViewFrames:
     """Frames of one stream for one view; ``prev`` is the seq of the last frame made."""
 
     def __init__(
-        self, encoder: NativeEncoder, catalog: MarketCatalog, key: StreamKey, view: View, prev: int
+        self, encoder: Encoder, catalog: MarketCatalog, key: StreamKey, view: View, prev: int
     ) -> None:
         self._encoder = encoder
         self._catalog = catalog
@@ -60,7 +60,9 @@ class ViewFrames:
             bids, asks = self._depth.snapshot(self._book)
             checksum = self._checksum(self._book)
         return self.snapshot(
-            StreamPosition(state.seq, state.epoch), [self._levels(bids, asks)], checksum
+            StreamPosition(state.seq, state.epoch),
+            [self._levels(bids, asks, state.time_ns)],
+            checksum,
         )
 
     def snapshot(
@@ -100,8 +102,8 @@ class ViewFrames:
                 bids, asks = self._depth.snapshot(self._book)
                 checksum = self._checksum(self._book)
             return encoder.snapshot_frame(
-                stream, StreamKind.BOOK, envelope.position, (self._levels(bids, asks),),
-                checksum=checksum, reset=True,
+                stream, StreamKind.BOOK, envelope.position,
+                (self._levels(bids, asks, event.time_ns),), checksum=checksum, reset=True,
             )  # fmt: skip
         if isinstance(event, BookDelta):
             if self._depth is None or self._book is None:
@@ -115,8 +117,9 @@ class ViewFrames:
             return encoder.update_frame(stream, envelope.seq, delta, checksum, self.prev)
         return encoder.update_frame(stream, envelope.seq, event, None, self.prev)
 
-    def _levels(self, bids: Sequence[Level], asks: Sequence[Level]) -> BookSnapshot:
-        return BookSnapshot(self._key.subject, tuple(bids), tuple(asks), 0)
+    def _levels(self, bids: Sequence[Level], asks: Sequence[Level], time_ns: int) -> BookSnapshot:
+        """A book snapshot stamped with the book's own time (what a dialect shows as ``time``)."""
+        return BookSnapshot(self._key.subject, tuple(bids), tuple(asks), time_ns)
 
     def _checksum(self, book: OrderBook) -> int | None:
         """The checksum live stamps on a depth view's frames: its top ``min(depth, 10)``."""
