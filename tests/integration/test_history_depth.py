@@ -12,7 +12,7 @@ from tests.integration.test_native_time_travel import BOOK, MARKET, MS, T0, TRAD
 from tests.integration.wire import recv, recv_until
 from websockets.asyncio.client import connect
 
-from tickcast.dialects.timefmt import rfc3339_ns
+from tickcast.model.timefmt import rfc3339_ns
 
 DEPTH = 100
 

@@ -12,7 +12,6 @@ from tests.integration.test_native_time_travel import ClientBook, book_event
 from tests.integration.wire import recv, recv_until
 from websockets.asyncio.client import connect
 
-from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.model import (
     AssetMetric,
     Envelope,
@@ -29,6 +28,7 @@ from tickcast.model import (
     stream_of,
 )
 from tickcast.model.markets import MarketKind
+from tickcast.model.timefmt import rfc3339_ns
 from tickcast.state import StateKeeper
 
 MARKET = Market("acme-foo-usd-spot", "acme", MarketKind.SPOT, "foo", "usd", "FOOUSD", 2, 4)

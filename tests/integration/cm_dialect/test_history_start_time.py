@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.model import AssetMetric, BookDelta, BookSnapshot, Event, Quote, Side, Trade
+from tickcast.model.timefmt import rfc3339_ns
 
 from .helpers import assert_sequence, run_streams
 from .test_history_state_backfill import MARKETS, SPOT

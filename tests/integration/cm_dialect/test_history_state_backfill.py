@@ -11,7 +11,6 @@ from typing import Any
 
 from coinmetrics.api_client import CoinMetricsClient
 
-from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.model import (
     AssetMetric,
     BookDelta,
@@ -22,6 +21,7 @@ from tickcast.model import (
     Position,
     Quote,
 )
+from tickcast.model.timefmt import rfc3339_ns
 
 from .helpers import run_streams
 
