@@ -204,3 +204,29 @@ async def test_depth_view_from_t_follows_the_top_levels_into_live(start_server) 
     for before, message in zip(frames, frames[1:], strict=False):
         if message["type"] == "Update":
             assert message["prev"] == before["seq"]
+
+
+async def test_deep_resume_of_a_party_view_comes_from_the_store(start_server) -> None:
+    """A party view resuming beyond the memory window gets that party's trades from the store,
+    then the bus and live, with its ``prev`` chain, instead of a Gap."""
+    server = await start_server(sources="none", history_size=50)
+    node = server.node
+    node.catalog.add(MARKET)
+    trades = [
+        Trade(MARKET.id, f"t{n}", 100, 1, Side.BUY, T0 + n * MS, "alice" if n % 4 == 0 else "bob")
+        for n in range(300)
+    ]
+    await node.publish(trades)
+    epoch = (await node.bus.position(TRADES)).epoch
+    request = {"type": "Subscribe", "id": 1, "streams": [TRADES], "party": "alice",
+               "from": {TRADES: {"epoch": epoch, "seq": 20}}}  # fmt: skip
+    async with connect(server.ws, additional_headers={"X-API-Key": server.admin_key}) as ws:
+        await ws.send(json.dumps(request))
+        assert (await recv(ws))["type"] == "Subscribed"
+        await node.publish([Trade(MARKET.id, "last", 100, 1, Side.BUY, T0 + DAY_NS // 2, "alice")])
+        last, seen = await recv_until(ws, lambda m: m.get("seq") == 301)
+    frames = [*seen, last]
+    alice = [n + 1 for n in range(20, 300) if n % 4 == 0] + [301]
+    assert [m["type"] for m in frames] == ["Update"] * len(alice)
+    assert [m["seq"] for m in frames] == alice
+    assert frames[0]["prev"] <= 20 and [m["prev"] for m in frames[1:]] == alice[:-1]

@@ -50,10 +50,11 @@ Request = tuple[StreamKey, View, StreamPosition | native.TimeStart | None]
 
 
 def _replayable(key: StreamKey, view: View) -> bool:
-    """Whether a deep resume can be served from the store: EVENT streams and books, full views
-    (time travel serves every stream and view)."""
-    plain = view.depth is None and view.party is None
-    return plain and (key.stream_class is StreamClass.EVENT or key.kind is StreamKind.BOOK)
+    """Whether a deep resume can be served from the store: EVENT streams (a party view too: the
+    hub would answer a Gap) and books without a depth view (time travel serves every stream and
+    view; other STATE streams and depth views resume with the hub's reset snapshot)."""
+    full_book = key.kind is StreamKind.BOOK and view.depth is None
+    return key.stream_class is StreamClass.EVENT or full_book
 
 
 async def wants_history(connection: NativeConnection, attach: Attach) -> bool:
