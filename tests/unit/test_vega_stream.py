@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tickcast.config import load
 from tickcast.dialects.vega.filters import Filter, StreamName
+from tickcast.server.limits import Pool
 from tickcast.server.node import Node
 from tickcast.server.vega_feed import VegaFeed
 from tickcast.server.vega_stream import VegaStream, public_principal
@@ -21,10 +22,12 @@ async def test_a_slow_consumer_gets_the_stream_failure_line_and_leaves_the_feed(
     feed = VegaFeed(node)
     try:
         assert feed.addresses.try_acquire("127.0.0.1", feed.max_streams_per_address)
+        principal = public_principal(node.plans["admin"])
+        admission = await node.connections.admit_principal(principal, Pool.STREAMS, limit=0)
         stream = VegaStream(
             feed=feed,
             selection=Filter(StreamName.TRADES),
-            principal=public_principal(node.plans["admin"]),
+            admission=admission,
             remote="127.0.0.1:1",
             host="127.0.0.1",
         )

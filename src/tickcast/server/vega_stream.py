@@ -3,9 +3,11 @@
 ``admit`` checks a request the way the data-node does (path, key if required, query filters,
 known ids, streams per client address) and returns a :class:`VegaStream` or a
 :class:`Refusal` carrying the single error line to send before dropping the connection.
-A stream's lines go through a byte-bounded outbox with the DISCONNECT policy: a subscriber that
-cannot keep up gets the node's Internal "internal stream failure" line and is dropped, as the
-data-node does when it gives up on a slow channel.
+A stream's lines go through a byte-bounded outbox with the DISCONNECT policy, fed block by block
+through :class:`~tickcast.delivery.slices.Slices`: a block bigger than the budget streams in
+slices as the client reads, so only a subscriber that has not read what came before is cut
+(the node's Internal "internal stream failure" line, as the data-node does when it gives up on a
+slow channel).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from tickcast.auth.plans import Plan
 from tickcast.delivery.outbox import Outbox, OverflowPolicy, Verdict
+from tickcast.delivery.slices import Slices
 from tickcast.dialects.vega import errors
 from tickcast.dialects.vega.filters import (
     Filter,
@@ -94,6 +97,8 @@ class VegaStream:
         self.outbox = Outbox(
             max_bytes=self.node.config.outbox_bytes, policy=OverflowPolicy.DISCONNECT
         )
+        self.slices = Slices(self.outbox, stream=selection.stream)
+        """The current block's lines that wait for room in the outbox."""
         self.messages = 0
         self.bytes = 0
         self.ended = False
@@ -103,7 +108,6 @@ class VegaStream:
         self._drained = asyncio.Event()
         self._finished = asyncio.Event()
         """Set by ``release``: the endpoint is done and the transport dropped."""
-        self._seq = 0
         self._released = False
 
     # -- BlockSubscriber ---------------------------------------------------------------------
@@ -111,16 +115,11 @@ class VegaStream:
     def on_block(self, lines: list[bytes]) -> None:
         if self.ended or not lines:
             return
-        for line in lines:
-            self._seq += 1
-            verdict = self.outbox.push(
-                line, stream=self.selection.stream, seq=self._seq, state=False
-            )
-            if verdict is Verdict.OVERFLOW:
-                self.node.metrics.overflows.inc()
-                logger.info("vega stream %s: slow consumer, dropped", self.id)
-                self.end(errors.stream_failure())
-                return
+        if self.slices.push(lines) is Verdict.OVERFLOW:
+            self.node.metrics.overflows.inc()
+            logger.info("vega stream %s: slow consumer, dropped", self.id)
+            self.end(errors.stream_failure())
+            return
         self._wake.set()
 
     # -- LiveConnection ----------------------------------------------------------------------
@@ -129,7 +128,7 @@ class VegaStream:
         return connection_info(
             self,
             subscriptions=[f"vega:{self.selection.stream.value}"],
-            pending_bytes=self.outbox.pending_bytes,
+            pending_bytes=self.slices.unread_bytes,
             messages=self.messages,
             nbytes=self.bytes,
         )
@@ -161,6 +160,7 @@ class VegaStream:
         self.ended = True
         self.ended_event.set()
         self.feed.unsubscribe(self)
+        self.slices.clear()
         if line is not None:
             self.outbox.push_control(line)
         self._wake.set()
@@ -187,6 +187,7 @@ class VegaStream:
                 frames = self.outbox.drain(WRITE_CHUNK)
                 yield frames
                 self._count(frames)
+                self.slices.refill()  # the next slice of a big block, now that there is room
             if self.ended:
                 self._drained.set()
                 return
