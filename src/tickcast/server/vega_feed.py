@@ -1,10 +1,13 @@
-"""The Vega dialect's shared feed: one ``VegaState`` fed by the bus, and the block clock.
+"""The Vega dialect's shared feed: its pipeline stages, its subscribers and the block clock.
 
-Every envelope reaches ``VegaState.apply`` synchronously (a bus listener, registered after the
-hub's), so a subscriber that takes its snapshot and registers without awaiting in between sees
-every later change exactly once. Every ``vega_block_time`` seconds the block is closed and each
-subscriber gets the block's lines for its filter (built once per distinct filter, bytes shared).
-The block clock runs only while someone is subscribed.
+The derived state Vega reads is computed by ``Step.DERIVE`` stages (``state/derived.py``:
+parties, seeded orders, open candles, accounts) over the node's keeper; the feed adds one
+``Step.OBSERVE`` stage, ``vega-blocks`` (``VegaState.collect``), which encodes each event's items
+for the streams somebody listens to, and nothing when nobody listens. Stages run synchronously
+for every batch, so a subscriber that takes its snapshot and registers without awaiting in
+between sees every later change exactly once. Every ``vega_block_time`` seconds the block is
+closed and each subscriber gets the block's lines for its filter (built once per distinct filter,
+bytes shared). The block clock runs only while someone is subscribed.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from tickcast.auth.metering import ConnectionCounter
+from tickcast.dialects.vega.blocks import Block
+from tickcast.dialects.vega.candles import INTERVAL_SECONDS
 from tickcast.dialects.vega.filters import Filter, StreamName
-from tickcast.dialects.vega.state import Block, VegaState
 from tickcast.model import BookSnapshot, Envelope
 from tickcast.server.node import Node
+from tickcast.server.vega_state import VegaState
 from tickcast.sources.matching import MatchingEngine
 from tickcast.sources.simulator import Simulator
+from tickcast.state.derived import Derived
 from tickcast.state.pipeline import Step
 
 logger = logging.getLogger("tickcast.server")
@@ -48,7 +54,9 @@ class VegaFeed:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.block_time = node.config.vega_block_time
-        self.state = VegaState(node.catalog, simulated_parties(node))
+        catalog = {market.id: market for market in node.catalog}
+        derived = Derived(node.keeper, catalog, simulated_parties(node), INTERVAL_SECONDS)
+        self.state = VegaState((), (), derived=derived)
         self.addresses = ConnectionCounter()
         """Open streams per client address (at most ``vega_max_streams_per_address``)."""
         self.max_streams_per_address = node.config.vega_max_streams_per_address
@@ -61,33 +69,35 @@ class VegaFeed:
         for simulator in simulators(node):
             for market in simulator.markets():
                 self._engines[market.id] = simulator.engine(market.id)
-        self._unlisten = node.pipeline.add(Step.DERIVE, "vega-state", self._on_envelopes)
+        pipeline = node.pipeline
+        removers = [pipeline.add(Step.DERIVE, "vega-seed", self._seed)] if self._engines else []
+        removers.append(derived.register(pipeline))
+        removers.append(pipeline.add(Step.OBSERVE, "vega-blocks", self._collect))
+        self._removers = removers
 
     def _seed(self, envelopes: Sequence[Envelope]) -> None:
         """The simulator seeds its books without publishing the makers' orders: when a
         simulated market's first book snapshot goes by, take its resting orders from the
         engine (the book and the engine agree at that moment)."""
+        if not self._engines:
+            return
         for envelope in envelopes:
             event = envelope.event
             if isinstance(event, BookSnapshot) and event.market in self._engines:
                 engine = self._engines.pop(event.market)
                 self.state.seed_orders(engine.resting_orders())
 
-    def _on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
-        try:
-            if self._engines:
-                self._seed(envelopes)
-            self.state.apply(envelopes, collect=self.streams)
-        except Exception:  # a bad event must not break the bus for the other listeners
-            logger.exception("vega: could not apply events")
+    def _collect(self, envelopes: Sequence[Envelope]) -> None:
+        self.state.collect(envelopes, collect=self.streams)
 
     def subscribe(self, subscriber: BlockSubscriber) -> list[bytes]:
         """Register a subscriber; returns its snapshot lines (empty for update-only streams).
         Synchronous on purpose: nothing can be published between snapshot and registration."""
+        self.streams = self.streams | {subscriber.selection.stream}
+        self.state.need(self.streams)
         lines = self.state.snapshot(subscriber.selection)
         subscriber.joined = self.state.index
         self.subscribers[id(subscriber)] = subscriber
-        self.streams = self.streams | {subscriber.selection.stream}
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.create_task(self._tick_forever())
         return lines
@@ -95,6 +105,7 @@ class VegaFeed:
     def unsubscribe(self, subscriber: BlockSubscriber) -> None:
         if self.subscribers.pop(id(subscriber), None) is not None:
             self.streams = frozenset(s.selection.stream for s in self.subscribers.values())
+            self.state.need(self.streams)
         if not self.subscribers and self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
@@ -116,7 +127,8 @@ class VegaFeed:
         return block
 
     async def stop(self) -> None:
-        self._unlisten()
+        for remove in self._removers:
+            remove()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
