@@ -69,6 +69,7 @@ class Accounts:
         """Nobody needs the balances any more: forget them (``activate`` rebuilds them)."""
         self.active = False
         self._reset()
+        self._general = {}
 
     def _reset(self) -> None:
         self._general = {
