@@ -18,10 +18,10 @@ import argparse
 import time
 
 from tickcast.clock import ManualClock
-from tickcast.dialects.vega.candles import INTERVAL_SECONDS
-from tickcast.dialects.vega.filters import Filter, StreamName
+from tickcast.dialects.vega.endpoint.state import VegaState
+from tickcast.dialects.vega.wire.candles import INTERVAL_SECONDS
+from tickcast.dialects.vega.wire.filters import Filter, StreamName
 from tickcast.model import Envelope, Market, stream_of
-from tickcast.server.vega_state import VegaState
 from tickcast.sources.simulator import Simulator
 from tickcast.state.derived import Derived
 from tickcast.state.keeper import StateKeeper

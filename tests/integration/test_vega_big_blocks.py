@@ -10,11 +10,11 @@ import socket
 import websockets
 from tests.conftest import RunningServer, ServerFactory
 
-from tickcast.dialects.vega.ids import market_hex
+from tickcast.dialects.vega.endpoint.feed import VegaFeed
+from tickcast.dialects.vega.endpoint.stream import VegaStream
+from tickcast.dialects.vega.wire.ids import market_hex
 from tickcast.model import Side, Trade
 from tickcast.server.services import services_of
-from tickcast.server.vega_feed import VegaFeed
-from tickcast.server.vega_stream import VegaStream
 from tickcast.sources.parties import party_id
 
 MARKET = "binance-btc-usdt-spot"
@@ -73,8 +73,7 @@ async def test_a_fast_reader_gets_a_10000_trade_block_whole_and_a_stalled_one_is
 ) -> None:
     budget = 256 * 1024  # a block of 10,000 trades is ~10x this
     server = await start_server(vega_block_time=60, outbox_bytes=budget)
-    feed = services_of(server.app).vega
-    assert feed is not None
+    feed = services_of(server.app).service(VegaFeed)
     path = f"trades?marketIds={market_hex(MARKET)}"
     url = f"ws://{server.host}:{server.port}/api/v2/stream/{path}"
     async with websockets.connect(url, max_size=None) as fast:

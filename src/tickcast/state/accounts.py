@@ -6,7 +6,7 @@ each (party, market)'s latest position alone (GENERAL = deposit + realised PnL -
 the initial margin of the latest position, SETTLEMENT = - the realised PnL of the market), so
 ``activate()`` rebuilds them from the positions the state keeper holds, and while inactive a
 ``Position`` event costs nothing here. While active, each position change yields an
-:class:`~tickcast.dialects.vega.accounts.AccountUpdate` (margin levels, the two accounts, the
+:class:`~tickcast.dialects.vega.wire.accounts.AccountUpdate` (margin levels, the two accounts, the
 ledger transfers) in ``updates``, in event order, for the dialect to encode.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from tickcast.dialects.vega.accounts import (
+from tickcast.dialects.vega.wire.accounts import (
     ACCOUNT_GENERAL,
     ACCOUNT_MARGIN,
     ACCOUNT_SETTLEMENT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from tickcast.dialects.vega.accounts import DEPOSIT
+from tickcast.dialects.vega.wire.accounts import DEPOSIT
 from tickcast.model import Envelope, Market, MarketKind, Position, stream_of
 from tickcast.state.accounts import Accounts
 from tickcast.state.keeper import StateKeeper

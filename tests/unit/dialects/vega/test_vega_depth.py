@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tickcast.dialects.vega.depth import DepthSequencer
+from tickcast.dialects.vega.wire.depth import DepthSequencer
 
 T0 = 1_700_000_000_000_000_000
 

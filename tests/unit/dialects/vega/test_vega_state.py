@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tickcast.dialects.vega.accounts import DEPOSIT
-from tickcast.dialects.vega.filters import Filter, StreamName
-from tickcast.dialects.vega.ids import candle_id, market_hex
+from tickcast.dialects.vega.endpoint.state import VegaState
+from tickcast.dialects.vega.wire.accounts import DEPOSIT
+from tickcast.dialects.vega.wire.filters import Filter, StreamName
+from tickcast.dialects.vega.wire.ids import candle_id, market_hex
 from tickcast.model import (
     BookDelta,
     BookSnapshot,
@@ -23,7 +24,6 @@ from tickcast.model import (
     Trade,
     stream_of,
 )
-from tickcast.server.vega_state import VegaState
 
 BTC = Market("binance-btc-usdt-spot", "binance", MarketKind.SPOT, "btc", "usdt", "BTCUSDT", 2, 5)
 ETH = Market("binance-eth-usdt-spot", "binance", MarketKind.SPOT, "eth", "usdt", "ETHUSDT", 2, 4)
