@@ -46,6 +46,9 @@ from tickcast.model import (
 from tickcast.state.derived import Derived
 from tickcast.state.keeper import StateKeeper
 
+_WATCHED = (StreamKind.BOOK, StreamKind.TRADES, StreamKind.POSITIONS)
+"""The streams whose moves change a market's data (the book first)."""
+
 ACCOUNT_STREAMS = frozenset({StreamName.ACCOUNTS, StreamName.MARGIN_LEVELS, StreamName.LEDGER})
 """The streams that need the account model (``Accounts`` runs only while one is subscribed)."""
 
@@ -65,8 +68,12 @@ class VegaState:
         self.by_hex: dict[str, Market] = {market_hex(m.id): m for m in self._markets.values()}
         self.depth = DepthSequencer()
         self._pending = Pending()
-        self._changed_markets: dict[str, None] = {}
-        self._changed_books: dict[str, None] = {}
+        self._names: dict[str, tuple[str, ...]] = {}
+        """Per market: its book, trades and positions stream names."""
+        self._seen: dict[str, object] = {}
+        """Per book, trades and positions stream: the keeper's position at the last flush."""
+        self._depth_tracked = True
+        """Every batch since the last flush had its book levels tracked (depth updates)."""
 
     @property
     def index(self) -> int:
@@ -102,19 +109,19 @@ class VegaState:
         self.collect(envelopes, collect=collect)
 
     def collect(self, envelopes: Sequence[Envelope], *, collect: Collect) -> None:
-        """Encode the items of the ``collect`` streams into the current block; note what changed
-        (markets, books: cheap) whatever is collected."""
+        """Encode the items of the ``collect`` streams into the current block. Nothing else is
+        done per event: which markets changed is read from the keeper when the block closes."""
         streams = wanted(collect)
+        if StreamName.DEPTH_UPDATES not in streams:
+            self._depth_tracked = False
+        if not streams:
+            return
         updates = iter(self.derived.accounts.updates if self.derived.accounts.active else ())
         for envelope in envelopes:
             event = envelope.event
             if isinstance(event, BookDelta | BookSnapshot):
                 if StreamName.DEPTH_UPDATES in streams:
                     self.depth.changed(event.market, event.bids, event.asks)
-                else:
-                    self.depth.touch(event.market)
-                self._changed_books[event.market] = None
-                self._changed_markets[event.market] = None
                 continue
             if not isinstance(event, Trade | Order | Position):
                 continue
@@ -122,7 +129,6 @@ class VegaState:
             if market is None:
                 continue
             if isinstance(event, Trade):
-                self._changed_markets[market.id] = None
                 if StreamName.TRADES in streams:
                     parties = tuple(p for p in (event.buyer, event.seller) if p)
                     self._add(StreamName.TRADES, encode.trade(market, event), market, parties)
@@ -131,8 +137,31 @@ class VegaState:
                     message = encode.order(market, event)
                     self._add(StreamName.ORDERS, message, market, (event.party,))
             else:
-                self._changed_markets[market.id] = None
                 self._position(market, event, streams, updates)
+
+    def _changes(self) -> tuple[list[str], list[str]]:
+        """Markets whose book changed, and markets whose data changed (book, trades or positions),
+        since the last call, in catalog order: the keeper's stream positions moved."""
+        books: list[str] = []
+        data: list[str] = []
+        position, seen = self._keeper.position, self._seen
+        for market_id in self._markets:
+            names = self._names.get(market_id)
+            if names is None:
+                names = self._names[market_id] = tuple(
+                    str(StreamKey(kind, market_id)) for kind in _WATCHED
+                )
+            moved = False
+            for stream in names:
+                now = position(stream)
+                if now is not seen.get(stream):
+                    seen[stream] = now
+                    moved = True
+                    if stream is names[0]:
+                        books.append(market_id)
+            if moved:
+                data.append(market_id)
+        return books, data
 
     def _add(
         self,
@@ -186,10 +215,13 @@ class VegaState:
     def flush(self, block_ns: int, *, collect: Collect) -> Block:
         """Close the current block; build the items of the ``collect`` streams only."""
         streams = wanted(collect)
+        changed_books, changed_markets = self._changes()
+        if not self._depth_tracked:  # their levels went by untracked: the sequence moves on
+            for market_id in changed_books:
+                self.depth.touch(market_id)
+        self._depth_tracked = True
         changes = self.depth.flush(block_ns)
         traded = self.derived.candles.flush()
-        changed_books, self._changed_books = self._changed_books, {}
-        changed_markets, self._changed_markets = self._changed_markets, {}
         pending = self._pending
         if not streams:
             pending.close(block_ns)
