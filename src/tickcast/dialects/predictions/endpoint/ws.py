@@ -16,10 +16,10 @@ import asyncio
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tickcast.dialects.predictions.endpoint.service import PredictionService
 from tickcast.dialects.predictions.wire import protocol as dialect
 from tickcast.dialects.predictions.wire.protocol import PredictionSession, PredictRequest, Reply
 from tickcast.errors import (
@@ -38,9 +38,6 @@ from tickcast.server.node import Node
 from tickcast.server.seam import frame_writer, incoming
 from tickcast.server.services import services_of
 from tickcast.storage.base import Principal
-
-if TYPE_CHECKING:
-    from tickcast.dialects.predictions.endpoint.service import PredictionService
 
 logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
@@ -204,8 +201,6 @@ async def _admit(websocket: WebSocket, service: PredictionService) -> tuple[Admi
 
 
 async def predictions_endpoint(websocket: WebSocket) -> None:
-    from tickcast.dialects.predictions.endpoint.service import PredictionService
-
     service = services_of(websocket.app).service(PredictionService)
     node = service.node
     await websocket.accept()
