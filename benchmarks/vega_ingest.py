@@ -22,8 +22,14 @@ from typing import Any
 
 from tickcast.clock import ManualClock
 from tickcast.config import load
+from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.server.node import Node
 from tickcast.sources.simulator import Simulator
+
+try:
+    from tickcast.delivery.slices import Slices
+except ImportError:  # pragma: no cover  (before slices existed: ``on_block`` is used)
+    Slices = None  # type: ignore[assignment,misc]
 
 try:  # this tree's layout, or the flat one before the dialect packages (to measure "before")
     from tickcast.dialects.vega.endpoint.feed import VegaFeed
@@ -37,15 +43,26 @@ except ImportError:  # pragma: no cover
 
 
 class Reader:
-    """A subscriber that takes its lines and counts them."""
+    """A subscriber that reads everything it is given at once and counts the lines (the feed's
+    batch protocol: ``slices``/``wake``; or ``on_block`` on trees before it)."""
 
     def __init__(self, selection: Filter) -> None:
-        self.selection = selection
+        self.selection = self.key = selection
         self.joined = 0
         self.lines = 0
+        self.outbox = Outbox(max_bytes=1 << 30, policy=OverflowPolicy.DISCONNECT)
+        self.slices: Any = Slices(self.outbox, stream="vega") if Slices is not None else None
 
     def on_block(self, lines: list[bytes]) -> None:
         self.lines += len(lines)
+
+    def wake(self) -> None:
+        while len(self.outbox):
+            self.lines += len(self.outbox.drain())
+            self.slices.refill()
+
+    def overflow(self) -> None:
+        raise AssertionError("an in-process reader never falls behind")
 
 
 def _events(count: int) -> list[Any]:

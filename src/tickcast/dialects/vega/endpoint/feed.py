@@ -23,6 +23,7 @@ from tickcast.dialects.vega.endpoint.state import VegaState
 from tickcast.dialects.vega.wire.blocks import Block
 from tickcast.dialects.vega.wire.candles import INTERVAL_SECONDS
 from tickcast.dialects.vega.wire.filters import Filter, StreamName
+from tickcast.hub import BatchGroups, BatchSubscriber
 from tickcast.model import BookSnapshot, Envelope
 from tickcast.server.node import Node
 from tickcast.sources.matching import MatchingEngine
@@ -33,9 +34,8 @@ from tickcast.state.pipeline import Step
 logger = logging.getLogger("tickcast.server")
 
 
-class BlockSubscriber(Protocol):
+class BlockSubscriber(BatchSubscriber, Protocol):
     selection: Filter
-    joined: int
 
     def on_block(self, lines: list[bytes]) -> None:
         """The lines of a closed block for this subscriber's filter (may be empty)."""
@@ -60,7 +60,8 @@ class VegaFeed:
         self.addresses = ConnectionCounter()
         """Open streams per client address (at most ``vega_max_streams_per_address``)."""
         self.max_streams_per_address = node.config.vega_max_streams_per_address
-        self.subscribers: dict[int, BlockSubscriber] = {}
+        self.subscribers = BatchGroups()
+        """The open streams, grouped by filter (``tickcast.hub.BatchGroups``)."""
         self.streams: frozenset[StreamName] = frozenset()
         """The streams someone is subscribed to: only their items are built."""
         self.blocks = 0
@@ -97,14 +98,15 @@ class VegaFeed:
         self.state.need(self.streams)
         lines = self.state.snapshot(subscriber.selection)
         subscriber.joined = self.state.index
-        self.subscribers[id(subscriber)] = subscriber
+        self.subscribers.add(subscriber)
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.create_task(self._tick_forever())
         return lines
 
     def unsubscribe(self, subscriber: BlockSubscriber) -> None:
-        if self.subscribers.pop(id(subscriber), None) is not None:
-            self.streams = frozenset(s.selection.stream for s in self.subscribers.values())
+        if self.subscribers.remove(subscriber):
+            keys = self.subscribers.keys_in_use()
+            self.streams = frozenset(key.stream for key in keys if isinstance(key, Filter))
             self.state.need(self.streams)
         if not self.subscribers and self._ticker is not None:
             self._ticker.cancel()
@@ -116,14 +118,10 @@ class VegaFeed:
             self.close_block()
 
     def close_block(self) -> Block:
-        """Close the current block and hand its lines to every subscriber."""
+        """Close the current block and hand its lines to every subscriber (once per filter)."""
         block = self.state.flush(self.node.clock.time_ns(), collect=self.streams)
         self.blocks += 1
-        for subscriber in list(self.subscribers.values()):
-            try:
-                subscriber.on_block(block.lines(subscriber.selection, subscriber.joined))
-            except Exception:
-                logger.exception("vega: block delivery failed")
+        self.subscribers.deliver(block.lines)
         return block
 
     async def stop(self) -> None:

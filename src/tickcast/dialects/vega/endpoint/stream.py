@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from tickcast.auth.plans import Plan
-from tickcast.delivery.outbox import Outbox, OverflowPolicy, Verdict
+from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.delivery.slices import Slices
 from tickcast.dialects.vega.endpoint.feed import VegaFeed
 from tickcast.dialects.vega.wire import errors
@@ -34,6 +34,7 @@ from tickcast.dialects.vega.wire.filters import (
 )
 from tickcast.dialects.vega.wire.ids import market_hex, parse_candle_id
 from tickcast.errors import LimitExceeded
+from tickcast.hub import push_lines
 from tickcast.model import StreamKind
 from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, connection_info
 from tickcast.server.credentials import api_key_from
@@ -76,7 +77,7 @@ def public_principal(plan: Plan) -> Principal:
 
 
 class VegaStream:
-    """A ``LiveConnection`` of the node and a ``BlockSubscriber`` of the feed."""
+    """A ``LiveConnection`` of the node and a ``BatchSubscriber`` of the feed's groups."""
 
     dialect = "vega"
 
@@ -110,17 +111,25 @@ class VegaStream:
         """Set by ``release``: the endpoint is done and the transport dropped."""
         self._released = False
 
-    # -- BlockSubscriber ---------------------------------------------------------------------
+    # -- BatchSubscriber (tickcast.hub) ------------------------------------------------------
+
+    @property
+    def key(self) -> Filter:
+        return self.selection
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def overflow(self) -> None:
+        """It has not read what came before and the next block does not fit: cut."""
+        self.node.metrics.overflows.inc()
+        logger.info("vega stream %s: slow consumer, dropped", self.id)
+        self.end(errors.stream_failure())
 
     def on_block(self, lines: list[bytes]) -> None:
-        if self.ended or not lines:
-            return
-        if self.slices.push(lines) is Verdict.OVERFLOW:
-            self.node.metrics.overflows.inc()
-            logger.info("vega stream %s: slow consumer, dropped", self.id)
-            self.end(errors.stream_failure())
-            return
-        self._wake.set()
+        """A closed block's lines for this stream (what ``BatchGroups.deliver`` hands it)."""
+        if not self.ended:
+            push_lines(self, lines)
 
     # -- LiveConnection ----------------------------------------------------------------------
 
