@@ -6,15 +6,15 @@ parties, seeded orders, open candles, accounts) over the node's keeper; the feed
 for the streams somebody listens to, and nothing when nobody listens. Stages run synchronously
 for every batch, so a subscriber that takes its snapshot and registers without awaiting in
 between sees every later change exactly once. Every ``vega_block_time`` seconds the block is
-closed and each subscriber gets the block's lines for its filter (built once per distinct filter,
-bytes shared). The block clock runs only while someone is subscribed.
+closed and the subscribers, members of the hub's ``BatchGroups`` grouped by filter, get its
+lines (built once per distinct filter, bytes shared), each through its slices and outbox. The
+block clock runs only while someone is subscribed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -30,8 +30,6 @@ from tickcast.sources.matching import MatchingEngine
 from tickcast.sources.simulator import Simulator
 from tickcast.state.derived import Derived
 from tickcast.state.pipeline import Step
-
-logger = logging.getLogger("tickcast.server")
 
 
 class BlockSubscriber(BatchSubscriber, Protocol):
