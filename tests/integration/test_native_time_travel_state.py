@@ -4,14 +4,17 @@ duplicate, ``prev`` chained over what the view shows."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.integration.test_native_time_travel import ClientBook, book_event
 from tests.integration.wire import recv, recv_until
 from websockets.asyncio.client import connect
 
+from tickcast.client import Client, Snapshot, Update
 from tickcast.model import (
     AssetMetric,
     Envelope,
@@ -230,3 +233,31 @@ async def test_deep_resume_of_a_party_view_comes_from_the_store(start_server) ->
     assert [m["type"] for m in frames] == ["Update"] * len(alice)
     assert [m["seq"] for m in frames] == alice
     assert frames[0]["prev"] <= 20 and [m["prev"] for m in frames[1:]] == alice[:-1]
+
+
+async def test_sdk_since_on_a_party_view_of_state_streams(start_server) -> None:
+    """The SDK's ``subscribe(..., party=, since=)`` on orders and positions: a Snapshot as of
+    ``since``, then that party's updates into live, with every ``prev`` checked by the SDK and
+    no Gap."""
+    server = await start_server(sources="none", history_size=50)
+    node = server.node
+    node.catalog.add(MARKET)
+    await publish_state(node, 0, 300)
+    since = datetime.fromtimestamp((T0 + 120 * MS + MS // 2) / 1e9, tz=UTC)
+    seqs: dict[str, list[int]] = {ORDERS: [], POSITIONS: []}
+    others: list[object] = []
+    async with Client(server.ws, server.admin_key) as client, asyncio.timeout(20):
+        subscription = client.subscribe([ORDERS, POSITIONS], party="alice", since=since)
+        async for message in subscription:
+            if isinstance(message, Snapshot | Update):
+                seqs[message.stream].append(message.seq)
+                if all(s[-1:] == [298] for s in seqs.values()):
+                    await publish_state(node, 300, 310)  # live after the replay
+                if all(s[-1:] == [310] for s in seqs.values()):
+                    break
+            else:
+                others.append(message)
+        assert client.stats.gaps == 0
+    assert others == []
+    alice = [121] + [n + 1 for n in range(121, 310) if n % 3 == 0]
+    assert seqs[ORDERS] == alice and seqs[POSITIONS] == alice
