@@ -78,16 +78,20 @@ def serve_workers(config: ServerConfig) -> int:
             time.sleep(0.2)
     finally:
         reserve.close()
-        for process in workers:
-            if process.is_alive() and process.pid is not None:
-                process.terminate()
-        deadline = time.monotonic() + 15
-        for process in workers:
-            process.join(max(0.1, deadline - time.monotonic()))
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-    failed = not stopping
-    if failed:
+        _stop_workers(workers)
+    if not stopping:
         print("tickcast: a worker exited; stopped the others", file=sys.stderr, flush=True)
-    return 1 if failed else 0
+    return 0 if stopping else 1
+
+
+def _stop_workers(workers: list[BaseProcess]) -> None:
+    """SIGTERM every worker, wait up to 15 s in all, then SIGKILL the ones still alive."""
+    for process in workers:
+        if process.is_alive() and process.pid is not None:
+            process.terminate()
+    deadline = time.monotonic() + 15
+    for process in workers:
+        process.join(max(0.1, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(5)

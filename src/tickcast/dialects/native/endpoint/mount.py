@@ -14,7 +14,7 @@ from tickcast.server.node import Node
 
 WS_PATH = "/api/v1/ws"
 
-_docs = APIRouter()
+_docs = APIRouter(generate_unique_id_function=openapi.operation_id)
 
 
 @_docs.get(

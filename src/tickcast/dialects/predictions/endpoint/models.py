@@ -23,13 +23,14 @@ from tickcast.model.streams import StreamKey, StreamKind
 from tickcast.predict.features import FeatureComputer, labelled_rows, parse_features
 from tickcast.predict.spec import DEFAULT_ALGORITHM, ModelError, ModelMeta, ModelRef
 from tickcast.predict.training import Table, table_from_csv, table_from_rows
+from tickcast.server import openapi
 from tickcast.server.control.auth import ADMIN_PLAN, node_of, principal
 from tickcast.server.control.schemas import ApiError
 from tickcast.server.http_limits import MODELS_MAX_BODY_BYTES
 from tickcast.server.services import services_of
 from tickcast.storage.base import Principal
 
-router = APIRouter(tags=["predictions"])
+router = APIRouter(tags=["predictions"], generate_unique_id_function=openapi.operation_id)
 Caller = Annotated[Principal, Depends(principal)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ApiError, "description": "Invalid input (status_code 1003)"},

@@ -1,8 +1,7 @@
 """Wiring of the prediction service: registry, ``/ws`` endpoint, live predictions, routes.
 
-``dialect(node)`` is what the registry calls: ``None`` when predictions are off, else the
-routes and the service, which starts and stops with the app (``start``/``stop``). Training
-runs in a one-process pool (spawned on first use) so that fitting a model never stalls the
+The service starts and stops with the app (``start``/``stop``; ``mount.dialect`` wires it).
+Training runs in a one-process pool (spawned on first use) so that fitting a model never stalls the
 event loop.
 """
 
@@ -15,18 +14,16 @@ import multiprocessing.process
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from starlette.routing import WebSocketRoute
-
-from tickcast.config import ServerConfig
 from tickcast.dialects.predictions.endpoint.live import LivePredictions
-from tickcast.dialects.predictions.endpoint.ws import PredictionConnection, predictions_endpoint
-from tickcast.features import available, require
 from tickcast.predict.registry import ModelRegistry
 from tickcast.predict.repository import FilesystemRepository
-from tickcast.server.dialect import Dialect
 from tickcast.server.node import Node
 from tickcast.server.orphans import die_with_parent
+
+if TYPE_CHECKING:
+    from tickcast.dialects.predictions.endpoint.ws import PredictionConnection
 
 logger = logging.getLogger("tickcast.server")
 WS_PATH = "/ws"
@@ -78,33 +75,3 @@ class PredictionService:
             for process in list(processes.values()):
                 process.terminate()
         await asyncio.to_thread(pool.shutdown, True)
-
-
-def predictions_enabled(config: ServerConfig) -> bool:
-    """``predictions = "auto"`` turns ``/ws`` and the model routes on when the ``predict`` extra
-    is installed; without it they are off and one line says so (docs/installing.md)."""
-    if config.predictions == "off":
-        return False
-    if config.predictions == "on":
-        require("predict", 'predictions (predictions = "on")')
-        return True
-    if not available("predict"):
-        logger.warning(
-            "predictions are off: /ws and /api/v1/models need tickcast's 'predict' extra "
-            "(pip install 'tickcast[predict]')"
-        )
-        return False
-    return True
-
-
-def dialect(node: Node) -> Dialect | None:
-    """``/ws`` and the model routes, or ``None`` when predictions are off."""
-    if not predictions_enabled(node.config):
-        return None
-    from tickcast.dialects.predictions.endpoint.models import router
-
-    service = PredictionService(node)
-    routes = [*router.routes, WebSocketRoute(WS_PATH, predictions_endpoint)]
-    return Dialect(
-        "predictions", routes=routes, service=service, start=service.start, stop=service.stop
-    )

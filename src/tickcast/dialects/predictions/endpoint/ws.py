@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from typing import TYPE_CHECKING
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tickcast.dialects.predictions.endpoint.connection import PredictionConnection
+from tickcast.dialects.predictions.endpoint.service import PredictionService
 from tickcast.dialects.predictions.wire import protocol as dialect
 from tickcast.errors import (
     AuthTimeout,
@@ -34,9 +34,6 @@ from tickcast.server.limits import Pool
 from tickcast.server.node import Node
 from tickcast.server.services import services_of
 from tickcast.storage.base import Principal
-
-if TYPE_CHECKING:
-    from tickcast.dialects.predictions.endpoint.service import PredictionService
 
 logger = logging.getLogger("tickcast.server")
 
@@ -100,8 +97,6 @@ async def _admit(websocket: WebSocket, service: PredictionService) -> tuple[Admi
 
 
 async def predictions_endpoint(websocket: WebSocket) -> None:
-    from tickcast.dialects.predictions.endpoint.service import PredictionService
-
     service = services_of(websocket.app).service(PredictionService)
     node = service.node
     await websocket.accept()

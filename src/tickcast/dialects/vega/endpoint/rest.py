@@ -8,9 +8,12 @@ from starlette.responses import JSONResponse
 from tickcast.dialects.vega.endpoint.feed import VegaFeed
 from tickcast.dialects.vega.wire import rest
 from tickcast.dialects.vega.wire.ids import is_hex_id
+from tickcast.server import openapi
 from tickcast.server.services import services_of
 
-router = APIRouter(prefix="/api/v2", tags=["vega"])
+router = APIRouter(
+    prefix="/api/v2", tags=["vega"], generate_unique_id_function=openapi.operation_id
+)
 
 
 def _feed(request: Request) -> VegaFeed:
