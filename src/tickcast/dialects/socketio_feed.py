@@ -19,11 +19,13 @@ Subscription rules:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tickcast.model.bench import StampedTicker
-from tickcast.model.events import Ticker
+from tickcast.model.envelope import StreamPosition
+from tickcast.model.events import Event, Ticker
+from tickcast.model.streams import StreamKind
 
 FEED = "socketio-feed"
 """The plan feature (``Plan.allows_feed``) and the dialect name in the control plane."""
@@ -205,3 +207,59 @@ def event_frame(event: str, *args: object) -> str:
     """The WebSocket text frame of an event in the feed's namespace, as python-socketio writes
     it: Engine.IO ``4`` (message), Socket.IO ``2`` (event), ``/api-ws,``, then the JSON array."""
     return "42" + NAMESPACE + "," + json.dumps([event, *args], separators=(",", ":"))
+
+
+NOOP = b"6"
+"""An Engine.IO NOOP packet: what the encoder renders where the feed has nothing to say (a
+snapshot or a gap notice: the feed sends ``initial-prices`` itself and has no gaps). Clients
+ignore it; the feed never writes it (see :func:`is_message`)."""
+
+
+def is_message(frame: bytes) -> bool:
+    """Whether an encoded frame is an Engine.IO message (``4...``) to send, not a NOOP."""
+    return frame[:1] == b"4"
+
+
+class FeedEncoder:
+    """The hub's encoder of the feed: a ticker becomes the WebSocket payload of its
+    ``price-update`` packet (``42/api-ws,["price-update",{...}]``), encoded ONCE per update for
+    every connection of the group.
+
+    ``conflation_ms`` is the delivery policy of its connections, carried as data: the hub gives
+    the channels of an encoder with ``conflation_s`` > 0 a clock (``hub/conflation.py``) that
+    sends only the newest frame per stream every ``conflation_s``. Encoders with different
+    policies have different names, so their connections never share a group or a channel.
+    """
+
+    __slots__ = ("conflation_s", "name")
+
+    def __init__(self, conflation_ms: int = 0) -> None:
+        self.conflation_s = conflation_ms / 1000
+        self.name = FEED if conflation_ms <= 0 else f"{FEED}/{conflation_ms}ms"
+
+    def update_frame(
+        self, stream: str, seq: int, event: Event, checksum: int | None, prev: int | None = None
+    ) -> bytes:
+        if not isinstance(event, Ticker):
+            return NOOP
+        return event_frame(PRICE_UPDATE, market_update(event)).encode()
+
+    def snapshot_frame(
+        self,
+        stream: str,
+        kind: StreamKind,
+        position: StreamPosition,
+        events: Sequence[Event],
+        *,
+        checksum: int | None,
+        reset: bool,
+    ) -> bytes:
+        return NOOP
+
+    def gap_frame(self, stream: str, epoch: str, from_seq: int, to_seq: int, reason: str) -> bytes:
+        return NOOP
+
+
+def stream_of(symbol: str) -> str:
+    """The bus stream of a feed symbol's prices (``"BTC"`` → ``"ticker:btc"``)."""
+    return f"ticker:{asset_of(symbol)}"

@@ -165,3 +165,18 @@ def call_soon(callback: Callable[[], None]) -> None:
         callback()
         return
     loop.call_soon(callback)
+
+
+def call_later(delay: float, callback: Callable[[], None]) -> Callable[[], None]:
+    """Run ``callback`` after ``delay`` seconds; returns its cancel. At once when no loop is
+    running (sync tests), like :func:`call_soon`."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        callback()
+        return _nothing
+    return loop.call_later(delay, callback).cancel
+
+
+def _nothing() -> None:
+    return None

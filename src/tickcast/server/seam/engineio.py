@@ -12,7 +12,10 @@ Internals relied on (pinned by tests/unit/server/seam/test_contract.py):
   reason)`` and its ``queue`` (an ``asyncio.Queue``: ``qsize``, ``put_nowait(None)`` ends the
   writer, ``_unfinished_tasks`` counts packets taken but not yet handed on);
 * ``eio.send(eio_sid, text)`` queues synchronously (no suspension before the packet is queued);
-  ``eio.disconnect(eio_sid)``; ``eio.reason.CLIENT_DISCONNECT`` / ``SERVER_DISCONNECT``.
+  ``eio.disconnect(eio_sid)``; ``eio.reason.CLIENT_DISCONNECT`` / ``SERVER_DISCONNECT``;
+* ``engineio.packet.Packet(MESSAGE, data=text)`` put with ``queue.put_nowait``: what
+  ``eio.send`` queues, without its coroutine (``Sessions.queue``: the feed queues from the hub's
+  synchronous delivery; the session's ping task still detects a dead client).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 import socketio
+from engineio import packet as eio_packet
 from starlette.types import ASGIApp
 
 logger = logging.getLogger("tickcast.server")
@@ -105,6 +109,16 @@ class Sessions:
         """Packets waiting in the session's queue (0 without a session)."""
         socket_ = self._socket(eio_sid)
         return 0 if socket_ is None else int(socket_.queue.qsize())
+
+    def queue(self, eio_sid: str, text: str) -> int:
+        """Queue one Engine.IO message packet now, synchronously; returns the number of
+        packets then queued for the session, or -1 if it is gone or closing (nothing queued)."""
+        socket_ = self._socket(eio_sid)
+        if socket_ is None or socket_.closed or socket_.closing:
+            return -1
+        queue = socket_.queue
+        queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=text))
+        return int(queue.qsize())
 
     def send(self, eio_sid: str, text: str) -> Awaitable[None]:
         """Queue one Engine.IO message packet (synchronously, see the module docstring). The
