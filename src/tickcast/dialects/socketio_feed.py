@@ -58,6 +58,8 @@ SYMBOLS: tuple[str, ...] = (
 
 _ORDER = {symbol: index for index, symbol in enumerate(SYMBOLS)}
 
+ALL_SYMBOLS = frozenset(SYMBOLS)
+
 MAX_SYMBOLS_PER_REQUEST = 100
 """A ``subscribe``/``unsubscribe`` listing more entries than this is malformed."""
 
@@ -160,14 +162,17 @@ class Change:
 class Selection:
     """The symbols one connection receives (the rules are in the module docstring)."""
 
+    __slots__ = ("_narrowed", "_symbols", "available")
+
     def __init__(self, available: Iterable[str]) -> None:
-        self.available = frozenset(available)
-        self._symbols = set(self.available)
+        self.available = available if isinstance(available, frozenset) else frozenset(available)
+        self._symbols: frozenset[str] = self.available
+        """Replaced, never mutated: a fresh connection shares the set of what it may see."""
         self._narrowed = False
 
     @property
     def symbols(self) -> frozenset[str]:
-        return frozenset(self._symbols)
+        return self._symbols
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._symbols
@@ -177,20 +182,20 @@ class Selection:
         wanted = set(symbols) & self.available
         if not wanted:
             return Change(frozenset(), frozenset())
-        before = set(self._symbols)
+        before = self._symbols
         if self._narrowed:
-            self._symbols |= wanted
+            self._symbols = before | wanted
         else:
-            self._symbols = wanted
+            self._symbols = frozenset(wanted)
             self._narrowed = True
-        return Change(frozenset(self._symbols - before), frozenset(before - self._symbols))
+        return Change(self._symbols - before, before - self._symbols)
 
     def unsubscribe(self, symbols: Iterable[str]) -> Change:
         """Apply an ``unsubscribe`` of known symbols."""
-        removed = self._symbols & set(symbols)
-        self._symbols -= removed
+        removed = self._symbols & frozenset(symbols)
+        self._symbols = self._symbols - removed
         self._narrowed = True
-        return Change(frozenset(), frozenset(removed))
+        return Change(frozenset(), removed)
 
 
 def ack(selection: Selection, request: SymbolRequest) -> dict[str, object]:

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
+from typing import cast
 
-from tickcast.delivery.channel import Channel
+from tickcast.delivery.channel import Channel, Framing
 from tickcast.hub.conflation import CallLater, ConflatingChannel, conflation_of
 from tickcast.hub.parts import SETTLE_INTERVAL_S, Group, Shared, SharedSubscriber, call_later
 from tickcast.model import View
 
 Groups = dict[str, dict[tuple[str, View], Group]]
+ChannelKey = tuple[Framing, frozenset[tuple[str, str, View]]]
+"""A shared channel's key: its sinks' framing and its subscription set (group idents)."""
 
 
 class SharedChannels:
@@ -117,7 +120,7 @@ class SharedChannels:
         self._slow.discard(id(subscriber))
         if not shared.live:
             return
-        key = (shared.sink.framing, frozenset(shared.live))
+        key = (shared.sink.framing, shared.live)
         channel = self._channels.get(key)
         if channel is None:
             channel = self._new_channel(key, shared)
@@ -126,6 +129,8 @@ class SharedChannels:
                 group = self._groups.get(stream, {}).get((name, view))
                 if group is not None:
                     group.channels[key] = channel
+        else:
+            shared.live = cast(ChannelKey, channel.key)[1]  # one set for the channel's members
         channel.join(subscriber)
         shared.channel = channel
 

@@ -6,7 +6,7 @@ are in ``channels``, joining and resuming in ``joining``, frames in ``frames``, 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import cast
 
 from tickcast.bus import Bus
@@ -223,6 +223,17 @@ class Hub:
         return await self._joins.attach(
             subscriber, encoder, key, view, resume, max_replay=max_replay, page_replay=page_replay
         )
+
+    def join_live(
+        self, subscriber: Subscriber, encoder: Encoder, keys: Iterable[StreamKey], view: View
+    ) -> None:
+        """Join streams at once from the keeper's current position, without first frames
+        (``Joiner.join_live``; the Socket.IO feed)."""
+        self._joins.join_live(subscriber, encoder, keys, view)
+
+    def leave(self, subscriber: Subscriber, streams: Iterable[str]) -> None:
+        """Detach from several streams at once (``Joiner.leave``)."""
+        self._joins.leave(subscriber, streams)
 
     def go_live(self, subscriber: Subscriber, joined: Joined, encoder: Encoder) -> None:
         """Queue the joined frames, then the buffered live frames past ``last_seq``."""

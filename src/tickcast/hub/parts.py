@@ -85,7 +85,9 @@ class SharedSubscriber(Subscriber, Protocol):
 class Shared:
     subscriber: SharedSubscriber
     sink: Sink
-    live: set[tuple[str, str, View]] = field(default_factory=set)
+    live: frozenset[tuple[str, str, View]] = frozenset()
+    """The idents of its live groups; replaced, never mutated, so that the members of one
+    channel share one set (the channel key's)."""
     channel: Channel | None = None
 
 
@@ -122,10 +124,11 @@ class Group:
     """For a ``RunEncoder``: the envelopes of the current run (else None)."""
     prev: int = 0
     """The seq of the last frame this group emitted: the ``prev`` of its next Update."""
+    ident: tuple[str, str, View] = field(init=False)
+    """``(stream, encoder name, view)``: one tuple, shared by every member's live set."""
 
-    @property
-    def ident(self) -> tuple[str, str, View]:
-        return (str(self.key), self.encoder.name, self.view)
+    def __post_init__(self) -> None:
+        self.ident = (str(self.key), self.encoder.name, self.view)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine, Iterable
-from dataclasses import replace
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -40,7 +39,6 @@ from starlette.websockets import WebSocket
 from tickcast.dialects import socketio_feed as feed
 from tickcast.dialects.socketio_feed import NAMESPACE, FeedEncoder, MarketUpdate, is_message
 from tickcast.errors import InvalidApiKey, NotEntitled, TickcastError, Unavailable
-from tickcast.hub import Joined
 from tickcast.model import FULL_VIEW, StreamKey, Ticker
 from tickcast.server.connections import Admission
 from tickcast.server.limits import Pool
@@ -160,13 +158,13 @@ class SocketIOFeed:
     def _available_to(self, principal: Principal) -> frozenset[str]:
         """Every symbol, or for a test key the symbols of simulated assets only."""
         if not principal.test:
-            return frozenset(feed.SYMBOLS)
+            return feed.ALL_SYMBOLS
         catalog = self.node.catalog
         assets = {catalog.get(market).base for market in self.node.simulated_markets}
         return frozenset(s for s in feed.SYMBOLS if feed.asset_of(s) in assets)
 
     async def _go_live(self, connection: FeedConnection) -> None:
-        """Join the selected symbols' streams, queue ``initial-prices``, go live."""
+        """Queue ``initial-prices`` and join the selected symbols' streams."""
         try:
             if connection.closed:
                 return
@@ -175,47 +173,24 @@ class SocketIOFeed:
                 await self.sessions.drop_namespace(connection.sid)
                 self._forget(connection)
                 return
-            joined = await self._attach(connection, connection.selection.symbols)
-            if joined is None:
-                return
-            # No await from here: every update reaching the connection is newer than the prices
-            # cut now, and comes after them on its queue.
+            # No await: every update reaching the connection is newer than the prices cut now,
+            # and comes after them on its queue.
             updates = self._current_prices(connection.selection.available)
             frame = feed.event_frame(feed.INITIAL_PRICES, updates).encode()
             self._queue(connection, [frame])
-            self._open_streams(connection, joined)
+            self._join(connection, connection.selection.symbols)
             connection.live = True
         finally:
             connection.joining = None
 
-    async def _attach(
-        self, connection: FeedConnection, symbols: Iterable[str]
-    ) -> list[Joined] | None:
-        """Join the hub's streams of ``symbols`` (buffering their live frames); None if the
-        connection closed meanwhile (then it is detached again)."""
-        hub = self.node.hub
-        joined = [
-            await hub.attach(connection, connection.encoder, self._keys[symbol], FULL_VIEW, None)
-            for symbol in feed.ordered(symbols)
-        ]
-        if connection.closed:
-            self._detach(connection, feed.SYMBOLS)
-            return None
-        return joined
+    def _join(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
+        """Join the hub's streams of ``symbols``, live from now (``Hub.join_live``)."""
+        keys = [self._keys[symbol] for symbol in feed.ordered(symbols)]
+        if keys:
+            self.node.hub.join_live(connection, connection.encoder, keys, FULL_VIEW)
 
-    def _open_streams(self, connection: FeedConnection, joined: list[Joined]) -> None:
-        """Go live on joined streams from the state keeper's position: the feed sends no
-        snapshot per stream (``initial-prices`` covers the current prices)."""
-        hub, keeper = self.node.hub, self.node.keeper
-        for item in joined:
-            position = keeper.position(item.stream)
-            last = position.seq if position is not None else item.last_seq
-            hub.go_live(connection, replace(item, frames=(), last_seq=last), connection.encoder)
-
-    def _detach(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
-        hub = self.node.hub
-        for symbol in symbols:
-            hub.detach(connection, feed.stream_of(symbol))
+    def _leave(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
+        self.node.hub.leave(connection, [feed.stream_of(symbol) for symbol in symbols])
 
     def _current_prices(self, symbols: frozenset[str]) -> list[MarketUpdate]:
         """The MarketUpdate of each symbol with a ticker, from the state keeper."""
@@ -242,7 +217,7 @@ class SocketIOFeed:
         if self._connections.pop(connection.sid, None) is None:
             return
         connection.closed = True
-        self._detach(connection, feed.SYMBOLS)  # reports what its channel wrote for it
+        self._leave(connection, feed.SYMBOLS)  # reports what its channel wrote for it
         if connection.lease is not None:
             connection.lease.end()  # unregisters, meters, gives the feed slot back
 
@@ -281,12 +256,10 @@ class SocketIOFeed:
         else:
             change = selection.subscribe(request.known)
         if connection.live and not connection.closed:
-            # detaching flushes the hub's pending frames first: nothing of a removed symbol
-            # follows the acknowledgement
-            self._detach(connection, change.removed)
-            joined = await self._attach(connection, change.added)
-            if joined:
-                self._open_streams(connection, joined)
+            # leaving flushes the hub's pending frames first and puts the connection back on
+            # its queue: nothing of a removed symbol follows the acknowledgement
+            self._leave(connection, change.removed)
+            self._join(connection, change.added)
         return feed.ack(selection, request)
 
     # -- delivery (called by FeedConnection.wake / overflow) --------------------------------
