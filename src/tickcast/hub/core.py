@@ -12,6 +12,7 @@ from typing import cast
 from tickcast.bus import Bus
 from tickcast.delivery.outbox import Resync, Verdict
 from tickcast.hub.channels import Groups, SharedChannels
+from tickcast.hub.conflation import CallLater
 from tickcast.hub.frames import Framer
 from tickcast.hub.joining import Joiner
 from tickcast.hub.parts import (
@@ -21,6 +22,7 @@ from tickcast.hub.parts import (
     RunEncoder,
     SharedSubscriber,
     Subscriber,
+    call_later,
     call_soon,
 )
 from tickcast.model import Envelope, MarketCatalog, StreamClass, StreamKey, StreamPosition, View
@@ -41,15 +43,17 @@ class Hub:
         catalog: MarketCatalog,
         keeper: StateKeeper | None = None,
         schedule: Callable[[Callable[[], None]], None] | None = None,
+        later: CallLater | None = None,
         listen: bool = True,
     ) -> None:
         """``listen=False``: the caller feeds :meth:`on_envelopes` itself (the node's ingest
-        pipeline, ``state/pipeline.py``, runs the hub as its first stage)."""
+        pipeline, ``state/pipeline.py``, runs the hub as its first stage). ``schedule`` runs a
+        callback in the next loop pass, ``later`` after a delay (conflating channels)."""
         self._keeper = keeper or StateKeeper()
         self._groups: Groups = {}
         self._remove_listener = bus.listen(self.on_envelopes) if listen else _nothing
         self.frames_encoded = 0
-        self._channels = SharedChannels(self._groups, schedule or call_soon)
+        self._channels = SharedChannels(self._groups, schedule or call_soon, later or call_later)
         self.framer = Framer(catalog=catalog, keeper=self._keeper)
         self._joins = Joiner(
             bus=bus,

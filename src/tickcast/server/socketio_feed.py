@@ -180,6 +180,8 @@ class SocketIOFeed:
             self._queue(connection, [frame])
             self._join(connection, connection.selection.symbols)
             connection.live = True
+            if connection.sink is not None:
+                self.sessions.on_idle(connection.eio_sid, connection.idle)
         finally:
             connection.joining = None
 
@@ -283,13 +285,25 @@ class SocketIOFeed:
             return
         self._queue(connection, frames)
 
+    def idle(self, connection: FeedConnection) -> None:
+        """The session's Engine.IO writer handed on all it had: a demoted connection (behind, or
+        after a selection change) takes shared batches directly again, with no frame needed
+        to trigger it (so a quiet feed never leaves it demoted, nor the source backed off)."""
+        if connection.closed or not connection.live or connection.promoting:
+            return
+        if not self.node.hub.is_direct(connection):
+            self._promote(connection)
+
     def _promote(self, connection: FeedConnection) -> None:
         """Ask the hub to make the connection a direct member of its channel again, if still
         nothing of its own is in flight."""
         connection.promoting = False
         if connection.closed or len(connection.outbox):
             return
-        if connection.promotable(self.sessions.queue_idle(connection.eio_sid)):
+        queued = self.sessions.queued(connection.eio_sid)
+        if queued > SLOW_CONSUMER_PACKETS:  # promoted only within its bound
+            self.slow(connection, queued)
+        elif connection.promotable(self.sessions.queue_idle(connection.eio_sid)):
             self.node.hub.promote(connection)
 
     def _queue(self, connection: FeedConnection, frames: list[bytes]) -> None:

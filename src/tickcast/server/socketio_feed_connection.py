@@ -145,6 +145,10 @@ class FeedConnection:
     def direct_sink(self) -> ProtocolSink | QueueOnly:
         return self.sink if self.sink is not None else QUEUE_ONLY
 
+    def idle(self) -> None:
+        """Its Engine.IO writer waits on an empty queue (``Sessions.on_idle``)."""
+        self._owner.idle(self)
+
     @property
     def direct(self) -> bool:
         """Whether the hub's channel writes its shared batches straight to this connection."""
