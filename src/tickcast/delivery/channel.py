@@ -188,6 +188,13 @@ class Channel:
         if self.on_demote is not None:
             self.on_demote(ident)
 
+    def settle_member(self, member: Member) -> None:
+        """Report to one direct member what was written for it since its last report (O(1):
+        a member's ``info()`` must not settle the whole channel)."""
+        direct = self.direct.get(id(member))
+        if direct is not None:
+            self._settle(direct)
+
     def settle(self) -> None:
         """Report to each direct member what was written for it since the last report."""
         for direct in self.direct.values():

@@ -79,7 +79,7 @@ class SharedChannels:
         if subscriber is not None:
             shared = self.shared.get(id(subscriber))
             if shared is not None and shared.channel is not None:
-                shared.channel.settle()
+                shared.channel.settle_member(subscriber)
             return
         for channel in self._channels.values():
             channel.settle()

@@ -15,7 +15,7 @@ from tickcast.errors import ConfigError
 from tickcast.model import Event, MarketCatalog
 from tickcast.model.bench import StampedTicker, StampedTrade
 from tickcast.server.sources import build_source
-from tickcast.sources.bench import MARKET, BenchSource
+from tickcast.sources.bench import MARKET, MAX_BATCH, BenchSource
 
 
 def test_specs() -> None:
@@ -24,7 +24,9 @@ def test_specs() -> None:
     assert isinstance(paced, BenchSource) and paced.rate == 250.0
     fastest = build_source("bench:rate=max,tickers=1,start=usr2", seed=1, clock=clock)
     assert isinstance(fastest, BenchSource) and fastest.rate is None
-    assert fastest.tickers and fastest.wait_for_signal and fastest.max_batch == 20
+    # tickers batch like trades: the feed delivers every ticker through the hub (no per-pass
+    # newest-per-symbol cap any more)
+    assert fastest.tickers and fastest.wait_for_signal and fastest.max_batch == MAX_BATCH
     for bad in ("bench:rate=0", "bench:rate=fast", "bench:rate=-5"):
         with pytest.raises(ConfigError):
             build_source(bad, seed=1, clock=clock)
