@@ -11,7 +11,7 @@ from tests.unit.test_hub import CATALOG
 from tests.unit.test_hub_shared import SharedSubscriber
 
 from tickcast.bus import MemoryBus
-from tickcast.dialects.socketio_feed import FeedEncoder
+from tickcast.dialects.socketio_feed.wire.protocol import FeedEncoder
 from tickcast.hub import Hub
 from tickcast.model import FULL_VIEW, StreamKey, Ticker
 

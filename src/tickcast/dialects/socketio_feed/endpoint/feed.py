@@ -1,0 +1,367 @@
+"""The Socket.IO price feed: namespace ``/api-ws`` on Engine.IO ``/socket.io/`` (python-socketio).
+
+The wire is described in docs/dialects/socketio-feed.md and its pure parts live in
+``tickcast.dialects.socketio_feed.wire.protocol``; this module is the I/O around them:
+
+* connect: ``auth.apiKey`` is authenticated, the plan must grant the ``socketio-feed`` feature
+  and the user must hold fewer than ``connection_limit`` feed connections (``node.connections``,
+  pool ``FEED``, strict across a cluster). A refusal is a CONNECT_ERROR ``{"message": ...}``,
+  after which the Engine.IO session is closed;
+* going live runs in a task scheduled from the connect handler, so it goes out after
+  python-socketio has queued the CONNECT acknowledgement: the connection joins the hub's
+  ``ticker:<asset>`` stream of each symbol it selected (``Hub.attach``), then, with no await in
+  between, ``initial-prices`` is cut from the state keeper and queued, and the streams go live
+  from the keeper's position (every update reaching the connection is newer than those prices);
+* updates flow like every dialect's: bus → ingest pipeline → hub → ``FeedEncoder`` (one
+  ``price-update`` payload per update, encoded once) → the hub's shared channel of the
+  selection → the connection (``endpoint/connection.py``: direct batch writes, or its
+  Engine.IO queue). A plan's ``conflation_ms`` is data on the encoder: the hub's conflating
+  channel (``hub/conflation.py``) sends the newest update per symbol every ``conflation_ms``;
+* ``subscribe``/``unsubscribe`` detach the removed symbols' streams and attach the added ones
+  (the hub flushes what was pending first and puts the connection back on its Engine.IO queue,
+  in order with the acknowledgement).
+
+No task per connection, no poll: slow consumers are found where their queue grows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from tickcast.dialects.socketio_feed.endpoint.connection import FeedConnection
+from tickcast.dialects.socketio_feed.wire import protocol as feed
+from tickcast.dialects.socketio_feed.wire.protocol import (
+    NAMESPACE,
+    FeedEncoder,
+    MarketUpdate,
+    is_message,
+)
+from tickcast.errors import InvalidApiKey, NotEntitled, TickcastError, Unavailable
+from tickcast.model import FULL_VIEW, StreamKey, Ticker
+from tickcast.server.connections import Admission
+from tickcast.server.limits import Pool
+from tickcast.server.node import Node
+from tickcast.server.seam import engineio, sink_of
+from tickcast.storage.base import Principal
+
+logger = logging.getLogger("tickcast.server")
+
+ENGINEIO_PATH = "/socket.io/"
+
+SLOW_CONSUMER_PACKETS = 1_000
+"""Engine.IO packets queued for one client beyond which it is a slow consumer: its session is
+dropped, the client reconnects and starts again from ``initial-prices``. Checked each time a
+packet is queued for it."""
+
+CLOSE_TIMEOUT_S = 2.0
+"""How long closing a session may wait for its queued packets to be taken by the transport."""
+
+
+class SocketIOFeed:
+    """The feed's python-socketio server and connections; :class:`FeedMiddleware` serves it."""
+
+    def __init__(self, node: Node, *, connection_limit: int = feed.CONNECTION_LIMIT) -> None:
+        self.node = node
+        self.connection_limit = connection_limit
+        self.sio = engineio.new_server()
+        self.sessions = engineio.Sessions(self.sio, NAMESPACE, close_timeout=CLOSE_TIMEOUT_S)
+        self.sio.on("connect", self._on_connect, namespace=NAMESPACE)
+        self.sio.on("disconnect", self._on_disconnect, namespace=NAMESPACE)
+        self.sio.on(feed.SUBSCRIBE, self._on_subscribe, namespace=NAMESPACE)
+        self.sio.on(feed.UNSUBSCRIBE, self._on_unsubscribe, namespace=NAMESPACE)
+        self._connections: dict[str, FeedConnection] = {}
+        """By namespace sid."""
+        self._encoders: dict[int, FeedEncoder] = {}
+        """By conflation_ms: connections of one policy share groups and channels."""
+        self._keys = {symbol: StreamKey.parse(feed.stream_of(symbol)) for symbol in feed.SYMBOLS}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def encoder(self, conflation_ms: int) -> FeedEncoder:
+        """The encoder of a plan's conflation policy (one per distinct ``conflation_ms``)."""
+        encoder = self._encoders.get(conflation_ms)
+        if encoder is None:
+            encoder = self._encoders[conflation_ms] = FeedEncoder(conflation_ms)
+        return encoder
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Nothing to start: updates come through the hub, connections bring their own."""
+
+    async def stop(self) -> None:
+        for connection in list(self._connections.values()):
+            await self.close(connection, retry=True, reason="server restart")
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.sio.shutdown()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- connect and disconnect -------------------------------------------------------------
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
+        eio_sid = self.sessions.eio_sid(sid)
+        try:
+            admission = await self._admit(auth)
+        except TickcastError as error:
+            refusal = self.node.connections.refused(error)
+            assert refusal.socketio_feed is not None
+            # runs after python-socketio has queued the CONNECT_ERROR
+            self._spawn(self.sessions.close_if_idle(eio_sid))
+            raise engineio.refusal(refusal.socketio_feed) from None
+        principal = admission.principal
+        scope = environ.get("asgi.scope", {})
+        connection = FeedConnection(
+            owner=self,
+            sid=sid,
+            eio_sid=eio_sid,
+            principal=principal,
+            remote=_remote(environ),
+            available=self._available_to(principal),
+            sink=sink_of(scope) if scope.get("type") == "websocket" else None,
+            outbox_bytes=self.node.config.outbox_bytes,
+        )
+        self._connections[sid] = connection
+        connection.lease = admission.open(connection)
+        # runs after the handler returned, i.e. after python-socketio queued the CONNECT ack
+        connection.joining = self._spawn(self._go_live(connection))
+
+    async def _admit(self, auth: object) -> Admission:
+        """The admission of an acceptable connection (holding a feed slot); else raises a
+        ``tickcast.errors`` class (server/refusals.py gives its CONNECT_ERROR message)."""
+        node = self.node
+        if not node.ready:
+            raise Unavailable("the node is not ready")
+        try:
+            principal = await node.authenticate(feed.api_key_from_auth(auth))
+        except Exception:
+            logger.exception("feed: authentication failed with an error")
+            raise TickcastError("authentication failed with an error") from None
+        if principal is None:
+            raise InvalidApiKey("unauthenticated")
+        if not principal.plan.allows_feed(feed.FEED):
+            raise NotEntitled("the plan has no Socket.IO feed")
+        return await node.connections.admit_principal(
+            principal, Pool.FEED, limit=self.connection_limit
+        )
+
+    def _available_to(self, principal: Principal) -> frozenset[str]:
+        """Every symbol, or for a test key the symbols of simulated assets only."""
+        if not principal.test:
+            return feed.ALL_SYMBOLS
+        catalog = self.node.catalog
+        assets = {catalog.get(market).base for market in self.node.simulated_markets}
+        return frozenset(s for s in feed.SYMBOLS if feed.asset_of(s) in assets)
+
+    async def _go_live(self, connection: FeedConnection) -> None:
+        """Queue ``initial-prices`` and join the selected symbols' streams."""
+        try:
+            if connection.closed:
+                return
+            if not self.sessions.is_open(connection.eio_sid):
+                # the client went away while the connect handler was waiting for the store
+                await self.sessions.drop_namespace(connection.sid)
+                self._forget(connection)
+                return
+            # No await: every update reaching the connection is newer than the prices cut now,
+            # and comes after them on its queue.
+            updates = self._current_prices(connection.selection.available)
+            frame = feed.event_frame(feed.INITIAL_PRICES, updates).encode()
+            self._queue(connection, [frame])
+            self._join(connection, connection.selection.symbols)
+            connection.live = True
+            if connection.sink is not None:
+                self.sessions.on_idle(connection.eio_sid, connection.idle)
+        finally:
+            connection.joining = None
+
+    def _join(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
+        """Join the hub's streams of ``symbols``, live from now (``Hub.join_live``)."""
+        keys = [self._keys[symbol] for symbol in feed.ordered(symbols)]
+        if keys:
+            self.node.hub.join_live(connection, connection.encoder, keys, FULL_VIEW)
+
+    def _leave(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
+        self.node.hub.leave(connection, [feed.stream_of(symbol) for symbol in symbols])
+
+    def _current_prices(self, symbols: frozenset[str]) -> list[MarketUpdate]:
+        """The MarketUpdate of each symbol with a ticker, from the state keeper."""
+        updates: list[MarketUpdate] = []
+        keeper = self.node.keeper
+        for symbol in feed.ordered(symbols):
+            snapshot = keeper.snapshot(feed.stream_of(symbol))
+            if snapshot is not None and snapshot.events:
+                event = snapshot.events[0]
+                if isinstance(event, Ticker):
+                    updates.append(feed.market_update(event))
+        return updates
+
+    async def _on_disconnect(self, sid: str, reason: object = None) -> None:
+        connection = self._connections.get(sid)
+        if connection is None:
+            return
+        self._forget(connection)
+        if self.sessions.client_disconnected(reason):
+            self._spawn(self.sessions.end(connection.eio_sid))
+
+    def _forget(self, connection: FeedConnection) -> None:
+        """Release everything a connection holds (idempotent)."""
+        if self._connections.pop(connection.sid, None) is None:
+            return
+        connection.closed = True
+        self._leave(connection, feed.SYMBOLS)  # reports what its channel wrote for it
+        if connection.lease is not None:
+            connection.lease.end()  # unregisters, meters, gives the feed slot back
+
+    async def close(self, connection: FeedConnection, *, retry: bool, reason: str) -> None:
+        """Close a connection for the control plane or at shutdown (see FeedConnection.close)."""
+        if connection.closed:
+            return
+        logger.info("closing %s (%s)", connection.id, reason)
+        if not retry:
+            await self.sio.disconnect(connection.sid, namespace=NAMESPACE)
+        self._forget(connection)
+        await self.sessions.close_if_idle(connection.eio_sid, drop=retry)
+
+    # -- subscribe and unsubscribe ----------------------------------------------------------
+
+    async def _on_subscribe(self, sid: str, *args: object) -> dict[str, object]:
+        return await self._request(sid, args[0] if args else None, unsubscribe=False)
+
+    async def _on_unsubscribe(self, sid: str, *args: object) -> dict[str, object]:
+        return await self._request(sid, args[0] if args else None, unsubscribe=True)
+
+    async def _request(self, sid: str, payload: object, *, unsubscribe: bool) -> dict[str, object]:
+        """Apply a request; the return value is the acknowledgement (sent if asked for)."""
+        connection = self._connections.get(sid)
+        if connection is None:
+            return feed.malformed_ack()
+        if connection.joining is not None:  # the selection applies once the first join is done
+            with contextlib.suppress(Exception):
+                await asyncio.shield(connection.joining)
+        request = feed.parse_symbols(payload, available=connection.selection.available)
+        if request is None:
+            return feed.malformed_ack()
+        selection = connection.selection
+        if unsubscribe:
+            change = selection.unsubscribe(request.known)
+        else:
+            change = selection.subscribe(request.known)
+        if connection.live and not connection.closed:
+            # leaving flushes the hub's pending frames first and puts the connection back on
+            # its queue: nothing of a removed symbol follows the acknowledgement
+            self._leave(connection, change.removed)
+            self._join(connection, change.added)
+        return feed.ack(selection, request)
+
+    # -- delivery (called by FeedConnection.wake / overflow) --------------------------------
+
+    def forward(self, connection: FeedConnection) -> None:
+        """Hand the frames the hub pushed into the connection's outbox to the client: straight
+        to the transport when nothing of its own is in flight (then it may take shared batches
+        again), else into its Engine.IO queue, in order."""
+        frames = connection.outbox.drain()
+        if not frames:
+            return
+        queued = self.sessions.queued(connection.eio_sid)
+        if queued > SLOW_CONSUMER_PACKETS:
+            self.slow(connection, queued)
+            return
+        if connection.promotable(self.sessions.queue_idle(connection.eio_sid)):
+            connection.write_direct(frames)
+            if not connection.promoting:  # not now: the hub may be iterating its channel
+                connection.promoting = True
+                asyncio.get_running_loop().call_soon(self._promote, connection)
+            return
+        self._queue(connection, frames)
+
+    def idle(self, connection: FeedConnection) -> None:
+        """The session's Engine.IO writer handed on all it had: a demoted connection (behind, or
+        after a selection change) takes shared batches directly again, with no frame needed
+        to trigger it (so a quiet feed never leaves it demoted, nor the source backed off)."""
+        if connection.closed or not connection.live or connection.promoting:
+            return
+        if not self.node.hub.is_direct(connection):
+            self._promote(connection)
+
+    def _promote(self, connection: FeedConnection) -> None:
+        """Ask the hub to make the connection a direct member of its channel again, if still
+        nothing of its own is in flight."""
+        connection.promoting = False
+        if connection.closed or len(connection.outbox):
+            return
+        queued = self.sessions.queued(connection.eio_sid)
+        if queued > SLOW_CONSUMER_PACKETS:  # promoted only within its bound
+            self.slow(connection, queued)
+        elif connection.promotable(self.sessions.queue_idle(connection.eio_sid)):
+            self.node.hub.promote(connection)
+
+    def _queue(self, connection: FeedConnection, frames: list[bytes]) -> None:
+        """Put frames (``42/api-ws,...``) into the connection's Engine.IO queue, now."""
+        queued = 0
+        for frame in frames:
+            if is_message(frame):
+                queued = self.sessions.queue(connection.eio_sid, frame[1:].decode())
+                if queued < 0:  # the session is gone or closing
+                    return
+                connection.delivered(1, len(frame))
+        if queued > SLOW_CONSUMER_PACKETS:
+            self.slow(connection, queued)
+
+    def slow(self, connection: FeedConnection, queued: int) -> None:
+        """A slow consumer: drop its session (bounded memory per client; it reconnects)."""
+        if connection.closed or connection.slow:
+            return
+        connection.slow = True
+        self.node.metrics.overflows.inc(queued)
+        logger.info("closing %s: slow consumer", connection.id)
+        # in a task: this runs inside the hub's delivery, which must not see its channel change
+        self._spawn(self.close(connection, retry=True, reason="slow consumer"))
+
+
+def _remote(environ: dict[str, Any]) -> str:
+    client = environ.get("asgi.scope", {}).get("client")
+    return f"{client[0]}:{client[1]}" if client else "?"
+
+
+class FeedMiddleware:
+    """ASGI middleware: Engine.IO at ``/socket.io/`` (the feed), everything else to ``app``.
+
+    Added with ``app.add_middleware(FeedMiddleware, socketio_feed=...)``, so that the FastAPI
+    app stays the app uvicorn runs (and lifespan events still reach it). While the node is not
+    ready (shutting down), Engine.IO requests get HTTP 503 or a refused WebSocket handshake:
+    a transport failure, after which clients retry, where an in-band refusal would stop them.
+    """
+
+    def __init__(self, app: ASGIApp, *, socketio_feed: SocketIOFeed) -> None:
+        self._node = socketio_feed.node
+        self._asgi = engineio.asgi_app(socketio_feed.sio, app, ENGINEIO_PATH.strip("/"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            not self._node.ready
+            and scope["type"] in ("http", "websocket")
+            and (scope["path"] + "/").startswith(ENGINEIO_PATH)
+        ):
+            if scope["type"] == "websocket":
+                await WebSocket(scope, receive, send).close(1013, "server unavailable")
+            else:
+                body = {"code": 503, "message": "Server unavailable"}
+                await JSONResponse(body, status_code=503)(scope, receive, send)
+            return
+        await self._asgi(scope, receive, send)
