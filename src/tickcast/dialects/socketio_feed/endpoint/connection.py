@@ -2,7 +2,7 @@
 
 A :class:`FeedConnection` is a ``SharedSubscriber`` of the hub, like a native connection: once
 live, it is a member of the hub's shared channel of its selection (one ``ticker:<asset>`` group
-per symbol, encoded once per update by ``dialects.socketio_feed.FeedEncoder``), and the channel
+per symbol, encoded once per update by ``wire.protocol.FeedEncoder``), and the channel
 writes ONE batch per loop pass straight to the transport of every *direct* member. Everything
 else reaches the client through its Engine.IO queue, where python-socketio also puts the CONNECT
 acknowledgement, ``initial-prices`` and the acknowledgements:

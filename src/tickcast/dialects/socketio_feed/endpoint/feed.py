@@ -8,18 +8,18 @@ The wire is described in docs/dialects/socketio-feed.md and its pure parts live 
   pool ``FEED``, strict across a cluster). A refusal is a CONNECT_ERROR ``{"message": ...}``,
   after which the Engine.IO session is closed;
 * going live runs in a task scheduled from the connect handler, so it goes out after
-  python-socketio has queued the CONNECT acknowledgement: the connection joins the hub's
-  ``ticker:<asset>`` stream of each symbol it selected (``Hub.attach``), then, with no await in
-  between, ``initial-prices`` is cut from the state keeper and queued, and the streams go live
-  from the keeper's position (every update reaching the connection is newer than those prices);
+  python-socketio has queued the CONNECT acknowledgement: ``initial-prices`` is cut from the state
+  keeper and queued, and, with no await in between, the connection joins the hub's
+  ``ticker:<asset>`` stream of each symbol it selected (``Hub.join_live``): every update reaching
+  it is newer than those prices and comes after them;
 * updates flow like every dialect's: bus → ingest pipeline → hub → ``FeedEncoder`` (one
   ``price-update`` payload per update, encoded once) → the hub's shared channel of the
   selection → the connection (``endpoint/connection.py``: direct batch writes, or its
   Engine.IO queue). A plan's ``conflation_ms`` is data on the encoder: the hub's conflating
   channel (``hub/conflation.py``) sends the newest update per symbol every ``conflation_ms``;
-* ``subscribe``/``unsubscribe`` detach the removed symbols' streams and attach the added ones
-  (the hub flushes what was pending first and puts the connection back on its Engine.IO queue,
-  in order with the acknowledgement).
+* ``subscribe``/``unsubscribe`` leave the removed symbols' streams and join the added ones
+  (``Hub.leave``/``join_live``: the hub flushes what was pending first and puts the connection
+  back on its Engine.IO queue, in order with the acknowledgement).
 
 No task per connection, no poll: slow consumers are found where their queue grows.
 """
