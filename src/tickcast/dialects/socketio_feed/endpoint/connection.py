@@ -3,19 +3,19 @@
 A :class:`FeedConnection` is a ``SharedSubscriber`` of the hub, like a native connection: once
 live, it is a member of the hub's shared channel of its selection (one ``ticker:<asset>`` group
 per symbol, encoded once per update by ``wire.protocol.FeedEncoder``), and the channel
-writes ONE batch per loop pass straight to the transport of every *direct* member. Everything
-else reaches the client through its Engine.IO queue, where python-socketio also puts the CONNECT
-acknowledgement, ``initial-prices`` and the acknowledgements:
+writes ONE batch per loop pass straight to the transport of every *direct* member. Engine.IO's
+own queue carries the CONNECT acknowledgement, ``initial-prices``, the acknowledgements and
+pings. While a connection is not direct (joining, selection changed, transport backlog over the
+limit), the hub pushes its frames into its outbox and calls :meth:`FeedConnection.wake`:
 
-* the hub pushes frames into the connection's outbox (while it joins a symbol, or while it is
-  demoted: new, selection changed, transport backlog over the limit, no tickcast transport
-  such as long-polling) and calls :meth:`FeedConnection.wake`, which moves them at once, in
-  order, into the Engine.IO queue (``seam.engineio.Sessions.queue``, synchronous);
-* unless nothing of the connection's own is in flight (its Engine.IO queue is idle, no ASGI send
-  runs, the transport has room): then the frames are written directly and the connection asks
-  the hub to promote it to its channel's direct members;
-* a queue longer than ``SLOW_CONSUMER_PACKETS`` after a push marks a slow consumer: its
-  session is dropped (the client reconnects). The check runs where the queue grows: no poll.
+* with a tickcast WebSocket transport, ``SocketIOFeed.flush`` writes the outbox as one batch
+  once nothing of Engine.IO's is in flight (its queue idle, no ASGI send running) and the
+  transport has room, then asks the hub to promote it; until then the frames wait in the outbox
+  (its byte budget bounds a slow reader: a refused push drops the session) and the next chance
+  comes with a frame, the transport draining or Engine.IO's writer going idle;
+* without one (long-polling), the frames go at once, in order, into the Engine.IO queue
+  (``seam.engineio.Sessions.queue``); more than ``SLOW_CONSUMER_PACKETS`` queued drops the
+  session. Both bounds are checked where the backlog grows: no poll.
 
 An idle connection owns no task and no timer: its state is this object, its (empty) outbox and
 its hub memberships.
@@ -146,7 +146,8 @@ class FeedConnection:
         return self.sink if self.sink is not None else QUEUE_ONLY
 
     def idle(self) -> None:
-        """Its Engine.IO writer waits on an empty queue (``Sessions.on_idle``)."""
+        """Its Engine.IO writer waits on an empty queue (``Sessions.on_idle``) or its transport
+        drained (``ProtocolSink.on_drain``)."""
         self._owner.idle(self)
 
     @property

@@ -187,6 +187,7 @@ class SocketIOFeed:
             connection.live = True
             if connection.sink is not None:
                 self.sessions.on_idle(connection.eio_sid, connection.idle)
+                connection.sink.on_drain = connection.idle
         finally:
             connection.joining = None
 
@@ -272,32 +273,39 @@ class SocketIOFeed:
     # -- delivery (called by FeedConnection.wake / overflow) --------------------------------
 
     def forward(self, connection: FeedConnection) -> None:
-        """Hand the frames the hub pushed into the connection's outbox to the client: straight
-        to the transport when nothing of its own is in flight (then it may take shared batches
-        again), else into its Engine.IO queue, in order."""
+        """Hand on the frames the hub pushed into the connection's outbox (see ``flush``);
+        without a tickcast transport (long-polling), into its Engine.IO queue, in order."""
+        if connection.sink is not None:
+            self.flush(connection)
+            return
         frames = connection.outbox.drain()
-        if not frames:
+        if frames:
+            self._queue(connection, frames)
+
+    def flush(self, connection: FeedConnection) -> None:
+        """A WebSocket session: write what its outbox holds straight to the transport, as one
+        batch, once nothing of Engine.IO's is in flight (its queue idle, no send running) and
+        the transport has room; then ask the hub to make it direct again. Otherwise the frames
+        wait in the outbox (bounded by its budget: a refused push is a slow consumer) for the
+        next chance: a frame, the transport draining (``on_drain``) or Engine.IO's writer going
+        idle (``Sessions.on_idle``)."""
+        if connection.closed:
             return
-        queued = self.sessions.queued(connection.eio_sid)
-        if queued > SLOW_CONSUMER_PACKETS:
-            self.slow(connection, queued)
+        if not connection.promotable(self.sessions.queue_idle(connection.eio_sid)):
             return
-        if connection.promotable(self.sessions.queue_idle(connection.eio_sid)):
+        frames = connection.outbox.drain()
+        if frames:
             connection.write_direct(frames)
-            if not connection.promoting:  # not now: the hub may be iterating its channel
-                connection.promoting = True
-                asyncio.get_running_loop().call_soon(self._promote, connection)
-            return
-        self._queue(connection, frames)
+        if not connection.promoting and not self.node.hub.is_direct(connection):
+            connection.promoting = True  # not now: the hub may be iterating its channel
+            asyncio.get_running_loop().call_soon(self._promote, connection)
 
     def idle(self, connection: FeedConnection) -> None:
-        """The session's Engine.IO writer handed on all it had: a demoted connection (behind, or
-        after a selection change) takes shared batches directly again, with no frame needed
-        to trigger it (so a quiet feed never leaves it demoted, nor the source backed off)."""
-        if connection.closed or not connection.live or connection.promoting:
-            return
-        if not self.node.hub.is_direct(connection):
-            self._promote(connection)
+        """Engine.IO's writer handed on all it had, or the transport drained: write what waits
+        and take shared batches directly again, with no frame needed to trigger it (so a
+        quiet feed never leaves a connection demoted, nor the benchmark source backed off)."""
+        if connection.live and not connection.closed:
+            self.flush(connection)
 
     def _promote(self, connection: FeedConnection) -> None:
         """Ask the hub to make the connection a direct member of its channel again, if still
