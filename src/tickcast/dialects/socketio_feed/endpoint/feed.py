@@ -32,10 +32,6 @@ import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.websockets import WebSocket
-
 from tickcast.dialects.socketio_feed.endpoint.connection import FeedConnection
 from tickcast.dialects.socketio_feed.wire import protocol as feed
 from tickcast.dialects.socketio_feed.wire.protocol import (
@@ -53,8 +49,6 @@ from tickcast.server.seam import engineio, sink_of
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
-
-ENGINEIO_PATH = "/socket.io/"
 
 SLOW_CONSUMER_PACKETS = 1_000
 """Engine.IO packets queued for one client beyond which it is a slow consumer: its session is
@@ -345,31 +339,3 @@ class SocketIOFeed:
 def _remote(environ: dict[str, Any]) -> str:
     client = environ.get("asgi.scope", {}).get("client")
     return f"{client[0]}:{client[1]}" if client else "?"
-
-
-class FeedMiddleware:
-    """ASGI middleware: Engine.IO at ``/socket.io/`` (the feed), everything else to ``app``.
-
-    Added with ``app.add_middleware(FeedMiddleware, socketio_feed=...)``, so that the FastAPI
-    app stays the app uvicorn runs (and lifespan events still reach it). While the node is not
-    ready (shutting down), Engine.IO requests get HTTP 503 or a refused WebSocket handshake:
-    a transport failure, after which clients retry, where an in-band refusal would stop them.
-    """
-
-    def __init__(self, app: ASGIApp, *, socketio_feed: SocketIOFeed) -> None:
-        self._node = socketio_feed.node
-        self._asgi = engineio.asgi_app(socketio_feed.sio, app, ENGINEIO_PATH.strip("/"))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            not self._node.ready
-            and scope["type"] in ("http", "websocket")
-            and (scope["path"] + "/").startswith(ENGINEIO_PATH)
-        ):
-            if scope["type"] == "websocket":
-                await WebSocket(scope, receive, send).close(1013, "server unavailable")
-            else:
-                body = {"code": 503, "message": "Server unavailable"}
-                await JSONResponse(body, status_code=503)(scope, receive, send)
-            return
-        await self._asgi(scope, receive, send)
