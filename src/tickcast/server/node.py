@@ -33,6 +33,11 @@ from tickcast.storage.factory import open_and_migrate, open_store
 
 logger = logging.getLogger("tickcast.server")
 
+PUBLISH_SLICE = 500
+"""Events per bus publish: a larger batch is published in slices with the loop served between
+them, so no publish holds the loop for more than a few ms (the control plane stays responsive
+while ingest saturates a core)."""
+
 
 class LiveConnection(Protocol):
     id: str
@@ -195,9 +200,19 @@ class Node:
     async def publish_envelopes(
         self, events: Sequence[Event], *, retry: bool = False
     ) -> list[Envelope]:
-        """The one way into the bus: stamp book checksums, then sequence and fan out."""
-        if not events:
-            return []
+        """The one way into the bus: stamp book checksums, then sequence and fan out. A batch
+        larger than ``PUBLISH_SLICE`` goes in slices, the loop served between them (each slice
+        is one bus publish)."""
+        if len(events) <= PUBLISH_SLICE:
+            return await self._publish_slice(events, retry) if events else []
+        envelopes: list[Envelope] = []
+        for start in range(0, len(events), PUBLISH_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            envelopes += await self._publish_slice(events[start : start + PUBLISH_SLICE], retry)
+        return envelopes
+
+    async def _publish_slice(self, events: Sequence[Event], retry: bool) -> list[Envelope]:
         annotated = self.checksummer.annotate(events)
         if retry:
             envelopes = await publish_retrying(self.bus, annotated)
