@@ -50,6 +50,8 @@ from tickcast.state import BookChecksummer
 MARKET = Market("bench-btc-usd-spot", "bench", MarketKind.SPOT, "BTC", "USD", "BTCUSD", 2, 8)
 BATCH = [100]
 """Events per publish call (``--batch``)."""
+HISTORY = [""]
+"""The durable history store (``--history``): "" (SQLite in the data dir) or ``off``."""
 READER = ["raw"]
 """How the subscribers read (``--reader``): ``raw`` (fast) or ``websockets`` (slow)."""
 Result = dict[str, Any]
@@ -180,7 +182,7 @@ async def serving(**overrides: Any) -> AsyncIterator[tuple[Node, str]]:
     with tempfile.TemporaryDirectory() as data_dir:
         config = load(environ={}, overrides={
             "sources": ("none",), "data_dir": data_dir, "log_level": "warning",
-            "outbox_bytes": 64 * 1024 * 1024, **overrides,
+            "outbox_bytes": 64 * 1024 * 1024, "history": HISTORY[0], **overrides,
         })  # fmt: skip
         app = build_app(config, announce=False)
         node: Node = app.state.node
@@ -328,6 +330,7 @@ def main() -> None:
         default="raw",
         help="subscribers: count raw bytes (fast) or parse frames (slow)",
     )
+    parser.add_argument("--history", default="", help="durable history store: default or off")
     args = parser.parse_args()
     if args.role == "subscribers":
         uvloop.run(subscribers_role(args.url, args.n, args.reader))
@@ -339,7 +342,7 @@ def main() -> None:
             with open(args.json, "a") as out:
                 out.write(json.dumps(result) + "\n")
 
-    BATCH[0], READER[0] = args.batch, args.reader
+    BATCH[0], READER[0], HISTORY[0] = args.batch, args.reader, args.history
     uvloop.run(run(args.events, args.subscribers, args.only, emit))
 
 

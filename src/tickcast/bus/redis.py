@@ -35,6 +35,7 @@ from typing import Any
 
 from tickcast.bus.base import Listener, Listeners
 from tickcast.bus.codec import decode_event
+from tickcast.bus.names import stream_name
 from tickcast.bus.redis_publish import MAX_EVENTS_PER_CALL, Publisher
 from tickcast.bus.redis_scripts import (
     CHANNEL,
@@ -50,7 +51,7 @@ from tickcast.bus.redis_shard import RedisShard, new_epoch, redis_errors, shard_
 from tickcast.bus.state_ops import events_from_fields
 from tickcast.clock import Clock, SystemClock
 from tickcast.errors import BusError
-from tickcast.model import Envelope, Event, StreamPosition, stream_of
+from tickcast.model import Envelope, Event, StreamPosition
 
 logger = logging.getLogger("tickcast.bus")
 
@@ -113,7 +114,7 @@ class RedisBus:
     async def publish(self, events: Sequence[Event]) -> list[Envelope]:
         if not events:
             return []
-        streams = [str(stream_of(event)) for event in events]
+        streams = [stream_name(event) for event in events]
         if len(self.shards) == 1:
             results = await self._publishers[0].submit(list(events), streams)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tickcast.bus.codec import decode_event, encode_event
+from tickcast.bus.names import stream_name
 from tickcast.bus.state_ops import Ops, events_from_fields, state_ops
 from tickcast.model import (
     AssetMetric,
@@ -22,6 +23,8 @@ from tickcast.model import (
     Side,
     Ticker,
     Trade,
+    TradesGap,
+    stream_of,
 )
 from tickcast.model.bench import StampedTicker, StampedTrade
 from tickcast.state import StateKeeper
@@ -129,3 +132,14 @@ def test_event_streams_keep_no_state() -> None:
     assert state_ops(EVERY_KIND[0]) is None
     assert state_ops(EVERY_KIND[4]) is None
     assert state_ops(EVERY_KIND[9]) is None
+
+
+def test_stream_name_is_the_stream_of_every_kind_cached_or_not() -> None:
+    others = [
+        Trade("acme-bar-usd-spot", "t9", 1, 1, Side.BUY, 1),
+        BookDelta("acme-bar-usd-spot", (), ((1, 1),), 2),
+        TradesGap(M, 3),
+    ]
+    for _ in range(2):  # the second round reads the cache
+        for event in [*EVERY_KIND, *others]:
+            assert stream_name(event) == str(stream_of(event))
