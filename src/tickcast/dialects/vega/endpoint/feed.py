@@ -1,0 +1,131 @@
+"""The Vega dialect's shared feed: its pipeline stages, its subscribers and the block clock.
+
+The derived state Vega reads is computed by ``Step.DERIVE`` stages (``state/derived.py``:
+parties, seeded orders, open candles, accounts) over the node's keeper; the feed adds one
+``Step.OBSERVE`` stage, ``vega-blocks`` (``VegaState.collect``), which encodes each event's items
+for the streams somebody listens to, and nothing when nobody listens. Stages run synchronously
+for every batch, so a subscriber that takes its snapshot and registers without awaiting in
+between sees every later change exactly once. Every ``vega_block_time`` seconds the block is
+closed and the subscribers, members of the hub's ``BatchGroups`` grouped by filter, get its
+lines (built once per distinct filter, bytes shared), each through its slices and outbox. The
+block clock runs only while someone is subscribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Protocol
+
+from tickcast.auth.metering import ConnectionCounter
+from tickcast.dialects.vega.endpoint.state import VegaState
+from tickcast.dialects.vega.wire.blocks import Block
+from tickcast.dialects.vega.wire.candles import INTERVAL_SECONDS
+from tickcast.dialects.vega.wire.filters import Filter, StreamName
+from tickcast.hub import BatchGroups, BatchSubscriber
+from tickcast.model import BookSnapshot, Envelope
+from tickcast.server.node import Node
+from tickcast.sources.matching import MatchingEngine
+from tickcast.sources.simulator import Simulator
+from tickcast.state.derived import Derived
+from tickcast.state.pipeline import Step
+
+
+class BlockSubscriber(BatchSubscriber, Protocol):
+    selection: Filter
+
+    def on_block(self, lines: list[bytes]) -> None:
+        """The lines of a closed block for this subscriber's filter (may be empty)."""
+
+
+def simulators(node: Node) -> list[Simulator]:
+    return [source for source in node.sources if isinstance(source, Simulator)]
+
+
+def simulated_parties(node: Node) -> list[str]:
+    """Party ids of every simulator source of the node."""
+    return [party.id for simulator in simulators(node) for party in simulator.parties()]
+
+
+class VegaFeed:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.block_time = node.config.vega_block_time
+        catalog = {market.id: market for market in node.catalog}
+        derived = Derived(node.keeper, catalog, simulated_parties(node), INTERVAL_SECONDS)
+        self.state = VegaState((), (), derived=derived)
+        self.addresses = ConnectionCounter()
+        """Open streams per client address (at most ``vega_max_streams_per_address``)."""
+        self.max_streams_per_address = node.config.vega_max_streams_per_address
+        self.subscribers = BatchGroups()
+        """The open streams, grouped by filter (``tickcast.hub.BatchGroups``)."""
+        self.streams: frozenset[StreamName] = frozenset()
+        """The streams someone is subscribed to: only their items are built."""
+        self.blocks = 0
+        self._ticker: asyncio.Task[None] | None = None
+        self._engines: dict[str, MatchingEngine] = {}
+        for simulator in simulators(node):
+            for market in simulator.markets():
+                self._engines[market.id] = simulator.engine(market.id)
+        pipeline = node.pipeline
+        removers = [pipeline.add(Step.DERIVE, "vega-seed", self._seed)] if self._engines else []
+        removers.append(derived.register(pipeline))
+        removers.append(pipeline.add(Step.OBSERVE, "vega-blocks", self._collect))
+        self._removers = removers
+
+    def _seed(self, envelopes: Sequence[Envelope]) -> None:
+        """The simulator seeds its books without publishing the makers' orders: when a
+        simulated market's first book snapshot goes by, take its resting orders from the
+        engine (the book and the engine agree at that moment)."""
+        if not self._engines:
+            return
+        for envelope in envelopes:
+            event = envelope.event
+            if isinstance(event, BookSnapshot) and event.market in self._engines:
+                engine = self._engines.pop(event.market)
+                self.state.seed_orders(engine.resting_orders())
+
+    def _collect(self, envelopes: Sequence[Envelope]) -> None:
+        self.state.collect(envelopes, collect=self.streams)
+
+    def subscribe(self, subscriber: BlockSubscriber) -> list[bytes]:
+        """Register a subscriber; returns its snapshot lines (empty for update-only streams).
+        Synchronous on purpose: nothing can be published between snapshot and registration."""
+        self.streams = self.streams | {subscriber.selection.stream}
+        self.state.need(self.streams)
+        lines = self.state.snapshot(subscriber.selection)
+        subscriber.joined = self.state.index
+        self.subscribers.add(subscriber)
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.create_task(self._tick_forever())
+        return lines
+
+    def unsubscribe(self, subscriber: BlockSubscriber) -> None:
+        if self.subscribers.remove(subscriber):
+            keys = self.subscribers.keys_in_use()
+            self.streams = frozenset(key.stream for key in keys if isinstance(key, Filter))
+            self.state.need(self.streams)
+        if not self.subscribers and self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.block_time)
+            self.close_block()
+
+    def close_block(self) -> Block:
+        """Close the current block and hand its lines to every subscriber (once per filter)."""
+        block = self.state.flush(self.node.clock.time_ns(), collect=self.streams)
+        self.blocks += 1
+        self.subscribers.deliver(block.lines)
+        return block
+
+    async def stop(self) -> None:
+        for remove in self._removers:
+            remove()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
