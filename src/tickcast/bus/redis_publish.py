@@ -11,7 +11,7 @@ from typing import Any
 from tickcast.bus.codec import encode_event
 from tickcast.bus.redis_scripts import CHANNEL, PUBLISH_LUA, STREAMS_KEY
 from tickcast.bus.redis_shard import RedisShard, new_epoch
-from tickcast.bus.state_ops import state_ops
+from tickcast.bus.state_ops import ops_json
 from tickcast.clock import Clock
 from tickcast.errors import BusError
 from tickcast.model import Event
@@ -111,9 +111,5 @@ class Publisher:
     def _args(self, events: list[Event], streams: list[str], now: int) -> list[Any]:
         records = []
         for event, stream in zip(events, streams, strict=True):
-            ops = state_ops(event)
-            records.append(
-                b"%s\t%s\t%s"
-                % (stream.encode(), ops.to_json() if ops is not None else b"", encode_event(event))
-            )
+            records.append(b"%s\t%s\t%s" % (stream.encode(), ops_json(event), encode_event(event)))
         return [self._history_size, new_epoch(), now, CHANNEL, b"\n".join(records)]

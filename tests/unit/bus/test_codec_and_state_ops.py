@@ -6,7 +6,7 @@ import pytest
 
 from tickcast.bus.codec import decode_event, encode_event
 from tickcast.bus.names import stream_name
-from tickcast.bus.state_ops import Ops, events_from_fields, state_ops
+from tickcast.bus.state_ops import Ops, events_from_fields, ops_json, state_ops
 from tickcast.model import (
     AssetMetric,
     BookDelta,
@@ -143,3 +143,14 @@ def test_stream_name_is_the_stream_of_every_kind_cached_or_not() -> None:
     for _ in range(2):  # the second round reads the cache
         for event in [*EVERY_KIND, *others]:
             assert stream_name(event) == str(stream_of(event))
+
+
+def test_ops_json_is_the_ops_of_every_kind() -> None:
+    deltas: list[Event] = [
+        BookDelta(M, ((100, 0), (99, 7)), ((101, 0),), 20),
+        BookDelta(M, (), ((10**18, 5),), 21),
+        BookDelta(M, (), (), 22),
+    ]
+    for event in [*EVERY_KIND, *deltas]:
+        ops = state_ops(event)
+        assert ops_json(event) == (ops.to_json() if ops is not None else b"")
