@@ -18,12 +18,14 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = ("ingest", "control")
-TARGETS = {  # scenario of ingest.py → events per CPU second of the node
-    ("memory trades", 100): 200_000,
-    ("memory book deltas", 100): 100_000,
-    ("redis trades (ingest node)", 0): 100_000,
-    ("redis book deltas (ingest node)", 0): 100_000,
+TARGETS = {  # (scenario of ingest.py, subscribers) → (events/s, judged on): per core for the
+    # memory bus (events per CPU second of the node), per ingest node (wall) for the Redis bus
+    ("memory trades", 100): (200_000, "per_cpu_s"),
+    ("memory book deltas", 100): (100_000, "per_cpu_s"),
+    ("redis trades (ingest node)", 0): (100_000, "per_wall_s"),
+    ("redis book deltas (ingest node)", 0): (100_000, "per_wall_s"),
 }
+BASIS = {"per_cpu_s": "events/CPU s of the node", "per_wall_s": "events/s of the node (wall)"}
 TARGET_CONTROL_MS = 50.0
 
 
@@ -67,9 +69,9 @@ def _median(values: list[float]) -> float:
 
 
 def rows(records: list[dict[str, Any]]) -> list[str]:
-    """Targets-table rows (median over repetitions, per CPU second of the node)."""
+    """Targets-table rows (medians over repetitions)."""
     out: list[str] = []
-    for (scenario, subscribers), target in TARGETS.items():
+    for (scenario, subscribers), (target, basis) in TARGETS.items():
         found = [
             r for r in records
             if r.get("scenario") == scenario and r.get("subscribers") == subscribers
@@ -84,8 +86,9 @@ def rows(records: list[dict[str, Any]]) -> list[str]:
             f"{cpu:,.0f}/CPU s ({user:,.0f}/user CPU s, kernel {share:.0%}; "
             f"{wall:,.0f}/s wall), {len(found)} run(s)"
         )
-        label = f"{scenario}, {subscribers} subscribers: ≥ {target:,} events/CPU s"
-        out.append(f"| {label} | {text} | {_verdict(cpu >= target)} |")
+        label = f"{scenario}, {subscribers} subscribers: ≥ {target:,} {BASIS[basis]}"
+        judged = _median([r[basis] for r in found])
+        out.append(f"| {label} | {text} | {_verdict(judged >= target)} |")
     ceiling = {r["scenario"]: r["per_wall_s"] for r in records if "PUBLISH" in r["scenario"]}
     if ceiling:
         text = ", ".join(f"{name.removeprefix('redis PUBLISH ')} {rate:,}/s"
