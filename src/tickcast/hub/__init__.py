@@ -19,7 +19,7 @@ per closed batch (Vega's blocks), grouped by the key that selects their lines.
 
 from tickcast.hub.batches import BatchGroups, BatchSubscriber, push_lines
 from tickcast.hub.core import Hub
-from tickcast.hub.parts import Encoder, Joined, SharedSubscriber, Subscriber
+from tickcast.hub.parts import Encoder, Joined, SharedSubscriber, Subscriber, party_matches
 
 __all__ = [
     "BatchGroups",
@@ -29,5 +29,6 @@ __all__ = [
     "Joined",
     "SharedSubscriber",
     "Subscriber",
+    "party_matches",
     "push_lines",
 ]
