@@ -38,8 +38,8 @@ STRESS_RATE = 5000.0
 BATCH_INTERVAL_S = 0.02
 MAX_LAG_S = 1.0
 """A backlog older than this is dropped rather than replayed in a burst."""
-MAX_EVENTS_PER_PASS = 100
-"""Events ``run`` makes per loop pass (~1-4 ms): a simulator that is behind never holds the loop
+MAX_EVENTS_PER_PASS = 50
+"""Events ``run`` makes per loop pass (~1-2 ms): a simulator that is behind never holds the loop
 for long, so the control plane and clients keep being served (docs/performance.md)."""
 
 _VENUE_WEIGHT = {"binance": 1.5, "coinbase": 1.0, "kraken": 0.6}
