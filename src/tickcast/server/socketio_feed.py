@@ -145,9 +145,8 @@ class FeedConnection:
 class SocketIOFeed:
     """The feed's python-socketio server and state; :class:`FeedMiddleware` serves it."""
 
-    def __init__(self, node: Node, *, connection_limit: int = feed.CONNECTION_LIMIT) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
-        self.connection_limit = connection_limit
         self.sio = engineio.new_server()
         self.sessions = engineio.Sessions(self.sio, NAMESPACE, close_timeout=CLOSE_TIMEOUT_S)
         self.sio.on("connect", self._on_connect, namespace=NAMESPACE)
@@ -163,25 +162,31 @@ class SocketIOFeed:
         self.batches_written = 0
         self._conflated: dict[str, set[FeedConnection]] = {s: set() for s in feed.SYMBOLS}
         """Conflated connections receiving each symbol."""
-        self._pending: dict[str, Ticker] = {}
+        self._pending: dict[str, tuple[Ticker, int]] = {}
+        """Newest ticker per symbol, with its envelope's publish time."""
+        self._stamps = node.config.publish_stamps
+        self._stamped = 0
+        """``seq`` of the last stamped update (``publish_stamps``)."""
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._flushers: dict[FeedConnection, asyncio.Task[None]] = {}
         self._unlisten: Callable[[], None] | None = None
+        self._unpress: Callable[[], None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._unlisten = self.node.bus.listen(self._on_envelopes)
-        for source in self.node.sources:  # the benchmark source backs off for feed clients too
-            if hasattr(source, "backlogged"):
-                source.backlogged = _either(source.backlogged, self.backlogged)
+        self._unpress = self.node.pressure.add(self.backlogged)  # sources may back off for us
         self._spawn(self._pump_forever())
         self._spawn(self._watch_forever())
 
     async def stop(self) -> None:
         if self._unlisten is not None:
             self._unlisten()
+        if self._unpress is not None:
+            self._unpress()
+            self._unpress = None
         for connection in list(self._connections.values()):
             await self.close(connection, retry=True, reason="server restart")
         for task in [*self._tasks, *self._flushers.values()]:
@@ -243,7 +248,8 @@ class SocketIOFeed:
             raise InvalidApiKey("unauthenticated")
         if not principal.plan.allows_feed(feed.FEED):
             raise NotEntitled("the plan has no Socket.IO feed")
-        if not await node.limits.acquire(Pool.FEED, principal.user, self.connection_limit):
+        limit = principal.plan.max_feed_connections
+        if not await node.limits.acquire(Pool.FEED, principal.user, limit):
             raise LimitExceeded("feed connection limit exceeded")
         return principal
 
@@ -396,7 +402,7 @@ class SocketIOFeed:
                 if isinstance(event, Ticker):
                     symbol = feed.symbol_of(event.asset)
                     if symbol is not None:
-                        self._pending[symbol] = event
+                        self._pending[symbol] = (event, envelope.published_ns)
                         found = True
         if found:
             self._wake.set()
@@ -411,13 +417,17 @@ class SocketIOFeed:
             except Exception:  # one bad update must not stop the feed
                 logger.exception("feed: publishing %s failed", sorted(pending))
 
-    async def _broadcast(self, pending: dict[str, Ticker]) -> None:
+    async def _broadcast(self, pending: dict[str, tuple[Ticker, int]]) -> None:
         """One pass: encode each update once, write one batch per selection group to its
         direct members, queue the packets of the others (see the module docstring)."""
         texts: dict[str, str] = {}
         """Engine.IO message payload (``2/api-ws,[...]``) of each updated symbol."""
         for symbol in feed.ordered(pending):
-            update = feed.market_update(pending[symbol])
+            ticker, published_ns = pending[symbol]
+            update = feed.market_update(ticker)
+            if self._stamps and published_ns:
+                self._stamped += 1
+                update = feed.stamped(update, self._stamped, published_ns)
             for connection in self._conflated[symbol]:
                 connection.pending[symbol] = update
             texts[symbol] = feed.event_frame(feed.PRICE_UPDATE, update)[1:]
@@ -502,10 +512,6 @@ class SocketIOFeed:
                     self.node.metrics.overflows.inc(queued)
                     logger.info("closing %s: slow consumer", connection.id)
                     self._spawn(self.close(connection, retry=True, reason="slow consumer"))
-
-
-def _either(first: Callable[[], bool], second: Callable[[], bool]) -> Callable[[], bool]:
-    return lambda: first() or second()
 
 
 def _remote(environ: dict[str, Any]) -> str:
