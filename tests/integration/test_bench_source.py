@@ -22,6 +22,7 @@ async def test_bench_trades_carry_dense_seq_and_end_with_t_ns(start_server) -> N
     the monotonic publish time ``t_ns``. Plans apply to a benchmark server too: a key of the
     ``bench`` plan opens more connections than pro's 10, a pro key does not."""
     server = await start_server(sources="bench:rate=400", publish_stamps=True)
+    assert server.node.sources[0].pressure is server.node.pressure  # type: ignore[attr-defined]
     key = await server.key("bench", user="bench")
     url = f"{server.ws}?api_key={key}&streams={STREAM}"
     async with connect(url) as first, connect(url) as second:

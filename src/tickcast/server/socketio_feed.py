@@ -423,11 +423,7 @@ class SocketIOFeed:
         texts: dict[str, str] = {}
         """Engine.IO message payload (``2/api-ws,[...]``) of each updated symbol."""
         for symbol in feed.ordered(pending):
-            ticker, published_ns = pending[symbol]
-            update = feed.market_update(ticker)
-            if self._stamps and published_ns:
-                self._stamped += 1
-                update = feed.stamped(update, self._stamped, published_ns)
+            update = self._market_update(*pending[symbol])
             for connection in self._conflated[symbol]:
                 connection.pending[symbol] = update
             texts[symbol] = feed.event_frame(feed.PRICE_UPDATE, update)[1:]
@@ -469,6 +465,15 @@ class SocketIOFeed:
                 with contextlib.suppress(Exception):  # the session may be gone already
                     await self.sessions.send(connection.eio_sid, text)
                     connection.count(1, len(text) + 1)
+
+    def _market_update(self, ticker: Ticker, published_ns: int) -> feed.MarketUpdate:
+        """The ticker's ``MarketUpdate``; with ``publish_stamps`` followed by the next ``seq``
+        and the envelope's publish time (``feed.stamped``)."""
+        update = feed.market_update(ticker)
+        if self._stamps and published_ns:
+            self._stamped += 1
+            update = feed.stamped(update, self._stamped, published_ns)
+        return update
 
     def _promote(self, connection: FeedConnection, sink: ProtocolSink) -> bool:
         """Take a connection onto the direct path once nothing of its own is in flight: its
