@@ -12,7 +12,7 @@ from tests.integration.wire import recv
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tickcast.server.native_connection import NativeConnection
+from tickcast.dialects.native.endpoint.connection import NativeConnection
 
 STREAM = "trades:bench-btc-usd-spot"
 

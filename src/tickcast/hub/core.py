@@ -29,6 +29,10 @@ from tickcast.state import StateKeeper
 logger = logging.getLogger("tickcast.hub")
 
 
+def _nothing() -> None:
+    return None
+
+
 class Hub:
     def __init__(
         self,
@@ -37,10 +41,13 @@ class Hub:
         catalog: MarketCatalog,
         keeper: StateKeeper | None = None,
         schedule: Callable[[Callable[[], None]], None] | None = None,
+        listen: bool = True,
     ) -> None:
+        """``listen=False``: the caller feeds :meth:`on_envelopes` itself (the node's ingest
+        pipeline, ``state/pipeline.py``, runs the hub as its first stage)."""
         self._keeper = keeper or StateKeeper()
         self._groups: Groups = {}
-        self._remove_listener = bus.listen(self.on_envelopes)
+        self._remove_listener = bus.listen(self.on_envelopes) if listen else _nothing
         self.frames_encoded = 0
         self._channels = SharedChannels(self._groups, schedule or call_soon)
         self.framer = Framer(catalog=catalog, keeper=self._keeper)

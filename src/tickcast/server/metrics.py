@@ -42,7 +42,12 @@ class NodeMetrics:
             "Frames an outbox refused (conflated or reported as a gap)",
             registry=self.registry,
         )
-
+        self.stage_failures = Counter(
+            "tickcast_stage_failures",
+            "Batches an ingest pipeline stage failed on (the other stages still ran)",
+            ["stage"],
+            registry=self.registry,
+        )
         self.encode_failures = Counter(
             "tickcast_encode_failures",
             "Events a dialect could not encode (sent as a gap notice instead)",

@@ -8,17 +8,17 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
 
 from tickcast.auth.metering import Meter
 from tickcast.auth.plans import load_plans
 from tickcast.clock import Clock, SystemClock
 from tickcast.config import ServerConfig
-from tickcast.dialects.native import NativeEncoder
+from tickcast.dialects.native.wire.protocol import NativeEncoder
 from tickcast.errors import StorageError
 from tickcast.hub import Hub
 from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
 from tickcast.server.cluster import Cluster, build_bus, publish_retrying, runs_sources
+from tickcast.server.connections import ConnectionRegistry
 from tickcast.server.history import build_history
 from tickcast.server.limits import ConnectionLimits
 from tickcast.server.metrics import NodeMetrics, register_connector_metrics
@@ -27,46 +27,12 @@ from tickcast.sources.base import Pressure, PrimedSource, Source
 from tickcast.sources.connectors.health import ConnectorHealth
 from tickcast.sources.connectors.runner import ConnectorSource
 from tickcast.state import BookChecksummer, StateKeeper
+from tickcast.state.pipeline import Pipeline, Step
 from tickcast.state.recorder import Recorder
 from tickcast.storage.base import Principal
 from tickcast.storage.factory import open_and_migrate, open_store
 
 logger = logging.getLogger("tickcast.server")
-
-
-class LiveConnection(Protocol):
-    id: str
-    dialect: str
-    principal: Principal
-    remote: str
-    opened_at: float
-
-    def info(self) -> dict[str, object]: ...
-
-    async def close(self, code: int, reason: str, *, retry: bool) -> None: ...
-
-
-def connection_info(
-    connection: LiveConnection,
-    *,
-    subscriptions: list[str],
-    pending_bytes: int,
-    messages: int,
-    nbytes: int,
-) -> dict[str, object]:
-    """What the control plane shows of one live connection, for every dialect."""
-    return {
-        "id": connection.id,
-        "dialect": connection.dialect,
-        "user": connection.principal.user,
-        "key_id": connection.principal.key_id,
-        "remote": connection.remote,
-        "opened_at": connection.opened_at,
-        "subscriptions": subscriptions,
-        "pending_bytes": pending_bytes,
-        "messages": messages,
-        "bytes": nbytes,
-    }
 
 
 class Node:
@@ -77,11 +43,15 @@ class Node:
         self.bus = build_bus(config, self.clock)
         self.keeper = StateKeeper()
         """Current state and last position of every stream (the hub folds events into it)."""
-        self.hub = Hub(bus=self.bus, catalog=self.catalog, keeper=self.keeper)
+        self.hub = Hub(bus=self.bus, catalog=self.catalog, keeper=self.keeper, listen=False)
         self.cluster = Cluster(config, self.bus)
         self.recorder = Recorder(keeper=self.keeper)
-        """History since start for REST queries; listens after the hub (it reads the keeper)."""
-        self._remove_recorder = self.bus.listen(self.recorder.on_envelopes)
+        """History since start for REST queries (it reads the keeper the hub folds into)."""
+        self.pipeline = Pipeline()
+        """The one bus listener: hub, recorder, then dialect stages, in order and isolated."""
+        self.pipeline.add(Step.DELIVER, "hub", self.hub.on_envelopes)
+        self.pipeline.add(Step.RECORD, "recorder", self.recorder.on_envelopes)
+        self._remove_pipeline = self.bus.listen(self.pipeline.on_envelopes)
         self.native = NativeEncoder(catalog=self.catalog, publish_stamps=config.publish_stamps)
         self.checksummer = BookChecksummer(catalog=self.catalog)
         self.cluster.restore_into(self.keeper, self.checksummer, self.catalog)
@@ -94,13 +64,21 @@ class Node:
         """Durable history (issue 17): written here, by the node that sequences."""
         self.meter = Meter()
         self.metrics = NodeMetrics()
+        self.pipeline.on_failure = self._count_stage_failure
         self.hub.on_encode_failure = self._count_encode_failure
         self.cluster.register_metrics(self.metrics.registry)
-        self.connections: dict[str, LiveConnection] = {}
         self.stream_owners: dict[str, str] = {}
         """Private streams (live prediction streams) by name → the user who may subscribe (and
         admin-plan keys); every other stream is open to every entitled key."""
         self._wire_sources(config)
+        self.connections = ConnectionRegistry(
+            limits=self.limits,
+            metrics=self.metrics,
+            meter=self.meter,
+            authenticate=self.store.authenticate,
+            ready=lambda: self.ready,
+        )
+        """Every open connection of every dialect, and their one lifecycle (server/connections)."""
         self._tasks: list[asyncio.Task[None]] = []
         self._sources_prepared = False
         self.ready = False
@@ -109,7 +87,7 @@ class Node:
 
     def _wire_sources(self, config: ServerConfig) -> None:
         """Build the sources, their connector health and limits, and list their markets."""
-        self.pressure = Pressure(connections=self.connections.__len__)
+        self.pressure = Pressure(connections=lambda: len(self.connections))
         """Back-pressure of the node's clients, handed to the sources that read it; the hub is
         its first probe, the Socket.IO feed adds its own."""
         self.pressure.add(self.hub.backlogged)
@@ -178,6 +156,9 @@ class Node:
         except Exception:
             logger.exception("source %s failed", source.name)
 
+    def _count_stage_failure(self, stage: str) -> None:
+        self.metrics.stage_failures.labels(stage).inc()
+
     def _count_encode_failure(self, dialect: str) -> None:
         self.metrics.encode_failures.labels(dialect).inc()
 
@@ -204,9 +185,7 @@ class Node:
 
     def delivered(self, key_id: str, messages: int, nbytes: int) -> None:
         """Meter frames handed to a client's transport (usage per key and Prometheus)."""
-        self.meter.delivered(key_id, messages, nbytes)
-        self.metrics.messages.inc(messages)
-        self.metrics.bytes.inc(nbytes)
+        self.connections.delivered(key_id, messages, nbytes)
 
     async def _flush_usage_forever(self) -> None:
         while True:
@@ -236,7 +215,7 @@ class Node:
         await self.flush_usage()
         self.hub.close()
         await self.cluster.stop()
-        self._remove_recorder()
+        self._remove_pipeline()
         await self.bus.stop()
         if self.history is not None:  # history hook (issue 17): writes what is pending
             await self.history.stop()
@@ -245,11 +224,7 @@ class Node:
     async def close_connections(self, code: int, reason: str) -> None:
         """Tell every client to reconnect (``Closing`` with retry, then the close frame)."""
         self.ready = False
-        connections = list(self.connections.values())
-        await asyncio.gather(
-            *(connection.close(code, reason, retry=True) for connection in connections),
-            return_exceptions=True,
-        )
+        await self.connections.close_all(code, reason)
 
     def stream_known(self, key: StreamKey) -> bool:
         """Whether a subscription to ``key`` can ever carry data on this node."""
@@ -281,6 +256,4 @@ class Node:
         return known
 
     async def authenticate(self, key: str | None) -> Principal | None:
-        if not key or len(key) > 200:
-            return None
-        return await self.store.authenticate(key)
+        return await self.connections.authenticate(key)

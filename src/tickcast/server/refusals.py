@@ -13,7 +13,8 @@ Columns:
 
 A ``None`` cell: that dialect never refuses a connection for that reason (e.g. the native
 endpoint has no feature entitlement at connect). The Coin Metrics and Vega dialects keep their
-own, richer vocabularies (``dialects/coinmetrics/errors.py``, ``dialects/vega/errors.py``).
+own, richer vocabularies (``dialects/coinmetrics/wire/errors.py``,
+``dialects/vega/wire/errors.py``).
 The table is tested cell by cell (tests/unit/server/test_refusals.py).
 """
 
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tickcast.dialects import predictions, socketio_feed
+from tickcast.dialects.predictions.wire import protocol as predictions
+from tickcast.dialects.socketio_feed.wire import protocol as socketio_feed
 from tickcast.errors import (
     AuthTimeout,
     InvalidApiKey,

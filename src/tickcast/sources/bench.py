@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 
 from tickcast.clock import Clock
-from tickcast.dialects.socketio_feed import SYMBOLS, asset_of
+from tickcast.dialects.socketio_feed.wire.protocol import SYMBOLS, asset_of
 from tickcast.model import Event, Market, MarketKind, Side, Ticker, Trade
 from tickcast.sources.base import EventSink, Pressure
 

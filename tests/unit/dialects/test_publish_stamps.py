@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from tickcast.dialects import socketio_feed as feed
-from tickcast.dialects.native import NativeEncoder
+from tickcast.dialects.native.wire.protocol import NativeEncoder
+from tickcast.dialects.socketio_feed.wire import protocol as feed
 from tickcast.model import BookDelta, Market, MarketCatalog, MarketKind, Side, Ticker, Trade
 
 MARKET = Market("acme-btc-usd-spot", "acme", MarketKind.SPOT, "btc", "usd", "BTC-USD", 2, 3)

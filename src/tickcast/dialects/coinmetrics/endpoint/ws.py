@@ -1,0 +1,381 @@
+"""``/v4/timeseries-stream/<endpoint>``: the Coin Metrics streaming dialect over WebSocket.
+
+Every request is accepted (101) before it is judged: a refusal (missing or wrong key, plan,
+bad parameter, connection limit) goes in-band as ``{"error":{...}}`` followed by close 1008, so
+the official client stops instead of reconnecting every second (protocols §1.1). At server
+shutdown the TCP connection is dropped without a close frame, so the client reconnects.
+
+Frames come from the hub already encoded once per (variant, stream); the writer only splices
+this connection's ``cm_sequence_id`` into each data message (``dialects.coinmetrics.framing``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from tickcast.auth.keys import redact
+from tickcast.delivery.outbox import Outbox, OverflowPolicy
+from tickcast.dialects.coinmetrics.endpoint.backfill import stored_backfill
+from tickcast.dialects.coinmetrics.endpoint.service import CoinMetricsService
+from tickcast.dialects.coinmetrics.wire import errors, framing, query
+from tickcast.dialects.coinmetrics.wire.errors import CmError
+from tickcast.dialects.coinmetrics.wire.streams import (
+    StreamRequest,
+    Subscription,
+    parse_stream_request,
+)
+from tickcast.errors import LimitExceeded
+from tickcast.hub import Joined
+from tickcast.model import StreamClass, StreamKind, StreamPosition
+from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, connection_info
+from tickcast.server.limits import Pool
+from tickcast.server.node import Node
+from tickcast.server.seam import (
+    close_frame,
+    drop_transport,
+    frame_batch,
+    frame_writer,
+    transport_of,
+)
+from tickcast.storage.base import Principal
+
+logger = logging.getLogger("tickcast.server")
+_ids = itertools.count(1)
+WRITE_CHUNK = 65_536
+WARN_RATIO = 0.6
+"""``falling_behind`` when the outbox is over 60 % full (the vendor's documented level)."""
+STALL_LINGER_S = 10.0
+"""How long a stalled connection may take to read its last bytes before TCP is dropped."""
+
+
+class CmConnection:
+    dialect = "coinmetrics"
+
+    def __init__(
+        self,
+        *,
+        node: Node,
+        service: CoinMetricsService,
+        websocket: WebSocket,
+        admission: Admission,
+        request: StreamRequest,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        self.id = f"cm{next(_ids)}"
+        self.params = params or {}
+        """The query, to match patterns again when markets are listed later."""
+        self.node = node
+        self.service = service
+        self.principal: Principal = admission.principal
+        self._admission = admission
+        self.request = request
+        self._websocket = websocket
+        client = websocket.client
+        self.remote = f"{client.host}:{client.port}" if client else "?"
+        self.opened_at = time.time()
+        self.outbox = Outbox(
+            max_bytes=node.config.outbox_bytes,
+            policy=OverflowPolicy.DISCONNECT,
+            warn_ratio=WARN_RATIO,
+        )
+        self.next_id = 0
+        """The next ``cm_sequence_id`` (per connection, from 0)."""
+        self._streams: list[str] = []
+        """Streams joined so far."""
+        self._expand: asyncio.Task[None] | None = None
+        self._joined = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._flushed = asyncio.Event()
+        self._joining = True
+        """Backfill frames may exceed the warning level: the writer drains them right away."""
+        self._warning_queued = False
+        self._warning_sent = False
+        self._warning: bytes | None = None
+        self._closing = False
+        self._writer: asyncio.Task[None] | None = None
+        self._stall_task: asyncio.Task[None] | None = None
+        self.messages = 0
+        self.bytes = 0
+
+    # -- Subscriber protocol (called by the hub) --------------------------------------------
+
+    def wake(self) -> None:
+        outbox = self.outbox
+        if outbox.warned and not self._joining:
+            if not self._warning_queued and not self._closing:
+                self._warning_queued, self._warning_sent = True, False
+                self._warning = errors.falling_behind_frame()
+                outbox.push_control(self._warning)
+        else:
+            self._warning_queued = False
+        self._wake.set()
+
+    def overflow(self) -> None:
+        """The outbox is full: ``stall`` error, then close (DISCONNECT policy)."""
+        self.node.metrics.overflows.inc()
+        if self._stall_task is None and not self._closing:
+            self._stall_task = asyncio.get_running_loop().create_task(self._stall())
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def info(self) -> dict[str, object]:
+        return connection_info(
+            self,
+            subscriptions=list(self._streams),
+            pending_bytes=self.outbox.pending_bytes,
+            messages=self.messages,
+            nbytes=self.bytes,
+        )
+
+    async def run(self) -> None:
+        async with self._admission.opened(self):
+            await self._run()
+
+    async def _run(self) -> None:
+        writer = self._writer = asyncio.create_task(self._write_forever())
+        self.service.streams.add(self)
+        try:
+            await self._join(self.request.subscriptions)
+            self._joining = False
+            self._joined.set()
+            await self._read_forever()
+        finally:
+            self.service.streams.discard(self)
+            if self._expand is not None:
+                self._expand.cancel()
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+            self._detach_all()
+
+    async def _join(self, subscriptions: Sequence[Subscription]) -> None:
+        hub, bus = self.node.hub, self.node.bus
+        request = self.request
+        encoder = self.service.encoders.get(request.encoder)
+        for sub in subscriptions:
+            if self._closing:
+                return
+            stream = str(sub.key)
+            resume: StreamPosition | None = None
+            event_stream = sub.key.stream_class is StreamClass.EVENT
+            if event_stream and request.backfill and sub.backfill and request.replay:
+                position = await bus.position(stream)
+                if position.seq > 0:
+                    resume = StreamPosition(max(0, position.seq - request.replay), position.epoch)
+            self._streams.append(stream)
+            joined = await hub.attach(self, encoder, sub.key, sub.view, resume)
+            limit = self._store_look_back(sub)
+            if limit and not any(joined.frames):  # the bus/state had nothing: the store
+                stored = await stored_backfill(
+                    self.node.history, encoder, stream, joined.position, limit
+                )
+                joined = dataclasses.replace(joined, frames=stored)
+            hub.go_live(self, self._backfill(joined, sub.key.kind, sub.backfill), encoder)
+            await asyncio.sleep(0)  # let the writer drain the backfill between streams
+
+    def _store_look_back(self, sub: Subscription) -> int:
+        """How many stored events a backfill from the store looks through (0: none): EVENT
+        streams as their bus backfill; ``market-quotes`` its last quote."""
+        request = self.request
+        if not (request.backfill and sub.backfill):
+            return 0
+        if sub.key.stream_class is StreamClass.EVENT:
+            return request.replay
+        return 1 if request.endpoint == "market-quotes" else 0
+
+    def catalog_grew(self) -> None:
+        if self._closing or not any(query.is_pattern(v) for v in self.params.values()):
+            return
+        if self._expand is None or self._expand.done():
+            self._expand = asyncio.get_running_loop().create_task(self._expand_patterns())
+
+    async def _expand_patterns(self) -> None:
+        """Join the streams of newly listed markets that the request's patterns match."""
+        await self._joined.wait()
+        try:
+            request = parse_stream_request(
+                self.request.endpoint,
+                self.params,
+                catalog=self.node.catalog,
+                plan=self.principal.plan,
+                visible=self.service.visible_to(self.principal),
+            )
+        except CmError:
+            return
+        joined = set(self._streams)
+        room = self.principal.plan.max_subscriptions - len(joined)
+        new = [sub for sub in request.subscriptions if str(sub.key) not in joined][: max(room, 0)]
+        await self._join(new)
+
+    def _backfill(self, joined: Joined, kind: StreamKind, wanted: bool) -> Joined:
+        """Keep the frames ``backfill`` asks for (books always start with their snapshot)."""
+        if kind is not StreamKind.BOOK and not (self.request.backfill and wanted):
+            frames: tuple[bytes, ...] = ()
+        else:
+            kept = [frame for frame in joined.frames if frame]
+            frames = tuple(kept[-self.request.keep :])
+        return dataclasses.replace(joined, frames=frames)
+
+    def _detach_all(self) -> None:
+        for stream in self._streams:
+            self.node.hub.detach(self, stream)
+
+    async def _read_forever(self) -> None:
+        """The client sends nothing but control frames; wait for it to go away."""
+        while not self._closing:
+            try:
+                message = await self._websocket.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+
+    async def _write_forever(self) -> None:
+        try:
+            await self._write_loop()
+        except asyncio.CancelledError:
+            raise
+        except OSError:
+            logger.debug("connection %s: peer gone while writing", self.id)
+        except Exception:
+            logger.warning("connection %s: write failed", self.id, exc_info=True)
+
+    async def _write_loop(self) -> None:
+        write = frame_writer(self._websocket)
+        outbox = self.outbox
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while len(outbox):
+                payloads, self.next_id = framing.number(outbox.drain(WRITE_CHUNK), self.next_id)
+                if not outbox.warned:
+                    self._warning_queued = False
+                if not payloads:
+                    continue
+                if self._warning is not None and any(p is self._warning for p in payloads):
+                    self._warning, self._warning_sent = None, True
+                await write(payloads)
+                count, nbytes = len(payloads), sum(len(p) for p in payloads)
+                self.messages += count
+                self.bytes += nbytes
+                self.node.delivered(self.principal.key_id, count, nbytes)
+            self._flushed.set()
+
+    async def _stall(self) -> None:
+        """Queued frames are dropped; the warning (unless already written), the ``stall`` error
+        and a close frame go straight to the transport, past flow control (the writer may be
+        blocked on a paused transport), then the connection is closed."""
+        self._detach_all()
+        self.outbox.drain()
+        transport = transport_of(self._websocket)
+        if transport is None or transport.is_closing():
+            await self.fail(errors.stall())
+            return
+        self._closing = True
+        if self._writer is not None:
+            self._writer.cancel()  # it writes only whole batches, so none is cut
+        payloads = [errors.stall().body()]
+        if not self._warning_sent:
+            payloads.insert(0, errors.falling_behind_frame())
+        transport.write(frame_batch(payloads) + close_frame(errors.CLOSE_POLICY, "stall"))
+        transport.close()  # flushes what is buffered, then FIN
+        asyncio.get_running_loop().call_later(STALL_LINGER_S, transport.abort)
+
+    async def fail(self, error: CmError) -> None:
+        """Send ``error`` in-band (after what is queued), then close 1008."""
+        if self._closing:
+            return
+        self.outbox.push_control(error.body())
+        await self._close_after_flush(errors.CLOSE_POLICY, error.type)
+
+    async def close(self, code: int, reason: str, *, retry: bool) -> None:
+        """``retry`` (shutdown, restart): drop TCP so the official client reconnects by itself;
+        otherwise (operator close) a close frame, which stops the client."""
+        if self._closing:
+            return
+        if retry:
+            self._closing = True
+            self._detach_all()
+            if drop_transport(self._websocket):
+                return
+            self._closing = False
+        await self._close_after_flush(code, reason)
+
+    async def _close_after_flush(self, code: int, reason: str) -> None:
+        self._closing = True
+        self._flushed.clear()
+        self._wake.set()
+        try:
+            await asyncio.wait_for(self._flushed.wait(), timeout=CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            logger.info("connection %s: error not flushed in time", self.id)
+        try:
+            await asyncio.wait_for(self._websocket.close(code, reason), CLOSE_TIMEOUT_S)
+        except Exception:
+            logger.debug("close of %s failed", self.id, exc_info=True)
+            drop_transport(self._websocket)
+
+
+async def refuse(websocket: WebSocket, error: CmError) -> None:
+    """Accept, send the error in-band, close 1008 (the client stops, protocols §1.1)."""
+    try:
+        await websocket.accept()
+        await websocket.send_text(error.body().decode())
+        await websocket.close(errors.CLOSE_POLICY, error.type)
+    except Exception:
+        logger.debug("refusal not delivered", exc_info=True)
+
+
+async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> None:
+    node = service.node
+    endpoint = websocket.path_params.get("endpoint", "")
+    if not node.ready:
+        # Starting or stopping: a handshake failure makes the client retry (no close frame).
+        await websocket.close(1013, "server unavailable")
+        return
+    raw_query = websocket.scope.get("query_string", b"").decode("latin-1")
+    principal: Principal | None = None
+    try:
+        if len(websocket.scope.get("raw_path", b"")) + len(raw_query) + 1 > query.MAX_URI:
+            raise errors.uri_too_long(query.MAX_URI)
+        params = query.parse_query(raw_query)
+        principal = await service.authenticate(params.get("api_key"))
+        request = parse_stream_request(
+            endpoint,
+            params,
+            catalog=node.catalog,
+            plan=principal.plan,
+            visible=service.visible_to(principal),
+        )
+    except CmError as error:
+        node.metrics.refusals.labels(f"cm_{error.type}").inc()
+        logger.info("refused %s: %s", redact(str(websocket.url)), error.type)
+        await refuse(websocket, error)
+        return
+    try:
+        admission = await node.connections.admit_principal(principal, Pool.STREAMS)
+    except LimitExceeded as limited:
+        node.connections.refused(limited)
+        await refuse(websocket, errors.too_many_connections(principal.plan.max_connections))
+        return
+    try:
+        connection = CmConnection(
+            node=node,
+            service=service,
+            websocket=websocket,
+            admission=admission,
+            request=request,
+            params=params,
+        )
+        await websocket.accept()
+        await connection.run()
+    finally:
+        admission.cancel()  # a no-op once the connection opened: its lease gave the slot back
