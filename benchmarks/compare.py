@@ -39,6 +39,10 @@ import ingest_targets
 HERE = Path(__file__).resolve().parent
 HARNESS = HERE / "harness"
 REPO = HERE.parent
+TEAM_PEER_CONFIG = HARNESS / "peers" / "tickcast_peer.toml"
+"""For the ``tickcast`` peer (the team's ``tickcast_peer.sh``, which takes no config): the pro
+plan as the bench plan, and ``publish_stamps``. The ``tickcast-usr2``/``-sio`` peers write their
+own config and use a key of the ``bench`` plan."""
 
 SCENARIOS: dict[str, tuple[str, str, str]] = {
     # name: (peers, conns, rates)
@@ -77,8 +81,11 @@ def run_scenario(name: str, args: argparse.Namespace, stamp: str) -> Path:
         str(duration),
         "--out",
         str(out),
+        "--base-port",
+        str(args.base_port),
     ]
     env = dict(os.environ, TICKCAST=args.tickcast)
+    env.setdefault("TICKCAST_CONFIG", str(TEAM_PEER_CONFIG))  # the team's own tickcast peer
     print(f"== scenario {name}: {' '.join(command[2:])}", flush=True)
     subprocess.run(command, cwd=HARNESS, env=env, check=False, timeout=3600)
     return out
@@ -231,6 +238,12 @@ def main() -> int:
         help="the tickcast binary the peers run",
     )
     parser.add_argument("--python", help="python for bench.py (default: this one)")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=21000,
+        help="first server port (pick another one while someone else runs the harness)",
+    )
     parser.add_argument("--report", nargs="*", help="only print tables for these JSONL files")
     args = parser.parse_args()
     if args.quick:

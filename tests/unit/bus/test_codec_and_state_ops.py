@@ -26,7 +26,6 @@ from tickcast.model import (
     TradesGap,
     stream_of,
 )
-from tickcast.model.bench import StampedTicker, StampedTrade
 from tickcast.state import StateKeeper
 
 M = "acme-foo-usd-spot"
@@ -42,8 +41,6 @@ EVERY_KIND: list[Event] = [
     Order(M, "o1", PARTY, Side.BUY, OrderType.MARKET, 0, 5, 2, OrderStatus.PARTIALLY_FILLED, 1, 12),
     Position(M, PARTY, -5, 100, -20, 3, 101, 13),
     Prediction("mm", "v1", "0.42", 14, (("spread", "1.5"), ("vol", "0.2"))),
-    StampedTrade(M, "t2", 10050, 1000, Side.BUY, 15, None, None, t_ns=123456789),
-    StampedTicker("btc", 2, 8725050, 8600000, 8800000, 8500000, 1, 5, 16, seq=7, t_ns=99),
 ]
 
 
