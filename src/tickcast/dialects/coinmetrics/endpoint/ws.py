@@ -23,7 +23,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tickcast.auth.keys import redact
 from tickcast.delivery.outbox import Outbox, OverflowPolicy
-from tickcast.dialects.coinmetrics.endpoint.backfill import stored_backfill
+from tickcast.dialects.coinmetrics.endpoint import travel
+from tickcast.dialects.coinmetrics.endpoint.backfill import store_backfill
 from tickcast.dialects.coinmetrics.endpoint.service import CoinMetricsService
 from tickcast.dialects.coinmetrics.wire import errors, framing, query
 from tickcast.dialects.coinmetrics.wire.errors import CmError
@@ -171,25 +172,18 @@ class CmConnection:
                 if position.seq > 0:
                     resume = StreamPosition(max(0, position.seq - request.replay), position.epoch)
             self._streams.append(stream)
+            if request.start_ns is not None:  # history hook (issue 17): start_time
+                if not await travel.join_from(self, encoder, sub, request.start_ns):
+                    return
+                continue
             joined = await hub.attach(self, encoder, sub.key, sub.view, resume)
-            limit = self._store_look_back(sub)
-            if limit and not any(joined.frames):  # the bus/state had nothing: the store
-                stored = await stored_backfill(
-                    self.node.history, encoder, stream, joined.position, limit
+            if request.backfill and sub.backfill:  # history hook (issue 17): store backfill
+                node, look_back = self.node, request.replay
+                joined = await store_backfill(
+                    node.history, node.keeper, encoder, sub, joined, look_back
                 )
-                joined = dataclasses.replace(joined, frames=stored)
             hub.go_live(self, self._backfill(joined, sub.key.kind, sub.backfill), encoder)
             await asyncio.sleep(0)  # let the writer drain the backfill between streams
-
-    def _store_look_back(self, sub: Subscription) -> int:
-        """How many stored events a backfill from the store looks through (0: none): EVENT
-        streams as their bus backfill; ``market-quotes`` its last quote."""
-        request = self.request
-        if not (request.backfill and sub.backfill):
-            return 0
-        if sub.key.stream_class is StreamClass.EVENT:
-            return request.replay
-        return 1 if request.endpoint == "market-quotes" else 0
 
     def catalog_grew(self) -> None:
         if self._closing or not any(query.is_pattern(v) for v in self.params.values()):

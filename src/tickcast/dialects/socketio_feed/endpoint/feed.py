@@ -4,7 +4,7 @@ The wire is described in docs/dialects/socketio-feed.md and its pure parts live 
 ``tickcast.dialects.socketio_feed.wire.protocol``; this module is the I/O around them:
 
 * connect: ``auth.apiKey`` is authenticated, the plan must grant the ``socketio-feed`` feature
-  and the user must hold fewer than ``connection_limit`` feed connections (``node.connections``,
+  and the user must hold fewer than the plan's ``max_feed_connections`` (``node.connections``,
   pool ``FEED``, strict across a cluster). A refusal is a CONNECT_ERROR ``{"message": ...}``,
   after which the Engine.IO session is closed;
 * going live runs in a task scheduled from the connect handler, so it goes out after
@@ -60,11 +60,10 @@ CLOSE_TIMEOUT_S = 2.0
 
 
 class SocketIOFeed:
-    """The feed's python-socketio server and connections; :class:`FeedMiddleware` serves it."""
+    """The feed's python-socketio server and connections; ``mount.FeedMiddleware`` serves it."""
 
-    def __init__(self, node: Node, *, connection_limit: int = feed.CONNECTION_LIMIT) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
-        self.connection_limit = connection_limit
         self.sio = engineio.new_server()
         self.sessions = engineio.Sessions(self.sio, NAMESPACE, close_timeout=CLOSE_TIMEOUT_S)
         self.sio.on("connect", self._on_connect, namespace=NAMESPACE)
@@ -82,7 +81,9 @@ class SocketIOFeed:
         """The encoder of a plan's conflation policy (one per distinct ``conflation_ms``)."""
         encoder = self._encoders.get(conflation_ms)
         if encoder is None:
-            encoder = self._encoders[conflation_ms] = FeedEncoder(conflation_ms)
+            encoder = self._encoders[conflation_ms] = FeedEncoder(
+                conflation_ms, publish_stamps=self.node.config.publish_stamps
+            )
         return encoder
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -151,7 +152,7 @@ class SocketIOFeed:
         if not principal.plan.allows_feed(feed.FEED):
             raise NotEntitled("the plan has no Socket.IO feed")
         return await node.connections.admit_principal(
-            principal, Pool.FEED, limit=self.connection_limit
+            principal, Pool.FEED, limit=principal.plan.max_feed_connections
         )
 
     def _available_to(self, principal: Principal) -> frozenset[str]:

@@ -22,7 +22,6 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tickcast.model.bench import StampedTicker
 from tickcast.model.envelope import StreamPosition
 from tickcast.model.events import Event, Ticker
 from tickcast.model.streams import StreamKind
@@ -32,9 +31,6 @@ FEED = "socketio-feed"
 
 NAMESPACE = "/api-ws"
 """The Socket.IO namespace of the feed (served at the Engine.IO path ``/socket.io/``)."""
-
-CONNECTION_LIMIT = 2
-"""Concurrent feed connections per user, counted across every key of the user."""
 
 INITIAL_PRICES = "initial-prices"
 PRICE_UPDATE = "price-update"
@@ -46,7 +42,8 @@ AUTHENTICATION_FAILED = "Authentication failed"
 PRO_REQUIRED = "Pro subscription required"
 """Valid key, but the plan does not include the feed."""
 CONNECTION_LIMIT_EXCEEDED = "Connection limit exceeded"
-"""The user already holds :data:`CONNECTION_LIMIT` feed connections."""
+"""The user already holds the plan's ``max_feed_connections`` (2 by default) feed connections,
+counted across every key of the user."""
 SERVER_OVERLOADED = "Server overloaded"
 """The server is starting or shutting down."""
 
@@ -105,10 +102,14 @@ def market_update(ticker: Ticker) -> MarketUpdate:
         "change": change / scale,
         "changePercent": percent,
     }
-    if type(ticker) is StampedTicker:  # benchmark source only: load clients read these last
-        update["seq"] = ticker.seq
-        update["t_ns"] = ticker.t_ns
     return update
+
+
+def stamped(update: MarketUpdate, seq: int, published_ns: int) -> MarketUpdate:
+    """``update`` followed by ``seq`` (the feed's count of stamped updates) and ``t_ns`` (the
+    publish time on the ticker's envelope): the node's ``publish_stamps`` setting, for latency
+    benchmarks, whose load clients read them from the end of the packet."""
+    return {**update, "seq": seq, "t_ns": published_ns}
 
 
 def api_key_from_auth(auth: object) -> str | None:
@@ -236,18 +237,33 @@ class FeedEncoder:
     policies have different names, so their connections never share a group or a channel.
     """
 
-    __slots__ = ("conflation_s", "name")
+    __slots__ = ("_stamped", "_stamps", "conflation_s", "name")
 
-    def __init__(self, conflation_ms: int = 0) -> None:
+    def __init__(self, conflation_ms: int = 0, *, publish_stamps: bool = False) -> None:
         self.conflation_s = conflation_ms / 1000
         self.name = FEED if conflation_ms <= 0 else f"{FEED}/{conflation_ms}ms"
+        self._stamps = publish_stamps
+        self._stamped = 0
+        """``seq`` of the last stamped update (``publish_stamps``): one count per encoder."""
 
     def update_frame(
-        self, stream: str, seq: int, event: Event, checksum: int | None, prev: int | None = None
+        self,
+        stream: str,
+        seq: int,
+        event: Event,
+        checksum: int | None,
+        prev: int | None = None,
+        published_ns: int = 0,
     ) -> bytes:
+        """With ``publish_stamps``, an update whose envelope has a publish time is followed by
+        the next ``seq`` and that time (:func:`stamped`)."""
         if not isinstance(event, Ticker):
             return NOOP
-        return event_frame(PRICE_UPDATE, market_update(event)).encode()
+        update = market_update(event)
+        if self._stamps and published_ns:
+            self._stamped += 1
+            update = stamped(update, self._stamped, published_ns)
+        return event_frame(PRICE_UPDATE, update).encode()
 
     def snapshot_frame(
         self,
