@@ -11,8 +11,7 @@ Internals relied on (pinned by tests/unit/server/seam/test_contract.py):
 * ``eio.sockets[eio_sid]`` with ``closed``, ``closing``, ``upgraded``, ``close(wait, abort,
   reason)`` and its ``queue`` (an ``asyncio.Queue``: ``qsize``, ``put_nowait(None)`` ends the
   writer, ``_unfinished_tasks`` counts packets taken but not yet handed on);
-* ``eio.send(eio_sid, text)`` queues synchronously (no suspension before the packet is queued);
-  ``eio.disconnect(eio_sid)``; ``eio.reason.CLIENT_DISCONNECT`` / ``SERVER_DISCONNECT``;
+* ``eio.disconnect(eio_sid)``; ``eio.reason.CLIENT_DISCONNECT`` / ``SERVER_DISCONNECT``;
 * ``eio.create_queue`` (called by ``BaseSocket.__init__`` for each session's queue) and the
   session writer's ``queue.get()`` on an empty queue once it has sent what it took
   (:class:`IdleQueue`);
@@ -25,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import socketio
@@ -145,12 +144,6 @@ class Sessions:
         queue = socket_.queue
         queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=text))
         return int(queue.qsize())
-
-    def send(self, eio_sid: str, text: str) -> Awaitable[None]:
-        """Queue one Engine.IO message packet (synchronously, see the module docstring). The
-        caller awaits engine.io's own coroutine: no extra frame on the per-packet path."""
-        sent: Awaitable[None] = self._sio.eio.send(eio_sid, text)
-        return sent
 
     async def drop_namespace(self, sid: str) -> None:
         """Forget a namespace connection without sending anything."""
