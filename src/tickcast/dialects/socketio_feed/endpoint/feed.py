@@ -181,8 +181,9 @@ class SocketIOFeed:
             self._join(connection, connection.selection.symbols)
             connection.live = True
             if connection.sink is not None:
-                self.sessions.on_idle(connection.eio_sid, connection.idle)
-                connection.sink.on_drain = connection.idle
+                idle = connection.idle  # one bound method for both callbacks
+                self.sessions.on_idle(connection.eio_sid, idle)
+                connection.sink.on_drain = idle
         finally:
             connection.joining = None
 
