@@ -14,19 +14,12 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from tickcast.dialects.coinmetrics import errors
-from tickcast.dialects.coinmetrics.errors import CmError
-from tickcast.server.coinmetrics_rest import rest_routes
+from tickcast.server.coinmetrics_rest import error_response, rest_routes
 from tickcast.server.coinmetrics_service import CoinMetricsService
 from tickcast.server.coinmetrics_ws import refuse, stream_endpoint
 from tickcast.server.node import Node
 
 PREFIX = "/v4"
-
-
-def error_response(error: CmError, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        error.body(), status_code=error.status, media_type="application/json", headers=headers
-    )
 
 
 def mount_coinmetrics(routes: list[BaseRoute], node: Node) -> CoinMetricsService:
@@ -37,14 +30,13 @@ def mount_coinmetrics(routes: list[BaseRoute], node: Node) -> CoinMetricsService
         await stream_endpoint(websocket, service)
 
     async def stream_without_upgrade(request: Request) -> Response:
-        error = CmError("bad_parameter", "This endpoint needs a WebSocket upgrade.", 400)
-        return error_response(error)
+        return error_response(errors.BadParameter("This endpoint needs a WebSocket upgrade."))
 
     async def not_found(request: Request) -> Response:
         return error_response(errors.not_found())
 
     async def websocket_not_found(websocket: WebSocket) -> None:
-        await refuse(websocket, errors.not_found())  # in-band: the client stops
+        await refuse(websocket, service.node, errors.not_found())  # in-band: the client stops
 
     inner: list[BaseRoute] = [
         WebSocketRoute("/timeseries-stream/{endpoint}", stream),

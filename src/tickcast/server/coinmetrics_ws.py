@@ -24,13 +24,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from tickcast.auth.keys import redact
 from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.dialects.coinmetrics import errors, framing, query
-from tickcast.dialects.coinmetrics.errors import CmError
+from tickcast.dialects.coinmetrics.errors import CmError, CmWire
 from tickcast.dialects.coinmetrics.streams import (
     StreamRequest,
     Subscription,
     parse_stream_request,
 )
-from tickcast.errors import LimitExceeded
+from tickcast.errors import LimitExceeded, TickcastError
 from tickcast.hub import Joined
 from tickcast.model import StreamClass, StreamKind, StreamPosition
 from tickcast.server.coinmetrics_backfill import stored_backfill
@@ -38,6 +38,7 @@ from tickcast.server.coinmetrics_service import CoinMetricsService
 from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, connection_info
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node
+from tickcast.server.refusals import refusal_of
 from tickcast.server.seam import (
     close_frame,
     drop_transport,
@@ -54,6 +55,14 @@ WARN_RATIO = 0.6
 """``falling_behind`` when the outbox is over 60 % full (the vendor's documented level)."""
 STALL_LINGER_S = 10.0
 """How long a stalled connection may take to read its last bytes before TCP is dropped."""
+
+
+def _wire(error: TickcastError) -> CmWire:
+    """``error``'s cell in the refusal table's Coin Metrics column (a stream fails only with
+    errors of that column)."""
+    wire = refusal_of(error).coinmetrics
+    assert wire is not None, error
+    return wire
 
 
 class CmConnection:
@@ -282,19 +291,22 @@ class CmConnection:
         self._closing = True
         if self._writer is not None:
             self._writer.cancel()  # it writes only whole batches, so none is cut
-        payloads = [errors.stall().body()]
+        stall = errors.stall()
+        wire = _wire(stall)
+        payloads = [wire.body(stall)]
         if not self._warning_sent:
             payloads.insert(0, errors.falling_behind_frame())
-        transport.write(frame_batch(payloads) + close_frame(errors.CLOSE_POLICY, "stall"))
+        transport.write(frame_batch(payloads) + close_frame(errors.CLOSE_POLICY, wire.type))
         transport.close()  # flushes what is buffered, then FIN
         asyncio.get_running_loop().call_later(STALL_LINGER_S, transport.abort)
 
-    async def fail(self, error: CmError) -> None:
+    async def fail(self, error: TickcastError) -> None:
         """Send ``error`` in-band (after what is queued), then close 1008."""
         if self._closing:
             return
-        self.outbox.push_control(error.body())
-        await self._close_after_flush(errors.CLOSE_POLICY, error.type)
+        wire = _wire(error)
+        self.outbox.push_control(wire.body(error))
+        await self._close_after_flush(errors.CLOSE_POLICY, wire.type)
 
     async def close(self, code: int, reason: str, *, retry: bool) -> None:
         """``retry`` (shutdown, restart): drop TCP so the official client reconnects by itself;
@@ -324,12 +336,21 @@ class CmConnection:
             drop_transport(self._websocket)
 
 
-async def refuse(websocket: WebSocket, error: CmError) -> None:
-    """Accept, send the error in-band, close 1008 (the client stops, protocols §1.1)."""
+async def refuse(websocket: WebSocket, node: Node, error: TickcastError) -> None:
+    """Count ``error`` and send it as the refusal table's Coin Metrics cell gives it: accept, the
+    body in-band, close 1008 (the client stops, protocols §1.1); or, for a cell that is not
+    in-band (the node is starting or stopping), refuse the handshake so the client retries."""
+    wire = node.connections.refused(error).coinmetrics
+    if wire is None:
+        raise error
+    logger.info("refused %s: %s", redact(str(websocket.url)), wire.type)
     try:
+        if not wire.in_band:
+            await websocket.close(error.close_code, wire.type)
+            return
         await websocket.accept()
-        await websocket.send_text(error.body().decode())
-        await websocket.close(errors.CLOSE_POLICY, error.type)
+        await websocket.send_text(wire.body(error).decode())
+        await websocket.close(errors.CLOSE_POLICY, wire.type)
     except Exception:
         logger.debug("refusal not delivered", exc_info=True)
 
@@ -339,7 +360,7 @@ async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> 
     endpoint = websocket.path_params.get("endpoint", "")
     if not node.ready:
         # Starting or stopping: a handshake failure makes the client retry (no close frame).
-        await websocket.close(1013, "server unavailable")
+        await refuse(websocket, node, errors.unavailable())
         return
     raw_query = websocket.scope.get("query_string", b"").decode("latin-1")
     principal: Principal | None = None
@@ -356,15 +377,12 @@ async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> 
             visible=service.visible_to(principal),
         )
     except CmError as error:
-        node.metrics.refusals.labels(f"cm_{error.type}").inc()
-        logger.info("refused %s: %s", redact(str(websocket.url)), error.type)
-        await refuse(websocket, error)
+        await refuse(websocket, node, error)
         return
     try:
         admission = await node.connections.admit_principal(principal, Pool.STREAMS)
-    except LimitExceeded as limited:
-        node.connections.refused(limited)
-        await refuse(websocket, errors.too_many_connections(principal.plan.max_connections))
+    except LimitExceeded:
+        await refuse(websocket, node, errors.too_many_connections(principal.plan.max_connections))
         return
     try:
         connection = CmConnection(

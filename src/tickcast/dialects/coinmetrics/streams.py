@@ -13,7 +13,13 @@ from typing import Any
 
 from tickcast.auth.plans import Plan
 from tickcast.dialects.coinmetrics import derive, encoders, query
-from tickcast.dialects.coinmetrics.errors import CmError, bad_parameter, forbidden, unsupported
+from tickcast.dialects.coinmetrics.errors import (
+    CmError,
+    bad_parameter,
+    forbidden,
+    not_found,
+    unsupported,
+)
 from tickcast.model import MarketCatalog, MarketKind, StreamKey, StreamKind, View
 from tickcast.model.streams import CANDLE_INTERVALS
 
@@ -106,7 +112,7 @@ def parse_stream_request(
 ) -> StreamRequest:
     """Validate a stream request; raise CmError (in-band error) on the first problem."""
     if endpoint not in ENDPOINTS:
-        raise CmError("not_found", f"Stream '{endpoint}' is not found.", 404)
+        raise not_found(f"Stream '{endpoint}' is not found.")
     query.check_known(params, (*_COMMON, *ENDPOINTS[endpoint]))
     pretty = query.boolean(params, "pretty")
     backfill = query.choice(params, "backfill", ("latest", "none"), "latest") == "latest"
