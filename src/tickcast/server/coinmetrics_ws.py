@@ -5,8 +5,12 @@ bad parameter, connection limit) goes in-band as ``{"error":{...}}`` followed by
 the official client stops instead of reconnecting every second (protocols §1.1). At server
 shutdown the TCP connection is dropped without a close frame, so the client reconnects.
 
-Frames come from the hub already encoded once per (variant, stream); the writer only splices
-this connection's ``cm_sequence_id`` into each data message (``dialects.coinmetrics.framing``).
+Frames come from the hub already encoded once per (variant, stream). Under tickcast's protocol a
+live connection is a member of a shared hub channel: each loop pass's batch is parsed once and
+every connection writes it with its own ``cm_sequence_id``s straight to its transport
+(``coinmetrics_sink``). The writer task only drains the connection's outbox (backfill, errors,
+and frames queued while it is demoted for reading slowly), numbering each data message
+(``dialects.coinmetrics.framing``), then hands the connection back to the channel.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from tickcast.hub import Joined
 from tickcast.model import StreamClass, StreamKind, StreamPosition
 from tickcast.server.coinmetrics_backfill import stored_backfill
 from tickcast.server.coinmetrics_service import CoinMetricsService
+from tickcast.server.coinmetrics_sink import CmSink
 from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, connection_info
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node
@@ -44,6 +49,7 @@ from tickcast.server.seam import (
     drop_transport,
     frame_batch,
     frame_writer,
+    sink_of,
     transport_of,
 )
 from tickcast.storage.base import Principal
@@ -113,6 +119,10 @@ class CmConnection:
         self._stall_task: asyncio.Task[None] | None = None
         self.messages = 0
         self.bytes = 0
+        self._unmetered = [0, 0]
+        """Messages and bytes written by the channel, not yet metered (``delivered``)."""
+        protocol_sink = sink_of(websocket.scope)
+        self._sink = CmSink(protocol_sink, self) if protocol_sink is not None else None
 
     # -- Subscriber protocol (called by the hub) --------------------------------------------
 
@@ -133,9 +143,35 @@ class CmConnection:
         if self._stall_task is None and not self._closing:
             self._stall_task = asyncio.get_running_loop().create_task(self._stall())
 
+    # -- SharedSubscriber protocol: the hub's channel writes batches through the sink --------
+
+    def direct_sink(self) -> CmSink | None:
+        return self._sink
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def written(self, messages: int, nbytes: int) -> None:
+        """The sink wrote a shared batch for this connection (metered at ``delivered``)."""
+        self.messages += messages
+        self.bytes += nbytes
+        unmetered = self._unmetered
+        unmetered[0] += messages
+        unmetered[1] += nbytes
+
+    def delivered(self, messages: int, nbytes: int) -> None:
+        """The channel's report in arrears; its counts are of frames with placeholders, so the
+        sink's own (``written``) are metered instead."""
+        count, size = self._unmetered
+        if count:
+            self._unmetered = [0, 0]
+            self.node.delivered(self.principal.key_id, count, size)
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def info(self) -> dict[str, object]:
+        self.node.hub.settle(self)
         return connection_info(
             self,
             subscriptions=list(self._streams),
@@ -276,6 +312,8 @@ class CmConnection:
                 self.messages += count
                 self.bytes += nbytes
                 self.node.delivered(self.principal.key_id, count, nbytes)
+            if self._sink is not None and not self._closing:
+                self.node.hub.promote(self)  # the outbox is empty: take shared batches again
             self._flushed.set()
 
     async def _stall(self) -> None:
