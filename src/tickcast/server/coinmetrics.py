@@ -14,9 +14,9 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from tickcast.dialects.coinmetrics import errors
+from tickcast.server.coinmetrics_endpoint import refuse, stream_endpoint
 from tickcast.server.coinmetrics_rest import error_response, rest_routes
 from tickcast.server.coinmetrics_service import CoinMetricsService
-from tickcast.server.coinmetrics_ws import refuse, stream_endpoint
 from tickcast.server.node import Node
 
 PREFIX = "/v4"

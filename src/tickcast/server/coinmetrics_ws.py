@@ -1,9 +1,6 @@
-"""``/v4/timeseries-stream/<endpoint>``: the Coin Metrics streaming dialect over WebSocket.
-
-Every request is accepted (101) before it is judged: a refusal (missing or wrong key, plan,
-bad parameter, connection limit) goes in-band as ``{"error":{...}}`` followed by close 1008, so
-the official client stops instead of reconnecting every second (protocols §1.1). At server
-shutdown the TCP connection is dropped without a close frame, so the client reconnects.
+"""One Coin Metrics stream connection (``/v4/timeseries-stream/<endpoint>``, admitted by
+``coinmetrics_endpoint``). A fatal error goes in-band, then close 1008. At server shutdown
+the TCP connection is dropped without a close frame, so the client reconnects.
 
 Frames come from the hub already encoded once per (variant, stream). Under tickcast's protocol a
 live connection is a member of a shared hub channel: each loop pass's batch is parsed once and
@@ -25,7 +22,6 @@ from collections.abc import Sequence
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tickcast.auth.keys import redact
 from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.dialects.coinmetrics import errors, framing, query
 from tickcast.dialects.coinmetrics.errors import CmError, CmWire
@@ -34,14 +30,13 @@ from tickcast.dialects.coinmetrics.streams import (
     Subscription,
     parse_stream_request,
 )
-from tickcast.errors import LimitExceeded, TickcastError
+from tickcast.errors import TickcastError
 from tickcast.hub import Joined
 from tickcast.model import StreamClass, StreamKind, StreamPosition
 from tickcast.server.coinmetrics_backfill import stored_backfill
 from tickcast.server.coinmetrics_service import CoinMetricsService
 from tickcast.server.coinmetrics_sink import CmSink
 from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, connection_info
-from tickcast.server.limits import Pool
 from tickcast.server.node import Node
 from tickcast.server.refusals import refusal_of
 from tickcast.server.seam import (
@@ -372,66 +367,3 @@ class CmConnection:
         except Exception:
             logger.debug("close of %s failed", self.id, exc_info=True)
             drop_transport(self._websocket)
-
-
-async def refuse(websocket: WebSocket, node: Node, error: TickcastError) -> None:
-    """Count ``error`` and send it as the refusal table's Coin Metrics cell gives it: accept, the
-    body in-band, close 1008 (the client stops, protocols §1.1); or, for a cell that is not
-    in-band (the node is starting or stopping), refuse the handshake so the client retries."""
-    wire = node.connections.refused(error).coinmetrics
-    if wire is None:
-        raise error
-    logger.info("refused %s: %s", redact(str(websocket.url)), wire.type)
-    try:
-        if not wire.in_band:
-            await websocket.close(error.close_code, wire.type)
-            return
-        await websocket.accept()
-        await websocket.send_text(wire.body(error).decode())
-        await websocket.close(errors.CLOSE_POLICY, wire.type)
-    except Exception:
-        logger.debug("refusal not delivered", exc_info=True)
-
-
-async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> None:
-    node = service.node
-    endpoint = websocket.path_params.get("endpoint", "")
-    if not node.ready:
-        # Starting or stopping: a handshake failure makes the client retry (no close frame).
-        await refuse(websocket, node, errors.unavailable())
-        return
-    raw_query = websocket.scope.get("query_string", b"").decode("latin-1")
-    principal: Principal | None = None
-    try:
-        if len(websocket.scope.get("raw_path", b"")) + len(raw_query) + 1 > query.MAX_URI:
-            raise errors.uri_too_long(query.MAX_URI)
-        params = query.parse_query(raw_query)
-        principal = await service.authenticate(params.get("api_key"))
-        request = parse_stream_request(
-            endpoint,
-            params,
-            catalog=node.catalog,
-            plan=principal.plan,
-            visible=service.visible_to(principal),
-        )
-    except CmError as error:
-        await refuse(websocket, node, error)
-        return
-    try:
-        admission = await node.connections.admit_principal(principal, Pool.STREAMS)
-    except LimitExceeded:
-        await refuse(websocket, node, errors.too_many_connections(principal.plan.max_connections))
-        return
-    try:
-        connection = CmConnection(
-            node=node,
-            service=service,
-            websocket=websocket,
-            admission=admission,
-            request=request,
-            params=params,
-        )
-        await websocket.accept()
-        await connection.run()
-    finally:
-        admission.cancel()  # a no-op once the connection opened: its lease gave the slot back

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tickcast.auth.plans import Plan
-from tickcast.dialects.coinmetrics import derive, encoders, query
+from tickcast.dialects.coinmetrics import aggregates, derive, encoders, query
 from tickcast.dialects.coinmetrics.errors import (
     CmError,
     bad_parameter,
@@ -328,11 +328,11 @@ _ENCODERS: dict[str, type[encoders.CmEncoder]] = {
     "market-orderbooks": encoders.BookEncoder,
     "market-candles": encoders.CandleEncoder,
     "index-levels": encoders.IndexEncoder,
-    "pair-quotes": encoders.PairQuoteEncoder,
-    "asset-quotes": encoders.AssetQuoteEncoder,
+    "pair-quotes": aggregates.PairQuoteEncoder,
+    "asset-quotes": aggregates.AssetQuoteEncoder,
     "market-liquidations": encoders.LiquidationEncoder,
-    "market-openinterest": encoders.OpenInterestEncoder,
-    "market-contract-prices": encoders.ContractPriceEncoder,
+    "market-openinterest": aggregates.OpenInterestEncoder,
+    "market-contract-prices": aggregates.ContractPriceEncoder,
 }
 
 
