@@ -13,8 +13,8 @@ import argparse
 import time
 from collections.abc import Callable
 
-from tickcast.dialects.coinmetrics import framing
-from tickcast.dialects.coinmetrics.streams import EncoderSet, EncoderSpec
+from tickcast.dialects.coinmetrics.wire import framing
+from tickcast.dialects.coinmetrics.wire.streams import EncoderSet, EncoderSpec
 from tickcast.model import (
     AssetMetric,
     BookSnapshot,

@@ -39,10 +39,10 @@ sys.path.insert(0, str(ROOT))  # the fake venue lives with the tests
 from tests.connectors.binance_script import BinanceScript  # noqa: E402
 from tests.connectors.fake_venue import FakeVenue  # noqa: E402
 
+from tickcast.app.build import build_app  # noqa: E402
+from tickcast.app.run import TickcastServer, uvicorn_config  # noqa: E402
 from tickcast.config import load  # noqa: E402
 from tickcast.model import MarketCatalog  # noqa: E402
-from tickcast.server.app import build_app  # noqa: E402
-from tickcast.server.run import TickcastServer, uvicorn_config  # noqa: E402
 from tickcast.sources.connectors.binance import BinanceFeed  # noqa: E402
 from tickcast.sources.connectors.binance_info import USDM, instruments, select  # noqa: E402
 from tickcast.sources.connectors.health import ConnectorHealth  # noqa: E402

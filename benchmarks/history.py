@@ -60,7 +60,7 @@ DAY_NS = 86_400_000_000_000
 T0 = 1_780_000_000_000_000_000 // DAY_NS * DAY_NS
 BATCH = 50_000
 GC_THRESHOLDS = (50_000, 20, 100)
-"""The server's collector thresholds (tickcast.server.run.GC_THRESHOLDS): measured as it runs."""
+"""The server's collector thresholds (tickcast.app.run.GC_THRESHOLDS): measured as it runs."""
 ROUNDS = 5
 """Rounds of the hook benchmark (on and off interleaved; the machine may be shared)."""
 FOREVER = RetentionPolicy({})

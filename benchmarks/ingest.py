@@ -33,14 +33,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from tickcast.app.build import build_app
+from tickcast.app.run import TickcastServer, uvicorn_config
 from tickcast.clock import SystemClock
 from tickcast.config import load
 from tickcast.model import BookDelta, BookSnapshot, Event, Market, MarketCatalog, Side, Trade
 from tickcast.model.events import Level
 from tickcast.model.markets import MarketKind
-from tickcast.server.app import build_app
 from tickcast.server.node import Node
-from tickcast.server.run import TickcastServer, uvicorn_config
 from tickcast.sources.simulator import Simulator
 from tickcast.state import BookChecksummer
 

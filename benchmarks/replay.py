@@ -23,12 +23,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tickcast.app.build import build_app
+from tickcast.app.run import TickcastServer, uvicorn_config
 from tickcast.client import Client, Snapshot, Update
 from tickcast.clock import SystemClock
 from tickcast.config import load
 from tickcast.model import Event, stream_of
-from tickcast.server.app import build_app
-from tickcast.server.run import TickcastServer, uvicorn_config
 from tickcast.sources.replay import ReplaySource, parse_spec
 
 FIXTURE = Path(__file__).parent.parent / "tests/fixtures/hftbacktest"

@@ -15,8 +15,8 @@ import argparse
 import time
 
 from tickcast.clock import ManualClock
-from tickcast.dialects.vega.filters import Filter, StreamName
-from tickcast.dialects.vega.state import VegaState
+from tickcast.dialects.vega.wire.filters import Filter, StreamName
+from tickcast.dialects.vega.wire.state import VegaState
 from tickcast.model import Envelope
 from tickcast.sources.simulator import Simulator
 

@@ -16,10 +16,11 @@ from fastapi import FastAPI
 from tests.postgres_server import PostgresServer, create_database, start_postgres
 from tests.redis_server import RedisServer
 
+from tickcast.app.build import build_app
+from tickcast.app.registry import DIALECTS
+from tickcast.app.run import TickcastServer, uvicorn_config
 from tickcast.config import load
-from tickcast.server.app import build_app
 from tickcast.server.node import Node
-from tickcast.server.run import TickcastServer, uvicorn_config
 
 
 @dataclass
@@ -67,8 +68,9 @@ async def start_server(
             overrides["bus"] = request.getfixturevalue("redis_url")
         overrides.setdefault("data_dir", str(tmp_path / f"data{len(running)}"))
         overrides.setdefault("log_level", "warning")
+        dialects = overrides.pop("dialects", DIALECTS)  # the registry unless a test gives one
         config = load(environ={}, overrides=overrides)
-        app = build_app(config, announce=False)
+        app = build_app(config, announce=False, dialects=dialects)
         server = TickcastServer(uvicorn_config(config, app), node=app.state.node)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))

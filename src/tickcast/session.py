@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from tickcast.auth.plans import Plan
 from tickcast.clock import Clock
-from tickcast.dialects import native
+from tickcast.dialects.native.wire import protocol as native
 from tickcast.errors import InvalidMessage, ProtocolError
 from tickcast.model import StreamKey, StreamPosition, View
 

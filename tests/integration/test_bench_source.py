@@ -10,7 +10,7 @@ import socketio
 from tests.integration.wire import recv
 from websockets.asyncio.client import connect
 
-from tickcast.server.native_connection import NativeConnection
+from tickcast.dialects.native.endpoint.connection import NativeConnection
 
 STREAM = "trades:bench-btc-usd-spot"
 

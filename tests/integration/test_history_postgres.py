@@ -10,10 +10,10 @@ import httpx
 from tests.integration.wire import recv, recv_until
 from websockets.asyncio.client import connect
 
-from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.history.postgres import PostgresHistory
 from tickcast.model import Market, Side, Trade
 from tickcast.model.markets import MarketKind
+from tickcast.model.timefmt import rfc3339_ns
 
 MARKET = Market("acme-foo-usd-spot", "acme", MarketKind.SPOT, "foo", "usd", "FOOUSD", 2, 4)
 TRADES = f"trades:{MARKET.id}"

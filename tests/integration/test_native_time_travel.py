@@ -14,10 +14,10 @@ from websockets.asyncio.client import connect
 
 from tickcast.book.checksum import checksum_of_strings
 from tickcast.client import Client, Snapshot, Update
-from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.model import BookDelta, BookSnapshot, Event, Market, Side, Trade
 from tickcast.model.events import Quote, Ticker
 from tickcast.model.markets import MarketKind
+from tickcast.model.timefmt import rfc3339_ns
 
 MARKET = Market("acme-foo-usd-spot", "acme", MarketKind.SPOT, "foo", "usd", "FOOUSD", 2, 4)
 TRADES, BOOK = f"trades:{MARKET.id}", f"book:{MARKET.id}"

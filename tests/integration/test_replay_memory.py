@@ -13,8 +13,8 @@ import psutil
 from tests.integration.wire import client_frame, raw_websocket, recv
 from websockets.asyncio.client import connect
 
+from tickcast.dialects.native.endpoint.connection import NativeConnection
 from tickcast.model import Market, MarketKind, Side, Trade
-from tickcast.server.native_connection import NativeConnection
 
 STREAMS = 50
 EVENTS = 2000

@@ -17,9 +17,9 @@ import pytest
 import socketio
 from websockets.asyncio.client import ClientConnection, connect
 
-from tickcast.dialects.socketio_feed import SYMBOLS as FEED_SYMBOLS
+from tickcast.dialects.socketio_feed.endpoint import feed as server_feed
+from tickcast.dialects.socketio_feed.wire.protocol import SYMBOLS as FEED_SYMBOLS
 from tickcast.model import Ticker
-from tickcast.server import socketio_feed as server_feed
 from tickcast.server.limits import Pool
 
 NAMESPACE = "/api-ws"

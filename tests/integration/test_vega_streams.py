@@ -12,7 +12,7 @@ import websockets
 from tests.conftest import RunningServer, ServerFactory
 from websockets.exceptions import ConnectionClosedError
 
-from tickcast.dialects.vega.ids import market_hex
+from tickcast.dialects.vega.wire.ids import market_hex
 from tickcast.sources.parties import party_id
 
 BLOCK = 0.1

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tickcast.app.workers import worker_configs
 from tickcast.config import load
 from tickcast.errors import ConfigError
 from tickcast.server.cluster import redis_urls, runs_sources
-from tickcast.server.workers import worker_configs
 
 
 def test_defaults_are_a_single_process_on_a_memory_bus() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from tickcast.book import OrderBook, book_checksum
 from tickcast.bus import MemoryBus
 from tickcast.delivery.outbox import Outbox
-from tickcast.dialects.native import NativeEncoder
+from tickcast.dialects.native.wire.protocol import NativeEncoder
 from tickcast.hub import Hub
 from tickcast.model import (
     FULL_VIEW,

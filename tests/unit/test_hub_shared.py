@@ -11,7 +11,7 @@ from tests.unit.test_hub import BOOK, CATALOG, MARKET, TRADES, trade
 from tickcast.bus import MemoryBus
 from tickcast.delivery.channel import websocket_text_frames
 from tickcast.delivery.outbox import Outbox
-from tickcast.dialects.native import NativeEncoder
+from tickcast.dialects.native.wire.protocol import NativeEncoder
 from tickcast.hub import Hub
 from tickcast.model import FULL_VIEW, BookSnapshot, StreamKey
 from tickcast.state import BookChecksummer

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 from tickcast.config import load
-from tickcast.dialects.vega.filters import Filter, StreamName
+from tickcast.dialects.vega.endpoint.feed import VegaFeed
+from tickcast.dialects.vega.endpoint.stream import VegaStream, public_principal
+from tickcast.dialects.vega.wire.filters import Filter, StreamName
+from tickcast.server.limits import Pool
 from tickcast.server.node import Node
-from tickcast.server.vega_feed import VegaFeed
-from tickcast.server.vega_stream import VegaStream, public_principal
 
 
 async def test_a_slow_consumer_gets_the_stream_failure_line_and_leaves_the_feed(
@@ -21,10 +22,13 @@ async def test_a_slow_consumer_gets_the_stream_failure_line_and_leaves_the_feed(
     feed = VegaFeed(node)
     try:
         assert feed.addresses.try_acquire("127.0.0.1", feed.max_streams_per_address)
+        admission = await node.connections.admit_principal(
+            public_principal(node.plans["admin"]), Pool.STREAMS, limit=0
+        )
         stream = VegaStream(
             feed=feed,
             selection=Filter(StreamName.TRADES),
-            principal=public_principal(node.plans["admin"]),
+            admission=admission,
             remote="127.0.0.1:1",
             host="127.0.0.1",
         )
@@ -45,6 +49,7 @@ async def test_a_slow_consumer_gets_the_stream_failure_line_and_leaves_the_feed(
         assert len(stream.outbox) == 0
         stream.release()
         assert feed.addresses.count("127.0.0.1") == 0 and stream.id not in node.connections
+        assert node.limits.count(Pool.STREAMS, admission.principal.user) == 0  # slot given back
     finally:
         await feed.stop()
         await node.store.close()

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from tickcast.cli.keys import config_of
 from tickcast.config import load
-from tickcast.dialects.timefmt import parse_rfc3339_ns
 from tickcast.errors import ConfigError, StorageError
 from tickcast.features import require
+from tickcast.model.timefmt import parse_rfc3339_ns
 
 if TYPE_CHECKING:  # the history package needs the server extras: imported when run
     from tickcast.history.base import HistoryStore

@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load(file=args.config, overrides=overrides)
         check_installed(config)
-        from tickcast.server.run import serve
-        from tickcast.server.workers import serve_workers
+        from tickcast.app.run import serve
+        from tickcast.app.workers import serve_workers
 
         if config.workers > 1:
             return serve_workers(config)

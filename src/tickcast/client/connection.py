@@ -40,9 +40,9 @@ from tickcast.client.messages import (
 from tickcast.client.pending import PendingRequests
 from tickcast.client.subscription import Registry, Subscription
 from tickcast.client.tracker import ClientStats, StreamTracker
-from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.errors import TickcastError
 from tickcast.model import StreamPosition
+from tickcast.model.timefmt import rfc3339_ns
 
 __all__ = ["Client"]
 

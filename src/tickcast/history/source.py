@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tickcast.clock import Clock
-from tickcast.dialects.timefmt import parse_rfc3339_ns
 from tickcast.errors import ConfigError
 from tickcast.history.base import HistoryStore
 from tickcast.history.factory import history_opener
 from tickcast.model import Event, Market
+from tickcast.model.timefmt import parse_rfc3339_ns
 from tickcast.sources.base import EventSink
 from tickcast.sources.replay.pacing import Pacer
 

@@ -26,7 +26,8 @@ from tickcast.server.node import Node
 CONTROL_PREFIX = "/api/v1/"
 MODELS_PREFIX = "/api/v1/models"
 MODELS_MAX_BODY_BYTES = 256 * 1024 * 1024
-"""Model uploads and training data (``server/control/models.py`` checks the same bound)."""
+"""Model uploads and training data (``dialects/predictions/endpoint/models.py`` checks the
+same bound)."""
 
 
 class BodyTooLarge(HTTPException):

@@ -13,7 +13,7 @@ from tickcast.auth.metering import Meter
 from tickcast.auth.plans import load_plans
 from tickcast.clock import Clock, SystemClock
 from tickcast.config import ServerConfig
-from tickcast.dialects.native import NativeEncoder
+from tickcast.dialects.native.wire.protocol import NativeEncoder
 from tickcast.errors import StorageError
 from tickcast.hub import Hub
 from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind

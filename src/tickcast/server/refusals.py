@@ -10,11 +10,11 @@ Columns:
 * ``predictions`` (``/ws``): the in-band ``{"auth": false, "message"}`` frame, then a close with
   this code and the message as reason;
 * ``coinmetrics`` (``/v4``): ``{"error":{"type","message"}}``, in-band on the accepted stream
-  then close 1008, or the body of an HTTP status over REST (``dialects/coinmetrics/errors.py``:
+  then close 1008, or the body of an HTTP status over REST (``dialects/coinmetrics/wire/errors.py``:
   :class:`CmWire`; the message is the cell's, or the error's own);
 * ``vega`` (``/api/v2/stream``): the grpc-gateway error line, one text frame before the TCP
   connection is dropped, or the body of the gRPC code's HTTP status on a chunked request
-  (``dialects/vega/errors.py``: :class:`VegaWire`);
+  (``dialects/vega/wire/errors.py``: :class:`VegaWire`);
 * ``metric``: the ``reason`` label of ``tickcast_refusals`` (the same in every dialect).
 
 A ``None`` cell: that dialect never refuses a connection for that reason (e.g. the native
@@ -26,11 +26,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tickcast.dialects import predictions, socketio_feed
-from tickcast.dialects.coinmetrics import errors as cm
-from tickcast.dialects.coinmetrics.errors import CmWire
-from tickcast.dialects.vega import errors as vega
-from tickcast.dialects.vega.errors import VegaWire
+from tickcast.dialects.coinmetrics.wire import errors as cm
+from tickcast.dialects.coinmetrics.wire.errors import CmWire
+from tickcast.dialects.predictions.wire import protocol as predictions
+from tickcast.dialects.socketio_feed.wire import protocol as socketio_feed
+from tickcast.dialects.vega.wire import errors as vega
+from tickcast.dialects.vega.wire.errors import VegaWire
 from tickcast.errors import (
     AuthTimeout,
     BadParameter,

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tickcast.clock import Clock
-from tickcast.dialects.socketio_feed import SYMBOLS, asset_of
+from tickcast.dialects.socketio_feed.wire.protocol import SYMBOLS, asset_of
 from tickcast.model import Event, Market, MarketKind, Side
 from tickcast.model.bench import StampedTicker, StampedTrade
 from tickcast.sources.base import EventSink

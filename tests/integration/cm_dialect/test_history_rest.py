@@ -7,8 +7,8 @@ from typing import Any
 
 from coinmetrics.api_client import CoinMetricsClient
 
-from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.model import AssetMetric, Candle, Side, Trade
+from tickcast.model.timefmt import rfc3339_ns
 
 MARKET = "coinbase-btc-usd-spot"
 DAY_NS = 86_400_000_000_000

@@ -15,9 +15,9 @@ from coinmetrics._exceptions import (
 )
 from coinmetrics.api_client import CoinMetricsClient
 
-from tickcast.dialects.timefmt import rfc3339_ns
+from tickcast.dialects.coinmetrics.endpoint.service import CoinMetricsService, RateLimiter
 from tickcast.model import Candle
-from tickcast.server.coinmetrics_service import RateLimiter
+from tickcast.model.timefmt import rfc3339_ns
 from tickcast.server.services import services_of
 
 from .helpers import wait_for
@@ -149,7 +149,7 @@ async def test_rest_errors_map_to_the_client_exceptions(start_server) -> None:
     # the per-minute window is the test's own: every request falls 1 s into the same minute,
     # so the 60 allowed requests can never straddle a window boundary
     window_start = 60.0 * 29_000_000
-    coinmetrics = services_of(server.app).coinmetrics
+    coinmetrics = services_of(server.app).service(CoinMetricsService)
     assert coinmetrics is not None
     coinmetrics.rate = RateLimiter(lambda: window_start + 1.0)
     free = await server.key("free", user="free-rest")

@@ -1,6 +1,7 @@
-"""Live Coin Metrics delivery through the hub's shared channels (server/coinmetrics_sink.py):
-every connection gets each message once, in order, with its own dense ``cm_sequence_id``,
-across batch sizes and the 9→10, 99→100, 999→1000 digit boundaries, while it is direct."""
+"""Live Coin Metrics delivery through the hub's shared channels
+(dialects/coinmetrics/endpoint/sink.py): every connection gets each message once, in order, with
+its own dense ``cm_sequence_id``, across batch sizes and the 9→10, 99→100, 999→1000 digit
+boundaries, while it is direct."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Each accepted connection runs the next script of ``FakeServer.scripts`` with a ``FakeConnection``;
 when the scripts run out the connection just stays open. Every client message is checked with the
-server's own parser (``tickcast.dialects.native.parse_command``) and recorded.
+server's own parser (``tickcast.dialects.native.wire.protocol.parse_command``) and recorded.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from tickcast.book import checksum_of_strings
-from tickcast.dialects import native
+from tickcast.dialects.native.wire import protocol as native
 from tickcast.model import StreamPosition
 
 GOOD_KEY = "good-key"

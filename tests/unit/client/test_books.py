@@ -9,7 +9,7 @@ import pytest
 from tickcast.book import OrderBook, book_checksum, checksum_of_strings
 from tickcast.client.books import LocalBook
 from tickcast.client.messages import ChecksumMismatch, Snapshot, Update, parse_message
-from tickcast.dialects.native import NativeEncoder
+from tickcast.dialects.native.wire.protocol import NativeEncoder
 from tickcast.errors import InvalidMessage
 from tickcast.model import (
     BookDelta,

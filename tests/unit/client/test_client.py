@@ -21,7 +21,7 @@ from tickcast.client import (
     Update,
     ws_url,
 )
-from tickcast.dialects import native
+from tickcast.dialects.native.wire import protocol as native
 from tickcast.errors import InvalidApiKey, LimitExceeded, NotEntitled, UnknownStream
 from tickcast.model import StreamPosition
 

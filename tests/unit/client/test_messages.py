@@ -18,7 +18,7 @@ from tickcast.client.messages import (
     Update,
     parse_message,
 )
-from tickcast.dialects import native
+from tickcast.dialects.native.wire import protocol as native
 from tickcast.errors import InvalidMessage, UnknownCommand
 from tickcast.model import StreamPosition
 

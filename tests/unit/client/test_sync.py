@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tickcast.client import SyncClient, Update
-from tickcast.dialects import native
+from tickcast.dialects.native.wire import protocol as native
 from tickcast.errors import InvalidApiKey
 from tickcast.model import StreamPosition
 

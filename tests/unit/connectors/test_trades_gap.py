@@ -14,8 +14,9 @@ from types import SimpleNamespace
 from tickcast.bus.codec import decode_event, encode_event
 from tickcast.client import Gap
 from tickcast.client.messages import parse_message
-from tickcast.dialects import native
-from tickcast.dialects.coinmetrics.encoders import TradeEncoder
+from tickcast.dialects.coinmetrics.wire.encoders import TradeEncoder
+from tickcast.dialects.native.endpoint import history as native_history
+from tickcast.dialects.native.wire import protocol as native
 from tickcast.hub.frames import Framer
 from tickcast.hub.parts import Group
 from tickcast.model import (
@@ -28,7 +29,6 @@ from tickcast.model import (
     TradesGap,
 )
 from tickcast.model.streams import FULL_VIEW, stream_of
-from tickcast.server import native_history
 from tickcast.state import StateKeeper
 from tickcast.state.recorder import Recorder
 
@@ -88,7 +88,8 @@ def test_the_recorder_ignores_it() -> None:
 
 
 def test_native_history_replays_it_as_the_same_gap() -> None:
-    """Time travel from the durable history (``server/native_history.py``) renders it as live."""
+    """Time travel from the durable history (``dialects/native/endpoint/history.py``) renders
+    it as live."""
     node = SimpleNamespace(native=native.NativeEncoder(catalog=CATALOG))
     [frame] = native_history._frames(SimpleNamespace(node=node), [ENVELOPE], ENVELOPE.seq - 1)  # type: ignore[arg-type]
     assert json.loads(frame)["type"] == "Gap" and json.loads(frame)["reason"] == "venue"

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import pytest
 
 from tickcast.auth.plans import builtin_plans
-from tickcast.dialects.coinmetrics import framing, query, rest
-from tickcast.dialects.coinmetrics.encoders import MetricEncoder
-from tickcast.dialects.coinmetrics.errors import CmError
-from tickcast.dialects.coinmetrics.streams import EncoderSet, EncoderSpec, parse_stream_request
+from tickcast.dialects.coinmetrics.wire import framing, query, rest
+from tickcast.dialects.coinmetrics.wire.encoders import MetricEncoder
+from tickcast.dialects.coinmetrics.wire.errors import CmError
+from tickcast.dialects.coinmetrics.wire.streams import EncoderSet, EncoderSpec, parse_stream_request
 from tickcast.model import (
     AssetMetric,
     BookSnapshot,

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from tickcast.delivery.channel import websocket_text_frames
-from tickcast.dialects.coinmetrics import framing
+from tickcast.dialects.coinmetrics.wire import framing
 
 
 def _record(size: int, *, pretty: bool = False) -> bytes:

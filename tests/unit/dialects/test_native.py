@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tickcast.dialects import native
+from tickcast.dialects.native.wire import protocol as native
 from tickcast.errors import InvalidMessage, UnknownCommand
 from tickcast.model import (
     BookDelta,

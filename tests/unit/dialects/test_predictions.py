@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tickcast.dialects import predictions as p
-from tickcast.dialects.predictions import PredictionSession, PredictRequest, Reply
+from tickcast.dialects.predictions.wire import protocol as p
+from tickcast.dialects.predictions.wire.protocol import PredictionSession, PredictRequest, Reply
 
 KEY = "tc_live_abc123"
 

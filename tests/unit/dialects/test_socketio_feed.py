@@ -8,8 +8,8 @@ import json
 import pytest
 from socketio import packet
 
-from tickcast.dialects import socketio_feed as feed
-from tickcast.dialects.socketio_feed import Selection, SymbolRequest
+from tickcast.dialects.socketio_feed.wire import protocol as feed
+from tickcast.dialects.socketio_feed.wire.protocol import Selection, SymbolRequest
 from tickcast.model import Ticker
 
 ALL = frozenset(feed.SYMBOLS)

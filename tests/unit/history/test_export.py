@@ -11,10 +11,10 @@ import pytest
 
 from tickcast.cli.main import main
 from tickcast.clock import ManualClock
-from tickcast.dialects.timefmt import rfc3339_ns
 from tickcast.history.service import History
 from tickcast.history.sqlite import SqliteHistory
 from tickcast.model import BookDelta, BookSnapshot, Envelope, Side, Trade
+from tickcast.model.timefmt import rfc3339_ns
 
 MARKET = "binance-btc-usdt-spot"
 T0 = (time.time_ns() // 86_400_000_000_000 - 1) * 86_400_000_000_000

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tickcast.server.coinmetrics_service import RateLimiter
+from tickcast.dialects.coinmetrics.endpoint.service import RateLimiter
 
 
 def test_rate_limiter_windows() -> None:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from tickcast.clock import ManualClock
 from tickcast.config import load
+from tickcast.dialects.predictions.endpoint.live import AttachError, LivePredictions
+from tickcast.dialects.predictions.endpoint.service import PredictionService
 from tickcast.model import Market, MarketKind, Prediction, Side, Trade
 from tickcast.model.events import Quote
 from tickcast.predict.spec import ModelRef
 from tickcast.predict.training import table_from_rows
-from tickcast.server.live_predictions import AttachError, LivePredictions
 from tickcast.server.node import Node
-from tickcast.server.predictions import PredictionService
 
 MARKET = Market("acme-foo-usd-spot", "acme", MarketKind.SPOT, "foo", "usd", "FOOUSD", 2, 3)
 S = 1_000_000_000

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tickcast import errors
-from tickcast.dialects.coinmetrics import errors as cm
+from tickcast.dialects.coinmetrics.wire import errors as cm
 from tickcast.server.refusals import TABLE, HttpRefusal, InBandRefusal, refusal_of
 
 _500 = HttpRefusal(500, {"status_code": 2000, "message": "Internal server error"})

@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from tickcast.clock import ManualClock
-from tickcast.dialects.native import NativeEncoder
-from tickcast.dialects.socketio_feed import market_update
+from tickcast.dialects.native.wire.protocol import NativeEncoder
+from tickcast.dialects.socketio_feed.wire.protocol import market_update
 from tickcast.errors import ConfigError
 from tickcast.model import Event, MarketCatalog
 from tickcast.model.bench import StampedTicker, StampedTrade

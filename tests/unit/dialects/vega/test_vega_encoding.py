@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tickcast.dialects.vega import errors, jsonpb
-from tickcast.dialects.vega.filters import (
+from tickcast.dialects.vega.wire import errors, jsonpb
+from tickcast.dialects.vega.wire.filters import (
     Filter,
     InvalidArgument,
     Malformed,
@@ -15,14 +15,14 @@ from tickcast.dialects.vega.filters import (
     parse,
     parse_stream_name,
 )
-from tickcast.dialects.vega.ids import (
+from tickcast.dialects.vega.wire.ids import (
     candle_id,
     is_hex_id,
     market_hex,
     parse_candle_id,
 )
-from tickcast.dialects.vega.jsonpb import I64, Enum, Optional
-from tickcast.dialects.vega.paging import PAGE_SIZE, snapshot_lines, update_lines
+from tickcast.dialects.vega.wire.jsonpb import I64, Enum, Optional
+from tickcast.dialects.vega.wire.paging import PAGE_SIZE, snapshot_lines, update_lines
 
 PARTY = "a" * 64
 OTHER = "b" * 64

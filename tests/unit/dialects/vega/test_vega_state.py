@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tickcast.dialects.vega.accounts import DEPOSIT
-from tickcast.dialects.vega.filters import Filter, StreamName
-from tickcast.dialects.vega.ids import candle_id, market_hex
-from tickcast.dialects.vega.state import VegaState
+from tickcast.dialects.vega.wire.accounts import DEPOSIT
+from tickcast.dialects.vega.wire.filters import Filter, StreamName
+from tickcast.dialects.vega.wire.ids import candle_id, market_hex
+from tickcast.dialects.vega.wire.state import VegaState
 from tickcast.model import (
     BookDelta,
     BookSnapshot,

@@ -1,0 +1,2 @@
+"""The native protocol, sans-I/O: ``protocol`` (commands in, frames out) and ``data`` (event
+payloads)."""

@@ -1,0 +1,1 @@
+"""The ``/ws`` frames and per-connection session, sans-I/O (``protocol``)."""

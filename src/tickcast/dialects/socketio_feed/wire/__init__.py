@@ -1,0 +1,1 @@
+"""The feed's packets and selections, sans-I/O (``protocol``)."""

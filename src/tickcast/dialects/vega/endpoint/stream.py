@@ -1,0 +1,289 @@
+"""One Vega stream subscription, independent of its transport (WebSocket or chunked HTTP).
+
+``admit`` checks a request the way the data-node does (path, key if required, query filters,
+known ids, streams per client address) and returns a :class:`VegaStream`, or raises a class of
+``tickcast.errors``: the endpoint renders it through the refusal table's Vega column
+(``server/refusals.py``), the single error line to send before dropping the connection.
+A stream's lines go through a byte-bounded outbox with the DISCONNECT policy: a subscriber that
+cannot keep up gets the node's Internal "internal stream failure" line and is dropped, as the
+data-node does when it gives up on a slow channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
+
+import orjson
+
+from tickcast.auth.plans import Plan
+from tickcast.delivery.outbox import Outbox, OverflowPolicy, Verdict
+from tickcast.dialects.vega.endpoint.feed import VegaFeed
+from tickcast.dialects.vega.wire import errors
+from tickcast.dialects.vega.wire.filters import (
+    Filter,
+    InvalidArgument,
+    Malformed,
+    StreamName,
+    parse,
+    parse_stream_name,
+)
+from tickcast.dialects.vega.wire.ids import market_hex, parse_candle_id
+from tickcast.errors import (
+    BadParameter,
+    InvalidApiKey,
+    LimitExceeded,
+    MalformedParameter,
+    NotEntitled,
+    TooManyStreams,
+    Unavailable,
+    UnknownId,
+    UnknownStream,
+)
+from tickcast.model import StreamKind
+from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, connection_info
+from tickcast.server.credentials import api_key_from
+from tickcast.server.limits import Pool
+from tickcast.server.node import Node
+from tickcast.storage.base import Principal
+
+logger = logging.getLogger("tickcast.server")
+_ids = itertools.count(1)
+
+WRITE_CHUNK = 65_536
+
+PUBLIC_USER = "public"
+
+KIND_OF: dict[StreamName, StreamKind] = {
+    StreamName.TRADES: StreamKind.TRADES,
+    StreamName.ORDERS: StreamKind.ORDERS,
+    StreamName.POSITIONS: StreamKind.POSITIONS,
+    StreamName.ACCOUNTS: StreamKind.POSITIONS,
+    StreamName.MARGIN_LEVELS: StreamKind.POSITIONS,
+    StreamName.LEDGER: StreamKind.POSITIONS,
+    StreamName.MARKETS_DATA: StreamKind.QUOTES,
+    StreamName.MARKETS_DEPTH: StreamKind.BOOK,
+    StreamName.DEPTH_UPDATES: StreamKind.BOOK,
+    StreamName.CANDLES: StreamKind.CANDLES,
+}
+"""The tickcast stream kind a plan must grant for each Vega stream (``vega_require_key``)."""
+
+
+def public_principal(plan: Plan) -> Principal:
+    return Principal(user=PUBLIC_USER, key_id="", plan=plan, test=False, scopes=frozenset())
+
+
+class VegaStream:
+    """A ``LiveConnection`` of the node and a ``BlockSubscriber`` of the feed."""
+
+    dialect = "vega"
+
+    def __init__(
+        self, *, feed: VegaFeed, selection: Filter, admission: Admission, remote: str, host: str
+    ) -> None:
+        self.id = f"vega{next(_ids)}"
+        self.feed = feed
+        self.node = feed.node
+        self.selection = selection
+        self.principal: Principal = admission.principal
+        self._admission = admission
+        self._lease: Lease | None = None
+        self.remote = remote
+        self.host = host
+        self.opened_at = time.time()
+        self.joined = 0
+        self.outbox = Outbox(
+            max_bytes=self.node.config.outbox_bytes, policy=OverflowPolicy.DISCONNECT
+        )
+        self.messages = 0
+        self.bytes = 0
+        self.ended = False
+        """No more lines will be queued (error or close); the writer stops once drained."""
+        self.ended_event = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._finished = asyncio.Event()
+        """Set by ``release``: the endpoint is done and the transport dropped."""
+        self._seq = 0
+        self._released = False
+
+    # -- BlockSubscriber ---------------------------------------------------------------------
+
+    def on_block(self, lines: list[bytes]) -> None:
+        if self.ended or not lines:
+            return
+        for line in lines:
+            self._seq += 1
+            verdict = self.outbox.push(
+                line, stream=self.selection.stream, seq=self._seq, state=False
+            )
+            if verdict is Verdict.OVERFLOW:
+                self.node.metrics.overflows.inc()
+                logger.info("vega stream %s: slow consumer, dropped", self.id)
+                self.end(errors.stream_failure())
+                return
+        self._wake.set()
+
+    # -- LiveConnection ----------------------------------------------------------------------
+
+    def info(self) -> dict[str, object]:
+        return connection_info(
+            self,
+            subscriptions=[f"vega:{self.selection.stream.value}"],
+            pending_bytes=self.outbox.pending_bytes,
+            messages=self.messages,
+            nbytes=self.bytes,
+        )
+
+    async def close(self, code: int, reason: str, *, retry: bool) -> None:
+        """Server shutdown or an operator's disconnect: the node's Internal stream failure line,
+        then the connection is dropped (clients such as the vendor sample reconnect)."""
+        self.end(errors.stream_failure())
+        try:
+            # until the endpoint has flushed the line and dropped TCP itself, before uvicorn's
+            # own shutdown would send a close frame
+            await asyncio.wait_for(self._finished.wait(), timeout=2 * CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            logger.info("vega stream %s: not flushed in time", self.id)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Register with the feed and the node; queue the snapshot pages."""
+        self._lease = self._admission.open(self)
+        for line in self.feed.subscribe(self):
+            self.outbox.push_control(line)
+        self._wake.set()
+
+    def end(self, line: bytes | None = None) -> None:
+        """Stop queueing updates; ``line`` (an error) is the last thing sent."""
+        if self.ended:
+            return
+        self.ended = True
+        self.ended_event.set()
+        self.feed.unsubscribe(self)
+        if line is not None:
+            self.outbox.push_control(line)
+        self._wake.set()
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self.end()
+        if self._lease is not None:
+            self._lease.end()  # unregisters, meters, gives the user's slot back
+        else:
+            self._admission.cancel()
+        self.feed.addresses.release(self.host)
+        self._drained.set()
+        self._finished.set()
+
+    async def batches(self) -> AsyncIterator[list[bytes]]:
+        """Queued lines in batches, until the stream ended and everything was handed over."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while len(self.outbox):
+                frames = self.outbox.drain(WRITE_CHUNK)
+                yield frames
+                self._count(frames)
+            if self.ended:
+                self._drained.set()
+                return
+            self._drained.set()
+
+    def _count(self, frames: Sequence[bytes]) -> None:
+        count = len(frames)
+        nbytes = sum(len(frame) for frame in frames)
+        self.messages += count
+        self.bytes += nbytes
+        self.node.delivered(self.principal.key_id, count, nbytes)
+
+
+def _plan_markets(node: Node, plan: Plan, selection: Filter) -> Filter:
+    """Limit a keyed stream to the markets its plan grants; NotEntitled if it names others."""
+    feed_markets = {market_hex(m.id): m.id for m in node.catalog}
+    wanted = set(selection.markets)
+    if selection.candle_id:
+        parsed = parse_candle_id(selection.candle_id)
+        if parsed is not None:
+            wanted.add(parsed[1])
+    denied = [hex_id for hex_id in wanted if not plan.allows_market(feed_markets[hex_id])]
+    if denied:
+        raise NotEntitled("the plan does not grant these markets")
+    if not wanted and "*" not in plan.markets:
+        allowed = frozenset(h for h, m in feed_markets.items() if plan.allows_market(m))
+        return replace(selection, markets=allowed)
+    return selection
+
+
+def _unknown_id(line: bytes) -> UnknownId:
+    """The feed's NotFound line for an unknown id as the error it stands for (its ErrorDetail's
+    message and inner; the refusal table renders it back)."""
+    detail = orjson.loads(line)["error"]["details"][0]
+    return UnknownId(detail["message"], inner=detail["inner"])
+
+
+async def _principal(
+    node: Node, stream: StreamName, headers: Mapping[str, str], query: Sequence[tuple[str, str]]
+) -> Principal:
+    """The public principal, or with ``vega_require_key`` the key's (which must grant the kind)."""
+    if not node.config.vega_require_key:
+        return public_principal(node.plans["admin"])
+    principal = await node.authenticate(api_key_from(headers, dict(query)))
+    if principal is None:
+        raise InvalidApiKey("unauthenticated")
+    if not principal.plan.allows_kind(KIND_OF[stream]):
+        raise NotEntitled("the plan does not grant this stream")
+    return principal
+
+
+def _selection(feed: VegaFeed, stream: StreamName, query: Sequence[tuple[str, str]]) -> Filter:
+    try:
+        selection = parse(stream, query)
+    except Malformed as error:
+        raise MalformedParameter(str(error)) from None
+    except InvalidArgument as error:
+        raise BadParameter(error.message, inner=error.inner) from None
+    unknown = feed.state.unknown(selection)
+    if unknown is not None:
+        raise _unknown_id(unknown)
+    return selection
+
+
+async def admit(
+    feed: VegaFeed,
+    *,
+    path: str,
+    query: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    host: str,
+    remote: str,
+) -> VegaStream:
+    """A stream for the request, or a ``tickcast.errors`` class (the refusal table's Vega
+    column gives its line)."""
+    node = feed.node
+    stream = parse_stream_name(path)
+    if stream is None:
+        raise UnknownStream("no such stream path")
+    if not node.ready:
+        raise Unavailable("the node is not ready")
+    principal = await _principal(node, stream, headers, query)
+    selection = _selection(feed, stream, query)
+    if node.config.vega_require_key:
+        selection = _plan_markets(node, principal.plan, selection)
+    if not feed.addresses.try_acquire(host, feed.max_streams_per_address):
+        raise TooManyStreams("too many streams from this address")
+    try:
+        # the public principal (no key needed) is counted without a cap
+        limit = 0 if principal.user == PUBLIC_USER else None
+        admission = await node.connections.admit_principal(principal, Pool.STREAMS, limit=limit)
+    except LimitExceeded:
+        feed.addresses.release(host)
+        raise
+    return VegaStream(feed=feed, selection=selection, admission=admission, remote=remote, host=host)
