@@ -6,9 +6,11 @@ boundaries, while it is direct."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from tickcast.model import Market, MarketKind, Side, Trade
 
@@ -60,3 +62,26 @@ async def test_connections_share_batches_and_number_them_each(start_server) -> N
     ]
     assert all(m["market"] == MARKET.id for m in early_all)
     assert node.hub.channel_count() == 0  # both left their channel
+
+
+async def test_an_operator_close_reaches_a_detached_connection_after_its_data(start_server) -> None:
+    server = await start_server()
+    node = server.node
+    key = await server.key("pro")
+    node.catalog.add(MARKET)
+    url = (f"ws://{server.host}:{server.port}/v4/timeseries-stream/market-trades"
+           f"?api_key={key}&markets={MARKET.id}&backfill=none")  # fmt: skip
+    async with connect(url, max_size=None) as client:
+        await wait_for(lambda: len(node.connections) == 1)
+        (connection,) = node.connections.values()
+        now = node.clock.time_ns()
+        await node.publish([Trade(MARKET.id, str(i), 10_000, 1_000, Side.BUY, now)
+                            for i in range(1, 4)])  # fmt: skip
+        await connection.close(1008, "closed by operator", retry=False)
+        messages = []
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                messages.append(json.loads(await asyncio.wait_for(client.recv(), 10)))
+        assert [m["cm_sequence_id"] for m in messages] == ["0", "1", "2"]
+        assert (client.close_code, client.close_reason) == (1008, "closed by operator")
+    await wait_for(lambda: not node.connections)

@@ -75,6 +75,7 @@ async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> 
     except LimitExceeded:
         await refuse(websocket, node, errors.too_many_connections(principal.plan.max_connections))
         return
+    detached = False
     try:
         connection = CmConnection(
             node=node,
@@ -85,6 +86,11 @@ async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> 
             params=params,
         )
         await websocket.accept()
+        if connection.detachable:  # tickcast's protocol: no task per idle connection
+            await connection.detach()
+            detached = True  # the connection releases its slot when it closes
+            return
         await connection.run()
     finally:
-        admission.cancel()  # a no-op once the connection opened: its lease gave the slot back
+        if not detached:
+            admission.cancel()  # a no-op once the connection opened: its lease ended it

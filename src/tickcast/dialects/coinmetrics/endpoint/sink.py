@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from tickcast.dialects.coinmetrics.wire import framing
+from tickcast.server.node import Node
 from tickcast.server.seam import ProtocolSink
 
 
@@ -25,11 +26,11 @@ class Numbered(Protocol):
     """The connection side of the sink: its counter and what was written for it."""
 
     next_id: int
+    messages: int
+    bytes: int
 
     @property
     def closing(self) -> bool: ...
-
-    def written(self, messages: int, nbytes: int) -> None: ...
 
 
 _last: list[tuple[bytes, framing.SharedBatch]] = []
@@ -48,13 +49,15 @@ def parsed(data: bytes) -> framing.SharedBatch:
 class CmSink:
     """:class:`~tickcast.delivery.channel.Sink` of one Coin Metrics connection."""
 
-    __slots__ = ("_connection", "_sink")
+    __slots__ = ("_connection", "_sink", "_unmetered")
 
     framing = staticmethod(framing.shared_batch)
 
     def __init__(self, sink: ProtocolSink, connection: Numbered) -> None:
         self._sink = sink
         self._connection = connection
+        self._unmetered = (0, 0)
+        """Messages and bytes written, not yet metered (``meter``)."""
 
     @property
     def raw_backlog(self) -> Callable[[], int]:
@@ -69,7 +72,18 @@ class CmSink:
         write = self._sink.write
         for chunk in chunks:
             write(chunk)
-        connection.written(batch.messages, nbytes)
+        messages = batch.messages
+        connection.messages += messages
+        connection.bytes += nbytes
+        unmetered = self._unmetered
+        self._unmetered = (unmetered[0] + messages, unmetered[1] + nbytes)
+
+    def meter(self, node: Node, key_id: str) -> None:
+        """Meter what was written since the last call (the channel settles in arrears)."""
+        messages, nbytes = self._unmetered
+        if messages:
+            self._unmetered = (0, 0)
+            node.delivered(key_id, messages, nbytes)
 
     def backlog(self) -> int:
         return self._sink.backlog()
