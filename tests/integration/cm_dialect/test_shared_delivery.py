@@ -53,6 +53,7 @@ async def test_connections_share_batches_and_number_them_each(start_server) -> N
                 await publish(size)
             total = sum(sizes)
             early_rest, late_rest = await asyncio.gather(_read(early, total), _read(late, total))
+            infos = [connection.info() for connection in connections]
     early_all, late_all = head + early_rest, first_late + late_rest
     assert [m["cm_sequence_id"] for m in early_all] == [str(i) for i in range(len(early_all))]
     assert [m["cm_sequence_id"] for m in late_all] == [str(i) for i in range(len(late_all))]
@@ -61,6 +62,9 @@ async def test_connections_share_batches_and_number_them_each(start_server) -> N
         str(i) for i in range(1, len(early_all) + 1)
     ]
     assert all(m["market"] == MARKET.id for m in early_all)
+    for info, received in zip(infos, (early_all, late_all), strict=True):  # counted as written
+        assert info["messages"] == len(received)
+        assert info["bytes"] == sum(len(json.dumps(m, separators=(",", ":"))) for m in received)
     assert node.hub.channel_count() == 0  # both left their channel
 
 
