@@ -15,6 +15,7 @@ Collector thresholds are the server's (``--gc server``, default) or the interpre
 
     .venv/bin/python benchmarks/history.py                 # 1,000,000 trades, ~1 min
     .venv/bin/python benchmarks/history.py --events 200000 --book-events 50000
+    .venv/bin/python benchmarks/history.py --only state    # a day of metrics: state as of T
 
 Figures and method: docs/history.md and docs/performance.md.
 """
@@ -37,11 +38,13 @@ import pandas as pd
 
 from tickcast.bus.memory import MemoryBus
 from tickcast.clock import SystemClock
+from tickcast.history.keyed import KeyedCheckpointer
 from tickcast.history.retention import RetentionPolicy
 from tickcast.history.rows import Row, rows_of
 from tickcast.history.service import History
 from tickcast.history.sqlite import SqliteHistory
 from tickcast.model import (
+    AssetMetric,
     BookDelta,
     BookSnapshot,
     Envelope,
@@ -56,6 +59,7 @@ from tickcast.state import BookChecksummer
 
 MARKET = Market("binance-btc-usdt-spot", "binance", MarketKind.SPOT, "btc", "usdt", "BTCUSDT", 2, 6)
 TRADES, BOOK = f"trades:{MARKET.id}", f"book:{MARKET.id}"
+METRICS = "metrics:btc"
 DAY_NS = 86_400_000_000_000
 T0 = 1_780_000_000_000_000_000 // DAY_NS * DAY_NS
 BATCH = 50_000
@@ -210,6 +214,49 @@ async def bench_book_at(
     return {"book_at p50 ms": statistics.median(times) * 1e3, "book_at max ms": max(times) * 1e3}
 
 
+def metric_envelopes(count: int) -> list[Envelope]:
+    """A day of one asset's metrics: four metrics, one of them updated per event."""
+    names = ("PriceUSD", "ReferenceRateUSD", "SplyCur", "CapMrktCurUSD")
+    step = DAY_NS // count
+    return [
+        Envelope(METRICS, seq, "bench",
+                 AssetMetric("btc", names[seq % 4], 8_700_000 + seq % 997, 2, T0 + seq * step), 0)
+        for seq in range(1, count + 1)
+    ]  # fmt: skip
+
+
+async def bench_state_at(
+    envelopes: list[Envelope], directory: Path, samples: int, *, checkpoints: bool
+) -> dict[str, float]:
+    """The state of a keyed STATE stream (``metrics:``) as of a random time of a day: what a
+    native time travel (``from: {time}``) reads before its Snapshot — the stream's last event
+    at or before T and ``History.latest`` (keyed checkpoints plus the rows after the newest)."""
+    keyed = None if checkpoints else KeyedCheckpointer(every_events=2**62, every_ns=2**62)
+    path = directory / f"state-{checkpoints}.sqlite3"
+    history = History(lambda: SqliteHistory(path), clock=SystemClock(), retention=FOREVER)
+    if history.writer is not None and keyed is not None:
+        history.writer._keyed = keyed  # only the first checkpoint (seq 1): the fold's worst case
+    await history.start()
+    for at in range(0, len(envelopes), 5_000):
+        history.add(envelopes[at : at + 5_000])
+    await history.flushed()
+    rng = random.Random(5)
+    times = []
+    for _ in range(samples):
+        time_ns = envelopes[rng.randrange(len(envelopes))].event.time_ns  # type: ignore[union-attr]
+        started = time.perf_counter()
+        newest = await history.range(METRICS, None, time_ns, limit=1, descending=True)
+        state = await history.latest(METRICS, time_ns)
+        times.append(time.perf_counter() - started)
+        assert newest and len(state) == 4
+    await history.stop()
+    label = "checkpoints" if checkpoints else "no checkpoints"
+    return {
+        f"state_at p50 ms ({label})": statistics.median(times) * 1e3,
+        f"state_at max ms ({label})": max(times) * 1e3,
+    }
+
+
 async def bench_hook(envelopes: list[Envelope], directory: Path) -> dict[str, float]:
     """Per-batch publish time on the loop (batches of 100 trades, a no-op listener, the loop
     yielding between batches) without and with the history hook while the writer thread
@@ -282,19 +329,22 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--book-events", type=int, default=200_000)
     parser.add_argument("--samples", type=int, default=50)
-    parser.add_argument("--only", choices=("stores", "books", "hook", "slow"), default=None)
+    parser.add_argument("--state-events", type=int, default=345_600)
+    parser.add_argument(
+        "--only", choices=("stores", "books", "hook", "slow", "state"), default=None
+    )
     parser.add_argument(
         "--gc", choices=("server", "default"), default="server",
         help="collector thresholds: the server's (as it runs) or the interpreter's defaults",
     )  # fmt: skip
     args = parser.parse_args()
-    trades = trade_envelopes(args.events)
+    trades = trade_envelopes(args.events if args.only in (None, "stores", "hook") else 1)
     if args.gc == "server":
         gc.set_threshold(*GC_THRESHOLDS)
     gc.freeze()  # the generated day is long-lived, as a server's own objects are
     encode_s, _ = timed(lambda: encode_all(trades))
     print(
-        f"{args.events:,} trades of one market-day; row encoding {args.events / encode_s:,.0f} ev/s"
+        f"{len(trades):,} trades of one market-day; row encoding {len(trades) / encode_s:,.0f} ev/s"
     )
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "stores"):
@@ -306,6 +356,10 @@ async def main() -> None:
             print(await bench_hook(trades, Path(tmp)))
         if args.only in (None, "slow"):
             print(await bench_slow_streams(Path(tmp)))
+        if args.only in (None, "state"):
+            metrics = metric_envelopes(args.state_events)
+            print(await bench_state_at(metrics, Path(tmp), args.samples, checkpoints=True))
+            print(await bench_state_at(metrics, Path(tmp), 5, checkpoints=False))
 
 
 async def compare_stores(trades: list[Envelope], tmp: Path) -> None:

@@ -4,8 +4,11 @@
     .venv/bin/python benchmarks/vega_fanout.py [--clients 200] [--seconds 20]
         [--source simulator] [--block 1.0]
 
-Prints messages and bytes received, server CPU and RSS, and the delay from a trade's timestamp
-to its arrival (this includes waiting for the end of its block: up to ``--block`` seconds).
+Prints messages and bytes received, server CPU and RSS, the delay from a trade's timestamp
+to its arrival (this includes waiting for the end of its block: up to ``--block`` seconds), and
+how many clients the server cut (its "internal stream failure" line or a dropped connection).
+Big blocks (issue 20 point 5): a longer ``--block`` with ``--source simulator:stress`` puts
+thousands of trades in one block, more than the 1 MiB per-stream budget.
 """
 
 from __future__ import annotations
@@ -34,9 +37,16 @@ async def client(url: str, stop: float, stats: dict[str, list[float]]) -> None:
                 raw = await asyncio.wait_for(ws.recv(), max(0.1, stop - time.time()))
             except TimeoutError:
                 break
+            except websockets.ConnectionClosed:
+                stats["cut"].append(1)
+                return
             now = time.time_ns()
             stats["bytes"].append(len(raw))
-            trades = json.loads(raw)["result"]["trades"]
+            message = json.loads(raw)
+            if "result" not in message:  # the stream failure line: the server gives up
+                stats["cut"].append(1)
+                return
+            trades = message["result"]["trades"]
             newest = max(int(trade["timestamp"]) for trade in trades)
             stats["delay"].append((now - newest) / 1e6)
 
@@ -76,7 +86,7 @@ async def main() -> None:
             f"{base}?partyIds={party_id(4 + n % 10)}" if n % 3 == 0 else base
             for n in range(args.clients)
         ]
-        stats: dict[str, list[float]] = {"bytes": [], "delay": []}
+        stats: dict[str, list[float]] = {"bytes": [], "delay": [], "cut": []}
         cpu_before = process.cpu_times()
         started = time.time()
         stop = started + args.seconds
@@ -88,6 +98,7 @@ async def main() -> None:
         print(f"clients               {args.clients} ({args.clients // 3 + 1} party-filtered)")
         print(f"messages received     {len(delays)} ({len(delays) / elapsed:.0f}/s)")
         print(f"bytes received        {sum(stats['bytes']) / elapsed / 1e6:.2f} MB/s")
+        print(f"clients cut           {len(stats['cut'])} of {args.clients}")
         print(f"server CPU            {cpu * 100:.0f} % of one core")
         print(f"server RSS            {process.memory_info().rss / 1e6:.0f} MB")
         if delays:

@@ -169,20 +169,20 @@ async def test_quotes_and_ticker_start_with_their_state_as_of_t(start_server) ->
 
 
 async def test_time_travel_refusals(start_server) -> None:
-    """Depth views and set-valued STATE streams are refused per stream; a bad time is
-    invalid."""
-    server = await start_server(sources="none")
+    """Without a history store time travel is refused per stream; a bad time is invalid."""
+    server = await start_server(sources="none", history="off")
     node = server.node
     node.catalog.add(MARKET)
     await publish(node, 0, 10)
-    quotes = "metrics:foo"
+    metrics = "metrics:foo"
     async with connect(server.ws, additional_headers={"X-API-Key": server.admin_key}) as ws:
-        await ws.send(json.dumps({"type": "Subscribe", "id": 3, "streams": [quotes],
-                                  "from": {quotes: {"time": "2026-01-01T00:00:00Z"}}}))  # fmt: skip
+        since = {metrics: {"time": "2026-01-01T00:00:00Z"}}
+        request = {"type": "Subscribe", "id": 3, "streams": [metrics], "from": since}
+        await ws.send(json.dumps(request))
         assert (await recv(ws))["type"] == "Subscribed"
         refused = await recv(ws)
-        assert (refused["type"], refused["code"]) == ("Error", "history_unsupported")
-        await ws.send(json.dumps({"type": "Unsubscribe", "id": 5, "streams": [quotes]}))
+        assert (refused["type"], refused["code"]) == ("Error", "history_unavailable")
+        await ws.send(json.dumps({"type": "Unsubscribe", "id": 5, "streams": [metrics]}))
         assert (await recv(ws))["streams"] == []  # the refused stream was never subscribed
         await ws.send(json.dumps({"type": "Subscribe", "id": 4, "streams": [TRADES],
                                   "from": {TRADES: {"time": "yesterday"}}}))  # fmt: skip

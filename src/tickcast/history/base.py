@@ -7,6 +7,8 @@
   written twice by the one node that sequences the stream.
 - Times are inclusive bounds; None is unbounded. A page cursor is the ``id`` of the last row
   of the previous page.
+- ``latest`` is the last event per key at or before T (``history/keyed.py``), from keyed
+  checkpoints (written in ``append`` like book checkpoints) and the rows after them.
 - ``expire`` removes at most ``max_rows`` rows per call (the caller loops between write batches).
 - Every backend failure is a ``StorageError`` whose message carries no credentials.
 The store knows nothing of connections, dialects or the bus.
@@ -69,6 +71,14 @@ class HistoryStore(Protocol):
 
     async def checkpoint_at(self, stream: str, time_ns: int) -> Row | None:
         """The newest book checkpoint at or before ``time_ns`` (a Row holding a BookSnapshot)."""
+        ...
+
+    async def latest(self, stream: str, time_ns: int) -> list[Row]:
+        """The state of a keyed STATE stream (metrics, orders, positions) as of ``time_ns``: per
+        key, its newest row at or before it, in the epoch of the stream's newest row at or
+        before it, ended keys (final orders) left out, in the live state's order; for quotes
+        and ticker, their newest row; ``[]`` for other streams (``history/keyed.py``). Rows
+        restored from a keyed checkpoint have ``id`` 0."""
         ...
 
     async def checkpoints(

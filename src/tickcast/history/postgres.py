@@ -18,6 +18,7 @@ import asyncpg
 from tickcast.errors import StorageError
 from tickcast.history.base import EpochSpan
 from tickcast.history.books import Checkpoint
+from tickcast.history.latest import latest_rows
 from tickcast.history.retention import DAY_NS, DEFAULT_DAYS
 from tickcast.history.rows import Row, kind_of, market_data, market_of_data
 from tickcast.model import Market
@@ -215,6 +216,9 @@ class PostgresHistory:
                 number, epoch_id, seq, HIGHEST if until_ns is None else until_ns, limit,
             )  # fmt: skip
         return await self._rows(stream, found)
+
+    async def latest(self, stream: str, time_ns: int) -> list[Row]:
+        return await latest_rows(self, stream, time_ns)
 
     async def checkpoint_at(self, stream: str, time_ns: int) -> Row | None:
         found = await self._checkpoints(stream, LOWEST, time_ns, 1, 0, newest=True)

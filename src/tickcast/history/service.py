@@ -16,7 +16,7 @@ from tickcast.history.books import BookState, rebuild
 from tickcast.history.retention import RetentionPolicy
 from tickcast.history.rows import Row
 from tickcast.history.writer import HistoryWriter
-from tickcast.model import Envelope, Market
+from tickcast.model import Envelope, Market, StreamPosition
 
 READ_FLUSH_TIMEOUT = 2.0
 """Seconds a reader waits for pending events to be written before it reads anyway."""
@@ -97,8 +97,29 @@ class History:
     ) -> list[Row]:
         return await self.reader.checkpoints(stream, start_ns, end_ns, limit=limit)
 
+    async def latest(self, stream: str, time_ns: int) -> list[Row]:
+        """The state of a STATE stream as of ``time_ns``: its last row per key at or before it
+        (``HistoryStore.latest``)."""
+        return await self.reader.latest(stream, time_ns)
+
     async def epochs(self, stream: str) -> list[EpochSpan]:
         return await self.reader.epochs(stream)
+
+    async def events_after(self, stream: str, at: StreamPosition, live: StreamPosition) -> int:
+        """How many events of ``stream`` follow ``at`` up to the ``live`` position: the rest of
+        ``at``'s epoch (as stored, when it is not the live one), the stored epochs after it, and
+        the live epoch's events up to ``live``."""
+        if at.epoch == live.epoch:
+            return max(0, live.seq - at.seq)
+        total, later = live.seq, False
+        for span in await self.reader.epochs(stream):
+            if span.epoch == live.epoch:
+                continue
+            if span.epoch == at.epoch:
+                total, later = total + max(0, span.last_seq - at.seq), True
+            elif later:
+                total += span.rows
+        return total
 
     async def book_at(self, stream: str, time_ns: int) -> BookState | None:
         """The book of ``stream`` after its last event at or before ``time_ns`` (None when the

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from tickcast.errors import StorageError
 from tickcast.history.base import EpochSpan
 from tickcast.history.books import Checkpoint
+from tickcast.history.latest import latest_rows
 from tickcast.history.rows import Row, kind_of, market_data, market_of_data
 from tickcast.history.segments import Columns, id_window, seq_window, time_window, window_rows
 from tickcast.history.sqlite_segments import (
@@ -235,6 +236,9 @@ class SqliteHistory:
             Row(stream, kind, names[epoch], seq, time_ns, recv_ns, bytes(data), number)
             for number, epoch, seq, time_ns, recv_ns, data in found
         ]
+
+    async def latest(self, stream: str, time_ns: int) -> list[Row]:
+        return await latest_rows(self, stream, time_ns)
 
     async def checkpoint_at(self, stream: str, time_ns: int) -> Row | None:
         found = await self._run(self._checkpoints, stream, LOWEST, time_ns, 1, 0, True)

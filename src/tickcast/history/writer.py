@@ -1,8 +1,9 @@
 """HistoryWriter: batches the sequencing node's envelopes into the store on a thread of its own.
 
 The event loop only appends a reference to a list (``add``, about a microsecond per batch of
-envelopes): encoding, book checkpoints, the store's I/O and retention all run on the writer's
-thread, which owns an event loop of its own for the store (asyncpg pools are bound to a loop).
+envelopes): encoding, book and keyed-state checkpoints, the store's I/O and retention all run
+on the writer's thread, which owns an event loop of its own for the store (asyncpg pools are
+bound to a loop).
 
 Batches: the thread wakes every ``flush_interval`` seconds, or as soon as ``max_batch`` events
 are pending, and writes everything pending in transactions of at most ``max_batch`` rows (memory
@@ -37,6 +38,7 @@ from tickcast.clock import Clock
 from tickcast.errors import StorageError
 from tickcast.history.base import HistoryStore
 from tickcast.history.books import Checkpoint, Checkpointer
+from tickcast.history.keyed import KeyedCheckpointer
 from tickcast.history.retention import RetentionPolicy
 from tickcast.history.rows import Row, row_of
 from tickcast.model import Envelope, Market, StreamKey
@@ -61,6 +63,7 @@ class HistoryWriter:
         retention_interval: float = 60.0,
         expire_chunk: int = 10_000,
         checkpointer: Checkpointer | None = None,
+        keyed: KeyedCheckpointer | None = None,
         market_of: Callable[[str], Market | None] | None = None,
     ) -> None:
         self._open_store = open_store
@@ -72,6 +75,7 @@ class HistoryWriter:
         self._retention_interval_ns = int(retention_interval * 1e9)
         self._expire_chunk = expire_chunk
         self._checkpointer = checkpointer or Checkpointer()
+        self._keyed = keyed or KeyedCheckpointer()
         self._market_of = market_of
         """Market definitions by id (the node's catalog), stored once per market for replays."""
         self._stored_markets: set[str] = set()
@@ -161,7 +165,7 @@ class HistoryWriter:
         that cannot be stored (an integer beyond 64 bits) is skipped and counted."""
         rows: list[Row] = []
         checkpoints: list[Checkpoint] = []
-        observe = self._checkpointer.observe
+        observe, observe_keyed = self._checkpointer.observe, self._keyed.observe
         since_yield = 0
         for envelopes, recv_ns in batches:
             for envelope in envelopes:
@@ -174,7 +178,7 @@ class HistoryWriter:
                     self.skipped += 1
                     continue
                 rows.append(row)
-                checkpoint = observe(envelope)
+                checkpoint = observe(envelope) or observe_keyed(row, envelope.event)
                 if checkpoint is not None:
                     checkpoints.append(checkpoint)
                 if len(rows) >= self._max_batch:

@@ -12,9 +12,23 @@ sink's framing). Frames go to each channel once; once per loop pass every pendin
 ONE batch (the same ``bytes`` object) to all its direct members. A member falls back to its own
 outbox while it lags or while it joins or leaves a stream, and its writer calls ``promote`` when
 the outbox is empty again.
+
+Batched delivery (``BatchGroups``, ``hub/batches.py``): subscribers of a dialect that delivers
+per closed batch (Vega's blocks), grouped by the key that selects their lines.
 """
 
+from tickcast.hub.batches import BatchGroups, BatchSubscriber, push_lines
 from tickcast.hub.core import Hub
-from tickcast.hub.parts import Encoder, Joined, SharedSubscriber, Subscriber
+from tickcast.hub.parts import Encoder, Joined, SharedSubscriber, Subscriber, party_matches
 
-__all__ = ["Encoder", "Hub", "Joined", "SharedSubscriber", "Subscriber"]
+__all__ = [
+    "BatchGroups",
+    "BatchSubscriber",
+    "Encoder",
+    "Hub",
+    "Joined",
+    "SharedSubscriber",
+    "Subscriber",
+    "party_matches",
+    "push_lines",
+]

@@ -84,6 +84,11 @@ async def test_official_client_reads_history_of_a_previous_run(same_port_servers
                 indexes="CMBIBTC", frequency="1m", start_time=start,
                 end_time=rfc3339_ns(yesterday + 2 * 60_000_000_000),
             ).to_list(),
+            "catalog_trades": client.catalog_market_trades_v2(markets=MARKET).to_list(),
+            "catalog_candles": client.catalog_market_candles_v2(markets=MARKET).to_list(),
+            "catalog_metrics": client.catalog_asset_metrics_v2(
+                assets="btc", metrics="ReferenceRateUSD"
+            ).to_list(),
         }  # fmt: skip
 
     out = await asyncio.to_thread(calls)
@@ -100,5 +105,11 @@ async def test_official_client_reads_history_of_a_previous_run(same_port_servers
     ]  # fmt: skip
     assert [m["ReferenceRateUSD"] for m in out["metrics"]] == ["87250.02", "87250.05", "87250.08"]
     assert [i["level"] for i in out["index"]] == ["87250.02", "87250.05", "87250.08"]
+    # the catalogue lists the store's ranges (the first run's data included), not the recorder's
+    assert out["catalog_trades"][0]["min_time"] == start
+    one_minute = [f for f in out["catalog_candles"][0]["frequencies"] if f["frequency"] == "1m"]
+    assert one_minute[0]["min_time"] == start
+    (metric,) = out["catalog_metrics"][0]["metrics"]
+    assert {f["frequency"]: f["min_time"] for f in metric["frequencies"]}["1m"] == start
     spans = await second.node.history.epochs(f"trades:{MARKET}")  # type: ignore[union-attr]
     assert spans[0].epoch == first_epoch and spans[0].rows >= COUNT

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tickcast.dialects.vega.endpoint.state import VegaState
 from tickcast.dialects.vega.wire.accounts import DEPOSIT
 from tickcast.dialects.vega.wire.filters import Filter, StreamName
 from tickcast.dialects.vega.wire.ids import candle_id, market_hex
-from tickcast.dialects.vega.wire.state import VegaState
 from tickcast.model import (
     BookDelta,
     BookSnapshot,
@@ -22,6 +22,7 @@ from tickcast.model import (
     Position,
     Side,
     Trade,
+    stream_of,
 )
 
 BTC = Market("binance-btc-usdt-spot", "binance", MarketKind.SPOT, "btc", "usdt", "BTCUSDT", 2, 5)
@@ -35,7 +36,9 @@ def _state() -> VegaState:
 
 
 def _feed(state: VegaState, *events: Event, collect: bool = True) -> None:
-    envelopes = [Envelope("s", n, "e", event, 0) for n, event in enumerate(events, start=1)]
+    envelopes = [
+        Envelope(str(stream_of(event)), n, "e", event, 0) for n, event in enumerate(events, 1)
+    ]
     state.apply(envelopes, collect=collect)
 
 
@@ -172,8 +175,9 @@ def test_only_streams_with_subscribers_are_collected() -> None:
     _feed(state, _trade(1, ALICE, BOB), collect=False)
     assert state.flush(T0, collect=True).lines(Filter(StreamName.TRADES), 0) == []
     only_orders = frozenset({StreamName.ORDERS})
-    envelopes = [Envelope("s", 1, "e", _trade(2, ALICE, BOB), 0)]
-    envelopes.append(Envelope("s", 2, "e", _order(3, ALICE), 0))
+    trade, order = _trade(2, ALICE, BOB), _order(3, ALICE)
+    envelopes = [Envelope(str(stream_of(trade)), 1, "e", trade, 0)]
+    envelopes.append(Envelope(str(stream_of(order)), 2, "e", order, 0))
     state.apply(envelopes, collect=only_orders)
     block = state.flush(T0, collect=only_orders)
     assert block.lines(Filter(StreamName.TRADES), 0) == []

@@ -1,6 +1,7 @@
 """Joining a Coin Metrics connection's streams: the request's, then those of markets listed later
 that its patterns match. Each stream is attached to the hub (resuming ``replay`` events back for
-a backfill), its backfill taken from the store when the bus has none, then it goes live.
+a backfill), its backfill completed from the history store (``backfill``), then it goes live; a
+request with ``start_time`` replays each stream from the store first (``travel``).
 """
 
 from __future__ import annotations
@@ -8,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
-from tickcast.dialects.coinmetrics.endpoint.backfill import stored_backfill
+from tickcast.dialects.coinmetrics.endpoint import travel
+from tickcast.dialects.coinmetrics.endpoint.backfill import store_backfill
 from tickcast.dialects.coinmetrics.endpoint.service import CoinMetricsService
 from tickcast.dialects.coinmetrics.wire import query
 from tickcast.dialects.coinmetrics.wire.errors import CmError
@@ -23,6 +25,9 @@ from tickcast.hub import Joined, Subscriber
 from tickcast.model import StreamClass, StreamKind, StreamPosition
 from tickcast.server.node import Node
 from tickcast.storage.base import Principal
+
+if TYPE_CHECKING:
+    from tickcast.dialects.coinmetrics.endpoint.ws import CmConnection
 
 
 class Joining(Subscriber, Protocol):
@@ -92,16 +97,20 @@ class Joins:
                 if position.seq > 0:
                     resume = StreamPosition(max(0, position.seq - request.replay), position.epoch)
             self.streams.append(stream)
+            if request.start_ns is not None:  # history hook (issue 17): start_time
+                traveller = cast("CmConnection", connection)
+                if not await travel.join_from(traveller, encoder, sub, request.start_ns):
+                    return
+                continue
             joined = await hub.attach(connection, encoder, sub.key, sub.view, resume)
             if connection.ended:  # the client left while the bus or store was answering
                 hub.detach(connection, stream)
                 return
-            limit = store_look_back(request, sub)
-            if limit and not any(joined.frames):  # the bus/state had nothing: the store
-                stored = await stored_backfill(
-                    connection.node.history, encoder, stream, joined.position, limit
+            if request.backfill and sub.backfill:  # history hook (issue 17): store backfill
+                node, look_back = connection.node, request.replay
+                joined = await store_backfill(
+                    node.history, node.keeper, encoder, sub, joined, look_back
                 )
-                joined = dataclasses.replace(joined, frames=stored)
             hub.go_live(connection, kept_backfill(request, joined, sub), encoder)
             await asyncio.sleep(0)  # let the writer drain the backfill between streams
 
@@ -133,16 +142,6 @@ class Joins:
         room = connection.principal.plan.max_subscriptions - len(joined)
         new = [sub for sub in request.subscriptions if str(sub.key) not in joined][: max(room, 0)]
         await self.join(new)
-
-
-def store_look_back(request: StreamRequest, sub: Subscription) -> int:
-    """How many stored events a backfill from the store looks through (0: none): EVENT
-    streams as their bus backfill; ``market-quotes`` its last quote."""
-    if not (request.backfill and sub.backfill):
-        return 0
-    if sub.key.stream_class is StreamClass.EVENT:
-        return request.replay
-    return 1 if request.endpoint == "market-quotes" else 0
 
 
 def kept_backfill(request: StreamRequest, joined: Joined, sub: Subscription) -> Joined:

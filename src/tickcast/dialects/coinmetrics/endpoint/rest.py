@@ -18,6 +18,7 @@ from tickcast.dialects.coinmetrics.endpoint.catalog import REFERENCE, catalog
 from tickcast.dialects.coinmetrics.endpoint.history import TIMESERIES, Context, Found
 from tickcast.dialects.coinmetrics.endpoint.service import CoinMetricsService
 from tickcast.dialects.coinmetrics.endpoint.store import STORE_TIMESERIES, stored
+from tickcast.dialects.coinmetrics.endpoint.store_catalog import with_stored_spans
 from tickcast.dialects.coinmetrics.wire import errors, query, rest
 from tickcast.dialects.coinmetrics.wire.errors import CmError
 from tickcast.errors import TickcastError
@@ -67,6 +68,8 @@ async def serve(request: Request, service: CoinMetricsService, handler: Handler)
     if handler is _timeseries and name in STORE_TIMESERIES and node.history is not None:
         return await stored(request, context, name, node.history, headers)  # history hook
     try:
+        if handler in (_catalog, _catalog_all) and node.history is not None:  # history hook
+            context = await with_stored_spans(context, name, node.history)
         found = handler(context, request.path_params.get("name", ""))
         pages = rest.paging(params, default_from=found.default_from)
         items = rest.limit_each(found.items, found.limit, from_start=pages.from_start)

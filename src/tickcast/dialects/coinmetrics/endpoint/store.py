@@ -1,12 +1,14 @@
 """``/v4/timeseries/*`` served from the history store (issue 17), across restarts.
 
-The endpoints and parameters are those of ``coinmetrics_history`` (same validation, same rows);
+The endpoints and parameters are those of ``endpoint.history`` (same validation, same rows);
 only the source differs. Trades, quotes and candles page through the store with a cursor (the
 row's store id in ``next_page_token``), so a page costs one indexed query per market whatever the
 range; ``format=json_stream`` streams the whole range in chunks of ``CHUNK`` rows. Order books
-(the store's book checkpoints, every 10 s) and asset metrics (sampled per ``frequency``) are cut
-in memory from at most ``MAX_IN_MEMORY`` rows per entity, as is any query with
-``limit_per_market``.
+(the store's book checkpoints, every 10 s) are cut in memory from at most ``MAX_IN_MEMORY``
+checkpoints per market, as is any query with ``limit_per_market``; asset metrics and index
+levels are sampled per ``frequency`` from every stored value in the range (read in chunks);
+open interest and contract prices (``store_futures``) are folded from the stored
+positions and quotes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from tickcast.dialects.coinmetrics.endpoint import store_futures as futures
 from tickcast.dialects.coinmetrics.endpoint.history import (
     METRIC_FREQUENCIES,
     Context,
@@ -188,14 +191,24 @@ async def _orderbooks(ctx: Context, history: History) -> Found:
 
 async def _recorded(ctx: Context, history: History, assets: list[str]) -> Context:
     """``ctx`` with a Recorder filled from the stored metrics of ``assets`` over the requested
-    range (one interval more at the end: samples are stamped with their interval's start)."""
+    range (one interval more at the end: samples are stamped with their interval's start), read
+    in chunks: the recorder keeps one value per minute (``1m`` and longer), or per second for
+    ``1s`` (the newest MAX_IN_MEMORY seconds per metric)."""
     frequency = query.choice(ctx.params, "frequency", tuple(METRIC_FREQUENCIES), "1d")
     span = rest.time_range(ctx.params)
     end = None if span.end_ns is None else span.end_ns + METRIC_FREQUENCIES[frequency]
-    recorder = Recorder(keeper=StateKeeper(), metric_seconds=10**9, metric_minutes=10**9)
+    seconds = MAX_IN_MEMORY if frequency == "1s" else 1
+    recorder = Recorder(keeper=StateKeeper(), metric_seconds=seconds, metric_minutes=10**9)
     for asset in dict.fromkeys(assets):
-        rows = await history.range(f"metrics:{asset}", span.start_ns, end, limit=MAX_IN_MEMORY)
-        recorder.on_envelopes([row.envelope() for row in rows])
+        after = None
+        while True:
+            rows = await history.range(
+                f"metrics:{asset}", span.start_ns, end, limit=CHUNK, after=after
+            )
+            recorder.on_envelopes([row.envelope() for row in rows])
+            if len(rows) < CHUNK:
+                break
+            after = rows[-1].id
     return dataclasses.replace(ctx, recorder=recorder)
 
 
@@ -222,7 +235,9 @@ async def _index_levels(ctx: Context, history: History) -> Found:
 
 
 STORE_TIMESERIES = ("market-trades", "market-quotes", "market-candles", "market-orderbooks",
-                    "asset-metrics", "index-levels")  # fmt: skip
+                    "asset-metrics", "index-levels", "market-openinterest",
+                    "market-contract-prices")  # fmt: skip
+"""Served from the store when the server keeps history (the last two only then)."""
 
 
 async def from_store(
@@ -236,6 +251,10 @@ async def from_store(
         found = await _asset_metrics(ctx, history)
     elif name == "index-levels":
         found = await _index_levels(ctx, history)
+    elif name == "market-openinterest":
+        found = await futures.open_interest(ctx, history, pages.from_start)
+    elif name == "market-contract-prices":
+        found = await futures.contract_prices(ctx, history, pages.from_start)
     else:
         plan = _market_plan(ctx, name)
         if pages.stream and plan.limit is None:

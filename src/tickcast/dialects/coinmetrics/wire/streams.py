@@ -20,6 +20,7 @@ from tickcast.dialects.coinmetrics.wire.errors import (
     not_found,
     unsupported,
 )
+from tickcast.dialects.coinmetrics.wire.rest import parse_time
 from tickcast.model import MarketCatalog, MarketKind, StreamKey, StreamKind, View
 from tickcast.model.streams import CANDLE_INTERVALS
 
@@ -31,7 +32,13 @@ KNOWN_METRIC_FREQUENCIES = ("1b", "1s", "200ms")
 STREAM_METRICS = ("PriceUSD", "ReferenceRateUSD")
 AGGREGATION_METHODS = ("aggregated_spread",)
 
-_COMMON = ("pretty", "backfill")
+_COMMON = ("pretty", "backfill", "start_time")
+START_TIME_ENDPOINTS = frozenset({
+    "market-trades", "market-candles", "market-liquidations", "market-quotes",
+    "market-orderbooks", "asset-metrics", "index-levels",
+})  # fmt: skip
+"""Endpoints whose ``start_time`` (a tickcast extension) replays the durable history: those
+whose messages depend on their own stream only (issue 17)."""
 ENDPOINTS: dict[str, tuple[str, ...]] = {
     "market-trades": ("markets",),
     "market-orderbooks": ("markets", "depth_limit"),
@@ -85,6 +92,9 @@ class StreamRequest:
     """EVENT streams: how many recent events a backfill looks through (0 for STATE streams)."""
     keep: int
     """How many backfill messages per stream are kept (the newest)."""
+    start_ns: int | None = None
+    """``start_time`` (tickcast extension): backfill every stored message from then, not the
+    latest values."""
 
 
 Visible = Callable[[str], bool]
@@ -116,6 +126,7 @@ def parse_stream_request(
     query.check_known(params, (*_COMMON, *ENDPOINTS[endpoint]))
     pretty = query.boolean(params, "pretty")
     backfill = query.choice(params, "backfill", ("latest", "none"), "latest") == "latest"
+    start_ns = _start_time(endpoint, params, backfill)
     ctx = _Context(params, catalog, plan, visible, pretty)
     spec, subscriptions, replay, keep = _PARSERS[endpoint](ctx)
     if len(subscriptions) > plan.max_subscriptions:
@@ -123,7 +134,19 @@ def parse_stream_request(
             f"Requested {len(subscriptions)} streams; the plan allows at most "
             f"{plan.max_subscriptions} per connection."
         )
-    return StreamRequest(endpoint, spec, tuple(subscriptions), backfill, replay, keep)
+    return StreamRequest(endpoint, spec, tuple(subscriptions), backfill, replay, keep, start_ns)
+
+
+def _start_time(endpoint: str, params: query.Query, backfill: bool) -> int | None:
+    """``start_time`` (RFC 3339 / the REST formats, UTC), on the endpoints that replay it."""
+    text = query.text(params, "start_time")
+    if not text:
+        return None
+    if endpoint not in START_TIME_ENDPOINTS:
+        raise bad_parameter("start_time", "Parameter is not supported by this stream.")
+    if not backfill:
+        raise bad_parameter("start_time", "Parameter requires backfill=latest.")
+    return parse_time("start_time", text)
 
 
 def _not_available(noun: str, item: str) -> CmError:

@@ -4,9 +4,11 @@
 known ids, streams per client address) and returns a :class:`VegaStream`, or raises a class of
 ``tickcast.errors``: the endpoint renders it through the refusal table's Vega column
 (``server/refusals.py``), the single error line to send before dropping the connection.
-A stream's lines go through a byte-bounded outbox with the DISCONNECT policy: a subscriber that
-cannot keep up gets the node's Internal "internal stream failure" line and is dropped, as the
-data-node does when it gives up on a slow channel.
+A stream's lines go through a byte-bounded outbox with the DISCONNECT policy, fed block by block
+through :class:`~tickcast.delivery.slices.Slices`: a block bigger than the budget streams in
+slices as the client reads, so only a subscriber that has not read what came before is cut
+(the node's Internal "internal stream failure" line, as the data-node does when it gives up on a
+slow channel).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from dataclasses import replace
 import orjson
 
 from tickcast.auth.plans import Plan
-from tickcast.delivery.outbox import Outbox, OverflowPolicy, Verdict
+from tickcast.delivery.outbox import Outbox, OverflowPolicy
+from tickcast.delivery.slices import Slices
 from tickcast.dialects.vega.endpoint.feed import VegaFeed
 from tickcast.dialects.vega.wire import errors
 from tickcast.dialects.vega.wire.filters import (
@@ -44,6 +47,7 @@ from tickcast.errors import (
     UnknownId,
     UnknownStream,
 )
+from tickcast.hub import push_lines
 from tickcast.model import StreamKind
 from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, connection_info
 from tickcast.server.credentials import api_key_from
@@ -78,7 +82,7 @@ def public_principal(plan: Plan) -> Principal:
 
 
 class VegaStream:
-    """A ``LiveConnection`` of the node and a ``BlockSubscriber`` of the feed."""
+    """A ``LiveConnection`` of the node and a ``BatchSubscriber`` of the feed's groups."""
 
     dialect = "vega"
 
@@ -99,6 +103,8 @@ class VegaStream:
         self.outbox = Outbox(
             max_bytes=self.node.config.outbox_bytes, policy=OverflowPolicy.DISCONNECT
         )
+        self.slices = Slices(self.outbox, stream=selection.stream)
+        """The current block's lines that wait for room in the outbox."""
         self.messages = 0
         self.bytes = 0
         self.ended = False
@@ -108,25 +114,27 @@ class VegaStream:
         self._drained = asyncio.Event()
         self._finished = asyncio.Event()
         """Set by ``release``: the endpoint is done and the transport dropped."""
-        self._seq = 0
         self._released = False
 
-    # -- BlockSubscriber ---------------------------------------------------------------------
+    # -- BatchSubscriber (tickcast.hub) ------------------------------------------------------
+
+    @property
+    def key(self) -> Filter:
+        return self.selection
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def overflow(self) -> None:
+        """It has not read what came before and the next block does not fit: cut."""
+        self.node.metrics.overflows.inc()
+        logger.info("vega stream %s: slow consumer, dropped", self.id)
+        self.end(errors.stream_failure())
 
     def on_block(self, lines: list[bytes]) -> None:
-        if self.ended or not lines:
-            return
-        for line in lines:
-            self._seq += 1
-            verdict = self.outbox.push(
-                line, stream=self.selection.stream, seq=self._seq, state=False
-            )
-            if verdict is Verdict.OVERFLOW:
-                self.node.metrics.overflows.inc()
-                logger.info("vega stream %s: slow consumer, dropped", self.id)
-                self.end(errors.stream_failure())
-                return
-        self._wake.set()
+        """A closed block's lines for this stream (what ``BatchGroups.deliver`` hands it)."""
+        if not self.ended:
+            push_lines(self, lines)
 
     # -- LiveConnection ----------------------------------------------------------------------
 
@@ -134,7 +142,7 @@ class VegaStream:
         return connection_info(
             self,
             subscriptions=[f"vega:{self.selection.stream.value}"],
-            pending_bytes=self.outbox.pending_bytes,
+            pending_bytes=self.slices.unread_bytes,
             messages=self.messages,
             nbytes=self.bytes,
         )
@@ -166,6 +174,7 @@ class VegaStream:
         self.ended = True
         self.ended_event.set()
         self.feed.unsubscribe(self)
+        self.slices.clear()
         if line is not None:
             self.outbox.push_control(line)
         self._wake.set()
@@ -192,6 +201,7 @@ class VegaStream:
                 frames = self.outbox.drain(WRITE_CHUNK)
                 yield frames
                 self._count(frames)
+                self.slices.refill()  # the next slice of a big block, now that there is room
             if self.ended:
                 self._drained.set()
                 return

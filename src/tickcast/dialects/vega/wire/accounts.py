@@ -12,7 +12,8 @@ The simulator has positions but no collateral, so the Vega dialect derives them:
 * realised PnL moves between the market's SETTLEMENT account and the party's GENERAL account
   (TRANSFER_TYPE_MTM_WIN / MTM_LOSS). GENERAL = DEPOSIT + realised PnL − margin.
 
-Pure: fed with ``Position`` events, it returns the messages to stream.
+This module holds the model's vocabulary and its vega.proto rendering; the balances themselves
+are derived state, kept by ``tickcast.state.accounts.Accounts`` (a pipeline stage).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 from tickcast.dialects.vega.wire.ids import asset_hex, market_hex
 from tickcast.dialects.vega.wire.jsonpb import I64, Enum, Message
-from tickcast.model import Market, Position
+from tickcast.model import Market
 from tickcast.model.numbers import rescale
 
 ASSET_DECIMALS = 6
@@ -85,15 +86,80 @@ class Account:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One ledger entry: ``amount`` moved from ``source`` to ``target``."""
+
+    source: Account
+    target: Account
+    amount: int
+    kind: Enum
+    time_ns: int
+    from_balance: int
+    to_balance: int
+
+    def message(self) -> Message:
+        """vega.LedgerEntry."""
+        return {
+            "fromAccount": self.source.details(),
+            "toAccount": self.target.details(),
+            "amount": str(self.amount),
+            "type": self.kind,
+            "timestamp": I64(self.time_ns),
+            "fromAccountBalance": str(self.from_balance),
+            "toAccountBalance": str(self.to_balance),
+        }
+
+
 @dataclass(slots=True)
 class AccountUpdate:
     """What one position change produced."""
 
     party: str
     market: Market
-    margin_levels: Message
+    maintenance: int
+    """Maintenance margin, in asset decimals."""
+    time_ns: int
     accounts: list[Account] = field(default_factory=list)
-    ledger: Message | None = None
+    """The party's GENERAL and MARGIN accounts after the change."""
+    transfers: list[Transfer] = field(default_factory=list)
+    settlement: Account | None = None
+    """The market's SETTLEMENT account, when PnL moved."""
+
+    @property
+    def initial(self) -> int:
+        return self.maintenance * 12 // 10
+
+    @property
+    def margin_levels(self) -> Message:
+        """vega.MarginLevels."""
+        maintenance = self.maintenance
+        return {
+            "maintenanceMargin": str(maintenance),
+            "searchLevel": str(maintenance * 11 // 10),
+            "initialMargin": str(self.initial),
+            "collateralReleaseLevel": str(maintenance * 14 // 10),
+            "partyId": self.party,
+            "marketId": market_hex(self.market.id),
+            "asset": asset_hex(self.market.quote),
+            "timestamp": I64(self.time_ns),
+            "marginMode": MARGIN_MODE_CROSS,
+        }
+
+    @property
+    def ledger(self) -> Message | None:
+        """vega.LedgerMovement, or None when no funds moved."""
+        if not self.transfers:
+            return None
+        balances: list[Message] = [
+            {"account": account.details(), "balance": str(account.balance)}
+            for account in self.accounts
+        ]
+        if self.settlement is not None:
+            balances.append(
+                {"account": self.settlement.details(), "balance": str(self.settlement.balance)}
+            )
+        return {"entries": [t.message() for t in self.transfers], "balances": balances}
 
 
 def to_asset(amount: int, market: Market) -> int:
@@ -106,131 +172,3 @@ def maintenance_margin(market: Market, open_volume: int, mark: int) -> int:
     scale = market.price_decimals + market.size_decimals
     notional = rescale(abs(open_volume) * mark, scale, ASSET_DECIMALS)
     return notional * MAINTENANCE_PERCENT // 100
-
-
-class AccountModel:
-    """Balances of every party, driven by ``Position`` events."""
-
-    def __init__(self, parties: list[str], assets: list[str]) -> None:
-        self._general: dict[tuple[str, str], int] = {
-            (party, asset): DEPOSIT for party in parties for asset in assets
-        }
-        self._margin: dict[tuple[str, str], int] = {}
-        self._realised: dict[tuple[str, str], int] = {}
-        self._settlement: dict[str, int] = {}
-
-    def accounts(self, markets: dict[str, Market]) -> list[Account]:
-        """Every GENERAL and MARGIN account (the accounts snapshot)."""
-        out = [
-            Account(party, asset, "", ACCOUNT_GENERAL, balance)
-            for (party, asset), balance in self._general.items()
-        ]
-        for (party, market_id), balance in self._margin.items():
-            asset = markets[market_id].quote
-            out.append(Account(party, asset, market_id, ACCOUNT_MARGIN, balance))
-        return out
-
-    def apply(self, market: Market, event: Position) -> AccountUpdate:
-        party, asset = event.party, market.quote
-        key = (party, market.id)
-        maintenance = maintenance_margin(market, event.open_volume, event.mark_price)
-        initial = maintenance * 12 // 10
-        levels: Message = {
-            "maintenanceMargin": str(maintenance),
-            "searchLevel": str(maintenance * 11 // 10),
-            "initialMargin": str(initial),
-            "collateralReleaseLevel": str(maintenance * 14 // 10),
-            "partyId": party,
-            "marketId": market_hex(market.id),
-            "asset": asset_hex(asset),
-            "timestamp": I64(event.time_ns),
-            "marginMode": MARGIN_MODE_CROSS,
-        }
-        update = AccountUpdate(party, market, levels)
-        general_key = (party, asset)
-        general = self._general.setdefault(general_key, DEPOSIT)
-        margin_before = self._margin.get(key, 0)
-        realised = to_asset(event.realised_pnl, market)
-        pnl = realised - self._realised.get(key, 0)
-        self._realised[key] = realised
-        settlement = self._settlement.get(market.id, 0)
-        entries: list[Message] = []
-        general_account = Account(party, asset, "", ACCOUNT_GENERAL, general)
-        settlement_account = Account(NETWORK_OWNER, asset, market.id, ACCOUNT_SETTLEMENT, 0)
-        if pnl:
-            general += pnl
-            settlement -= pnl
-            win = pnl > 0
-            source, target = (
-                (settlement_account, general_account)
-                if win
-                else (general_account, settlement_account)
-            )
-            entries.append(
-                _entry(
-                    source,
-                    target,
-                    abs(pnl),
-                    TRANSFER_MTM_WIN if win else TRANSFER_MTM_LOSS,
-                    event.time_ns,
-                    settlement if win else general,
-                    general if win else settlement,
-                )
-            )
-        margin_account = Account(party, asset, market.id, ACCOUNT_MARGIN, margin_before)
-        delta = initial - margin_before
-        if delta:
-            general -= delta
-            low = delta > 0
-            source, target = (
-                (general_account, margin_account) if low else (margin_account, general_account)
-            )
-            entries.append(
-                _entry(
-                    source,
-                    target,
-                    abs(delta),
-                    TRANSFER_MARGIN_LOW if low else TRANSFER_MARGIN_HIGH,
-                    event.time_ns,
-                    general if low else initial,
-                    initial if low else general,
-                )
-            )
-        self._general[general_key] = general
-        self._margin[key] = initial
-        self._settlement[market.id] = settlement
-        update.accounts = [
-            Account(party, asset, "", ACCOUNT_GENERAL, general),
-            Account(party, asset, market.id, ACCOUNT_MARGIN, initial),
-        ]
-        if entries:
-            balances: list[Message] = [
-                {"account": account.details(), "balance": str(account.balance)}
-                for account in update.accounts
-            ]
-            if pnl:
-                settled = Account(NETWORK_OWNER, asset, market.id, ACCOUNT_SETTLEMENT, settlement)
-                balances.append({"account": settled.details(), "balance": str(settlement)})
-            update.ledger = {"entries": entries, "balances": balances}
-        return update
-
-
-def _entry(
-    source: Account,
-    target: Account,
-    amount: int,
-    kind: Enum,
-    time_ns: int,
-    from_balance: int,
-    to_balance: int,
-) -> Message:
-    """vega.LedgerEntry."""
-    return {
-        "fromAccount": source.details(),
-        "toAccount": target.details(),
-        "amount": str(amount),
-        "type": kind,
-        "timestamp": I64(time_ns),
-        "fromAccountBalance": str(from_balance),
-        "toAccountBalance": str(to_balance),
-    }
