@@ -20,8 +20,6 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 
-import orjson
-
 from tickcast.auth.plans import Plan
 from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.delivery.slices import Slices
@@ -44,7 +42,6 @@ from tickcast.errors import (
     NotEntitled,
     TooManyStreams,
     Unavailable,
-    UnknownId,
     UnknownStream,
 )
 from tickcast.hub import push_lines
@@ -232,13 +229,6 @@ def _plan_markets(node: Node, plan: Plan, selection: Filter) -> Filter:
     return selection
 
 
-def _unknown_id(line: bytes) -> UnknownId:
-    """The feed's NotFound line for an unknown id as the error it stands for (its ErrorDetail's
-    message and inner; the refusal table renders it back)."""
-    detail = orjson.loads(line)["error"]["details"][0]
-    return UnknownId(detail["message"], inner=detail["inner"])
-
-
 async def _principal(
     node: Node, stream: StreamName, headers: Mapping[str, str], query: Sequence[tuple[str, str]]
 ) -> Principal:
@@ -260,9 +250,9 @@ def _selection(feed: VegaFeed, stream: StreamName, query: Sequence[tuple[str, st
         raise MalformedParameter(str(error)) from None
     except InvalidArgument as error:
         raise BadParameter(error.message, inner=error.inner) from None
-    unknown = feed.state.unknown(selection)
+    unknown = feed.state.unknown_id(selection)
     if unknown is not None:
-        raise _unknown_id(unknown)
+        raise unknown
     return selection
 
 
