@@ -15,7 +15,6 @@ A record with no placeholder (warnings, errors) is sent as it is, unnumbered.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable
 
 from tickcast.delivery.channel import text_frame_header
@@ -77,15 +76,12 @@ def number(frames: Iterable[bytes], next_id: int) -> tuple[list[bytes], int]:
 
 # -- shared batches: one parse per batch, one join per connection --------------------------------
 
-DIGIT_BLOCK = 1_000
-"""Ids are formatted in blocks of this many consecutive values, shared by every connection."""
-_CACHED_BLOCKS = 64
-_MIN_BLOCK_USE = 256
-"""A block not cached yet is built only for a run of at least this many ids (else each id is
-formatted on its own): a connection with small batches never builds blocks it hardly uses."""
-_blocks: OrderedDict[int, list[bytes]] = OrderedDict()
 CHUNK_BYTES = 49_152
 """A connection's rendering of a batch is joined in chunks of about this size."""
+_SMALL = [b"%d" % value for value in range(1_000)]
+"""Ids under 1,000."""
+_LOW = [b"%03d" % value for value in range(1_000)]
+"""The last three digits of an id of 1,000 or more (its leading digits are one shared part)."""
 
 
 def shared_batch(payloads: list[bytes]) -> bytes:
@@ -94,44 +90,23 @@ def shared_batch(payloads: list[bytes]) -> bytes:
     return RS.join([payload for payload in payloads if payload])
 
 
-def ids(first: int, count: int) -> list[bytes]:
-    """The ASCII digits of ``first`` .. ``first + count - 1``."""
-    if count < _MIN_BLOCK_USE // 4:
-        return [b"%d" % value for value in range(first, first + count)]
-    out: list[bytes] = []
-    while count:
-        block, offset = divmod(first, DIGIT_BLOCK)
-        take = min(count, DIGIT_BLOCK - offset)
-        digits = _blocks.get(block)
-        if digits is not None:
-            _blocks.move_to_end(block)
-        elif take >= _MIN_BLOCK_USE:
-            start = block * DIGIT_BLOCK
-            digits = [b"%d" % value for value in range(start, start + DIGIT_BLOCK)]
-            _blocks[block] = digits
-            if len(_blocks) > _CACHED_BLOCKS:
-                _blocks.popitem(last=False)
-        if digits is None:
-            out += [b"%d" % value for value in range(first, first + take)]
-        else:
-            out += digits[offset : offset + take]
-        first += take
-        count -= take
-    return out
+def _width(value: int) -> int:
+    return len(b"%d" % value)
 
 
 class SharedBatch:
     """One shared batch (:func:`shared_batch`), parsed once, rendered per connection.
 
     Each numbered record is split around its placeholder. For a digit count ``d`` the batch
-    keeps, per chunk, a list ``[glue_a, ·, glue_a+1, ·, …, ·, tail]`` where ``glue_i`` holds the
-    previous record's tail, record ``i``'s WebSocket header (its length depends on ``d``) and its
-    head: a connection writes its ids into the ``·`` slots (one slice assignment) and joins the
-    list (one ``bytes.join``). Per connection and chunk that is a constant number of Python
-    operations, whatever the batch size; the ids come from shared blocks (:func:`ids`). Chunks
-    stay under ``CHUNK_BYTES``: larger buffers are allocated by ``mmap`` and page-faulted anew
-    for every connection. Records without a placeholder (none on the live path) are framed
-    into the glue.
+    keeps, per chunk, a list ``[glue, hi, lo, glue, hi, lo, …, tail]`` where a ``glue`` holds the
+    previous record's tail, the record's WebSocket header (its length depends on ``d``) and its
+    head. An id is written as ``hi`` (its leading digits: ``id // 1000``, the same for a run of up
+    to 1,000 ids) and ``lo`` (its last three digits, from a table). A connection fills the slots
+    with slice assignments (``[hi] * n`` and a slice of the table, per run of 1,000) and joins the
+    list once per chunk: per connection a constant number of Python operations, whatever the
+    batch size, and no id is formatted. Chunks stay under ``CHUNK_BYTES``: larger buffers are
+    allocated by ``mmap`` and page-faulted anew for every connection. Records without a
+    placeholder (none on the live path) are framed into the glue.
     """
 
     __slots__ = (
@@ -185,19 +160,25 @@ class SharedBatch:
         count = self.numbered
         if not count:
             return [self._trailer], next_id, self._text_bytes
-        digits = ids(next_id, count)
-        width = len(digits[0])
-        if len(digits[-1]) != width:  # the ids cross a power of ten: frame each on its own
+        if count == 1:  # a quiet stream: one message per pass
+            one = b"%d" % next_id
+            header = text_frame_header(self._lengths[0] + len(one))
+            data = b"".join((self._heads[0], header, self._pres[0], one, self._trailer))
+            return [data], next_id + 1, self._text_bytes + len(one)
+        last = next_id + count - 1
+        width = _width(next_id)
+        if _width(last) != width:  # the ids cross a power of ten: frame each on its own
+            digits = [b"%d" % value for value in range(next_id, last + 1)]
             data = self._render_mixed(digits)
-            return [data], next_id + count, self._text_bytes + sum(len(d) for d in digits)
+            return [data], last + 1, self._text_bytes + sum(len(d) for d in digits)
         chunks = self._by_digits.get(width)
         if chunks is None:
             chunks = self._by_digits[width] = self._chunks(width)
         out: list[bytes] = []
         for parts, start, end in chunks:
-            parts[1 : 2 * (end - start) : 2] = digits[start:end]
+            _fill(parts, next_id + start, end - start)
             out.append(b"".join(parts))
-        return out, next_id + count, self._text_bytes + count * width
+        return out, last + 1, self._text_bytes + count * width
 
     def _chunks(self, width: int) -> list[tuple[list[bytes], int, int]]:
         chunks: list[tuple[list[bytes], int, int]] = []
@@ -206,7 +187,8 @@ class SharedBatch:
             parts: list[bytes] = []
             for index in range(start, end):
                 head = heads[index] if index > start or start == 0 else b""
-                parts += (head + text_frame_header(lengths[index] + width) + pres[index], b"")
+                glue = head + text_frame_header(lengths[index] + width) + pres[index]
+                parts += (glue, b"", b"")
             parts.append(heads[end] if end < self.numbered else self._trailer)
             chunks.append((parts, start, end))
         return chunks
@@ -219,3 +201,22 @@ class SharedBatch:
             parts += (head, text_frame_header(length + len(value)), pre, value)
         parts.append(self._trailer)
         return b"".join(parts)
+
+
+def _fill(parts: list[bytes], first: int, count: int) -> None:
+    """Write the ids ``first`` .. ``first + count - 1`` into ``parts``' ``hi``/``lo`` slots, one
+    run of equal leading digits at a time."""
+    slot = 0
+    while count:
+        high, low = divmod(first, 1_000)
+        take = min(count, 1_000 - low)
+        stop = 3 * (slot + take)
+        if high:
+            parts[3 * slot + 1 : stop : 3] = [b"%d" % high] * take
+            parts[3 * slot + 2 : stop : 3] = _LOW[low : low + take]
+        else:
+            parts[3 * slot + 1 : stop : 3] = [b""] * take
+            parts[3 * slot + 2 : stop : 3] = _SMALL[low : low + take]
+        slot += take
+        first += take
+        count -= take
