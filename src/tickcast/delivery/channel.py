@@ -176,8 +176,11 @@ class Channel:
             if full:
                 for ident in full:
                     self._demote(ident)
-        for member in self.demoted.values():
-            _push(member, pending)
+        if self.demoted:
+            entries = [(entry[0], entry[3]) for entry in pending]
+            nbytes = sum(len(entry[3]) for entry in pending)
+            for member in self.demoted.values():
+                _push(member, pending, entries, nbytes)
         return writes
 
     def _demote(self, ident: int) -> None:
@@ -201,11 +204,19 @@ class Channel:
             direct.bytes_mark = self._bytes
 
 
-def _push(member: Member, pending: list[tuple[str, int, bool, bytes]]) -> None:
+def _push(
+    member: Member,
+    pending: list[tuple[str, int, bool, bytes]],
+    entries: list[tuple[str, bytes]],
+    nbytes: int,
+) -> None:
+    """A demoted member's share of a flush: all at once when nothing can overflow (the usual
+    case: one C-level extend), else frame by frame with the outbox's verdicts."""
     outbox = member.outbox
-    for stream, seq, state, payload in pending:
-        if outbox.push(payload, stream=stream, seq=seq, state=state) is Verdict.OVERFLOW:
-            member.overflow()
+    if not outbox.extend(entries, nbytes):
+        for stream, seq, state, payload in pending:
+            if outbox.push(payload, stream=stream, seq=seq, state=state) is Verdict.OVERFLOW:
+                member.overflow()
     member.wake()
 
 

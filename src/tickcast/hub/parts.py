@@ -34,8 +34,17 @@ class Encoder(Protocol):
     name: str
 
     def update_frame(
-        self, stream: str, seq: int, event: Event, checksum: int | None, prev: int | None = None
-    ) -> bytes: ...
+        self,
+        stream: str,
+        seq: int,
+        event: Event,
+        checksum: int | None,
+        prev: int | None = None,
+        published_ns: int = 0,
+    ) -> bytes:
+        """``published_ns``: the envelope's publish time (0: unknown, e.g. stored history); a
+        dialect may show it (the native one does with ``publish_stamps``) or ignore it."""
+        ...
 
     def snapshot_frame(
         self,

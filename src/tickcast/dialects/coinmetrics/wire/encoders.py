@@ -61,7 +61,13 @@ class CmEncoder:
     # -- hub Encoder protocol ----------------------------------------------------------------
 
     def update_frame(
-        self, stream: str, seq: int, event: Event, checksum: int | None, prev: int | None = None
+        self,
+        stream: str,
+        seq: int,
+        event: Event,
+        checksum: int | None,
+        prev: int | None = None,
+        published_ns: int = 0,
     ) -> bytes:
         return self.frame(self.rows(event, seq))
 

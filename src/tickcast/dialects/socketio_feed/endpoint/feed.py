@@ -4,7 +4,7 @@ The wire is described in docs/dialects/socketio-feed.md and its pure parts live 
 ``tickcast.dialects.socketio_feed.wire.protocol``; this module is the I/O around them:
 
 * connect: ``auth.apiKey`` is authenticated, the plan must grant the ``socketio-feed`` feature
-  and the user must hold fewer than ``connection_limit`` feed connections (``node.limits``,
+  and the user must hold fewer than the plan's ``max_feed_connections`` (``node.limits``,
   pool ``FEED``, strict across a cluster).
   A refusal is a CONNECT_ERROR ``{"message": ...}``, after which the Engine.IO session is closed;
 * ``initial-prices`` is cut from the state keeper's tickers by a task scheduled from the connect
@@ -148,9 +148,8 @@ class FeedConnection:
 class SocketIOFeed:
     """The feed's python-socketio server and state; :class:`FeedMiddleware` serves it."""
 
-    def __init__(self, node: Node, *, connection_limit: int = feed.CONNECTION_LIMIT) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
-        self.connection_limit = connection_limit
         self.sio = engineio.new_server()
         self.sessions = engineio.Sessions(self.sio, NAMESPACE, close_timeout=CLOSE_TIMEOUT_S)
         self.sio.on("connect", self._on_connect, namespace=NAMESPACE)
@@ -166,25 +165,31 @@ class SocketIOFeed:
         self.batches_written = 0
         self._conflated: dict[str, set[FeedConnection]] = {s: set() for s in feed.SYMBOLS}
         """Conflated connections receiving each symbol."""
-        self._pending: dict[str, Ticker] = {}
+        self._pending: dict[str, tuple[Ticker, int]] = {}
+        """Newest ticker per symbol, with its envelope's publish time."""
+        self._stamps = node.config.publish_stamps
+        self._stamped = 0
+        """``seq`` of the last stamped update (``publish_stamps``)."""
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._flushers: dict[FeedConnection, asyncio.Task[None]] = {}
         self._unlisten: Callable[[], None] | None = None
+        self._unpress: Callable[[], None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._unlisten = self.node.pipeline.add(Step.OBSERVE, "socketio-feed", self._on_envelopes)
-        for source in self.node.sources:  # the benchmark source backs off for feed clients too
-            if hasattr(source, "backlogged"):
-                source.backlogged = _either(source.backlogged, self.backlogged)
+        self._unpress = self.node.pressure.add(self.backlogged)  # sources may back off for us
         self._spawn(self._pump_forever())
         self._spawn(self._watch_forever())
 
     async def stop(self) -> None:
         if self._unlisten is not None:
             self._unlisten()
+        if self._unpress is not None:
+            self._unpress()
+            self._unpress = None
         for connection in list(self._connections.values()):
             await self.close(connection, retry=True, reason="server restart")
         for task in [*self._tasks, *self._flushers.values()]:
@@ -244,7 +249,7 @@ class SocketIOFeed:
         if not principal.plan.allows_feed(feed.FEED):
             raise NotEntitled("the plan has no Socket.IO feed")
         return await node.connections.admit_principal(
-            principal, Pool.FEED, limit=self.connection_limit
+            principal, Pool.FEED, limit=principal.plan.max_feed_connections
         )
 
     def _available_to(self, principal: Principal) -> frozenset[str]:
@@ -391,7 +396,7 @@ class SocketIOFeed:
                 if isinstance(event, Ticker):
                     symbol = feed.symbol_of(event.asset)
                     if symbol is not None:
-                        self._pending[symbol] = event
+                        self._pending[symbol] = (event, envelope.published_ns)
                         found = True
         if found:
             self._wake.set()
@@ -406,13 +411,13 @@ class SocketIOFeed:
             except Exception:  # one bad update must not stop the feed
                 logger.exception("feed: publishing %s failed", sorted(pending))
 
-    async def _broadcast(self, pending: dict[str, Ticker]) -> None:
+    async def _broadcast(self, pending: dict[str, tuple[Ticker, int]]) -> None:
         """One pass: encode each update once, write one batch per selection group to its
         direct members, queue the packets of the others (see the module docstring)."""
         texts: dict[str, str] = {}
         """Engine.IO message payload (``2/api-ws,[...]``) of each updated symbol."""
         for symbol in feed.ordered(pending):
-            update = feed.market_update(pending[symbol])
+            update = self._market_update(*pending[symbol])
             for connection in self._conflated[symbol]:
                 connection.pending[symbol] = update
             texts[symbol] = feed.event_frame(feed.PRICE_UPDATE, update)[1:]
@@ -454,6 +459,15 @@ class SocketIOFeed:
                 with contextlib.suppress(Exception):  # the session may be gone already
                     await self.sessions.send(connection.eio_sid, text)
                     connection.count(1, len(text) + 1)
+
+    def _market_update(self, ticker: Ticker, published_ns: int) -> feed.MarketUpdate:
+        """The ticker's ``MarketUpdate``; with ``publish_stamps`` followed by the next ``seq``
+        and the envelope's publish time (``feed.stamped``)."""
+        update = feed.market_update(ticker)
+        if self._stamps and published_ns:
+            self._stamped += 1
+            update = feed.stamped(update, self._stamped, published_ns)
+        return update
 
     def _promote(self, connection: FeedConnection, sink: ProtocolSink) -> bool:
         """Take a connection onto the direct path once nothing of its own is in flight: its
@@ -497,10 +511,6 @@ class SocketIOFeed:
                     self.node.metrics.overflows.inc(queued)
                     logger.info("closing %s: slow consumer", connection.id)
                     self._spawn(self.close(connection, retry=True, reason="slow consumer"))
-
-
-def _either(first: Callable[[], bool], second: Callable[[], bool]) -> Callable[[], bool]:
-    return lambda: first() or second()
 
 
 def _remote(environ: dict[str, Any]) -> str:

@@ -22,7 +22,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tickcast.model.bench import StampedTicker
 from tickcast.model.events import Ticker
 
 FEED = "socketio-feed"
@@ -30,9 +29,6 @@ FEED = "socketio-feed"
 
 NAMESPACE = "/api-ws"
 """The Socket.IO namespace of the feed (served at the Engine.IO path ``/socket.io/``)."""
-
-CONNECTION_LIMIT = 2
-"""Concurrent feed connections per user, counted across every key of the user."""
 
 INITIAL_PRICES = "initial-prices"
 PRICE_UPDATE = "price-update"
@@ -44,7 +40,8 @@ AUTHENTICATION_FAILED = "Authentication failed"
 PRO_REQUIRED = "Pro subscription required"
 """Valid key, but the plan does not include the feed."""
 CONNECTION_LIMIT_EXCEEDED = "Connection limit exceeded"
-"""The user already holds :data:`CONNECTION_LIMIT` feed connections."""
+"""The user already holds the plan's ``max_feed_connections`` (2 by default) feed connections,
+counted across every key of the user."""
 SERVER_OVERLOADED = "Server overloaded"
 """The server is starting or shutting down."""
 
@@ -101,10 +98,14 @@ def market_update(ticker: Ticker) -> MarketUpdate:
         "change": change / scale,
         "changePercent": percent,
     }
-    if type(ticker) is StampedTicker:  # benchmark source only: load clients read these last
-        update["seq"] = ticker.seq
-        update["t_ns"] = ticker.t_ns
     return update
+
+
+def stamped(update: MarketUpdate, seq: int, published_ns: int) -> MarketUpdate:
+    """``update`` followed by ``seq`` (the feed's count of stamped updates) and ``t_ns`` (the
+    publish time on the ticker's envelope): the node's ``publish_stamps`` setting, for latency
+    benchmarks, whose load clients read them from the end of the packet."""
+    return {**update, "seq": seq, "t_ns": published_ns}
 
 
 def api_key_from_auth(auth: object) -> str | None:
