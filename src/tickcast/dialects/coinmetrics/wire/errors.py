@@ -36,7 +36,7 @@ class CmWire:
     ``type`` and ``status`` (the HTTP status of a REST answer) are fixed per error class; the
     message is ``message`` when the cell fixes it, else the error's own. ``in_band``: on a
     stream, the body is sent on the accepted WebSocket, then close 1008 with ``type`` as
-    reason; otherwise the handshake is refused with the error class's ``close_code`` (the
+    reason; otherwise the handshake is refused (a close before the upgrade: HTTP 403; the
     client retries).
     """
 
