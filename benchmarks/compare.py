@@ -19,6 +19,9 @@ python-socketio). Idle-connection memory is read in every run (RSS with N idle c
 ``ingest`` (trades and book deltas into the memory bus with 0 and 100 subscribers and into a Redis
 ingest node, with the raw Redis PUBLISH ceiling of the same run) and ``control`` (control-plane
 latency while ingest saturates a core) need no harness: see ``ingest_targets``.
+``cm`` (not in the default list; no C client needed): the Coin Metrics dialect against native at
+max rate to 1,000 clients on one stream, and idle KB per Coin Metrics connection, through
+``benchmarks/cm_fanout.py --raw/--idle`` (issue 20 points 2 and 3).
 """
 
 from __future__ import annotations
@@ -223,6 +226,41 @@ def targets_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+TARGET_CM_RATIO = 0.5
+TARGET_CM_IDLE_KB = 4.0
+
+
+def coinmetrics_scenario(args: argparse.Namespace) -> None:
+    """``cm``: native and Coin Metrics alternately (``--reps`` each), then idle memory; prints
+    every figure and the targets (delivered/s at least half native's, idle ≤ 4 KB)."""
+    script = str(HERE / "cm_fanout.py")
+    python = args.python or sys.executable
+    window = ["--duration", str(args.duration), "--warmup", str(max(args.warmup, 3.0))]
+    runs: dict[str, list[float]] = {"native": [], "coinmetrics": []}
+    for _ in range(args.reps):
+        for dialect in runs:
+            command = [python, script, "--raw", "--dialect", dialect, "--clients", "1000", *window]
+            out = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout
+            record = json.loads(out.strip().splitlines()[-1])
+            print(json.dumps(record), flush=True)
+            runs[dialect].append(record["delivered_per_s"])
+    command = [python, script, "--idle", "--dialect", "coinmetrics", "--clients", "2000"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout
+    idle = json.loads(out.strip().splitlines()[-1])
+    print(json.dumps(idle), flush=True)
+    native, cm = max(runs["native"]), max(runs["coinmetrics"])
+    print("\n## Coin Metrics (issue 20)\n")
+    print("| figure | native | Coin Metrics | ratio | target | met |")
+    print("|---|---:|---:|---:|---:|---|")
+    ratio = cm / native if native else 0.0
+    print(f"| max delivered msgs/s, 1,000 clients (best of {args.reps}) | {fmt_rate(native)} | "
+          f"{fmt_rate(cm)} | {ratio:.2f} | ≥ {TARGET_CM_RATIO} | "
+          f"{'yes' if ratio >= TARGET_CM_RATIO else 'no'} |")  # fmt: skip
+    kb = idle["idle_kb_per_conn"]
+    print(f"| idle KB per connection (2,000) | – | {kb:.1f} | – | ≤ {TARGET_CM_IDLE_KB} | "
+          f"{'yes' if kb <= TARGET_CM_IDLE_KB else 'no'} |")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenarios", default="max,r1000,r50,sio,ingest,control")
@@ -252,6 +290,11 @@ def main() -> int:
         paths = [Path(p) for pattern in args.report for p in sorted(glob.glob(pattern))]
     else:
         names = [name for name in args.scenarios.split(",") if name]
+        if "cm" in names:
+            coinmetrics_scenario(args)
+            names.remove("cm")
+            if not names:
+                return 0
         if any(n in SCENARIOS for n in names) and not (HARNESS / "c" / "wsload").exists():
             print("run benchmarks/build.sh first (C client and peers)", file=sys.stderr)
             return 2
