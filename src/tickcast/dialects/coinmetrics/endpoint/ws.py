@@ -51,11 +51,11 @@ from tickcast.server.seam import (
     sink_of,
     transport_of,
 )
+from tickcast.server.writer import WRITE_CHUNK, write_forever, write_now
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
-WRITE_CHUNK = 65_536
 WARN_RATIO = 0.6
 """``falling_behind`` when the outbox is over 60 % full (the vendor's documented level)."""
 STALL_LINGER_S = 10.0
@@ -255,7 +255,7 @@ class CmConnection:
         except Exception:
             logger.warning("connection %s: write failed", self.id, exc_info=True)
 
-    def _take(self) -> list[bytes]:
+    def take(self) -> list[bytes]:
         """The next chunk of the outbox as this connection's numbered messages."""
         outbox = self.outbox
         payloads, self.next_id = framing.number(outbox.drain(WRITE_CHUNK), self.next_id)
@@ -265,47 +265,29 @@ class CmConnection:
             self._warning, self._warning_sent = None, True
         return payloads
 
-    def _count(self, payloads: list[bytes]) -> None:
+    def wrote(self, payloads: list[bytes]) -> None:
         count, nbytes = len(payloads), sum(len(p) for p in payloads)
         self.messages += count
         self.bytes += nbytes
         self.node.delivered(self.principal.key_id, count, nbytes)
 
+    def emptied(self) -> None:
+        """The outbox is empty: a detached connection takes shared batches again."""
+        if self._wake is None and not self._closing:
+            self.node.hub.promote(self)
+
     async def _write_loop(self) -> None:
         assert self._websocket is not None and self._wake is not None
         assert self._flushed is not None
-        write = frame_writer(self._websocket)
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while len(self.outbox):
-                payloads = self._take()
-                if payloads:
-                    await write(payloads)
-                    self._count(payloads)
-            self._flushed.set()
+        await write_forever(self, frame_writer(self._websocket), self._wake, self._flushed)
 
     def _write_now(self) -> None:
         """Detached: write the outbox (a loop callback scheduled by ``wake``), then go back to
-        the shared channel."""
+        the shared channel (``server/writer.py``)."""
         self._write_scheduled = False
         sink = self._protocol_sink
         assert sink is not None
-        outbox = self.outbox
-        while len(outbox):
-            if not sink.open:
-                outbox.drain()
-                return
-            if sink.backlog() > WRITE_CHUNK:
-                sink.on_drain = self.wake  # resume_writing calls it
-                return
-            payloads = self._take()
-            if payloads:
-                sink.write(frame_batch(payloads))
-                self._count(payloads)
-        sink.on_drain = None
-        if not self._closing:
-            self.node.hub.promote(self)  # the outbox is empty: take shared batches again
+        write_now(self, sink, frame_batch)
 
     async def _stall(self) -> None:
         """Queued frames are dropped; the warning (unless already written), the ``stall`` error
