@@ -2,7 +2,8 @@
 
 Prints, for a trade and a 100-level book snapshot, the time to encode one frame (done once per
 event and variant) and the time per connection to turn the shared frame into that connection's
-message (``framing.number``), plus the total for N connections against encoding per connection.
+message (``framing.number``), plus the total for N connections against encoding per connection;
+then the live path, a shared batch parsed once and rendered per connection (``SharedBatch``).
 
     .venv/bin/python benchmarks/cm_framing.py [--connections 1000]
 """
@@ -13,6 +14,7 @@ import argparse
 import time
 from collections.abc import Callable
 
+from tickcast.delivery.channel import websocket_text_frames
 from tickcast.dialects.coinmetrics.wire import framing
 from tickcast.dialects.coinmetrics.wire.streams import EncoderSet, EncoderSpec
 from tickcast.model import (
@@ -81,6 +83,32 @@ def main() -> None:
         separate = n * encode_s * 1e3
         print(f"{name:32} {encode_s * 1e6:10.2f} {splice_s * 1e6:10.2f} {len(frame):7d} "
               f"{shared:18.2f} {separate:13.2f}")  # fmt: skip
+    shared_batches(trades.update_frame("s", 1, trade, None), n)
+
+
+def shared_batches(frame: bytes, connections: int) -> None:
+    """The live path: a channel's batch of B trades, parsed once (``SharedBatch``) and rendered
+    for every connection (ids 1,000 apart), against numbering and framing it per connection."""
+    print(f"\n{'trades per batch':>16} {'per-message splice ns':>22} {'shared batch ns':>16}"
+          f"  (per message and connection, N={connections})")  # fmt: skip
+    firsts = [50_000 + 1_000 * c for c in range(connections)]
+    for size in (1, 10, 100, 1000):
+        frames = [frame] * size
+        deliveries = size * connections
+        old = _per_call(lambda f=frames: _per_message(f, firsts), 3) / deliveries * 1e9
+        new = _per_call(lambda f=frames: _shared(f, firsts), 3) / deliveries * 1e9
+        print(f"{size:16d} {old:22.0f} {new:16.0f}")
+
+
+def _per_message(frames: list[bytes], firsts: list[int]) -> None:
+    for first in firsts:
+        websocket_text_frames(framing.number(frames, first)[0])
+
+
+def _shared(frames: list[bytes], firsts: list[int]) -> None:
+    batch = framing.SharedBatch(framing.shared_batch(frames))
+    for first in firsts:
+        batch.render(first)
 
 
 if __name__ == "__main__":

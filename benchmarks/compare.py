@@ -16,6 +16,12 @@ Scenarios (``--scenarios``): ``max`` (N=1,000 and 5,000, as fast as each server 
 ``r1000`` (1,000 msgs/s to 1,000 clients for ``--long`` seconds), ``r50`` (50 msgs/s to 1,000
 clients: CPU and latency against the C reference), ``sio`` (the Socket.IO feed against
 python-socketio). Idle-connection memory is read in every run (RSS with N idle connections).
+``ingest`` (trades and book deltas into the memory bus with 0 and 100 subscribers and into a Redis
+ingest node, with the raw Redis PUBLISH ceiling of the same run) and ``control`` (control-plane
+latency while ingest saturates a core) need no harness: see ``ingest_targets``.
+``cm`` (not in the default list; no C client needed): the Coin Metrics dialect against native at
+max rate to 1,000 clients on one stream, and idle KB per Coin Metrics connection, through
+``benchmarks/cm_fanout.py --raw/--idle`` (issue 20 points 2 and 3).
 """
 
 from __future__ import annotations
@@ -31,9 +37,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ingest_targets
+
 HERE = Path(__file__).resolve().parent
 HARNESS = HERE / "harness"
 REPO = HERE.parent
+TEAM_PEER_CONFIG = HARNESS / "peers" / "tickcast_peer.toml"
+"""For the ``tickcast`` peer (the team's ``tickcast_peer.sh``, which takes no config): the pro
+plan as the bench plan, and ``publish_stamps``. The ``tickcast-usr2``/``-sio`` peers write their
+own config and use a key of the ``bench`` plan."""
 
 SCENARIOS: dict[str, tuple[str, str, str]] = {
     # name: (peers, conns, rates)
@@ -72,8 +84,11 @@ def run_scenario(name: str, args: argparse.Namespace, stamp: str) -> Path:
         str(duration),
         "--out",
         str(out),
+        "--base-port",
+        str(args.base_port),
     ]
     env = dict(os.environ, TICKCAST=args.tickcast)
+    env.setdefault("TICKCAST_CONFIG", str(TEAM_PEER_CONFIG))  # the team's own tickcast peer
     print(f"== scenario {name}: {' '.join(command[2:])}", flush=True)
     subprocess.run(command, cwd=HARNESS, env=env, check=False, timeout=3600)
     return out
@@ -211,9 +226,44 @@ def targets_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+TARGET_CM_RATIO = 0.5
+TARGET_CM_IDLE_KB = 4.0
+
+
+def coinmetrics_scenario(args: argparse.Namespace) -> None:
+    """``cm``: native and Coin Metrics alternately (``--reps`` each), then idle memory; prints
+    every figure and the targets (delivered/s at least half native's, idle ≤ 4 KB)."""
+    script = str(HERE / "cm_fanout.py")
+    python = args.python or sys.executable
+    window = ["--duration", str(args.duration), "--warmup", str(max(args.warmup, 3.0))]
+    runs: dict[str, list[float]] = {"native": [], "coinmetrics": []}
+    for _ in range(args.reps):
+        for dialect in runs:
+            command = [python, script, "--raw", "--dialect", dialect, "--clients", "1000", *window]
+            out = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout
+            record = json.loads(out.strip().splitlines()[-1])
+            print(json.dumps(record), flush=True)
+            runs[dialect].append(record["delivered_per_s"])
+    command = [python, script, "--idle", "--dialect", "coinmetrics", "--clients", "2000"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout
+    idle = json.loads(out.strip().splitlines()[-1])
+    print(json.dumps(idle), flush=True)
+    native, cm = max(runs["native"]), max(runs["coinmetrics"])
+    print("\n## Coin Metrics (issue 20)\n")
+    print("| figure | native | Coin Metrics | ratio | target | met |")
+    print("|---|---:|---:|---:|---:|---|")
+    ratio = cm / native if native else 0.0
+    print(f"| max delivered msgs/s, 1,000 clients (best of {args.reps}) | {fmt_rate(native)} | "
+          f"{fmt_rate(cm)} | {ratio:.2f} | ≥ {TARGET_CM_RATIO} | "
+          f"{'yes' if ratio >= TARGET_CM_RATIO else 'no'} |")  # fmt: skip
+    kb = idle["idle_kb_per_conn"]
+    print(f"| idle KB per connection (2,000) | – | {kb:.1f} | – | ≤ {TARGET_CM_IDLE_KB} | "
+          f"{'yes' if kb <= TARGET_CM_IDLE_KB else 'no'} |")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenarios", default="max,r1000,r50,sio")
+    parser.add_argument("--scenarios", default="max,r1000,r50,sio,ingest,control")
     parser.add_argument("--peers", help="override every scenario's peer list")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=2.0)
@@ -226,6 +276,12 @@ def main() -> int:
         help="the tickcast binary the peers run",
     )
     parser.add_argument("--python", help="python for bench.py (default: this one)")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=21000,
+        help="first server port (pick another one while someone else runs the harness)",
+    )
     parser.add_argument("--report", nargs="*", help="only print tables for these JSONL files")
     args = parser.parse_args()
     if args.quick:
@@ -233,17 +289,37 @@ def main() -> int:
     if args.report is not None:
         paths = [Path(p) for pattern in args.report for p in sorted(glob.glob(pattern))]
     else:
-        if not (HARNESS / "c" / "wsload").exists():
+        names = [name for name in args.scenarios.split(",") if name]
+        if "cm" in names:
+            coinmetrics_scenario(args)
+            names.remove("cm")
+            if not names:
+                return 0
+        if any(n in SCENARIOS for n in names) and not (HARNESS / "c" / "wsload").exists():
             print("run benchmarks/build.sh first (C client and peers)", file=sys.stderr)
             return 2
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        paths = [run_scenario(name, args, stamp) for name in args.scenarios.split(",") if name]
+        paths = run_all(names, args, time.strftime("%Y%m%d-%H%M%S"))
     records = load([p for p in paths if p.exists()])
-    print("\n## Every run\n")
-    print(figures_table(records))
-    print("\n## Targets (issue 9)\n")
+    if records:
+        print("\n## Every run\n")
+        print(figures_table(records))
+    print("\n## Targets (issues 9 and 20)\n")
     print(targets_table(records))
+    print("\n".join(ingest_targets.rows(ingest_targets.load(paths))))
     return 0
+
+
+def run_all(names: list[str], args: argparse.Namespace, stamp: str) -> list[Path]:
+    """The harness's scenarios, then the ingest and control-plane ones (``ingest_targets``)."""
+    paths = [run_scenario(name, args, stamp) for name in names if name in SCENARIOS]
+    for name in names:
+        if name in ingest_targets.SCENARIOS:
+            results = HARNESS / "results"
+            paths.append(ingest_targets.run(name, results, stamp, quick=args.quick,
+                                            python=args.python))  # fmt: skip
+        elif name not in SCENARIOS:
+            print(f"unknown scenario {name!r}", file=sys.stderr)
+    return paths
 
 
 if __name__ == "__main__":

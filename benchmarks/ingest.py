@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import shutil
 import socket
@@ -31,7 +32,9 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, cast
+
+import uvloop
 
 from tickcast.app.build import build_app
 from tickcast.app.run import TickcastServer, uvicorn_config
@@ -47,6 +50,10 @@ from tickcast.state import BookChecksummer
 MARKET = Market("bench-btc-usd-spot", "bench", MarketKind.SPOT, "BTC", "USD", "BTCUSD", 2, 8)
 BATCH = [100]
 """Events per publish call (``--batch``)."""
+HISTORY = [""]
+"""The durable history store (``--history``): "" (SQLite in the data dir) or ``off``."""
+READER = ["raw"]
+"""How the subscribers read (``--reader``): ``raw`` (fast) or ``websockets`` (slow)."""
 Result = dict[str, Any]
 
 
@@ -104,24 +111,69 @@ def micro(deltas: Sequence[Event]) -> Result:
             "simulator_us_per_step": round(step_cpu / steps * 1e6, 2)}  # fmt: skip
 
 
-async def subscribers_role(url: str, n: int) -> None:
-    from websockets.asyncio.client import connect
-
+async def subscribers_role(url: str, n: int, reader: str) -> None:
+    """``n`` subscribers of ``trades`` and ``book`` of the market; ``reader``: ``raw`` counts the
+    bytes of each connection after the handshake (a reader as fast as the kernel, like a C
+    client), ``websockets`` parses every frame with the websockets client (a slow reader)."""
     counts = [0] * n
     streams = f"trades:{MARKET.id},book:{MARKET.id}"
-
-    async def one(index: int) -> None:
-        async with connect(f"{url}&streams={streams}", max_size=2**24) as ws:
-            async for _ in ws:
-                counts[index] += 1
-
-    tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    one = _raw_reader if reader == "raw" else _websockets_reader
+    tasks = [asyncio.create_task(one(f"{url}&streams={streams}", counts, i)) for i in range(n)]
     await asyncio.sleep(1.5)
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    print(json.dumps({"frames": sum(counts)}), flush=True)
+    print(json.dumps({"frames" if reader != "raw" else "bytes": sum(counts)}), flush=True)
     for task in tasks:
         task.cancel()
+
+
+async def _websockets_reader(url: str, counts: list[int], index: int) -> None:
+    from websockets.asyncio.client import connect
+
+    async with connect(url, max_size=2**24) as ws:
+        async for _ in ws:
+            counts[index] += 1
+
+
+class _Counter(asyncio.Protocol):
+    """Sends the handshake, checks the 101, then only counts bytes (pings go unanswered: the
+    server's keepalive interval is far longer than a run)."""
+
+    def __init__(self, request: bytes, counts: list[int], index: int) -> None:
+        self.request, self.counts, self.index = request, counts, index
+        self.head: bytes | None = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.WriteTransport, transport).write(self.request)  # uvloop's is no subclass
+
+    def data_received(self, data: bytes) -> None:
+        if self.head is None:
+            self.counts[self.index] += len(data)
+            return
+        self.head += data
+        head, sep, rest = self.head.partition(b"\r\n\r\n")
+        if sep:
+            assert head.startswith(b"HTTP/1.1 101"), head
+            self.head = None
+            self.counts[self.index] += len(rest)
+
+
+async def _raw_reader(url: str, counts: list[int], index: int) -> None:
+    host, _, path = url.removeprefix("ws://").partition("/")
+    hostname, _, port = host.partition(":")
+    request = (
+        f"GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_connection(
+        lambda: _Counter(request, counts, index), hostname, int(port)
+    )
+    try:
+        await asyncio.Future()
+    finally:
+        transport.abort()
 
 
 @contextlib.asynccontextmanager
@@ -130,7 +182,7 @@ async def serving(**overrides: Any) -> AsyncIterator[tuple[Node, str]]:
     with tempfile.TemporaryDirectory() as data_dir:
         config = load(environ={}, overrides={
             "sources": ("none",), "data_dir": data_dir, "log_level": "warning",
-            "outbox_bytes": 64 * 1024 * 1024, **overrides,
+            "outbox_bytes": 64 * 1024 * 1024, "history": HISTORY[0], **overrides,
         })  # fmt: skip
         app = build_app(config, announce=False)
         node: Node = app.state.node
@@ -149,9 +201,10 @@ async def serving(**overrides: Any) -> AsyncIterator[tuple[Node, str]]:
             await task
 
 
-async def pump(node: Node, events: Sequence[Event]) -> tuple[float, float]:
-    """Publish ``events`` in batches; (wall s, CPU s) until the hub has no backlog left."""
-    wall, cpu = time.perf_counter(), time.process_time()
+async def pump(node: Node, events: Sequence[Event]) -> tuple[float, float, float]:
+    """Publish ``events`` in batches until the hub has no backlog left: (wall s, CPU s, of
+    which system s: the kernel's share, socket writes)."""
+    wall, cpu, system = time.perf_counter(), time.process_time(), os.times().system
     batch = BATCH[0]
     for start in range(0, len(events), batch):
         await node.publish_envelopes(events[start : start + batch])
@@ -160,7 +213,7 @@ async def pump(node: Node, events: Sequence[Event]) -> tuple[float, float]:
         if not node.hub.backlogged():
             break
         await asyncio.sleep(0.005)
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu, os.times().system - system
 
 
 async def child(*args: str) -> asyncio.subprocess.Process:
@@ -174,22 +227,28 @@ async def bus_run(name: str, events: Sequence[Event], subscribers: int, **config
     async with serving(**config) as (node, url):
         process = None
         if subscribers:
-            process = await child("--role", "subscribers", "--url", url, "--n", str(subscribers))
+            process = await child(
+                "--role", "subscribers", "--url", url, "--n", str(subscribers),
+                "--reader", READER[0],
+            )  # fmt: skip
             assert process.stdout is not None and process.stdin is not None
             assert (await process.stdout.readline()).strip() == b"ready"
         await pump(node, events[: len(events) // 10])  # warm up (the snapshot comes first)
-        wall, cpu = await pump(node, events[len(events) // 10 :])
-        frames = 0
+        wall, cpu, system = await pump(node, events[len(events) // 10 :])
+        received: dict[str, int] = {}
         if process is not None:
             assert process.stdout is not None and process.stdin is not None
             await asyncio.sleep(0.5)
             process.stdin.write(b"stop\n")
-            frames = json.loads(await process.stdout.readline())["frames"]
+            received = json.loads(await process.stdout.readline())
             await process.wait()
     n = len(events) - len(events) // 10
-    rates = {"per_cpu_s": round(n / cpu), "per_wall_s": round(n / wall)}
-    return {"scenario": name, "subscribers": subscribers, "batch": BATCH[0], "events": n, **rates,
-            "frames": frames}  # fmt: skip
+    rates = {"per_cpu_s": round(n / cpu), "per_wall_s": round(n / wall),
+             "per_user_cpu_s": round(n / max(cpu - system, 1e-9)),
+             "sys_share": round(system / cpu, 2)}  # fmt: skip
+    reader = {"reader": READER[0]} if subscribers else {}
+    return {"scenario": name, "subscribers": subscribers, **reader, "batch": BATCH[0], "events": n,
+            **rates, **received}  # fmt: skip
 
 
 def free_port() -> int:
@@ -265,9 +324,16 @@ def main() -> None:
     parser.add_argument("--role", choices=("subscribers",))
     parser.add_argument("--url")
     parser.add_argument("--n", type=int, default=100)
+    parser.add_argument(
+        "--reader",
+        choices=("raw", "websockets"),
+        default="raw",
+        help="subscribers: count raw bytes (fast) or parse frames (slow)",
+    )
+    parser.add_argument("--history", default="", help="durable history store: default or off")
     args = parser.parse_args()
     if args.role == "subscribers":
-        asyncio.run(subscribers_role(args.url, args.n))
+        uvloop.run(subscribers_role(args.url, args.n, args.reader))
         return
 
     def emit(result: Result) -> None:
@@ -276,8 +342,8 @@ def main() -> None:
             with open(args.json, "a") as out:
                 out.write(json.dumps(result) + "\n")
 
-    BATCH[0] = args.batch
-    asyncio.run(run(args.events, args.subscribers, args.only, emit))
+    BATCH[0], READER[0], HISTORY[0] = args.batch, args.reader, args.history
+    uvloop.run(run(args.events, args.subscribers, args.only, emit))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ class ServerConfig:
     predictions_auth_timeout: float = 10.0
     """Seconds a ``/ws`` connection has to send its API key."""
     log_level: str = "info"
+    publish_stamps: bool = False
+    """Show clients each live update's publish time ``t_ns`` (the bus's CLOCK_MONOTONIC ns, on
+    the envelope): last key of native ``Update`` frames, and with a ``seq`` of Socket.IO
+    ``price-update`` events. For latency benchmarks on the same host (docs/performance.md)."""
     vega_block_time: float = 1.0
     """Seconds per simulated block of the Vega dialect (updates are batched per block)."""
     vega_require_key: bool = False

@@ -6,9 +6,11 @@ import asyncio
 import json
 import time
 
+import pytest
 import socketio
 from tests.integration.wire import recv
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tickcast.dialects.native.endpoint.connection import NativeConnection
 
@@ -16,13 +18,15 @@ STREAM = "trades:bench-btc-usd-spot"
 
 
 async def test_bench_trades_carry_dense_seq_and_end_with_t_ns(start_server) -> None:
-    """Subscribable by URL; every Update has the next seq and data ending in a monotonic t_ns;
-    the pro plan's connection limit (10) does not apply to a benchmark server."""
-    server = await start_server(sources="bench:rate=400")
-    key = await server.key("pro", user="bench")
+    """Subscribable by URL; with ``publish_stamps`` every Update has the next seq and ends with
+    the monotonic publish time ``t_ns``. Plans apply to a benchmark server too: a key of the
+    ``bench`` plan opens more connections than pro's 10, a pro key does not."""
+    server = await start_server(sources="bench:rate=400", publish_stamps=True)
+    assert server.node.sources[0].pressure is server.node.pressure  # type: ignore[attr-defined]
+    key = await server.key("bench", user="bench")
     url = f"{server.ws}?api_key={key}&streams={STREAM}"
     async with connect(url) as first, connect(url) as second:
-        extra = [await connect(url) for _ in range(10)]  # 12 connections of one pro user
+        extra = [await connect(url) for _ in range(10)]  # 12 connections of one bench user
         try:
             for ws in (first, second):
                 assert (await recv(ws))["type"] == "Subscribed"
@@ -37,9 +41,9 @@ async def test_bench_trades_carry_dense_seq_and_end_with_t_ns(start_server) -> N
             now = time.monotonic_ns()
             for raw, message in zip(raws, messages, strict=True):
                 assert message["stream"] == STREAM
-                assert list(message["data"])[-1] == "t_ns"
-                assert raw.endswith(f'"t_ns":{message["data"]["t_ns"]}}}}}')
-                assert 0 < now - message["data"]["t_ns"] < 10_000_000_000
+                assert list(message)[-1] == "t_ns" and "t_ns" not in message["data"]
+                assert raw.endswith(f',"t_ns":{message["t_ns"]}}}')
+                assert 0 < now - message["t_ns"] < 10_000_000_000
                 assert 140 <= len(raw) <= 220
             # the second connection shares the first's batches: the same updates
             other = [(await recv(second))["seq"] for _ in range(40)]
@@ -48,6 +52,15 @@ async def test_bench_trades_carry_dense_seq_and_end_with_t_ns(start_server) -> N
             for ws in extra:  # they never read: drop them instead of a closing handshake
                 ws.transport.abort()
     assert server.node.hub.batches_written > 0
+    pro = await server.key("pro", user="pro-bench")
+    held = [await connect(f"{server.ws}?api_key={pro}&streams={STREAM}") for _ in range(10)]
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(f"{server.ws}?api_key={pro}&streams={STREAM}")
+        assert refused.value.response.status_code == 400
+    finally:
+        for ws in held:
+            ws.transport.abort()
 
 
 async def test_idle_connections_own_no_task(start_server) -> None:
@@ -91,16 +104,21 @@ async def test_idle_connections_own_no_task(start_server) -> None:
 
 
 async def test_socketio_feed_writes_one_batch_to_every_websocket_client(start_server) -> None:
-    """Feed updates reach websocket clients through the shared batch path, in order."""
-    server = await start_server(sources="bench:rate=300,tickers=1")
-    key = await server.key("pro", user="feed")
-    received: list[list[int]] = [[], []]
-    clients = [socketio.AsyncClient(reconnection=False) for _ in range(2)]
+    """Feed updates reach websocket clients through the shared batch path, in order: with
+    ``publish_stamps`` each carries the next ``seq`` (dense) and its publish time. The bench
+    plan lifts the feed's limit of 2 connections per user (three clients here)."""
+    server = await start_server(sources="bench:rate=300,tickers=1", publish_stamps=True)
+    key = await server.key("bench", user="feed")
+    received: list[list[int]] = [[], [], []]
+    stamps: list[int] = []
+    clients = [socketio.AsyncClient(reconnection=False) for _ in range(3)]
     for index, client in enumerate(clients):
         seqs = received[index]
 
         async def on_update(data: dict[str, object], seqs: list[int] = seqs) -> None:
+            assert list(data)[-2:] == ["seq", "t_ns"]
             seqs.append(int(str(data["seq"])))
+            stamps.append(int(str(data["t_ns"])))
 
         client.on("price-update", on_update, namespace="/api-ws")
         await client.connect(
@@ -117,12 +135,13 @@ async def test_socketio_feed_writes_one_batch_to_every_websocket_client(start_se
         feed_connections = [
             c for c in server.node.connections.values() if c.dialect == "socketio-feed"
         ]
-        assert len(feed_connections) == 2
+        assert len(feed_connections) == 3
         assert all(getattr(c, "direct", False) for c in feed_connections)  # no emit loop
     finally:
         for client in clients:
             await client.disconnect()
     for seqs in received:
-        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    common = set(received[0]) & set(received[1])
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    common = set(received[0]) & set(received[1]) & set(received[2])
     assert len(common) >= 30
+    assert 0 < time.monotonic_ns() - max(stamps) < 10_000_000_000

@@ -610,6 +610,9 @@ async def test_socketio_feed_drops_slow_consumers(start_server, monkeypatch) -> 
     await client.connect(server.http, key)
     await eventually(lambda: bool(client.events), "initial-prices")
     monkeypatch.setattr(server_feed, "SLOW_CONSUMER_PACKETS", -1)  # everyone is too slow
+    # the bound is checked where packets are queued and before a connection is promoted to
+    # direct writes; a selection change puts the connection back on its queue
+    await client.call("subscribe", {"symbols": ["BTC"]})
     await eventually(lambda: bool(client.disconnects), "the drop", timeout=5)
     assert client.disconnects == ["transport error"]
     assert server.node.limits.total(Pool.FEED) == 0

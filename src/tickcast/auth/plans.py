@@ -69,6 +69,9 @@ class Plan:
     max_prediction_connections: int = 0
     """Concurrent ``/ws`` prediction connections per user (cluster-wide); 0 = any number (the
     built-in plans: every connection is metered instead). Optional in a plan table."""
+    max_feed_connections: int = 2
+    """Concurrent Socket.IO price feed connections per user (cluster-wide); 0 = any number.
+    Optional in a plan table: 2, the vendor's limit, unless the plan says otherwise."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -138,7 +141,7 @@ PLAN_FIELDS: tuple[str, ...] = tuple(
 )
 """Every configurable field of a plan (all but ``name``)."""
 
-OPTIONAL: dict[str, object] = {"max_prediction_connections": 0}
+OPTIONAL: dict[str, object] = {"max_prediction_connections": 0, "max_feed_connections": 2}
 """Fields a plan table may leave out (and their defaults)."""
 
 
@@ -207,7 +210,9 @@ def _coerce(plan: str, field: str, value: object) -> object:
             return _feeds(plan, value)
         case "max_connections" | "max_subscriptions" | "requests_per_minute":
             return _int(plan, field, value, 1)
-        case "conflation_ms" | "history_depth" | "max_prediction_connections":
+        case "conflation_ms" | "history_depth":
+            return _int(plan, field, value, 0)
+        case "max_prediction_connections" | "max_feed_connections":
             return _int(plan, field, value, 0)
         case "predictions" | "publish":
             return _bool(plan, field, value)

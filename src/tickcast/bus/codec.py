@@ -30,7 +30,6 @@ from tickcast.model import (
     Trade,
     TradesGap,
 )
-from tickcast.model.bench import StampedTicker, StampedTrade
 
 _TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
@@ -46,8 +45,6 @@ _TYPES: dict[str, type[Any]] = {
         Position,
         Prediction,
         TradesGap,  # issue 16: a venue-side trade loss
-        StampedTrade,
-        StampedTicker,
     )
 }
 

@@ -6,9 +6,10 @@ import secrets
 from collections.abc import Callable, Sequence
 
 from tickcast.bus.base import Listener, Listeners
+from tickcast.bus.names import stream_name
 from tickcast.clock import Clock, SystemClock
 from tickcast.delivery.history import StreamHistory
-from tickcast.model import Envelope, Event, StreamPosition, stream_of
+from tickcast.model import Envelope, Event, StreamPosition
 
 
 class MemoryBus:
@@ -32,7 +33,7 @@ class MemoryBus:
         now = self._clock.monotonic_ns()
         envelopes: list[Envelope] = []
         for event in events:
-            stream = str(stream_of(event))
+            stream = stream_name(event)
             seq = self._last.get(stream, 0) + 1
             self._last[stream] = seq
             envelope = Envelope(stream, seq, self.epoch, event, now)

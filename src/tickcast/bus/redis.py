@@ -1,4 +1,5 @@
-"""RedisBus: the bus shared by every node of a cluster (the one module importing ``redis``).
+"""RedisBus: the bus shared by every node of a cluster (with ``redis_shard``, one instance, and
+``redis_publish``, the publish queue: the modules importing ``redis``).
 
 Per stream, in the Redis instance the stream's name hashes to (several URLs shard streams):
 
@@ -21,7 +22,7 @@ hole (a lost pub/sub message, a reconnect) from history before delivering past i
 waits (briefly) until this node has delivered what Redis reports, so a snapshot the hub cuts from
 its StateKeeper right after is never older than the position it announces.
 
-Every Redis error is turned into :class:`tickcast.errors.BusError` here (``redis_errors``).
+Every Redis error is turned into :class:`tickcast.errors.BusError` (``redis_shard.redis_errors``).
 """
 
 from __future__ import annotations
@@ -29,17 +30,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
-
-import redis.asyncio as aioredis
-import redis.exceptions
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from tickcast.bus.base import Listener, Listeners
-from tickcast.bus.codec import decode_event, encode_event
+from tickcast.bus.codec import decode_event
+from tickcast.bus.names import stream_name
+from tickcast.bus.redis_publish import MAX_EVENTS_PER_CALL, Publisher
 from tickcast.bus.redis_scripts import (
     CHANNEL,
     POSITION_LUA,
@@ -47,237 +44,26 @@ from tickcast.bus.redis_scripts import (
     RESTORE_LUA,
     STATE_LUA,
     STREAMS_KEY,
-    history_key,
     meta_key,
     state_key,
 )
-from tickcast.bus.state_ops import events_from_fields, state_ops
+from tickcast.bus.redis_shard import RedisShard, new_epoch, redis_errors, shard_of
+from tickcast.bus.state_ops import events_from_fields
 from tickcast.clock import Clock, SystemClock
 from tickcast.errors import BusError
-from tickcast.model import Envelope, Event, StreamPosition, stream_of
+from tickcast.model import Envelope, Event, StreamPosition
 
 logger = logging.getLogger("tickcast.bus")
 
-MAX_EVENTS_PER_CALL = 512
-"""Events per publish script call: bounds how long one call holds a Redis instance."""
 RESYNC_KINDS = ("book:", "quotes:", "ticker:")
 """STATE streams whose whole state is one event, so a lost stretch is repaired by jumping to it."""
-MAX_CONNECTIONS = 32
-"""Redis connections per instance and process."""
 CATCH_UP_WAIT = 0.5
 """Seconds ``position`` waits for pub/sub to deliver what Redis already has (then: history)."""
 
-
-@contextlib.contextmanager
-def redis_errors(what: str) -> Iterator[None]:
-    """The one boundary turning Redis client errors into tickcast's BusError."""
-    try:
-        yield
-    except redis.exceptions.RedisError as error:
-        raise BusError(f"redis {what} failed: {type(error).__name__}: {error}") from error
-    except OSError as error:
-        raise BusError(f"redis {what} failed: {error.strerror or error}") from error
-
-
-class _AsyncClosable(Protocol):
-    async def aclose(self) -> None: ...
-
-
-async def _aclose(resource: object) -> None:
-    """``resource.aclose()`` typed here once: redis-py's annotations of ``PubSub.aclose`` changed
-    between releases (untyped before 8.2): an ignore there breaks under one version or another."""
-    await cast(_AsyncClosable, resource).aclose()
-
-
-def new_epoch() -> str:
-    return secrets.token_hex(6)
-
-
-def shard_of(stream: str, shards: int) -> int:
-    """Which instance holds a stream (CRC32 of its name, stable across nodes and restarts)."""
-    return zlib.crc32(stream.encode()) % shards if shards > 1 else 0
-
-
-class RedisShard:
-    """One Redis instance: scripts, reads and pub/sub, every error a BusError."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        # Bounded: a burst of subscriptions (clients failing over) waits for a connection
-        # instead of opening hundreds; pub/sub subscriptions hold one each.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=10,
-            decode_responses=False,
-            socket_connect_timeout=5.0,
-            health_check_interval=10,
-        )
-        self.client: aioredis.Redis = aioredis.Redis.from_pool(pool)  # owns and closes it
-        self._scripts: dict[str, Any] = {}
-
-    async def script(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        script = self._scripts.get(source)
-        if script is None:
-            script = self._scripts[source] = self.client.register_script(source)
-        with redis_errors("script"):
-            return await script(keys=list(keys), args=list(args))
-
-    async def scripts(
-        self, source: str, keys: Sequence[str], calls: Sequence[Sequence[Any]]
-    ) -> list[Any]:
-        """Several calls of one script in one pipeline (no transaction), replies in order."""
-        script = self._scripts.get(source)
-        if script is None:
-            script = self._scripts[source] = self.client.register_script(source)
-        with redis_errors("script"):
-            async with self.client.pipeline(transaction=False) as pipe:
-                for args in calls:
-                    await script(keys=list(keys), args=list(args), client=pipe)
-                replies: list[Any] = await pipe.execute()
-        return replies
-
-    async def ping(self) -> None:
-        with redis_errors("ping"):
-            await self.client.ping()
-
-    async def history(self, stream: str, first: int | None = None) -> tuple[str, list[Any]]:
-        """The stream's epoch and its history entries from seq ``first`` on, in one transaction."""
-        start = f"{first}-0" if first is not None else "-"
-        with redis_errors("history"):
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.hget(meta_key(stream), "epoch")
-                pipe.xrange(history_key(stream), start, "+")
-                epoch, entries = await pipe.execute()
-        return (epoch.decode() if epoch else ""), entries
-
-    @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        try:
-            with redis_errors("subscribe"):
-                await pubsub.subscribe(channel)
-            yield Subscription(pubsub)
-        finally:
-            with contextlib.suppress(Exception):
-                await _aclose(pubsub)
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.client.aclose()
-
-
-class Subscription:
-    def __init__(self, pubsub: Any) -> None:
-        self._pubsub = pubsub
-
-    async def next(self, wait: float = 1.0) -> bytes | None:
-        """The next message's payload, or None after ``wait`` seconds without one."""
-        with redis_errors("pub/sub"):
-            message = await self._pubsub.get_message(timeout=wait)
-        if message is None or message.get("type") != "message":
-            return None
-        data: bytes = message["data"]
-        return data
-
-
-@dataclass(slots=True)
-class _Pending:
-    events: list[Event]
-    streams: list[str]
-    future: asyncio.Future[list[tuple[int, str, int]]]
-
-
-class _Publisher:
-    """Per-instance publish queue: calls go out in order, one script call at a time, coalesced."""
-
-    def __init__(self, shard: RedisShard, history_size: int, clock: Clock) -> None:
-        self._shard = shard
-        self._history_size = history_size
-        self._clock = clock
-        self._queue: list[_Pending] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def submit(
-        self, events: list[Event], streams: list[str]
-    ) -> asyncio.Future[list[tuple[int, str, int]]]:
-        future: asyncio.Future[list[tuple[int, str, int]]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._queue.append(_Pending(events, streams, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-        return future
-
-    def cancel(self) -> None:
-        """Stop sending: queued publishes fail with BusError."""
-        if self._task is not None:
-            self._task.cancel()
-        for item in self._queue:
-            if not item.future.done():
-                item.future.set_exception(BusError("bus stopped"))
-        self._queue.clear()
-
-    async def _run(self) -> None:
-        while self._queue:
-            batch: list[_Pending] = []
-            count = 0
-            while self._queue and (not batch or count + len(self._queue[0].events) <= 4096):
-                item = self._queue.pop(0)
-                batch.append(item)
-                count += len(item.events)
-            events = [event for item in batch for event in item.events]
-            streams = [stream for item in batch for stream in item.streams]
-            try:
-                results = await self._calls(events, streams)
-            except BaseException as error:
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(
-                            error if isinstance(error, Exception) else BusError("publish cancelled")
-                        )
-                if not isinstance(error, Exception):
-                    raise
-                continue
-            offset = 0
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_result(results[offset : offset + len(item.events)])
-                offset += len(item.events)
-
-    async def _calls(self, events: list[Event], streams: list[str]) -> list[tuple[int, str, int]]:
-        """One script call per ``MAX_EVENTS_PER_CALL`` events, all of them sent in one pipeline
-        (Redis runs them in order); the seqs and epochs they assigned, in event order."""
-        now = self._clock.monotonic_ns()
-        calls = [
-            self._args(events[start : start + MAX_EVENTS_PER_CALL],
-                       streams[start : start + MAX_EVENTS_PER_CALL], now)
-            for start in range(0, len(events), MAX_EVENTS_PER_CALL)
-        ]  # fmt: skip
-        if len(calls) == 1:
-            replies = [await self._shard.script(PUBLISH_LUA, [STREAMS_KEY], calls[0])]
-        else:
-            replies = await self._shard.scripts(PUBLISH_LUA, [STREAMS_KEY], calls)
-        results: list[tuple[int, str, int]] = []
-        epochs: dict[bytes, str] = {}
-        for reply in replies:
-            for item in reply.split(b","):
-                seq, epoch = item.split(b" ")
-                text = epochs.get(epoch)
-                if text is None:
-                    text = epochs[epoch] = epoch.decode()
-                results.append((int(seq), text, now))
-        return results
-
-    def _args(self, events: list[Event], streams: list[str], now: int) -> list[Any]:
-        records = []
-        for event, stream in zip(events, streams, strict=True):
-            ops = state_ops(event)
-            records.append(
-                b"%s\t%s\t%s"
-                % (stream.encode(), ops.to_json() if ops is not None else b"", encode_event(event))
-            )
-        return [self._history_size, new_epoch(), now, CHANNEL, b"\n".join(records)]
+__all__ = [
+    "CHANNEL", "MAX_EVENTS_PER_CALL", "PUBLISH_LUA", "STREAMS_KEY", "RedisBus", "RedisShard",
+    "new_epoch", "redis_errors", "shard_of",
+]  # fmt: skip
 
 
 class RedisBus:
@@ -297,7 +83,7 @@ class RedisBus:
         self._history_size = history_size
         self._subscribe = subscribe
         self.shards = [RedisShard(url) for url in urls]
-        self._publishers = [_Publisher(s, history_size, self._clock) for s in self.shards]
+        self._publishers = [Publisher(s, history_size, self._clock) for s in self.shards]
         self._listeners = Listeners()
         self._restore: Listener | None = None
         self._seen: dict[str, StreamPosition] = {}
@@ -328,7 +114,7 @@ class RedisBus:
     async def publish(self, events: Sequence[Event]) -> list[Envelope]:
         if not events:
             return []
-        streams = [str(stream_of(event)) for event in events]
+        streams = [stream_name(event) for event in events]
         if len(self.shards) == 1:
             results = await self._publishers[0].submit(list(events), streams)
         else:

@@ -74,6 +74,20 @@ def state_ops(event: Event) -> Ops | None:
     return None
 
 
+def ops_json(event: Event) -> bytes:
+    """``state_ops(event).to_json()``, or ``b""`` for an EVENT-stream event; a book delta (the
+    commonest STATE event) is written straight to JSON without building its ``Ops``."""
+    if type(event) is BookDelta:
+        flat: list[object] = [0, "m", orjson.dumps([event.market, event.time_ns]).decode()]
+        for side, levels in (("b", event.bids), ("a", event.asks)):
+            for price, size in levels:
+                flat.append(f"{side}{price}")
+                flat.append(str(size) if size else False)
+        return orjson.dumps(flat)
+    ops = state_ops(event)
+    return ops.to_json() if ops is not None else b""
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 

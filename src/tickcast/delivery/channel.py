@@ -171,8 +171,11 @@ class Channel:
             writes = self._write_direct(batch)
             self._frames += len(pending)
             self._bytes += sum(len(entry[3]) for entry in pending)
-        for member in self.demoted.values():
-            _push(member, pending)
+        if self.demoted:
+            entries = [(entry[0], entry[3]) for entry in pending]
+            nbytes = sum(len(entry[3]) for entry in pending)
+            for member in self.demoted.values():
+                _push(member, pending, entries, nbytes)
         return writes
 
     def _write_direct(self, batch: bytes) -> int:
@@ -226,14 +229,15 @@ class Channel:
         if self.on_demote is not None:
             self.on_demote(ident)
 
-    def settle(self, member: Member | None = None) -> None:
-        """Report to each direct member (or only ``member``) what was written for it since
-        the last report."""
-        if member is not None:
-            direct = self.direct.get(id(member))
-            if direct is not None:
-                self._settle(direct)
-            return
+    def settle_member(self, member: Member) -> None:
+        """Report to one direct member what was written for it since its last report (O(1):
+        a member's ``info()`` must not settle the whole channel)."""
+        direct = self.direct.get(id(member))
+        if direct is not None:
+            self._settle(direct)
+
+    def settle(self) -> None:
+        """Report to each direct member what was written for it since the last report."""
         for direct in self.direct.values():
             self._settle(direct)
 
@@ -245,11 +249,19 @@ class Channel:
             direct.bytes_mark = self._bytes
 
 
-def _push(member: Member, pending: list[tuple[str, int, bool, bytes]]) -> None:
+def _push(
+    member: Member,
+    pending: list[tuple[str, int, bool, bytes]],
+    entries: list[tuple[str, bytes]],
+    nbytes: int,
+) -> None:
+    """A demoted member's share of a flush: all at once when nothing can overflow (the usual
+    case: one C-level extend), else frame by frame with the outbox's verdicts."""
     outbox = member.outbox
-    for stream, seq, state, payload in pending:
-        if outbox.push(payload, stream=stream, seq=seq, state=state) is Verdict.OVERFLOW:
-            member.overflow()
+    if not outbox.extend(entries, nbytes):
+        for stream, seq, state, payload in pending:
+            if outbox.push(payload, stream=stream, seq=seq, state=state) is Verdict.OVERFLOW:
+                member.overflow()
     member.wake()
 
 

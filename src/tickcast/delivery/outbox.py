@@ -162,6 +162,24 @@ class Outbox:
             return Verdict.WARN
         return Verdict.OK
 
+    def extend(self, entries: list[tuple[str, bytes]], nbytes: int) -> bool:
+        """Queue data frames ``(stream, frame)`` of ``nbytes`` in all, exactly as one ``push``
+        each would, if none of them can overflow (no stream is dropping and they all fit);
+        else queue nothing and return False (the caller pushes them one by one)."""
+        if self._dropping or self._disconnected:
+            return False
+        pending = self._pending + nbytes
+        if pending > self._max:
+            return False
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.extend(entries)
+        self._pending = pending
+        if pending > self._warn_at:
+            self._warned = True
+        return True
+
     def push_control(self, frame: bytes) -> Verdict:
         """Queue a reply frame; never dropped, but counted in ``pending_bytes``."""
         queue = self._queue

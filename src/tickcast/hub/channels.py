@@ -4,26 +4,40 @@ A shared subscriber (one whose ``direct_sink()`` gives a sink) is, once live, a 
 :class:`~tickcast.delivery.channel.Channel` of its subscription set; frames go to each channel
 once and, once per loop pass, every pending channel writes ONE batch to all its direct members.
 A member demoted by its transport backlog uses its own outbox until ``promote``.
+
+The channel of a subscription set whose encoder carries a conflation interval (``conflation_s``,
+the Socket.IO feed's plans) is a :class:`~tickcast.hub.conflation.ConflatingChannel`: newest
+frame per stream, flushed on the channel's own clock instead of every loop pass.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
+from typing import cast
 
-from tickcast.delivery.channel import Channel
-from tickcast.hub.parts import SETTLE_INTERVAL_S, Group, Shared, SharedSubscriber
+from tickcast.delivery.channel import Channel, Framing
+from tickcast.hub.conflation import CallLater, ConflatingChannel, conflation_of
+from tickcast.hub.parts import SETTLE_INTERVAL_S, Group, Shared, SharedSubscriber, call_later
 from tickcast.model import View
 
 Groups = dict[str, dict[tuple[str, View], Group]]
+ChannelKey = tuple[Framing, frozenset[tuple[str, str, View]]]
+"""A shared channel's key: its sinks' framing and its subscription set (group idents)."""
 
 
 class SharedChannels:
     """The shared subscribers and their channels; ``groups`` is the hub's own group map."""
 
-    def __init__(self, groups: Groups, schedule: Callable[[Callable[[], None]], None]) -> None:
+    def __init__(
+        self,
+        groups: Groups,
+        schedule: Callable[[Callable[[], None]], None],
+        later: CallLater = call_later,
+    ) -> None:
         self._groups = groups
         self._schedule = schedule
+        self._later = later
         self.shared: dict[int, Shared] = {}
         """Shared subscribers by ``id``."""
         self._channels: dict[Hashable, Channel] = {}
@@ -65,7 +79,7 @@ class SharedChannels:
         if subscriber is not None:
             shared = self.shared.get(id(subscriber))
             if shared is not None and shared.channel is not None:
-                shared.channel.settle(subscriber)
+                shared.channel.settle_member(subscriber)
             return
         for channel in self._channels.values():
             channel.settle()
@@ -106,19 +120,45 @@ class SharedChannels:
         self._slow.discard(id(subscriber))
         if not shared.live:
             return
-        key = (shared.sink.framing, frozenset(shared.live))
+        key = (shared.sink.framing, shared.live)
         channel = self._channels.get(key)
         if channel is None:
-            channel = Channel(key, shared.sink.framing, on_demote=self._on_demote)
+            channel = self._new_channel(key, shared)
             self._channels[key] = channel
             for stream, name, view in shared.live:
                 group = self._groups.get(stream, {}).get((name, view))
                 if group is not None:
                     group.channels[key] = channel
+        else:
+            shared.live = cast(ChannelKey, channel.key)[1]  # one set for the channel's members
         channel.join(subscriber)
         shared.channel = channel
 
+    def _new_channel(self, key: Hashable, shared: Shared) -> Channel:
+        """A channel for ``shared``'s live set: conflating if its encoder says so."""
+        interval = 0.0
+        for stream, name, view in shared.live:
+            group = self._groups.get(stream, {}).get((name, view))
+            if group is not None:
+                interval = conflation_of(group.encoder)
+                break
+        if interval <= 0:
+            return Channel(key, shared.sink.framing, on_demote=self._on_demote)
+        return ConflatingChannel(
+            key,
+            shared.sink.framing,
+            interval_s=interval,
+            call_later=self._later,
+            on_demote=self._on_demote,
+            on_flushed=self._count_writes,
+        )
+
+    def _count_writes(self, writes: int) -> None:
+        self.batches_written += writes
+
     def _drop(self, channel: Channel) -> None:
+        if isinstance(channel, ConflatingChannel):
+            channel.close()
         self._channels.pop(channel.key, None)
         for groups in self._groups.values():
             for group in groups.values():

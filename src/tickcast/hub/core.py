@@ -6,12 +6,13 @@ are in ``channels``, joining and resuming in ``joining``, frames in ``frames``, 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import cast
 
 from tickcast.bus import Bus
 from tickcast.delivery.outbox import Resync, Verdict
 from tickcast.hub.channels import Groups, SharedChannels
+from tickcast.hub.conflation import CallLater
 from tickcast.hub.frames import Framer
 from tickcast.hub.joining import Joiner
 from tickcast.hub.parts import (
@@ -21,6 +22,7 @@ from tickcast.hub.parts import (
     RunEncoder,
     SharedSubscriber,
     Subscriber,
+    call_later,
     call_soon,
 )
 from tickcast.model import Envelope, MarketCatalog, StreamClass, StreamKey, StreamPosition, View
@@ -41,15 +43,17 @@ class Hub:
         catalog: MarketCatalog,
         keeper: StateKeeper | None = None,
         schedule: Callable[[Callable[[], None]], None] | None = None,
+        later: CallLater | None = None,
         listen: bool = True,
     ) -> None:
         """``listen=False``: the caller feeds :meth:`on_envelopes` itself (the node's ingest
-        pipeline, ``state/pipeline.py``, runs the hub as its first stage)."""
+        pipeline, ``state/pipeline.py``, runs the hub as its first stage). ``schedule`` runs a
+        callback in the next loop pass, ``later`` after a delay (conflating channels)."""
         self._keeper = keeper or StateKeeper()
         self._groups: Groups = {}
         self._remove_listener = bus.listen(self.on_envelopes) if listen else _nothing
         self.frames_encoded = 0
-        self._channels = SharedChannels(self._groups, schedule or call_soon)
+        self._channels = SharedChannels(self._groups, schedule or call_soon, later or call_later)
         self.framer = Framer(catalog=catalog, keeper=self._keeper)
         self._joins = Joiner(
             bus=bus,
@@ -223,6 +227,17 @@ class Hub:
         return await self._joins.attach(
             subscriber, encoder, key, view, resume, max_replay=max_replay, page_replay=page_replay
         )
+
+    def join_live(
+        self, subscriber: Subscriber, encoder: Encoder, keys: Iterable[StreamKey], view: View
+    ) -> None:
+        """Join streams at once from the keeper's current position, without first frames
+        (``Joiner.join_live``; the Socket.IO feed)."""
+        self._joins.join_live(subscriber, encoder, keys, view)
+
+    def leave(self, subscriber: Subscriber, streams: Iterable[str]) -> None:
+        """Detach from several streams at once (``Joiner.leave``)."""
+        self._joins.leave(subscriber, streams)
 
     def go_live(self, subscriber: Subscriber, joined: Joined, encoder: Encoder) -> None:
         """Queue the joined frames, then the buffered live frames past ``last_seq``."""

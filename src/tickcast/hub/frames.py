@@ -54,9 +54,13 @@ class Framer:
                     return None
                 event = BookDelta(event.market, bids, asks, event.time_ns)
                 checksum = self._view_checksum(group, book)
-                return encoder.update_frame(envelope.stream, envelope.seq, event, checksum, prev)
-            return encoder.update_frame(envelope.stream, envelope.seq, event, event.checksum, prev)
-        return encoder.update_frame(envelope.stream, envelope.seq, event, None, prev)
+            else:
+                checksum = event.checksum
+        else:
+            checksum = None
+        return encoder.update_frame(
+            envelope.stream, envelope.seq, event, checksum, prev, envelope.published_ns
+        )
 
     @staticmethod
     def venue_gap(encoder: Encoder, envelope: Envelope) -> bytes:
@@ -149,6 +153,8 @@ class Framer:
             return self.venue_gap(group.encoder, envelope)
         checksum = event.checksum if isinstance(event, BookDelta) else None
         try:
-            return group.encoder.update_frame(envelope.stream, envelope.seq, event, checksum, prev)
+            return group.encoder.update_frame(
+                envelope.stream, envelope.seq, event, checksum, prev, envelope.published_ns
+            )
         except Exception:  # as on the live path: a gap for that seq, the replay goes on
             return self.unencodable(group.encoder, envelope)

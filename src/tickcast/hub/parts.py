@@ -34,8 +34,17 @@ class Encoder(Protocol):
     name: str
 
     def update_frame(
-        self, stream: str, seq: int, event: Event, checksum: int | None, prev: int | None = None
-    ) -> bytes: ...
+        self,
+        stream: str,
+        seq: int,
+        event: Event,
+        checksum: int | None,
+        prev: int | None = None,
+        published_ns: int = 0,
+    ) -> bytes:
+        """``published_ns``: the envelope's publish time (0: unknown, e.g. stored history); a
+        dialect may show it (the native one does with ``publish_stamps``) or ignore it."""
+        ...
 
     def snapshot_frame(
         self,
@@ -85,7 +94,9 @@ class SharedSubscriber(Subscriber, Protocol):
 class Shared:
     subscriber: SharedSubscriber
     sink: Sink
-    live: set[tuple[str, str, View]] = field(default_factory=set)
+    live: frozenset[tuple[str, str, View]] = frozenset()
+    """The idents of its live groups; replaced, never mutated, so that the members of one
+    channel share one set (the channel key's)."""
     channel: Channel | None = None
 
 
@@ -122,10 +133,11 @@ class Group:
     """For a ``RunEncoder``: the envelopes of the current run (else None)."""
     prev: int = 0
     """The seq of the last frame this group emitted: the ``prev`` of its next Update."""
+    ident: tuple[str, str, View] = field(init=False)
+    """``(stream, encoder name, view)``: one tuple, shared by every member's live set."""
 
-    @property
-    def ident(self) -> tuple[str, str, View]:
-        return (str(self.key), self.encoder.name, self.view)
+    def __post_init__(self) -> None:
+        self.ident = (str(self.key), self.encoder.name, self.view)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,3 +177,18 @@ def call_soon(callback: Callable[[], None]) -> None:
         callback()
         return
     loop.call_soon(callback)
+
+
+def call_later(delay: float, callback: Callable[[], None]) -> Callable[[], None]:
+    """Run ``callback`` after ``delay`` seconds; returns its cancel. At once when no loop is
+    running (sync tests), like :func:`call_soon`."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        callback()
+        return _nothing
+    return loop.call_later(delay, callback).cancel
+
+
+def _nothing() -> None:
+    return None

@@ -10,7 +10,8 @@ pool             connections                                 limit
 ===============  ==========================================  =====================================
 ``STREAMS``      native ``/api/v1/ws``, Vega streams,        the plan's ``max_connections``
                  Coin Metrics ``timeseries-stream``
-``FEED``         the Socket.IO price feed                    ``socketio_feed_connections`` (2)
+``FEED``         the Socket.IO price feed                    the plan's ``max_feed_connections``
+                                                             (2 unless the plan says otherwise)
 ``PREDICTIONS``  ``/ws`` predictions                         the plan's
                                                              ``max_prediction_connections``
                                                              (0 = no cap)
@@ -38,7 +39,7 @@ class Pool(StrEnum):
 
 
 NO_CAP = 1 << 30
-"""The limit used for "any number" (a plan's 0, or a benchmark source running)."""
+"""The limit used for "any number" (a plan's 0)."""
 
 
 class SlotCounter(Protocol):
@@ -56,18 +57,18 @@ class SlotCounter(Protocol):
 
 
 class ConnectionLimits:
-    """The pools of one node; ``enforced=False`` (a benchmark source runs) counts without caps."""
+    """The pools of one node. Limits always apply: a benchmark connects its thousands of clients
+    with a key of the ``bench`` plan (plans.toml), whose limits are high enough."""
 
-    def __init__(self, counters: Mapping[Pool, SlotCounter], *, enforced: bool = True) -> None:
+    def __init__(self, counters: Mapping[Pool, SlotCounter]) -> None:
         missing = set(Pool) - set(counters)
         if missing:
             raise ValueError(f"no counter for pool(s) {sorted(missing)}")
         self._counters = dict(counters)
-        self.enforced = enforced
 
     async def acquire(self, pool: Pool, user: str, limit: int) -> bool:
         """Take one of ``user``'s ``limit`` slots of ``pool`` (``limit`` 0: no cap)."""
-        cap = limit if self.enforced and limit > 0 else NO_CAP
+        cap = limit if limit > 0 else NO_CAP
         return await self._counters[pool].acquire(user, cap)
 
     def release(self, pool: Pool, user: str) -> None:

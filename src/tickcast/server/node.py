@@ -23,7 +23,7 @@ from tickcast.server.history import build_history
 from tickcast.server.limits import ConnectionLimits
 from tickcast.server.metrics import NodeMetrics, register_connector_metrics
 from tickcast.server.sources import build_sources, check_owners
-from tickcast.sources.base import PrimedSource, Source
+from tickcast.sources.base import Pressure, PrimedSource, Source
 from tickcast.sources.connectors.health import ConnectorHealth
 from tickcast.sources.connectors.runner import ConnectorSource
 from tickcast.state import BookChecksummer, StateKeeper
@@ -33,6 +33,12 @@ from tickcast.storage.base import Principal
 from tickcast.storage.factory import open_and_migrate, open_store
 
 logger = logging.getLogger("tickcast.server")
+
+PUBLISH_SLICE = 1000
+"""Events per bus publish: a larger batch is published in slices with the loop served between
+them, so no publish holds the loop for long (the control plane stays responsive while ingest
+saturates a core). The publish API's and the replay source's batches (at most 1,000) stay whole:
+one bus publish each, as before (a Coin Metrics run is one frame per bus batch)."""
 
 
 class Node:
@@ -52,7 +58,7 @@ class Node:
         self.pipeline.add(Step.DELIVER, "hub", self.hub.on_envelopes)
         self.pipeline.add(Step.RECORD, "recorder", self.recorder.on_envelopes)
         self._remove_pipeline = self.bus.listen(self.pipeline.on_envelopes)
-        self.native = NativeEncoder(catalog=self.catalog)
+        self.native = NativeEncoder(catalog=self.catalog, publish_stamps=config.publish_stamps)
         self.checksummer = BookChecksummer(catalog=self.catalog)
         self.cluster.restore_into(self.keeper, self.checksummer, self.catalog)
         self.plans = load_plans(config.plans_toml)
@@ -87,30 +93,24 @@ class Node:
 
     def _wire_sources(self, config: ServerConfig) -> None:
         """Build the sources, their connector health and limits, and list their markets."""
+        self.pressure = Pressure(connections=lambda: len(self.connections))
+        """Back-pressure of the node's clients, handed to the sources that read it; the hub is
+        its first probe, the Socket.IO feed adds its own."""
+        self.pressure.add(self.hub.backlogged)
         self.sources: list[Source] = build_sources(
             config.sources,
             seed=config.seed,
             clock=self.clock,
             subscribers=self.hub.subscriber_count,
+            pressure=self.pressure,
         )
         self.connectors: list[ConnectorHealth] = [
             source.health for source in self.sources if isinstance(source, ConnectorSource)
         ]
         """Health of the live venue connectors (``/healthz``, ``/metrics``)."""
         register_connector_metrics(self.metrics.registry, self.connectors)
-        self.unlimited_connections = any(
-            getattr(source, "unlimited_connections", False) for source in self.sources
-        )
-        """A benchmark source runs: plans' connection limits are not enforced."""
-        self.limits = ConnectionLimits(
-            self.cluster.counters, enforced=not self.unlimited_connections
-        )
+        self.limits = ConnectionLimits(self.cluster.counters)
         """Concurrent connections per user, cluster-wide, for every dialect (server/limits)."""
-        for source in self.sources:
-            if hasattr(source, "backlogged"):
-                source.backlogged = self.hub.backlogged
-            if hasattr(source, "connection_count"):
-                source.connection_count = lambda: len(self.connections)
         self.simulated_markets: set[str] = set()
         for source in self.sources:
             for market in source.markets():
@@ -176,9 +176,19 @@ class Node:
     async def publish_envelopes(
         self, events: Sequence[Event], *, retry: bool = False
     ) -> list[Envelope]:
-        """The one way into the bus: stamp book checksums, then sequence and fan out."""
-        if not events:
-            return []
+        """The one way into the bus: stamp book checksums, then sequence and fan out. A batch
+        larger than ``PUBLISH_SLICE`` goes in slices, the loop served between them (each slice
+        is one bus publish)."""
+        if len(events) <= PUBLISH_SLICE:
+            return await self._publish_slice(events, retry) if events else []
+        envelopes: list[Envelope] = []
+        for start in range(0, len(events), PUBLISH_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            envelopes += await self._publish_slice(events[start : start + PUBLISH_SLICE], retry)
+        return envelopes
+
+    async def _publish_slice(self, events: Sequence[Event], retry: bool) -> list[Envelope]:
         annotated = self.checksummer.annotate(events)
         if retry:
             envelopes = await publish_retrying(self.bus, annotated)

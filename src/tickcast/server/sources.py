@@ -8,7 +8,7 @@ from tickcast.clock import Clock
 from tickcast.errors import ConfigError
 from tickcast.history.source import PREFIX as HISTORY_PREFIX
 from tickcast.history.source import HistorySource, parse_history_spec
-from tickcast.sources.base import Source
+from tickcast.sources.base import Pressure, Source
 from tickcast.sources.bench import BenchSource, parse_rate
 from tickcast.sources.connectors.registry import VENUES, build_connector, is_connector_spec
 from tickcast.sources.replay import ReplaySource, parse_spec
@@ -28,14 +28,20 @@ def _options(spec: str) -> tuple[str, dict[str, str]]:
 
 
 def build_source(
-    spec: str, *, seed: int, clock: Clock, subscribers: Callable[[], int] | None = None
+    spec: str,
+    *,
+    seed: int,
+    clock: Clock,
+    subscribers: Callable[[], int] | None = None,
+    pressure: Pressure | None = None,
 ) -> Source:
     """``simulator``, ``simulator:stress``, ``simulator:rate=2000,seed=7``,
     ``replay:PATH[,speed=1|10|max][,loop][,wait=N]`` (docs/sources.md), live venue connectors
     such as ``binance:btc-usdt,eth-usdt[,ws=URL,rest=URL]`` (docs/connectors.md).
 
     ``none`` (handled by the node) runs no source: only the publish API feeds the bus.
-    ``subscribers`` counts the node's stream subscriptions (for ``replay:...,wait=N``)."""
+    ``subscribers`` counts the node's stream subscriptions (for ``replay:...,wait=N``);
+    ``pressure`` is the node's back-pressure, for the sources that read it (``bench``)."""
     if spec.startswith("replay:"):
         return ReplaySource(parse_spec(spec), clock=clock, subscribers=subscribers)
     if spec.startswith(HISTORY_PREFIX):  # history hook (issue 17): replay of stored history
@@ -57,6 +63,7 @@ def build_source(
             return BenchSource(
                 rate=parse_rate(options.get("rate", "1000")),
                 clock=clock,
+                pressure=pressure,
                 tickers=options.get("tickers", "0") in ("1", "true"),
                 wait_for_signal=options.get("start") == "usr2",
             )
@@ -69,13 +76,21 @@ def build_source(
 
 
 def build_sources(
-    specs: Iterable[str], *, seed: int, clock: Clock, subscribers: Callable[[], int] | None = None
+    specs: Iterable[str],
+    *,
+    seed: int,
+    clock: Clock,
+    subscribers: Callable[[], int] | None = None,
+    pressure: Pressure | None = None,
 ) -> list[Source]:
     """Every source of ``specs`` (``none`` skipped); each market must come from one source.
 
     Connectors learn their markets in ``prepare`` (the node checks them again after it)."""
     built = [
-        (spec, build_source(spec, seed=seed, clock=clock, subscribers=subscribers))
+        (
+            spec,
+            build_source(spec, seed=seed, clock=clock, subscribers=subscribers, pressure=pressure),
+        )
         for spec in specs
         if spec != "none"
     ]

@@ -1,24 +1,30 @@
 """The benchmark source: ``bench:rate=R`` or ``bench:rate=max`` (docs/performance.md).
 
-It publishes ~150-byte trades on one stream, ``trades:bench-btc-usd-spot``, each stamped with
-``t_ns`` (CLOCK_MONOTONIC, taken just before the batch is handed to the bus), so an external
-load client can measure publish-to-receive latency and check the dense ``seq``.
+It publishes ordinary ~150-byte trades on one stream, ``trades:bench-btc-usd-spot`` (the market
+``bench-btc-usd-spot``). Nothing downstream knows it is a benchmark: a load client measures
+publish-to-receive latency from the publish time the bus puts on every envelope, which the
+dialects show as ``t_ns`` when the node runs with ``publish_stamps = true``
+(docs/configuration.md), and checks the stream's dense ``seq``.
 
 * ``rate=R`` (messages/s): paced; every loop pass publishes the messages that are due as one
   batch. If it falls more than 100 ms behind, the missed slots are skipped and counted in
   ``lagged`` (no catch-up bursts), as the team's fan-out harness does.
 * ``rate=max``: one batch per loop pass, as large as the server sustains: the batch doubles
-  (up to ``max_batch``) while no subscriber lags and halves, with a 1 ms pause, while some
-  subscriber's backlog is over its limit (``backlogged``), so memory stays bounded.
-* ``tickers=1``: publish tickers instead of trades, one feed symbol after another with a dense
-  ``seq`` and ``t_ns`` (the Socket.IO price feed's benchmark); ``max`` then publishes at most
-  one round of the 20 symbols per pass, since the feed keeps only the newest ticker per symbol.
+  (up to ``max_batch``) while no client lags and halves, with a 1 ms pause, while some client's
+  backlog is over its limit (:meth:`Pressure.backlogged`), so memory stays bounded.
+* ``tickers=1``: publish tickers of the Socket.IO feed's 20 symbols instead of trades, one
+  symbol after another (the feed's benchmark; the feed delivers every ticker, like any dialect
+  through the hub, so batches grow as for trades).
 * ``start=usr2``: wait for SIGUSR2 before publishing (the harness samples idle memory first).
 
-While clients are still arriving (the node's connection count changed in the last
+While clients are still arriving (:meth:`Pressure.connections` changed in the last
 ``SETTLE_S``), both modes publish one message per ``joining_interval()``: handshakes are
 not starved by a server that publishes flat out from its start (the team harness's own
 ``tickcast_peer.sh`` starts the source before connecting thousands of clients).
+
+The node hands the source its :class:`~tickcast.sources.base.Pressure` at construction
+(``server/sources.py``); nothing else of the node knows this module (an import-linter contract
+keeps the bus, dialects, hub and state from importing it).
 """
 
 from __future__ import annotations
@@ -28,14 +34,12 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from tickcast.clock import Clock
 from tickcast.dialects.socketio_feed.wire.protocol import SYMBOLS, asset_of
-from tickcast.model import Event, Market, MarketKind, Side
-from tickcast.model.bench import StampedTicker, StampedTrade
-from tickcast.sources.base import EventSink
+from tickcast.model import Event, Market, MarketKind, Side, Ticker, Trade
+from tickcast.sources.base import EventSink, Pressure
 
 MARKET = Market(
     id="bench-btc-usd-spot",
@@ -69,7 +73,7 @@ class BenchStats:
 
 
 class BenchSource:
-    """See the module docstring. ``backlogged`` is wired by the node to the hub."""
+    """See the module docstring. ``pressure``: the node's clients (none: a node without any)."""
 
     name = "bench"
 
@@ -78,6 +82,7 @@ class BenchSource:
         *,
         rate: float | None,
         clock: Clock,
+        pressure: Pressure | None = None,
         tickers: bool = False,
         wait_for_signal: bool = False,
         max_batch: int = MAX_BATCH,
@@ -88,16 +93,12 @@ class BenchSource:
         self.clock = clock
         self.tickers = tickers
         self.wait_for_signal = wait_for_signal
-        self.max_batch = min(max_batch, len(FEED_ASSETS)) if tickers else max_batch
+        self.max_batch = max_batch
         self.stats = BenchStats()
-        self.backlogged: Callable[[], bool] = lambda: False
-        self.connection_count: Callable[[], int] = lambda: 0
-        """Wired by the node: how many clients are connected."""
+        self.pressure = pressure or Pressure()
         self._count = 0
         self._count_changed_at = 0.0
         self._seq = 0
-        self.unlimited_connections = True
-        """A benchmark server: plans' connection limits do not apply (see Node)."""
 
     def report(self) -> None:
         """Print the counters as the fan-out harness expects them (``publisher: {json}``)."""
@@ -113,32 +114,29 @@ class BenchSource:
         return [MARKET]
 
     def make_batch(self, count: int) -> list[Event]:
-        """``count`` trades (plus a ticker if asked), stamped now."""
+        """``count`` trades, timed now."""
         wall = self.clock.time_ns()
-        t_ns = time.monotonic_ns()
         events: list[Event] = []
         seq = self._seq
         for _ in range(count):
             seq += 1
             price = PRICES[seq % 200]
             events.append(
-                StampedTrade(
+                Trade(
                     MARKET.id,
                     str(4_000_000_000 + seq),
                     price,
                     SIZES[seq % 8],
                     Side.BUY if (seq // 3) % 2 == 0 else Side.SELL,
                     wall,
-                    t_ns=t_ns,
                 )
             )
         self._seq = seq
         return events
 
     def make_tickers(self, count: int) -> list[Event]:
-        """``count`` stamped tickers, one symbol after another in the feed's order."""
+        """``count`` tickers, one symbol after another in the feed's order."""
         wall = self.clock.time_ns()
-        t_ns = time.monotonic_ns()
         events: list[Event] = []
         seq = self._seq
         for _ in range(count):
@@ -146,11 +144,8 @@ class BenchSource:
             price = PRICES[seq % 200]
             asset = FEED_ASSETS[seq % len(FEED_ASSETS)]
             events.append(
-                StampedTicker(
-                    asset, 2, price, PRICES[0], PRICES[-1], PRICES[0], 1_000_000, 3, wall,
-                    seq=seq, t_ns=t_ns,
-                )
-            )  # fmt: skip
+                Ticker(asset, 2, price, PRICES[0], PRICES[-1], PRICES[0], 1_000_000, 3, wall)
+            )
         self._seq = seq
         return events
 
@@ -167,7 +162,7 @@ class BenchSource:
 
     def joining(self) -> bool:
         """Whether clients arrived or left within the last ``SETTLE_S`` seconds."""
-        count, now = self.connection_count(), time.monotonic()
+        count, now = self.pressure.connections(), time.monotonic()
         if count != self._count:
             self._count, self._count_changed_at = count, now
         return now - self._count_changed_at < SETTLE_S
@@ -206,7 +201,7 @@ class BenchSource:
     async def _run_max(self, sink: EventSink) -> None:
         batch = 1
         while True:
-            if self.backlogged():
+            if self.pressure.backlogged():
                 self.stats.backlog_pauses += 1
                 batch = max(1, batch // 2)
                 await asyncio.sleep(0.001)

@@ -38,6 +38,9 @@ STRESS_RATE = 5000.0
 BATCH_INTERVAL_S = 0.02
 MAX_LAG_S = 1.0
 """A backlog older than this is dropped rather than replayed in a burst."""
+MAX_EVENTS_PER_PASS = 50
+"""Events ``run`` makes per loop pass (~1-2 ms): a simulator that is behind never holds the loop
+for long, so the control plane and clients keep being served (docs/performance.md)."""
 
 _VENUE_WEIGHT = {"binance": 1.5, "coinbase": 1.0, "kraken": 0.6}
 _FUTURE_WEIGHT = 2.0
@@ -97,10 +100,11 @@ class Simulator:
         if not self._primed:
             await sink(self.initial_events())
         while True:
-            events = self.poll()
+            events = self.poll(limit=MAX_EVENTS_PER_PASS)
             if events:
                 await sink(events)
-            await asyncio.sleep(self.batch_interval_s)
+            # behind (asked for more than a core makes): go on at the next loop pass
+            await asyncio.sleep(0 if len(events) >= MAX_EVENTS_PER_PASS else self.batch_interval_s)
 
     # -- synchronous API -------------------------------------------------------------------
 
@@ -156,8 +160,9 @@ class Simulator:
         events.extend(self._tickers.on_time(now_ns))
         return events
 
-    def poll(self) -> list[Event]:
-        """Run the steps due by the clock at ``rate`` events/s since the first poll."""
+    def poll(self, limit: int | None = None) -> list[Event]:
+        """Run the steps due by the clock at ``rate`` events/s since the first poll (at most
+        about ``limit`` events: the rest stays due for the next poll)."""
         mono = self._clock.monotonic_ns()
         if self._pace_start is None:
             self._pace_start, self._emitted = mono, 0.0
@@ -165,7 +170,7 @@ class Simulator:
         self._emitted = max(self._emitted, due - self.rate * MAX_LAG_S)
         now_ns = self._clock.time_ns()
         events: list[Event] = []
-        while self._emitted < due:
+        while self._emitted < due and (limit is None or len(events) < limit):
             batch = self.step(now_ns)
             events.extend(batch)
             self._emitted += max(1, len(batch))

@@ -30,9 +30,9 @@ def allows(plan: Plan, stream: str) -> bool:
 
 
 def test_builtin_plans_are_the_documented_four() -> None:
-    """Built-ins are free, pro, publisher and admin with the documented limits."""
+    """Built-ins are free, pro, publisher and admin with the documented limits (and bench)."""
     plans = load_plans()
-    assert set(plans) == {"free", "pro", "publisher", "admin"}
+    assert set(plans) == {"free", "pro", "publisher", "admin", "bench"}
     free, pro, publisher, admin = (plans[n] for n in ("free", "pro", "publisher", "admin"))
     assert (free.max_connections, free.max_subscriptions, free.conflation_ms) == (2, 20, 1000)
     assert (free.history_depth, free.predictions, free.feeds) == (1000, False, frozenset())
@@ -41,6 +41,26 @@ def test_builtin_plans_are_the_documented_four() -> None:
     assert pro.feeds == {"socketio-feed", "predictions-ws"}
     assert publisher == dataclasses.replace(pro, name="publisher", publish=True)
     assert admin.max_connections == 100 and admin.publish
+
+
+def test_bench_plan_is_pro_with_no_practical_connection_limit() -> None:
+    """The benchmarks' plan: pro, with connection limits a fan-out harness never reaches; every
+    other plan keeps the Socket.IO feed's limit of 2 connections per user."""
+    plans = load_plans()
+    assert plans["bench"] == dataclasses.replace(
+        plans["pro"], name="bench", max_connections=100_000, max_feed_connections=100_000
+    )
+    assert {n: p.max_feed_connections for n, p in plans.items() if n != "bench"} == dict.fromkeys(
+        ("free", "pro", "publisher", "admin"), 2
+    )
+
+
+def test_max_feed_connections_is_optional_and_validated() -> None:
+    assert parse_plans(FULL_PLAN)["basic"].max_feed_connections == 2
+    custom = parse_plans(FULL_PLAN + "max_feed_connections = 0\n")["basic"]
+    assert custom.max_feed_connections == 0
+    with pytest.raises(ConfigError, match="max_feed_connections"):
+        parse_plans(FULL_PLAN + "max_feed_connections = -1\n")
 
 
 def test_free_plan_allows_binance_spot_and_all_assets() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tickcast.bus.codec import decode_event, encode_event
-from tickcast.bus.state_ops import Ops, events_from_fields, state_ops
+from tickcast.bus.names import stream_name
+from tickcast.bus.state_ops import Ops, events_from_fields, ops_json, state_ops
 from tickcast.model import (
     AssetMetric,
     BookDelta,
@@ -22,8 +23,9 @@ from tickcast.model import (
     Side,
     Ticker,
     Trade,
+    TradesGap,
+    stream_of,
 )
-from tickcast.model.bench import StampedTicker, StampedTrade
 from tickcast.state import StateKeeper
 
 M = "acme-foo-usd-spot"
@@ -39,8 +41,6 @@ EVERY_KIND: list[Event] = [
     Order(M, "o1", PARTY, Side.BUY, OrderType.MARKET, 0, 5, 2, OrderStatus.PARTIALLY_FILLED, 1, 12),
     Position(M, PARTY, -5, 100, -20, 3, 101, 13),
     Prediction("mm", "v1", "0.42", 14, (("spread", "1.5"), ("vol", "0.2"))),
-    StampedTrade(M, "t2", 10050, 1000, Side.BUY, 15, None, None, t_ns=123456789),
-    StampedTicker("btc", 2, 8725050, 8600000, 8800000, 8500000, 1, 5, 16, seq=7, t_ns=99),
 ]
 
 
@@ -129,3 +129,25 @@ def test_event_streams_keep_no_state() -> None:
     assert state_ops(EVERY_KIND[0]) is None
     assert state_ops(EVERY_KIND[4]) is None
     assert state_ops(EVERY_KIND[9]) is None
+
+
+def test_stream_name_is_the_stream_of_every_kind_cached_or_not() -> None:
+    others = [
+        Trade("acme-bar-usd-spot", "t9", 1, 1, Side.BUY, 1),
+        BookDelta("acme-bar-usd-spot", (), ((1, 1),), 2),
+        TradesGap(M, 3),
+    ]
+    for _ in range(2):  # the second round reads the cache
+        for event in [*EVERY_KIND, *others]:
+            assert stream_name(event) == str(stream_of(event))
+
+
+def test_ops_json_is_the_ops_of_every_kind() -> None:
+    deltas: list[Event] = [
+        BookDelta(M, ((100, 0), (99, 7)), ((101, 0),), 20),
+        BookDelta(M, (), ((10**18, 5),), 21),
+        BookDelta(M, (), (), 22),
+    ]
+    for event in [*EVERY_KIND, *deltas]:
+        ops = state_ops(event)
+        assert ops_json(event) == (ops.to_json() if ops is not None else b"")

@@ -9,13 +9,11 @@ typed ``Gap``, and the recorder ignores it.
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 from tickcast.bus.codec import decode_event, encode_event
 from tickcast.client import Gap
 from tickcast.client.messages import parse_message
 from tickcast.dialects.coinmetrics.wire.encoders import TradeEncoder
-from tickcast.dialects.native.endpoint import history as native_history
 from tickcast.dialects.native.wire import protocol as native
 from tickcast.hub.frames import Framer
 from tickcast.hub.parts import Group
@@ -29,6 +27,7 @@ from tickcast.model import (
     TradesGap,
 )
 from tickcast.model.streams import FULL_VIEW, stream_of
+from tickcast.server.history_frames import ViewFrames
 from tickcast.state import StateKeeper
 from tickcast.state.recorder import Recorder
 
@@ -88,9 +87,15 @@ def test_the_recorder_ignores_it() -> None:
 
 
 def test_native_history_replays_it_as_the_same_gap() -> None:
-    """Time travel from the durable history (``dialects/native/endpoint/history.py``) renders
-    it as live."""
-    node = SimpleNamespace(native=native.NativeEncoder(catalog=CATALOG))
-    [frame] = native_history._frames(SimpleNamespace(node=node), [ENVELOPE], ENVELOPE.seq - 1)  # type: ignore[arg-type]
+    """Time travel from the durable history (``server/history_frames.py``, which the native
+    time travel renders with) renders it as live."""
+    frames = ViewFrames(
+        native.NativeEncoder(catalog=CATALOG),
+        CATALOG,
+        StreamKey.parse(ENVELOPE.stream),
+        FULL_VIEW,
+        prev=ENVELOPE.seq - 1,
+    )
+    [frame] = frames.frames([ENVELOPE])
     assert json.loads(frame)["type"] == "Gap" and json.loads(frame)["reason"] == "venue"
     assert (json.loads(frame)["from"], json.loads(frame)["to"]) == (7, 7)

@@ -8,8 +8,8 @@ from tickcast.server.cluster import LocalSlots
 from tickcast.server.limits import ConnectionLimits, Pool
 
 
-def limits(*, enforced: bool = True) -> ConnectionLimits:
-    return ConnectionLimits({pool: LocalSlots() for pool in Pool}, enforced=enforced)
+def limits() -> ConnectionLimits:
+    return ConnectionLimits({pool: LocalSlots() for pool in Pool})
 
 
 async def test_pools_count_per_user_with_their_own_limits() -> None:
@@ -24,15 +24,11 @@ async def test_pools_count_per_user_with_their_own_limits() -> None:
     assert slots.count(Pool.STREAMS, "ann") == 2 and slots.total(Pool.STREAMS) == 3
 
 
-async def test_no_cap_still_counts_and_unenforced_limits_only_count() -> None:
+async def test_no_cap_still_counts() -> None:
     slots = limits()
     for _ in range(50):
         assert await slots.acquire(Pool.PREDICTIONS, "ann", 0)
     assert slots.count(Pool.PREDICTIONS, "ann") == 50
-    bench = limits(enforced=False)
-    for _ in range(3):
-        assert await bench.acquire(Pool.STREAMS, "ann", 1)
-    assert bench.count(Pool.STREAMS, "ann") == 3
 
 
 def test_every_pool_needs_a_counter() -> None:

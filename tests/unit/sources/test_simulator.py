@@ -23,7 +23,7 @@ from tickcast.model.events import (
     Trade,
 )
 from tickcast.sources import Simulator, Source
-from tickcast.sources.simulator import CALM_RATE, STRESS_RATE
+from tickcast.sources.simulator import CALM_RATE, MAX_EVENTS_PER_PASS, STRESS_RATE
 from tickcast.sources.universe import default_markets
 
 MS = 1_000_000
@@ -251,3 +251,59 @@ async def test_simulator_run_publishes_snapshots_then_batches() -> None:
     assert batches[0][: len(snapshots)] == snapshots  # the books, then tickers and metrics
     assert {type(e) for e in batches[0][len(snapshots) :]} == {Ticker, AssetMetric}
     assert all(batch for batch in batches[1:])
+
+
+def test_simulator_poll_limit_keeps_the_rest_due() -> None:
+    """``poll(limit=N)`` stops after about N events; the rest is produced by the next polls,
+    in the same order as one unlimited poll would (same seed, same clock)."""
+    limited_clock, whole_clock = ManualClock(), ManualClock()
+    limited = Simulator(clock=limited_clock, rate=1000)
+    whole = Simulator(clock=whole_clock, rate=1000)
+    for sim in (limited, whole):
+        sim.initial_events()
+        sim.poll()
+    limited_clock.advance(500 * MS)
+    whole_clock.advance(500 * MS)
+    expected = whole.poll()
+    assert len(expected) >= 450
+    got: list[Event] = []
+    while len(got) < len(expected):
+        batch = limited.poll(limit=100)
+        assert 0 < len(batch) < 100 + 20  # one step can make several events
+        got.extend(batch)
+    assert got == expected
+    assert limited.poll(limit=100) == []
+
+
+async def test_simulator_run_bounds_each_pass_and_goes_on_without_sleeping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Behind its rate, ``run`` publishes at most about ``MAX_EVENTS_PER_PASS`` events per
+    sink call and calls the sink again at the next loop pass (no 20 ms sleep)."""
+    clock = ManualClock()
+    sim = Simulator(clock=clock, rate=100_000)
+    sim.prime()
+    sim.poll()
+    clock.advance(100 * MS)  # 10,000 events due
+    batches: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    async def sink(batch: Sequence[Event]) -> None:
+        batches.append(len(batch))
+        if len(batches) == 5:
+            raise Stop
+
+    sleeps: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(delay: float) -> None:
+        sleeps.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    with pytest.raises(Stop):
+        await sim.run(sink)
+    assert all(MAX_EVENTS_PER_PASS <= size < MAX_EVENTS_PER_PASS + 20 for size in batches)
+    assert sleeps == [0, 0, 0, 0]  # behind: the next pass at once, never the 20 ms pause

@@ -11,18 +11,24 @@ Internals relied on (pinned by tests/unit/server/seam/test_contract.py):
 * ``eio.sockets[eio_sid]`` with ``closed``, ``closing``, ``upgraded``, ``close(wait, abort,
   reason)`` and its ``queue`` (an ``asyncio.Queue``: ``qsize``, ``put_nowait(None)`` ends the
   writer, ``_unfinished_tasks`` counts packets taken but not yet handed on);
-* ``eio.send(eio_sid, text)`` queues synchronously (no suspension before the packet is queued);
-  ``eio.disconnect(eio_sid)``; ``eio.reason.CLIENT_DISCONNECT`` / ``SERVER_DISCONNECT``.
+* ``eio.disconnect(eio_sid)``; ``eio.reason.CLIENT_DISCONNECT`` / ``SERVER_DISCONNECT``;
+* ``eio.create_queue`` (called by ``BaseSocket.__init__`` for each session's queue) and the
+  session writer's ``queue.get()`` on an empty queue once it has sent what it took
+  (:class:`IdleQueue`);
+* ``engineio.packet.Packet(MESSAGE, data=text)`` put with ``queue.put_nowait``: what
+  ``eio.send`` queues, without its coroutine (``Sessions.queue``: the feed queues from the hub's
+  synchronous delivery; the session's ping task still detects a dead client).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Callable
 from typing import Any
 
 import socketio
+from engineio import packet as eio_packet
 from starlette.types import ASGIApp
 
 logger = logging.getLogger("tickcast.server")
@@ -58,10 +64,29 @@ def _malformed(eio_sid: str, data: str, why: str) -> None:
     logger.warning("feed: malformed packet from %s dropped (%s): %.80r", eio_sid, why, data)
 
 
+class IdleQueue(asyncio.Queue):  # type: ignore[type-arg]
+    """An Engine.IO session's packet queue that tells when the session's writer has handed on
+    everything it took and waits on the empty queue (``on_idle``): the one moment another
+    writer may write to the transport without overtaking Engine.IO's packets. Installed as the
+    engine.io server's ``create_queue`` (``BaseSocket.__init__`` calls it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_idle: Callable[[], None] | None = None
+        """Set here, not later: the instance dict then never grows (~0.5 KB per session)."""
+
+    async def get(self) -> Any:
+        if self.on_idle is not None and self.empty():
+            self.on_idle()
+        return await super().get()
+
+
 def new_server() -> FeedServer:
     """The feed's server. ``async_handlers=False``: a client's events are handled in the
     order it sent them."""
-    return FeedServer(async_mode="asgi", async_handlers=False, cors_allowed_origins="*")
+    server = FeedServer(async_mode="asgi", async_handlers=False, cors_allowed_origins="*")
+    server.eio.create_queue = IdleQueue
+    return server
 
 
 def refusal(message: str) -> Exception:
@@ -106,11 +131,22 @@ class Sessions:
         socket_ = self._socket(eio_sid)
         return 0 if socket_ is None else int(socket_.queue.qsize())
 
-    def send(self, eio_sid: str, text: str) -> Awaitable[None]:
-        """Queue one Engine.IO message packet (synchronously, see the module docstring). The
-        caller awaits engine.io's own coroutine: no extra frame on the per-packet path."""
-        sent: Awaitable[None] = self._sio.eio.send(eio_sid, text)
-        return sent
+    def on_idle(self, eio_sid: str, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` whenever the session's writer waits on its empty queue (see
+        :class:`IdleQueue`); None stops it."""
+        socket_ = self._socket(eio_sid)
+        if socket_ is not None and isinstance(socket_.queue, IdleQueue):
+            socket_.queue.on_idle = callback
+
+    def queue(self, eio_sid: str, text: str) -> int:
+        """Queue one Engine.IO message packet now, synchronously; returns the number of
+        packets then queued for the session, or -1 if it is gone or closing (nothing queued)."""
+        socket_ = self._socket(eio_sid)
+        if socket_ is None or socket_.closed or socket_.closing:
+            return -1
+        queue = socket_.queue
+        queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, data=text))
+        return int(queue.qsize())
 
     async def drop_namespace(self, sid: str) -> None:
         """Forget a namespace connection without sending anything."""

@@ -5,6 +5,7 @@ fails here, by name, rather than somewhere in an endpoint."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from typing import Any
 
@@ -146,3 +147,35 @@ def test_engineio_socket_internals() -> None:
     for name in ("closed", "closing", "upgraded", "queue"):
         assert hasattr(socket_, name), name
     assert hasattr(asyncio.Queue(), "_unfinished_tasks")
+
+
+async def test_engineio_session_queue_is_ours_and_its_writer_waits_on_get() -> None:
+    """``Sessions.queue`` / ``on_idle`` rely on: each session's queue comes from the server's
+    ``create_queue`` (our ``IdleQueue``); a queued ``Packet(MESSAGE)`` is what ``eio.send``
+    queues; the writer's ``poll`` takes packets with ``queue.get()`` (so it calls ``on_idle``
+    on an empty queue after sending what it took)."""
+    from engineio import packet
+    from engineio.async_socket import AsyncSocket
+
+    server = seam_engineio.new_server()
+    socket_ = AsyncSocket(server.eio, "sid")
+    assert isinstance(socket_.queue, seam_engineio.IdleQueue)
+    server.eio.sockets["sid"] = socket_
+    sessions = seam_engineio.Sessions(server, "/ns", close_timeout=1.0)
+    idle: list[int] = []
+    sessions.on_idle("sid", lambda: idle.append(socket_.queue.qsize()))
+    assert sessions.queue("sid", "2/ns,[1]") == 1
+    (taken,) = await socket_.poll()
+    assert taken.packet_type == packet.MESSAGE and taken.data == "2/ns,[1]"
+    assert idle == []  # the queue held a packet: not idle
+    assert "self.queue.get()" in inspect.getsource(AsyncSocket.poll)
+    waiting = asyncio.ensure_future(socket_.poll())
+    for _ in range(5):  # poll's wait_for runs get() in a task of its own: a few loop passes
+        if idle:
+            break
+        await asyncio.sleep(0)
+    assert idle == [0]  # the writer waits on the empty queue
+    waiting.cancel()
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await waiting
+    assert sessions.queue("gone", "x") == -1

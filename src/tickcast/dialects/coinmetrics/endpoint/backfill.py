@@ -25,8 +25,9 @@ import copy
 from collections.abc import Sequence
 from dataclasses import replace
 
+from tickcast.dialects.coinmetrics.wire.aggregates import ContractPriceEncoder
 from tickcast.dialects.coinmetrics.wire.derive import MarketState
-from tickcast.dialects.coinmetrics.wire.encoders import CmEncoder, ContractPriceEncoder
+from tickcast.dialects.coinmetrics.wire.encoders import CmEncoder
 from tickcast.dialects.coinmetrics.wire.streams import Subscription
 from tickcast.history.rows import Row
 from tickcast.history.service import History

@@ -13,21 +13,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from tickcast.dialects.coinmetrics.endpoint.rest import rest_routes
+from tickcast.dialects.coinmetrics.endpoint.admit import refuse, stream_endpoint
+from tickcast.dialects.coinmetrics.endpoint.rest import error_response, rest_routes
 from tickcast.dialects.coinmetrics.endpoint.service import CoinMetricsService
-from tickcast.dialects.coinmetrics.endpoint.ws import refuse, stream_endpoint
 from tickcast.dialects.coinmetrics.wire import errors
-from tickcast.dialects.coinmetrics.wire.errors import CmError
 from tickcast.server.dialect import Dialect
 from tickcast.server.node import Node
 
 PREFIX = "/v4"
-
-
-def error_response(error: CmError, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        error.body(), status_code=error.status, media_type="application/json", headers=headers
-    )
 
 
 def mount_coinmetrics(routes: list[BaseRoute], node: Node) -> CoinMetricsService:
@@ -38,14 +31,13 @@ def mount_coinmetrics(routes: list[BaseRoute], node: Node) -> CoinMetricsService
         await stream_endpoint(websocket, service)
 
     async def stream_without_upgrade(request: Request) -> Response:
-        error = CmError("bad_parameter", "This endpoint needs a WebSocket upgrade.", 400)
-        return error_response(error)
+        return error_response(errors.BadParameter("This endpoint needs a WebSocket upgrade."))
 
     async def not_found(request: Request) -> Response:
         return error_response(errors.not_found())
 
     async def websocket_not_found(websocket: WebSocket) -> None:
-        await refuse(websocket, errors.not_found())  # in-band: the client stops
+        await refuse(websocket, service.node, errors.not_found())  # in-band: the client stops
 
     inner: list[BaseRoute] = [
         WebSocketRoute("/timeseries-stream/{endpoint}", stream),

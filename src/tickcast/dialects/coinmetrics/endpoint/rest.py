@@ -21,13 +21,19 @@ from tickcast.dialects.coinmetrics.endpoint.store import STORE_TIMESERIES, store
 from tickcast.dialects.coinmetrics.endpoint.store_catalog import with_stored_spans
 from tickcast.dialects.coinmetrics.wire import errors, query, rest
 from tickcast.dialects.coinmetrics.wire.errors import CmError
+from tickcast.errors import TickcastError
+from tickcast.server.refusals import refusal_of
 
 NDJSON = "application/x-ndjson"
 Handler = Callable[[Context, str], Found]
 
 
-def _error(error: CmError, headers: dict[str, str] | None = None) -> Response:
-    return Response(error.body(), error.status, headers=headers, media_type="application/json")
+def error_response(error: TickcastError, headers: dict[str, str] | None = None) -> Response:
+    """``error`` as the refusal table's Coin Metrics cell gives it: its status and body."""
+    wire = refusal_of(error).coinmetrics
+    if wire is None:
+        raise error
+    return Response(wire.body(error), wire.status, headers=headers, media_type="application/json")
 
 
 async def _chunks(rows: list[dict[str, object]]) -> AsyncIterator[bytes]:
@@ -38,21 +44,21 @@ async def _chunks(rows: list[dict[str, object]]) -> AsyncIterator[bytes]:
 async def serve(request: Request, service: CoinMetricsService, handler: Handler) -> Response:
     node = service.node
     if not node.ready:
-        return _error(errors.unavailable())
+        return error_response(errors.unavailable())
     raw_query = request.scope.get("query_string", b"").decode("latin-1")
     if len(request.scope.get("raw_path", b"")) + len(raw_query) + 1 > query.MAX_URI:
-        return _error(errors.uri_too_long(query.MAX_URI))
+        return error_response(errors.uri_too_long(query.MAX_URI))
     try:
         params = query.parse_query(raw_query)
         principal = await service.authenticate(params.get("api_key"))
     except CmError as error:
-        return _error(error)
+        return error_response(error)
     limit = principal.plan.requests_per_minute
     allowed, remaining, reset = service.rate.take(principal.key_id, limit)
     headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Reset": str(reset)}
     if not allowed:
         headers["Retry-After"] = str(reset)
-        return _error(errors.too_many_requests(limit), headers)
+        return error_response(errors.too_many_requests(limit), headers)
     if remaining > 0:
         headers["X-RateLimit-Remaining"] = str(remaining)
     context = Context(
@@ -69,7 +75,7 @@ async def serve(request: Request, service: CoinMetricsService, handler: Handler)
         items = rest.limit_each(found.items, found.limit, from_start=pages.from_start)
         rows, token = rest.page(items, found.order, pages)
     except CmError as error:
-        return _error(error, headers)
+        return error_response(error, headers)
     if pages.stream:
         return StreamingResponse(_chunks(rows), media_type=NDJSON, headers=headers)
     url = str(request.url.replace(query=""))

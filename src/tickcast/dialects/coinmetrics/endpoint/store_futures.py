@@ -21,8 +21,8 @@ from typing import Any
 
 from tickcast.dialects.coinmetrics.endpoint.history import COMMON, Context, Found, _limit
 from tickcast.dialects.coinmetrics.wire import query, rest
+from tickcast.dialects.coinmetrics.wire.aggregates import ContractPriceEncoder, OpenInterestEncoder
 from tickcast.dialects.coinmetrics.wire.derive import INDEX_METRIC
-from tickcast.dialects.coinmetrics.wire.encoders import ContractPriceEncoder, OpenInterestEncoder
 from tickcast.dialects.coinmetrics.wire.streams import granted_markets
 from tickcast.history.rows import Row
 from tickcast.history.service import History

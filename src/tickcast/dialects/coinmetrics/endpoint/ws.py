@@ -1,60 +1,73 @@
-"""``/v4/timeseries-stream/<endpoint>``: the Coin Metrics streaming dialect over WebSocket.
+"""One Coin Metrics stream connection (``/v4/timeseries-stream/<endpoint>``, admitted by
+``endpoint.admit``). A fatal error goes in-band, then close 1008. At server shutdown
+the TCP connection is dropped without a close frame, so the client reconnects.
 
-Every request is accepted (101) before it is judged: a refusal (missing or wrong key, plan,
-bad parameter, connection limit) goes in-band as ``{"error":{...}}`` followed by close 1008, so
-the official client stops instead of reconnecting every second (protocols §1.1). At server
-shutdown the TCP connection is dropped without a close frame, so the client reconnects.
+Frames come from the hub already encoded once per (variant, stream). Two ways to run, the same
+on the wire (as the native dialect):
 
-Frames come from the hub already encoded once per (variant, stream); the writer only splices
-this connection's ``cm_sequence_id`` into each data message (``dialects.coinmetrics.framing``).
+* **detached** (tickcast's protocol, the normal case): after the handshake the connection is
+  handed to the protocol (``tickcast.detach``) and the ASGI call returns; an idle connection owns
+  no task. Live, it is a member of a shared hub channel: each loop pass's batch is parsed once
+  and every connection writes it with its own ``cm_sequence_id``s straight to its transport
+  (``endpoint.sink``). Its outbox (backfill, errors, frames queued while it is demoted for
+  reading slowly) is written from a loop callback, each data message numbered
+  (``wire.framing``), and the connection then goes back to the channel. A task runs only while
+  the request's streams are joined.
+* **task-based** (any other ASGI server): a read loop and a writer task over Starlette's
+  WebSocket, draining the outbox the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tickcast.auth.keys import redact
 from tickcast.delivery.outbox import Outbox, OverflowPolicy
-from tickcast.dialects.coinmetrics.endpoint import travel
-from tickcast.dialects.coinmetrics.endpoint.backfill import store_backfill
+from tickcast.dialects.coinmetrics.endpoint.joins import Joins
 from tickcast.dialects.coinmetrics.endpoint.service import CoinMetricsService
-from tickcast.dialects.coinmetrics.wire import errors, framing, query
-from tickcast.dialects.coinmetrics.wire.errors import CmError
+from tickcast.dialects.coinmetrics.endpoint.sink import CmSink
+from tickcast.dialects.coinmetrics.wire import errors, framing
+from tickcast.dialects.coinmetrics.wire.errors import CmWire
 from tickcast.dialects.coinmetrics.wire.streams import (
     StreamRequest,
-    Subscription,
-    parse_stream_request,
 )
-from tickcast.errors import LimitExceeded
-from tickcast.hub import Joined
-from tickcast.model import StreamClass, StreamKind, StreamPosition
-from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, connection_info
-from tickcast.server.limits import Pool
+from tickcast.errors import TickcastError
+from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, connection_info
 from tickcast.server.node import Node
+from tickcast.server.refusals import refusal_of
 from tickcast.server.seam import (
+    ProtocolSink,
     close_frame,
+    detach,
     drop_transport,
     frame_batch,
     frame_writer,
+    sink_of,
     transport_of,
 )
+from tickcast.server.writer import WRITE_CHUNK, write_forever, write_now
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
-WRITE_CHUNK = 65_536
 WARN_RATIO = 0.6
 """``falling_behind`` when the outbox is over 60 % full (the vendor's documented level)."""
 STALL_LINGER_S = 10.0
 """How long a stalled connection may take to read its last bytes before TCP is dropped."""
+
+
+def _wire(error: TickcastError) -> CmWire:
+    """``error``'s cell in the refusal table's Coin Metrics column (a stream fails only with
+    errors of that column)."""
+    wire = refusal_of(error).coinmetrics
+    assert wire is not None, error
+    return wire
 
 
 class CmConnection:
@@ -78,7 +91,8 @@ class CmConnection:
         self.principal: Principal = admission.principal
         self._admission = admission
         self.request = request
-        self._websocket = websocket
+        self._websocket: WebSocket | None = websocket
+        self._lease: Lease | None = None
         client = websocket.client
         self.remote = f"{client.host}:{client.port}" if client else "?"
         self.opened_at = time.time()
@@ -89,35 +103,42 @@ class CmConnection:
         )
         self.next_id = 0
         """The next ``cm_sequence_id`` (per connection, from 0)."""
-        self._streams: list[str] = []
-        """Streams joined so far."""
-        self._expand: asyncio.Task[None] | None = None
-        self._joined = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._flushed = asyncio.Event()
-        self._joining = True
-        """Backfill frames may exceed the warning level: the writer drains them right away."""
+        self._joins = Joins(self)
+        self._wake: asyncio.Event | None = None
+        self._flushed: asyncio.Event | None = None
+        self._write_scheduled = False
+        self._transport: Any = None
+        """Detached: the connection's transport (for a drop, or the stall error past flow
+        control); task-based: found through the WebSocket when needed."""
         self._warning_queued = False
         self._warning_sent = False
         self._warning: bytes | None = None
         self._closing = False
+        self._ended = False
         self._writer: asyncio.Task[None] | None = None
         self._stall_task: asyncio.Task[None] | None = None
         self.messages = 0
         self.bytes = 0
+        self._protocol_sink: ProtocolSink | None = sink_of(websocket.scope)
+        protocol_sink = self._protocol_sink
+        self._sink = CmSink(protocol_sink, self) if protocol_sink is not None else None
 
     # -- Subscriber protocol (called by the hub) --------------------------------------------
 
     def wake(self) -> None:
         outbox = self.outbox
-        if outbox.warned and not self._joining:
+        if outbox.warned and not self._joins.joining:
             if not self._warning_queued and not self._closing:
                 self._warning_queued, self._warning_sent = True, False
                 self._warning = errors.falling_behind_frame()
                 outbox.push_control(self._warning)
         else:
             self._warning_queued = False
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
+        elif not self._write_scheduled and not self._ended:
+            self._write_scheduled = True
+            asyncio.get_running_loop().call_soon(self._write_now)
 
     def overflow(self) -> None:
         """The outbox is full: ``stall`` error, then close (DISCONNECT policy)."""
@@ -125,108 +146,100 @@ class CmConnection:
         if self._stall_task is None and not self._closing:
             self._stall_task = asyncio.get_running_loop().create_task(self._stall())
 
+    # -- SharedSubscriber protocol: the hub's channel writes batches through the sink --------
+
+    def direct_sink(self) -> CmSink | None:
+        return self._sink
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def delivered(self, messages: int, nbytes: int) -> None:
+        """The channel's report in arrears, of frames with placeholders: the sink meters what
+        it wrote instead."""
+        if self._sink is not None:
+            self._sink.meter(self.node, self.principal.key_id)
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def info(self) -> dict[str, object]:
+        self.node.hub.settle(self)
         return connection_info(
             self,
-            subscriptions=list(self._streams),
+            subscriptions=list(self._joins.streams),
             pending_bytes=self.outbox.pending_bytes,
             messages=self.messages,
             nbytes=self.bytes,
         )
 
+    @property
+    def detachable(self) -> bool:
+        return self._protocol_sink is not None
+
     async def run(self) -> None:
+        """Task-based: read until the client leaves, a writer task drains the outbox."""
+        self._wake, self._flushed = asyncio.Event(), asyncio.Event()
         async with self._admission.opened(self):
-            await self._run()
+            writer = self._writer = asyncio.create_task(self._write_forever())
+            self.service.streams.add(self)
+            try:
+                await self._joins.join_request()
+                await self._read_forever()
+            finally:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writer
+                self._end()
 
-    async def _run(self) -> None:
-        writer = self._writer = asyncio.create_task(self._write_forever())
+    async def detach(self) -> None:
+        """Hand the connection to the protocol's callbacks; returns at once. The joins run in a
+        task of their own; ``on_disconnect`` releases everything, the user's slot included."""
+        websocket = self._websocket
+        assert websocket is not None
+        self._transport = transport_of(websocket)
+        self._lease = self._admission.open(self)
         self.service.streams.add(self)
-        try:
-            await self._join(self.request.subscriptions)
-            self._joining = False
-            self._joined.set()
-            await self._read_forever()
-        finally:
-            self.service.streams.discard(self)
-            if self._expand is not None:
-                self._expand.cancel()
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
-            self._detach_all()
+        joins = self._joins
+        joins.task = asyncio.get_running_loop().create_task(joins.join_request())
+        await detach(websocket, self)
+        self._websocket = None
 
-    async def _join(self, subscriptions: Sequence[Subscription]) -> None:
-        hub, bus = self.node.hub, self.node.bus
-        request = self.request
-        encoder = self.service.encoders.get(request.encoder)
-        for sub in subscriptions:
-            if self._closing:
-                return
-            stream = str(sub.key)
-            resume: StreamPosition | None = None
-            event_stream = sub.key.stream_class is StreamClass.EVENT
-            if event_stream and request.backfill and sub.backfill and request.replay:
-                position = await bus.position(stream)
-                if position.seq > 0:
-                    resume = StreamPosition(max(0, position.seq - request.replay), position.epoch)
-            self._streams.append(stream)
-            if request.start_ns is not None:  # history hook (issue 17): start_time
-                if not await travel.join_from(self, encoder, sub, request.start_ns):
-                    return
-                continue
-            joined = await hub.attach(self, encoder, sub.key, sub.view, resume)
-            if request.backfill and sub.backfill:  # history hook (issue 17): store backfill
-                node, look_back = self.node, request.replay
-                joined = await store_backfill(
-                    node.history, node.keeper, encoder, sub, joined, look_back
-                )
-            hub.go_live(self, self._backfill(joined, sub.key.kind, sub.backfill), encoder)
-            await asyncio.sleep(0)  # let the writer drain the backfill between streams
+    def on_message(self, data: str | bytes) -> None:
+        """The client sends nothing the dialect reads."""
+
+    def on_disconnect(self) -> None:
+        self._closing = True
+        self._end()
+
+    def _end(self) -> None:
+        """Leave every stream and the service, stop the tasks, end the lease (once)."""
+        if self._ended:
+            return
+        self._ended = True
+        self._joins.cancel()
+        self.service.streams.discard(self)
+        self._detach_all()
+        if self._lease is not None:
+            self._lease.end()  # unregisters, meters and gives the user's slot back
 
     def catalog_grew(self) -> None:
-        if self._closing or not any(query.is_pattern(v) for v in self.params.values()):
-            return
-        if self._expand is None or self._expand.done():
-            self._expand = asyncio.get_running_loop().create_task(self._expand_patterns())
-
-    async def _expand_patterns(self) -> None:
-        """Join the streams of newly listed markets that the request's patterns match."""
-        await self._joined.wait()
-        try:
-            request = parse_stream_request(
-                self.request.endpoint,
-                self.params,
-                catalog=self.node.catalog,
-                plan=self.principal.plan,
-                visible=self.service.visible_to(self.principal),
-            )
-        except CmError:
-            return
-        joined = set(self._streams)
-        room = self.principal.plan.max_subscriptions - len(joined)
-        new = [sub for sub in request.subscriptions if str(sub.key) not in joined][: max(room, 0)]
-        await self._join(new)
-
-    def _backfill(self, joined: Joined, kind: StreamKind, wanted: bool) -> Joined:
-        """Keep the frames ``backfill`` asks for (books always start with their snapshot)."""
-        if kind is not StreamKind.BOOK and not (self.request.backfill and wanted):
-            frames: tuple[bytes, ...] = ()
-        else:
-            kept = [frame for frame in joined.frames if frame]
-            frames = tuple(kept[-self.request.keep :])
-        return dataclasses.replace(joined, frames=frames)
+        self._joins.catalog_grew()
 
     def _detach_all(self) -> None:
-        for stream in self._streams:
-            self.node.hub.detach(self, stream)
+        self._joins.detach_all()
 
     async def _read_forever(self) -> None:
         """The client sends nothing but control frames; wait for it to go away."""
+        websocket = self._websocket
+        assert websocket is not None
         while not self._closing:
             try:
-                message = await self._websocket.receive()
+                message = await websocket.receive()
             except (WebSocketDisconnect, RuntimeError):
                 return
             if message["type"] == "websocket.disconnect":
@@ -242,26 +255,39 @@ class CmConnection:
         except Exception:
             logger.warning("connection %s: write failed", self.id, exc_info=True)
 
-    async def _write_loop(self) -> None:
-        write = frame_writer(self._websocket)
+    def take(self) -> list[bytes]:
+        """The next chunk of the outbox as this connection's numbered messages."""
         outbox = self.outbox
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while len(outbox):
-                payloads, self.next_id = framing.number(outbox.drain(WRITE_CHUNK), self.next_id)
-                if not outbox.warned:
-                    self._warning_queued = False
-                if not payloads:
-                    continue
-                if self._warning is not None and any(p is self._warning for p in payloads):
-                    self._warning, self._warning_sent = None, True
-                await write(payloads)
-                count, nbytes = len(payloads), sum(len(p) for p in payloads)
-                self.messages += count
-                self.bytes += nbytes
-                self.node.delivered(self.principal.key_id, count, nbytes)
-            self._flushed.set()
+        payloads, self.next_id = framing.number(outbox.drain(WRITE_CHUNK), self.next_id)
+        if not outbox.warned:
+            self._warning_queued = False
+        if self._warning is not None and any(p is self._warning for p in payloads):
+            self._warning, self._warning_sent = None, True
+        return payloads
+
+    def wrote(self, payloads: list[bytes]) -> None:
+        count, nbytes = len(payloads), sum(len(p) for p in payloads)
+        self.messages += count
+        self.bytes += nbytes
+        self.node.delivered(self.principal.key_id, count, nbytes)
+
+    def emptied(self) -> None:
+        """The outbox is empty: a detached connection takes shared batches again."""
+        if self._wake is None and not self._closing:
+            self.node.hub.promote(self)
+
+    async def _write_loop(self) -> None:
+        assert self._websocket is not None and self._wake is not None
+        assert self._flushed is not None
+        await write_forever(self, frame_writer(self._websocket), self._wake, self._flushed)
+
+    def _write_now(self) -> None:
+        """Detached: write the outbox (a loop callback scheduled by ``wake``), then go back to
+        the shared channel (``server/writer.py``)."""
+        self._write_scheduled = False
+        sink = self._protocol_sink
+        assert sink is not None
+        write_now(self, sink, frame_batch)
 
     async def _stall(self) -> None:
         """Queued frames are dropped; the warning (unless already written), the ``stall`` error
@@ -269,26 +295,30 @@ class CmConnection:
         blocked on a paused transport), then the connection is closed."""
         self._detach_all()
         self.outbox.drain()
-        transport = transport_of(self._websocket)
+        websocket = self._websocket
+        transport = transport_of(websocket) if websocket is not None else self._transport
         if transport is None or transport.is_closing():
             await self.fail(errors.stall())
             return
         self._closing = True
         if self._writer is not None:
             self._writer.cancel()  # it writes only whole batches, so none is cut
-        payloads = [errors.stall().body()]
+        stall = errors.stall()
+        wire = _wire(stall)
+        payloads = [wire.body(stall)]
         if not self._warning_sent:
             payloads.insert(0, errors.falling_behind_frame())
-        transport.write(frame_batch(payloads) + close_frame(errors.CLOSE_POLICY, "stall"))
+        transport.write(frame_batch(payloads) + close_frame(errors.CLOSE_POLICY, wire.type))
         transport.close()  # flushes what is buffered, then FIN
         asyncio.get_running_loop().call_later(STALL_LINGER_S, transport.abort)
 
-    async def fail(self, error: CmError) -> None:
+    async def fail(self, error: TickcastError) -> None:
         """Send ``error`` in-band (after what is queued), then close 1008."""
         if self._closing:
             return
-        self.outbox.push_control(error.body())
-        await self._close_after_flush(errors.CLOSE_POLICY, error.type)
+        wire = _wire(error)
+        self.outbox.push_control(wire.body(error))
+        await self._close_after_flush(errors.CLOSE_POLICY, wire.type)
 
     async def close(self, code: int, reason: str, *, retry: bool) -> None:
         """``retry`` (shutdown, restart): drop TCP so the official client reconnects by itself;
@@ -298,13 +328,34 @@ class CmConnection:
         if retry:
             self._closing = True
             self._detach_all()
-            if drop_transport(self._websocket):
+            if self._drop():
                 return
             self._closing = False
         await self._close_after_flush(code, reason)
 
+    def _drop(self) -> bool:
+        """Drop the TCP connection without a close frame (the client reconnects)."""
+        if self._websocket is not None:
+            return drop_transport(self._websocket)
+        transport = self._transport
+        if transport is None:
+            return False
+        transport.abort()  # the protocol's connection_lost marks it closed: no close frame
+        return True
+
     async def _close_after_flush(self, code: int, reason: str) -> None:
+        sink = self._protocol_sink
+        detached = self._websocket is None and sink is not None
+        if detached:
+            self.node.hub.flush()  # what the hub's channels hold for it goes out first
         self._closing = True
+        if detached and sink is not None:
+            await self._flush_detached(sink)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sink.close(code, reason), CLOSE_TIMEOUT_S)
+            return
+        assert self._flushed is not None and self._wake is not None
+        assert self._websocket is not None
         self._flushed.clear()
         self._wake.set()
         try:
@@ -317,59 +368,13 @@ class CmConnection:
             logger.debug("close of %s failed", self.id, exc_info=True)
             drop_transport(self._websocket)
 
-
-async def refuse(websocket: WebSocket, error: CmError) -> None:
-    """Accept, send the error in-band, close 1008 (the client stops, protocols §1.1)."""
-    try:
-        await websocket.accept()
-        await websocket.send_text(error.body().decode())
-        await websocket.close(errors.CLOSE_POLICY, error.type)
-    except Exception:
-        logger.debug("refusal not delivered", exc_info=True)
-
-
-async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> None:
-    node = service.node
-    endpoint = websocket.path_params.get("endpoint", "")
-    if not node.ready:
-        # Starting or stopping: a handshake failure makes the client retry (no close frame).
-        await websocket.close(1013, "server unavailable")
-        return
-    raw_query = websocket.scope.get("query_string", b"").decode("latin-1")
-    principal: Principal | None = None
-    try:
-        if len(websocket.scope.get("raw_path", b"")) + len(raw_query) + 1 > query.MAX_URI:
-            raise errors.uri_too_long(query.MAX_URI)
-        params = query.parse_query(raw_query)
-        principal = await service.authenticate(params.get("api_key"))
-        request = parse_stream_request(
-            endpoint,
-            params,
-            catalog=node.catalog,
-            plan=principal.plan,
-            visible=service.visible_to(principal),
-        )
-    except CmError as error:
-        node.metrics.refusals.labels(f"cm_{error.type}").inc()
-        logger.info("refused %s: %s", redact(str(websocket.url)), error.type)
-        await refuse(websocket, error)
-        return
-    try:
-        admission = await node.connections.admit_principal(principal, Pool.STREAMS)
-    except LimitExceeded as limited:
-        node.connections.refused(limited)
-        await refuse(websocket, errors.too_many_connections(principal.plan.max_connections))
-        return
-    try:
-        connection = CmConnection(
-            node=node,
-            service=service,
-            websocket=websocket,
-            admission=admission,
-            request=request,
-            params=params,
-        )
-        await websocket.accept()
-        await connection.run()
-    finally:
-        admission.cancel()  # a no-op once the connection opened: its lease gave the slot back
+    async def _flush_detached(self, sink: ProtocolSink) -> None:
+        """Write what is queued (the error last), waiting for the transport, bounded."""
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        self._write_now()
+        while len(self.outbox) and sink.open:
+            if time.monotonic() > deadline:
+                logger.info("connection %s: error not flushed in time", self.id)
+                return
+            await asyncio.sleep(0.01)
+            self._write_now()

@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from tickcast.auth.plans import Plan
-from tickcast.dialects.coinmetrics.wire import derive, encoders, query
-from tickcast.dialects.coinmetrics.wire.errors import CmError, bad_parameter, forbidden, unsupported
+from tickcast.dialects.coinmetrics.wire import aggregates, derive, encoders, query
+from tickcast.dialects.coinmetrics.wire.errors import (
+    CmError,
+    bad_parameter,
+    forbidden,
+    not_found,
+    unsupported,
+)
 from tickcast.dialects.coinmetrics.wire.rest import parse_time
 from tickcast.model import MarketCatalog, MarketKind, StreamKey, StreamKind, View
 from tickcast.model.streams import CANDLE_INTERVALS
@@ -116,7 +122,7 @@ def parse_stream_request(
 ) -> StreamRequest:
     """Validate a stream request; raise CmError (in-band error) on the first problem."""
     if endpoint not in ENDPOINTS:
-        raise CmError("not_found", f"Stream '{endpoint}' is not found.", 404)
+        raise not_found(f"Stream '{endpoint}' is not found.")
     query.check_known(params, (*_COMMON, *ENDPOINTS[endpoint]))
     pretty = query.boolean(params, "pretty")
     backfill = query.choice(params, "backfill", ("latest", "none"), "latest") == "latest"
@@ -345,11 +351,11 @@ _ENCODERS: dict[str, type[encoders.CmEncoder]] = {
     "market-orderbooks": encoders.BookEncoder,
     "market-candles": encoders.CandleEncoder,
     "index-levels": encoders.IndexEncoder,
-    "pair-quotes": encoders.PairQuoteEncoder,
-    "asset-quotes": encoders.AssetQuoteEncoder,
+    "pair-quotes": aggregates.PairQuoteEncoder,
+    "asset-quotes": aggregates.AssetQuoteEncoder,
     "market-liquidations": encoders.LiquidationEncoder,
-    "market-openinterest": encoders.OpenInterestEncoder,
-    "market-contract-prices": encoders.ContractPriceEncoder,
+    "market-openinterest": aggregates.OpenInterestEncoder,
+    "market-contract-prices": aggregates.ContractPriceEncoder,
 }
 
 

@@ -16,7 +16,6 @@ import orjson
 from tickcast.dialects.native.wire.data import event_data, snapshot_data
 from tickcast.errors import InvalidMessage, UnknownCommand
 from tickcast.model import Event, MarketCatalog, StreamKind, StreamPosition
-from tickcast.model.bench import StampedTrade
 from tickcast.model.timefmt import parse_rfc3339_ns
 
 NAME = "native"
@@ -196,25 +195,34 @@ def gap_frame(stream: str, epoch: str, from_seq: int, to_seq: int, reason: str) 
 
 
 class NativeEncoder:
-    """Renders events as native frames; the hub calls it once per (stream, view)."""
+    """Renders events as native frames; the hub calls it once per (stream, view).
+
+    ``publish_stamps`` (the node's setting): an Update whose envelope has a publish time ends
+    with ``"t_ns"``, that time (docs/protocol.md); off, frames carry no trace of it."""
 
     name = NAME
 
-    def __init__(self, *, catalog: MarketCatalog) -> None:
+    def __init__(self, *, catalog: MarketCatalog, publish_stamps: bool = False) -> None:
         self._catalog = catalog
+        self._stamps = publish_stamps
 
     def update_frame(
-        self, stream: str, seq: int, event: Event, checksum: int | None, prev: int | None = None
+        self,
+        stream: str,
+        seq: int,
+        event: Event,
+        checksum: int | None,
+        prev: int | None = None,
+        published_ns: int = 0,
     ) -> bytes:
-        data = event_data(event, self._catalog)
-        if type(event) is StampedTrade:
-            data["t_ns"] = event.t_ns  # last key: load clients read it from the frame's end
         message: dict[str, Any] = {"type": "Update", "stream": stream, "seq": seq}
         if prev is not None:
             message["prev"] = prev  # issue 17 point 6: the view's previous seq (docs/protocol.md)
-        message["data"] = data
+        message["data"] = event_data(event, self._catalog)
         if checksum is not None:
             message["checksum"] = checksum
+        if self._stamps and published_ns:
+            message["t_ns"] = published_ns  # last key: load clients read it from the frame's end
         return _dump(message)
 
     @staticmethod

@@ -4,153 +4,66 @@ The wire is described in docs/dialects/socketio-feed.md and its pure parts live 
 ``tickcast.dialects.socketio_feed.wire.protocol``; this module is the I/O around them:
 
 * connect: ``auth.apiKey`` is authenticated, the plan must grant the ``socketio-feed`` feature
-  and the user must hold fewer than ``connection_limit`` feed connections (``node.limits``,
-  pool ``FEED``, strict across a cluster).
-  A refusal is a CONNECT_ERROR ``{"message": ...}``, after which the Engine.IO session is closed;
-* ``initial-prices`` is cut from the state keeper's tickers by a task scheduled from the connect
-  handler, so it goes out after python-socketio has queued the CONNECT acknowledgement;
-* updates: a bus listener keeps the newest ticker per symbol until the pump (once per loop
-  pass) turns them into ``price-update`` packets, each encoded ONCE. Live connections are grouped
-  by their symbol selection; for each group the pump frames the packets it wants into one
-  WebSocket batch (one ``bytes`` object) and writes that same object straight to the transport
-  of every *direct* member (python-socketio's per-recipient emit loop is not used). A member is
-  direct only while nothing of its own is queued in Engine.IO: a new connection, one whose
-  selection changed, one without a tickcast transport (long-polling) and one whose transport
-  backlog passed :data:`DIRECT_BACKLOG_LIMIT` get their packets through their Engine.IO queue
-  (``eio.send``, in order with acknowledgements and ``initial-prices``) until that queue is empty.
-  Connections of a plan with ``conflation_ms`` > 0 keep the newest MarketUpdate per symbol
-  and flush them every ``conflation_ms``.
+  and the user must hold fewer than the plan's ``max_feed_connections`` (``node.connections``,
+  pool ``FEED``, strict across a cluster). A refusal is a CONNECT_ERROR ``{"message": ...}``,
+  after which the Engine.IO session is closed;
+* going live runs in a task scheduled from the connect handler, so it goes out after
+  python-socketio has queued the CONNECT acknowledgement: ``initial-prices`` is cut from the state
+  keeper and queued, and, with no await in between, the connection joins the hub's
+  ``ticker:<asset>`` stream of each symbol it selected (``Hub.join_live``): every update reaching
+  it is newer than those prices and comes after them;
+* updates flow like every dialect's: bus → ingest pipeline → hub → ``FeedEncoder`` (one
+  ``price-update`` payload per update, encoded once) → the hub's shared channel of the
+  selection → the connection (``endpoint/connection.py``: direct batch writes, or its
+  Engine.IO queue). A plan's ``conflation_ms`` is data on the encoder: the hub's conflating
+  channel (``hub/conflation.py``) sends the newest update per symbol every ``conflation_ms``;
+* ``subscribe``/``unsubscribe`` leave the removed symbols' streams and join the added ones
+  (``Hub.leave``/``join_live``: the hub flushes what was pending first and puts the connection
+  back on its Engine.IO queue, in order with the acknowledgement).
 
-Order on the wire: every packet of one connection is either queued in its Engine.IO queue
-(``eio.send`` queues synchronously) or, once that queue and the transport's pending sends are
-empty, written directly; a selection change puts the connection back on its queue first.
+No task per connection, no poll: slow consumers are found where their queue grows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.websockets import WebSocket
-
-from tickcast.delivery.channel import BACKLOG_LIMIT, websocket_text_frames
+from tickcast.dialects.socketio_feed.endpoint.connection import FeedConnection
 from tickcast.dialects.socketio_feed.wire import protocol as feed
-from tickcast.dialects.socketio_feed.wire.protocol import NAMESPACE, MarketUpdate, Selection
+from tickcast.dialects.socketio_feed.wire.protocol import (
+    NAMESPACE,
+    FeedEncoder,
+    MarketUpdate,
+    is_message,
+)
 from tickcast.errors import InvalidApiKey, NotEntitled, TickcastError, Unavailable
-from tickcast.model import Envelope, Ticker
-from tickcast.server.connections import Admission, Lease, connection_info
+from tickcast.model import FULL_VIEW, StreamKey, Ticker
+from tickcast.server.connections import Admission
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node
-from tickcast.server.seam import ProtocolSink, engineio, sink_of
-from tickcast.state.pipeline import Step
+from tickcast.server.seam import engineio, sink_of
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
-_ids = itertools.count(1)
-
-ENGINEIO_PATH = "/socket.io/"
 
 SLOW_CONSUMER_PACKETS = 1_000
 """Engine.IO packets queued for one client beyond which it is a slow consumer: its session is
-closed, the client reconnects and starts again from ``initial-prices``."""
-
-SLOW_CONSUMER_CHECK_S = 1.0
-"""How often the queues are checked against :data:`SLOW_CONSUMER_PACKETS`."""
-
-DIRECT_BACKLOG_LIMIT = BACKLOG_LIMIT
-"""Transport bytes not yet taken by the kernel beyond which a direct member goes back to its
-Engine.IO queue (where :data:`SLOW_CONSUMER_PACKETS` bounds it)."""
+dropped, the client reconnects and starts again from ``initial-prices``. Checked each time a
+packet is queued for it."""
 
 CLOSE_TIMEOUT_S = 2.0
 """How long closing a session may wait for its queued packets to be taken by the transport."""
 
 
-def room_of(symbol: str) -> str:
-    """The Socket.IO room of a symbol's live updates."""
-    return f"price:{symbol}"
-
-
-class FeedConnection:
-    """One namespace connection of the feed (a ``LiveConnection`` of the node)."""
-
-    dialect = feed.FEED
-
-    def __init__(
-        self,
-        *,
-        owner: SocketIOFeed,
-        sid: str,
-        eio_sid: str,
-        principal: Principal,
-        remote: str,
-        available: Iterable[str],
-    ) -> None:
-        self.id = f"sio{next(_ids)}"
-        self.sid = sid
-        self.eio_sid = eio_sid
-        self.principal = principal
-        self.remote = remote
-        self.opened_at = time.time()
-        self.selection = Selection(available)
-        self.conflation_s = principal.plan.conflation_ms / 1000
-        self.pending: dict[str, MarketUpdate] = {}
-        """Conflated plans: the newest update per symbol not sent yet."""
-        self.live = False
-        """Whether ``initial-prices`` went out (and, unless conflated, the rooms are joined)."""
-        self.closed = False
-        self.lease: Lease | None = None
-        """Its hold on the node (server/connections.py), taken once it is admitted."""
-        self.sink: ProtocolSink | None = None
-        """The WebSocket transport, when the session uses tickcast's protocol from the start."""
-        self.direct = False
-        """Whether updates are written straight to ``sink`` (see the module docstring)."""
-        self.group: frozenset[str] | None = None
-        """The selection group this connection is a member of (non-conflated, live)."""
-        self.messages = 0
-        self.bytes = 0
-        self._owner = owner
-
-    @property
-    def conflated(self) -> bool:
-        return self.conflation_s > 0
-
-    def count(self, messages: int, nbytes: int) -> None:
-        """Meter messages handed to the transport for this connection."""
-        self.messages += messages
-        self.bytes += nbytes
-        self._owner.node.delivered(self.principal.key_id, messages, nbytes)
-
-    def info(self) -> dict[str, object]:
-        pending = sum(len(feed.event_frame(feed.PRICE_UPDATE, u)) for u in self.pending.values())
-        subscriptions = [f"ticker:{feed.asset_of(s)}" for s in feed.ordered(self.selection.symbols)]
-        return connection_info(
-            self,
-            subscriptions=subscriptions,
-            pending_bytes=pending,
-            messages=self.messages,
-            nbytes=self.bytes,
-        )
-
-    async def close(self, code: int, reason: str, *, retry: bool) -> None:
-        """``retry``: drop the transport without a close packet (clients reconnect). Otherwise
-        disconnect the namespace (``41/api-ws,``: clients do not reconnect), then close the
-        Engine.IO session. ``code`` has no place on this wire."""
-        await self._owner.close(self, retry=retry, reason=reason)
-
-
 class SocketIOFeed:
-    """The feed's python-socketio server and state; :class:`FeedMiddleware` serves it."""
+    """The feed's python-socketio server and connections; ``mount.FeedMiddleware`` serves it."""
 
-    def __init__(self, node: Node, *, connection_limit: int = feed.CONNECTION_LIMIT) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
-        self.connection_limit = connection_limit
         self.sio = engineio.new_server()
         self.sessions = engineio.Sessions(self.sio, NAMESPACE, close_timeout=CLOSE_TIMEOUT_S)
         self.sio.on("connect", self._on_connect, namespace=NAMESPACE)
@@ -159,45 +72,40 @@ class SocketIOFeed:
         self.sio.on(feed.UNSUBSCRIBE, self._on_unsubscribe, namespace=NAMESPACE)
         self._connections: dict[str, FeedConnection] = {}
         """By namespace sid."""
-        self._groups: dict[frozenset[str], dict[FeedConnection, None]] = {}
-        """Live non-conflated connections by selection: one batch per group per pass."""
-        self._slow: set[FeedConnection] = set()
-        """Connections taken off the direct path because their transport backlog was full."""
-        self.batches_written = 0
-        self._conflated: dict[str, set[FeedConnection]] = {s: set() for s in feed.SYMBOLS}
-        """Conflated connections receiving each symbol."""
-        self._pending: dict[str, Ticker] = {}
-        self._wake = asyncio.Event()
+        self._encoders: dict[int, FeedEncoder] = {}
+        """By conflation_ms: connections of one policy share groups and channels."""
+        self._keys = {symbol: StreamKey.parse(feed.stream_of(symbol)) for symbol in feed.SYMBOLS}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._flushers: dict[FeedConnection, asyncio.Task[None]] = {}
-        self._unlisten: Callable[[], None] | None = None
+
+    def encoder(self, conflation_ms: int) -> FeedEncoder:
+        """The encoder of a plan's conflation policy (one per distinct ``conflation_ms``)."""
+        encoder = self._encoders.get(conflation_ms)
+        if encoder is None:
+            encoder = self._encoders[conflation_ms] = FeedEncoder(
+                conflation_ms, publish_stamps=self.node.config.publish_stamps
+            )
+        return encoder
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._unlisten = self.node.pipeline.add(Step.OBSERVE, "socketio-feed", self._on_envelopes)
-        for source in self.node.sources:  # the benchmark source backs off for feed clients too
-            if hasattr(source, "backlogged"):
-                source.backlogged = _either(source.backlogged, self.backlogged)
-        self._spawn(self._pump_forever())
-        self._spawn(self._watch_forever())
+        """Nothing to start: updates come through the hub, connections bring their own."""
 
     async def stop(self) -> None:
-        if self._unlisten is not None:
-            self._unlisten()
         for connection in list(self._connections.values()):
             await self.close(connection, retry=True, reason="server restart")
-        for task in [*self._tasks, *self._flushers.values()]:
+        for task in list(self._tasks):
             task.cancel()
-        for task in [*self._tasks, *self._flushers.values()]:
+        for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.sio.shutdown()
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- connect and disconnect -------------------------------------------------------------
 
@@ -212,6 +120,7 @@ class SocketIOFeed:
             self._spawn(self.sessions.close_if_idle(eio_sid))
             raise engineio.refusal(refusal.socketio_feed) from None
         principal = admission.principal
+        scope = environ.get("asgi.scope", {})
         connection = FeedConnection(
             owner=self,
             sid=sid,
@@ -219,14 +128,13 @@ class SocketIOFeed:
             principal=principal,
             remote=_remote(environ),
             available=self._available_to(principal),
+            sink=sink_of(scope) if scope.get("type") == "websocket" else None,
+            outbox_bytes=self.node.config.outbox_bytes,
         )
-        scope = environ.get("asgi.scope", {})
-        if scope.get("type") == "websocket":
-            connection.sink = sink_of(scope)
         self._connections[sid] = connection
         connection.lease = admission.open(connection)
         # runs after the handler returned, i.e. after python-socketio queued the CONNECT ack
-        self._spawn(self._go_live(connection))
+        connection.joining = self._spawn(self._go_live(connection))
 
     async def _admit(self, auth: object) -> Admission:
         """The admission of an acceptable connection (holding a feed slot); else raises a
@@ -244,41 +152,56 @@ class SocketIOFeed:
         if not principal.plan.allows_feed(feed.FEED):
             raise NotEntitled("the plan has no Socket.IO feed")
         return await node.connections.admit_principal(
-            principal, Pool.FEED, limit=self.connection_limit
+            principal, Pool.FEED, limit=principal.plan.max_feed_connections
         )
 
     def _available_to(self, principal: Principal) -> frozenset[str]:
         """Every symbol, or for a test key the symbols of simulated assets only."""
         if not principal.test:
-            return frozenset(feed.SYMBOLS)
+            return feed.ALL_SYMBOLS
         catalog = self.node.catalog
         assets = {catalog.get(market).base for market in self.node.simulated_markets}
         return frozenset(s for s in feed.SYMBOLS if feed.asset_of(s) in assets)
 
     async def _go_live(self, connection: FeedConnection) -> None:
-        """Send ``initial-prices`` and start the updates (rooms, or the conflation flusher)."""
-        if connection.closed:
-            return
-        if not self.sessions.is_open(connection.eio_sid):
-            # the client went away while the connect handler was waiting for the store
-            await self.sessions.drop_namespace(connection.sid)
-            self._forget(connection)
-            return
-        # No await between joining the group and queueing initial-prices: every update reaching
-        # this connection's queue is newer than the prices cut here.
-        if connection.conflated:
-            self._flushers[connection] = asyncio.create_task(self._flush_forever(connection))
-        self._subscribe_to(connection, connection.selection.symbols)
-        connection.live = True
-        updates = self._current_prices(connection.selection.available)
-        await self._emit_to(connection, feed.INITIAL_PRICES, updates)
+        """Queue ``initial-prices`` and join the selected symbols' streams."""
+        try:
+            if connection.closed:
+                return
+            if not self.sessions.is_open(connection.eio_sid):
+                # the client went away while the connect handler was waiting for the store
+                await self.sessions.drop_namespace(connection.sid)
+                self._forget(connection)
+                return
+            # No await: every update reaching the connection is newer than the prices cut now,
+            # and comes after them on its queue.
+            updates = self._current_prices(connection.selection.available)
+            frame = feed.event_frame(feed.INITIAL_PRICES, updates).encode()
+            self._queue(connection, [frame])
+            self._join(connection, connection.selection.symbols)
+            connection.live = True
+            if connection.sink is not None:
+                idle = connection.idle  # one bound method for both callbacks
+                self.sessions.on_idle(connection.eio_sid, idle)
+                connection.sink.on_drain = idle
+        finally:
+            connection.joining = None
+
+    def _join(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
+        """Join the hub's streams of ``symbols``, live from now (``Hub.join_live``)."""
+        keys = [self._keys[symbol] for symbol in feed.ordered(symbols)]
+        if keys:
+            self.node.hub.join_live(connection, connection.encoder, keys, FULL_VIEW)
+
+    def _leave(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
+        self.node.hub.leave(connection, [feed.stream_of(symbol) for symbol in symbols])
 
     def _current_prices(self, symbols: frozenset[str]) -> list[MarketUpdate]:
         """The MarketUpdate of each symbol with a ticker, from the state keeper."""
         updates: list[MarketUpdate] = []
         keeper = self.node.keeper
         for symbol in feed.ordered(symbols):
-            snapshot = keeper.snapshot(f"ticker:{feed.asset_of(symbol)}")
+            snapshot = keeper.snapshot(feed.stream_of(symbol))
             if snapshot is not None and snapshot.events:
                 event = snapshot.events[0]
                 if isinstance(event, Ticker):
@@ -298,10 +221,7 @@ class SocketIOFeed:
         if self._connections.pop(connection.sid, None) is None:
             return
         connection.closed = True
-        self._unsubscribe_from(connection, feed.SYMBOLS)
-        flusher = self._flushers.pop(connection, None)
-        if flusher is not None:
-            flusher.cancel()
+        self._leave(connection, feed.SYMBOLS)  # reports what its channel wrote for it
         if connection.lease is not None:
             connection.lease.end()  # unregisters, meters, gives the feed slot back
 
@@ -328,6 +248,9 @@ class SocketIOFeed:
         connection = self._connections.get(sid)
         if connection is None:
             return feed.malformed_ack()
+        if connection.joining is not None:  # the selection applies once the first join is done
+            with contextlib.suppress(Exception):
+                await asyncio.shield(connection.joining)
         request = feed.parse_symbols(payload, available=connection.selection.available)
         if request is None:
             return feed.malformed_ack()
@@ -336,201 +259,85 @@ class SocketIOFeed:
             change = selection.unsubscribe(request.known)
         else:
             change = selection.subscribe(request.known)
-        if connection.live:
-            self._unsubscribe_from(connection, change.removed)
-            self._subscribe_to(connection, change.added)
-        # let the send tasks of updates emitted before the change queue their packets, so that
-        # nothing of a removed symbol follows the acknowledgement
-        await asyncio.sleep(0)
+        if connection.live and not connection.closed:
+            # leaving flushes the hub's pending frames first and puts the connection back on
+            # its queue: nothing of a removed symbol follows the acknowledgement
+            self._leave(connection, change.removed)
+            self._join(connection, change.added)
         return feed.ack(selection, request)
 
-    def _subscribe_to(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
-        if connection.conflated:
-            for symbol in symbols:
-                self._conflated[symbol].add(connection)
-        else:
-            self._regroup(connection)
+    # -- delivery (called by FeedConnection.wake / overflow) --------------------------------
 
-    def _unsubscribe_from(self, connection: FeedConnection, symbols: Iterable[str]) -> None:
-        for symbol in symbols:
-            connection.pending.pop(symbol, None)
-            self._conflated[symbol].discard(connection)
-        if not connection.conflated:
-            self._regroup(connection)
-
-    def _regroup(self, connection: FeedConnection) -> None:
-        """Put a connection in the group of its current selection, on its Engine.IO queue."""
-        old = connection.group
-        if old is not None:
-            members = self._groups.get(old)
-            if members is not None:
-                members.pop(connection, None)
-                if not members:
-                    del self._groups[old]
-        connection.group = None
-        connection.direct = False
-        self._slow.discard(connection)
-        symbols = connection.selection.symbols
-        if connection.closed or not symbols:
+    def forward(self, connection: FeedConnection) -> None:
+        """Hand on the frames the hub pushed into the connection's outbox (see ``flush``);
+        without a tickcast transport (long-polling), into its Engine.IO queue, in order."""
+        if connection.sink is not None:
+            self.flush(connection)
             return
-        self._groups.setdefault(symbols, {})[connection] = None
-        connection.group = symbols
+        frames = connection.outbox.drain()
+        if frames:
+            self._queue(connection, frames)
 
-    def backlogged(self) -> bool:
-        """Whether some connection was taken off the direct path for a full transport."""
-        return bool(self._slow)
+    def flush(self, connection: FeedConnection) -> None:
+        """A WebSocket session: write what its outbox holds straight to the transport, as one
+        batch, once nothing of Engine.IO's is in flight (its queue idle, no send running) and
+        the transport has room; then ask the hub to make it direct again. Otherwise the frames
+        wait in the outbox (bounded by its budget: a refused push is a slow consumer) for the
+        next chance: a frame, the transport draining (``on_drain``) or Engine.IO's writer going
+        idle (``Sessions.on_idle``)."""
+        if connection.closed:
+            return
+        if not connection.promotable(self.sessions.queue_idle(connection.eio_sid)):
+            return
+        frames = connection.outbox.drain()
+        if frames:
+            connection.write_direct(frames)
+        if not connection.promoting and not self.node.hub.is_direct(connection):
+            connection.promoting = True  # not now: the hub may be iterating its channel
+            asyncio.get_running_loop().call_soon(self._promote, connection)
 
-    # -- updates ----------------------------------------------------------------------------
+    def idle(self, connection: FeedConnection) -> None:
+        """Engine.IO's writer handed on all it had, or the transport drained: write what waits
+        and take shared batches directly again, with no frame needed to trigger it (so a
+        quiet feed never leaves a connection demoted, nor the benchmark source backed off)."""
+        if connection.live and not connection.closed:
+            self.flush(connection)
 
-    def _on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
-        """Bus listener (synchronous, on the publish path): keep the newest ticker per symbol."""
-        found = False
-        for envelope in envelopes:
-            if envelope.stream.startswith("ticker:"):
-                event = envelope.event
-                if isinstance(event, Ticker):
-                    symbol = feed.symbol_of(event.asset)
-                    if symbol is not None:
-                        self._pending[symbol] = event
-                        found = True
-        if found:
-            self._wake.set()
+    def _promote(self, connection: FeedConnection) -> None:
+        """Ask the hub to make the connection a direct member of its channel again, if still
+        nothing of its own is in flight."""
+        connection.promoting = False
+        if connection.closed or len(connection.outbox):
+            return
+        queued = self.sessions.queued(connection.eio_sid)
+        if queued > SLOW_CONSUMER_PACKETS:  # promoted only within its bound
+            self.slow(connection, queued)
+        elif connection.promotable(self.sessions.queue_idle(connection.eio_sid)):
+            self.node.hub.promote(connection)
 
-    async def _pump_forever(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            pending, self._pending = self._pending, {}
-            try:
-                await self._broadcast(pending)
-            except Exception:  # one bad update must not stop the feed
-                logger.exception("feed: publishing %s failed", sorted(pending))
+    def _queue(self, connection: FeedConnection, frames: list[bytes]) -> None:
+        """Put frames (``42/api-ws,...``) into the connection's Engine.IO queue, now."""
+        queued = 0
+        for frame in frames:
+            if is_message(frame):
+                queued = self.sessions.queue(connection.eio_sid, frame[1:].decode())
+                if queued < 0:  # the session is gone or closing
+                    return
+                connection.delivered(1, len(frame))
+        if queued > SLOW_CONSUMER_PACKETS:
+            self.slow(connection, queued)
 
-    async def _broadcast(self, pending: dict[str, Ticker]) -> None:
-        """One pass: encode each update once, write one batch per selection group to its
-        direct members, queue the packets of the others (see the module docstring)."""
-        texts: dict[str, str] = {}
-        """Engine.IO message payload (``2/api-ws,[...]``) of each updated symbol."""
-        for symbol in feed.ordered(pending):
-            update = feed.market_update(pending[symbol])
-            for connection in self._conflated[symbol]:
-                connection.pending[symbol] = update
-            texts[symbol] = feed.event_frame(feed.PRICE_UPDATE, update)[1:]
-        queued: list[tuple[FeedConnection, list[str]]] = []
-        meter = self.node.meter
-        total_messages = total_bytes = 0
-        for group, members in self._groups.items():
-            wanted = [text for symbol, text in texts.items() if symbol in group]
-            if not wanted:
-                continue
-            payloads = [("4" + text).encode() for text in wanted]
-            count, nbytes = len(payloads), sum(len(p) for p in payloads)
-            batch: bytes | None = None
-            for connection in members:
-                sink = connection.sink
-                if sink is not None and (connection.direct or self._promote(connection, sink)):
-                    if sink.backlog() <= DIRECT_BACKLOG_LIMIT:
-                        if batch is None:
-                            batch = websocket_text_frames(payloads)
-                        sink.write(batch)
-                        connection.messages += count
-                        connection.bytes += nbytes
-                        meter.delivered(connection.principal.key_id, count, nbytes)
-                        total_messages += count
-                        total_bytes += nbytes
-                        continue
-                    connection.direct = False
-                    self._slow.add(connection)
-                queued.append((connection, wanted))
-            if batch is not None:
-                self.batches_written += 1
-        if total_messages:
-            self.node.metrics.messages.inc(total_messages)
-            self.node.metrics.bytes.inc(total_bytes)
-        for connection, wanted in queued:  # the per-connection path: lagging or joining only
-            for text in wanted:
-                if connection.closed:
-                    break
-                with contextlib.suppress(Exception):  # the session may be gone already
-                    await self.sessions.send(connection.eio_sid, text)
-                    connection.count(1, len(text) + 1)
-
-    def _promote(self, connection: FeedConnection, sink: ProtocolSink) -> bool:
-        """Take a connection onto the direct path once nothing of its own is in flight: its
-        Engine.IO queue is empty (no packet taken but not yet handed on) and no send runs."""
-        if not connection.live or sink.busy() or not sink.open:
-            return False
-        if not self.sessions.queue_idle(connection.eio_sid):
-            return False
-        if sink.backlog() > DIRECT_BACKLOG_LIMIT // 2:
-            return False
-        connection.direct = True
-        self._slow.discard(connection)
-        return True
-
-    async def _flush_forever(self, connection: FeedConnection) -> None:
-        """Conflated plans: every ``conflation_ms``, the newest update of each symbol."""
-        while not connection.closed:
-            await asyncio.sleep(connection.conflation_s)
-            pending, connection.pending = connection.pending, {}
-            for symbol in feed.ordered(pending):
-                if symbol in connection.selection and not connection.closed:
-                    try:
-                        await self._emit_to(connection, feed.PRICE_UPDATE, pending[symbol])
-                    except Exception:
-                        logger.exception("feed: flushing %s to %s failed", symbol, connection.id)
-
-    async def _emit_to(self, connection: FeedConnection, event: str, data: object) -> None:
-        """Queue one event for one connection (synchronously: ``eio.send`` does not suspend
-        before the packet is in the session's queue, unlike an emit's send task)."""
-        text = feed.event_frame(event, data)
-        connection.count(1, len(text))
-        await self.sessions.send(connection.eio_sid, text[1:])
-
-    async def _watch_forever(self) -> None:
-        """Close the sessions of slow consumers (bounded memory per client)."""
-        while True:
-            await asyncio.sleep(SLOW_CONSUMER_CHECK_S)
-            for connection in list(self._connections.values()):
-                queued = self.sessions.queued(connection.eio_sid)
-                if queued > SLOW_CONSUMER_PACKETS:
-                    self.node.metrics.overflows.inc(queued)
-                    logger.info("closing %s: slow consumer", connection.id)
-                    self._spawn(self.close(connection, retry=True, reason="slow consumer"))
-
-
-def _either(first: Callable[[], bool], second: Callable[[], bool]) -> Callable[[], bool]:
-    return lambda: first() or second()
+    def slow(self, connection: FeedConnection, queued: int) -> None:
+        """A slow consumer: drop its session (bounded memory per client; it reconnects)."""
+        if connection.closed or connection.slow:
+            return
+        connection.slow = True
+        self.node.metrics.overflows.inc(queued)
+        logger.info("closing %s: slow consumer", connection.id)
+        # in a task: this runs inside the hub's delivery, which must not see its channel change
+        self._spawn(self.close(connection, retry=True, reason="slow consumer"))
 
 
 def _remote(environ: dict[str, Any]) -> str:
     client = environ.get("asgi.scope", {}).get("client")
     return f"{client[0]}:{client[1]}" if client else "?"
-
-
-class FeedMiddleware:
-    """ASGI middleware: Engine.IO at ``/socket.io/`` (the feed), everything else to ``app``.
-
-    Added with ``app.add_middleware(FeedMiddleware, socketio_feed=...)``, so that the FastAPI
-    app stays the app uvicorn runs (and lifespan events still reach it). While the node is not
-    ready (shutting down), Engine.IO requests get HTTP 503 or a refused WebSocket handshake:
-    a transport failure, after which clients retry, where an in-band refusal would stop them.
-    """
-
-    def __init__(self, app: ASGIApp, *, socketio_feed: SocketIOFeed) -> None:
-        self._node = socketio_feed.node
-        self._asgi = engineio.asgi_app(socketio_feed.sio, app, ENGINEIO_PATH.strip("/"))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            not self._node.ready
-            and scope["type"] in ("http", "websocket")
-            and (scope["path"] + "/").startswith(ENGINEIO_PATH)
-        ):
-            if scope["type"] == "websocket":
-                await WebSocket(scope, receive, send).close(1013, "server unavailable")
-            else:
-                body = {"code": 503, "message": "Server unavailable"}
-                await JSONResponse(body, status_code=503)(scope, receive, send)
-            return
-        await self._asgi(scope, receive, send)

@@ -4,10 +4,16 @@
 from __future__ import annotations
 
 from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
-from tickcast.dialects.socketio_feed.endpoint.feed import FeedMiddleware, SocketIOFeed
+from tickcast.dialects.socketio_feed.endpoint.feed import SocketIOFeed
 from tickcast.server.dialect import Dialect
 from tickcast.server.node import Node
+from tickcast.server.seam import engineio
+
+ENGINEIO_PATH = "/socket.io/"
 
 
 def dialect(node: Node) -> Dialect:
@@ -19,3 +25,31 @@ def dialect(node: Node) -> Dialect:
         stop=feed.stop,
         middleware=[Middleware(FeedMiddleware, socketio_feed=feed)],
     )
+
+
+class FeedMiddleware:
+    """ASGI middleware: Engine.IO at ``/socket.io/`` (the feed), everything else to ``app``.
+
+    Added with ``app.add_middleware(FeedMiddleware, socketio_feed=...)``, so that the FastAPI
+    app stays the app uvicorn runs (and lifespan events still reach it). While the node is not
+    ready (shutting down), Engine.IO requests get HTTP 503 or a refused WebSocket handshake:
+    a transport failure, after which clients retry, where an in-band refusal would stop them.
+    """
+
+    def __init__(self, app: ASGIApp, *, socketio_feed: SocketIOFeed) -> None:
+        self._node = socketio_feed.node
+        self._asgi = engineio.asgi_app(socketio_feed.sio, app, ENGINEIO_PATH.strip("/"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            not self._node.ready
+            and scope["type"] in ("http", "websocket")
+            and (scope["path"] + "/").startswith(ENGINEIO_PATH)
+        ):
+            if scope["type"] == "websocket":
+                await WebSocket(scope, receive, send).close(1013, "server unavailable")
+            else:
+                body = {"code": 503, "message": "Server unavailable"}
+                await JSONResponse(body, status_code=503)(scope, receive, send)
+            return
+        await self._asgi(scope, receive, send)

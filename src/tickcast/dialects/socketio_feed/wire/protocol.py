@@ -19,20 +19,18 @@ Subscription rules:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tickcast.model.bench import StampedTicker
-from tickcast.model.events import Ticker
+from tickcast.model.envelope import StreamPosition
+from tickcast.model.events import Event, Ticker
+from tickcast.model.streams import StreamKind
 
 FEED = "socketio-feed"
 """The plan feature (``Plan.allows_feed``) and the dialect name in the control plane."""
 
 NAMESPACE = "/api-ws"
 """The Socket.IO namespace of the feed (served at the Engine.IO path ``/socket.io/``)."""
-
-CONNECTION_LIMIT = 2
-"""Concurrent feed connections per user, counted across every key of the user."""
 
 INITIAL_PRICES = "initial-prices"
 PRICE_UPDATE = "price-update"
@@ -44,7 +42,8 @@ AUTHENTICATION_FAILED = "Authentication failed"
 PRO_REQUIRED = "Pro subscription required"
 """Valid key, but the plan does not include the feed."""
 CONNECTION_LIMIT_EXCEEDED = "Connection limit exceeded"
-"""The user already holds :data:`CONNECTION_LIMIT` feed connections."""
+"""The user already holds the plan's ``max_feed_connections`` (2 by default) feed connections,
+counted across every key of the user."""
 SERVER_OVERLOADED = "Server overloaded"
 """The server is starting or shutting down."""
 
@@ -55,6 +54,8 @@ SYMBOLS: tuple[str, ...] = (
 """The feed's symbols, in the vendor's order (acknowledgements list symbols in this order)."""
 
 _ORDER = {symbol: index for index, symbol in enumerate(SYMBOLS)}
+
+ALL_SYMBOLS = frozenset(SYMBOLS)
 
 MAX_SYMBOLS_PER_REQUEST = 100
 """A ``subscribe``/``unsubscribe`` listing more entries than this is malformed."""
@@ -101,10 +102,14 @@ def market_update(ticker: Ticker) -> MarketUpdate:
         "change": change / scale,
         "changePercent": percent,
     }
-    if type(ticker) is StampedTicker:  # benchmark source only: load clients read these last
-        update["seq"] = ticker.seq
-        update["t_ns"] = ticker.t_ns
     return update
+
+
+def stamped(update: MarketUpdate, seq: int, published_ns: int) -> MarketUpdate:
+    """``update`` followed by ``seq`` (the feed's count of stamped updates) and ``t_ns`` (the
+    publish time on the ticker's envelope): the node's ``publish_stamps`` setting, for latency
+    benchmarks, whose load clients read them from the end of the packet."""
+    return {**update, "seq": seq, "t_ns": published_ns}
 
 
 def api_key_from_auth(auth: object) -> str | None:
@@ -158,14 +163,17 @@ class Change:
 class Selection:
     """The symbols one connection receives (the rules are in the module docstring)."""
 
+    __slots__ = ("_narrowed", "_symbols", "available")
+
     def __init__(self, available: Iterable[str]) -> None:
-        self.available = frozenset(available)
-        self._symbols = set(self.available)
+        self.available = available if isinstance(available, frozenset) else frozenset(available)
+        self._symbols: frozenset[str] = self.available
+        """Replaced, never mutated: a fresh connection shares the set of what it may see."""
         self._narrowed = False
 
     @property
     def symbols(self) -> frozenset[str]:
-        return frozenset(self._symbols)
+        return self._symbols
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._symbols
@@ -175,20 +183,20 @@ class Selection:
         wanted = set(symbols) & self.available
         if not wanted:
             return Change(frozenset(), frozenset())
-        before = set(self._symbols)
+        before = self._symbols
         if self._narrowed:
-            self._symbols |= wanted
+            self._symbols = before | wanted
         else:
-            self._symbols = wanted
+            self._symbols = frozenset(wanted)
             self._narrowed = True
-        return Change(frozenset(self._symbols - before), frozenset(before - self._symbols))
+        return Change(self._symbols - before, before - self._symbols)
 
     def unsubscribe(self, symbols: Iterable[str]) -> Change:
         """Apply an ``unsubscribe`` of known symbols."""
-        removed = self._symbols & set(symbols)
-        self._symbols -= removed
+        removed = self._symbols & frozenset(symbols)
+        self._symbols = self._symbols - removed
         self._narrowed = True
-        return Change(frozenset(), frozenset(removed))
+        return Change(frozenset(), removed)
 
 
 def ack(selection: Selection, request: SymbolRequest) -> dict[str, object]:
@@ -205,3 +213,74 @@ def event_frame(event: str, *args: object) -> str:
     """The WebSocket text frame of an event in the feed's namespace, as python-socketio writes
     it: Engine.IO ``4`` (message), Socket.IO ``2`` (event), ``/api-ws,``, then the JSON array."""
     return "42" + NAMESPACE + "," + json.dumps([event, *args], separators=(",", ":"))
+
+
+NOOP = b"6"
+"""An Engine.IO NOOP packet: what the encoder renders where the feed has nothing to say (a
+snapshot or a gap notice: the feed sends ``initial-prices`` itself and has no gaps). Clients
+ignore it; the feed never writes it (see :func:`is_message`)."""
+
+
+def is_message(frame: bytes) -> bool:
+    """Whether an encoded frame is an Engine.IO message (``4...``) to send, not a NOOP."""
+    return frame[:1] == b"4"
+
+
+class FeedEncoder:
+    """The hub's encoder of the feed: a ticker becomes the WebSocket payload of its
+    ``price-update`` packet (``42/api-ws,["price-update",{...}]``), encoded ONCE per update for
+    every connection of the group.
+
+    ``conflation_ms`` is the delivery policy of its connections, carried as data: the hub gives
+    the channels of an encoder with ``conflation_s`` > 0 a clock (``hub/conflation.py``) that
+    sends only the newest frame per stream every ``conflation_s``. Encoders with different
+    policies have different names, so their connections never share a group or a channel.
+    """
+
+    __slots__ = ("_stamped", "_stamps", "conflation_s", "name")
+
+    def __init__(self, conflation_ms: int = 0, *, publish_stamps: bool = False) -> None:
+        self.conflation_s = conflation_ms / 1000
+        self.name = FEED if conflation_ms <= 0 else f"{FEED}/{conflation_ms}ms"
+        self._stamps = publish_stamps
+        self._stamped = 0
+        """``seq`` of the last stamped update (``publish_stamps``): one count per encoder."""
+
+    def update_frame(
+        self,
+        stream: str,
+        seq: int,
+        event: Event,
+        checksum: int | None,
+        prev: int | None = None,
+        published_ns: int = 0,
+    ) -> bytes:
+        """With ``publish_stamps``, an update whose envelope has a publish time is followed by
+        the next ``seq`` and that time (:func:`stamped`)."""
+        if not isinstance(event, Ticker):
+            return NOOP
+        update = market_update(event)
+        if self._stamps and published_ns:
+            self._stamped += 1
+            update = stamped(update, self._stamped, published_ns)
+        return event_frame(PRICE_UPDATE, update).encode()
+
+    def snapshot_frame(
+        self,
+        stream: str,
+        kind: StreamKind,
+        position: StreamPosition,
+        events: Sequence[Event],
+        *,
+        checksum: int | None,
+        reset: bool,
+    ) -> bytes:
+        return NOOP
+
+    def gap_frame(self, stream: str, epoch: str, from_seq: int, to_seq: int, reason: str) -> bytes:
+        return NOOP
+
+
+def stream_of(symbol: str) -> str:
+    """The bus stream of a feed symbol's prices (``"BTC"`` → ``"ticker:btc"``)."""
+    return f"ticker:{asset_of(symbol)}"

@@ -32,6 +32,7 @@ from tickcast.dialects.vega.wire.ids import (
     parse_candle_id,
 )
 from tickcast.dialects.vega.wire.paging import snapshot_lines
+from tickcast.errors import UnknownId
 from tickcast.model import (
     BookDelta,
     BookSnapshot,
@@ -358,16 +359,21 @@ class VegaState:
 
     def unknown(self, selection: Filter) -> bytes | None:
         """The NotFound line for unknown market, party or candle ids, else None."""
+        error = self.unknown_id(selection)
+        return None if error is None else errors.not_found(error.message, error.inner)
+
+    def unknown_id(self, selection: Filter) -> UnknownId | None:
+        """The first unknown market, party or candle id of ``selection`` as an error (its line
+        is the refusal table's Vega cell), else None."""
         for market in sorted(selection.markets):
             if market not in self.by_hex:
-                return errors.not_found("market not found", f"no market found for id: {market}")
+                return UnknownId("market not found", inner=f"no market found for id: {market}")
         for party in sorted(selection.parties):
             if party not in self.parties:
-                return errors.not_found("party not found", f"no party found for id: {party}")
+                return UnknownId("party not found", inner=f"no party found for id: {party}")
         if selection.candle_id:
             parsed = parse_candle_id(selection.candle_id)
             if parsed is None or parsed[1] not in self.by_hex:
-                return errors.not_found(
-                    "candle not found", f"no candle for id: {selection.candle_id}"
-                )
+                inner = f"no candle for id: {selection.candle_id}"
+                return UnknownId("candle not found", inner=inner)
         return None

@@ -1,8 +1,9 @@
 """One Vega stream subscription, independent of its transport (WebSocket or chunked HTTP).
 
 ``admit`` checks a request the way the data-node does (path, key if required, query filters,
-known ids, streams per client address) and returns a :class:`VegaStream` or a
-:class:`Refusal` carrying the single error line to send before dropping the connection.
+known ids, streams per client address) and returns a :class:`VegaStream`, or raises a class of
+``tickcast.errors``: the endpoint renders it through the refusal table's Vega column
+(``server/refusals.py``), the single error line to send before dropping the connection.
 A stream's lines go through a byte-bounded outbox with the DISCONNECT policy, fed block by block
 through :class:`~tickcast.delivery.slices.Slices`: a block bigger than the budget streams in
 slices as the client reads, so only a subscriber that has not read what came before is cut
@@ -17,7 +18,7 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from tickcast.auth.plans import Plan
 from tickcast.delivery.outbox import Outbox, OverflowPolicy
@@ -33,7 +34,16 @@ from tickcast.dialects.vega.wire.filters import (
     parse_stream_name,
 )
 from tickcast.dialects.vega.wire.ids import market_hex, parse_candle_id
-from tickcast.errors import LimitExceeded
+from tickcast.errors import (
+    BadParameter,
+    InvalidApiKey,
+    LimitExceeded,
+    MalformedParameter,
+    NotEntitled,
+    TooManyStreams,
+    Unavailable,
+    UnknownStream,
+)
 from tickcast.hub import push_lines
 from tickcast.model import StreamKind
 from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, connection_info
@@ -62,14 +72,6 @@ KIND_OF: dict[StreamName, StreamKind] = {
     StreamName.CANDLES: StreamKind.CANDLES,
 }
 """The tickcast stream kind a plan must grant for each Vega stream (``vega_require_key``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    line: bytes
-    code: int
-    """gRPC code (the HTTP status of a refused chunked request follows from it)."""
-    reason: str
 
 
 def public_principal(plan: Plan) -> Principal:
@@ -210,8 +212,8 @@ class VegaStream:
         self.node.delivered(self.principal.key_id, count, nbytes)
 
 
-def _plan_markets(node: Node, plan: Plan, selection: Filter) -> Filter | Refusal:
-    """Limit a keyed stream to the markets its plan grants."""
+def _plan_markets(node: Node, plan: Plan, selection: Filter) -> Filter:
+    """Limit a keyed stream to the markets its plan grants; NotEntitled if it names others."""
     feed_markets = {market_hex(m.id): m.id for m in node.catalog}
     wanted = set(selection.markets)
     if selection.candle_id:
@@ -220,10 +222,37 @@ def _plan_markets(node: Node, plan: Plan, selection: Filter) -> Filter | Refusal
             wanted.add(parsed[1])
     denied = [hex_id for hex_id in wanted if not plan.allows_market(feed_markets[hex_id])]
     if denied:
-        return Refusal(errors.permission_denied(), errors.PERMISSION_DENIED, "forbidden")
+        raise NotEntitled("the plan does not grant these markets")
     if not wanted and "*" not in plan.markets:
         allowed = frozenset(h for h, m in feed_markets.items() if plan.allows_market(m))
         return replace(selection, markets=allowed)
+    return selection
+
+
+async def _principal(
+    node: Node, stream: StreamName, headers: Mapping[str, str], query: Sequence[tuple[str, str]]
+) -> Principal:
+    """The public principal, or with ``vega_require_key`` the key's (which must grant the kind)."""
+    if not node.config.vega_require_key:
+        return public_principal(node.plans["admin"])
+    principal = await node.authenticate(api_key_from(headers, dict(query)))
+    if principal is None:
+        raise InvalidApiKey("unauthenticated")
+    if not principal.plan.allows_kind(KIND_OF[stream]):
+        raise NotEntitled("the plan does not grant this stream")
+    return principal
+
+
+def _selection(feed: VegaFeed, stream: StreamName, query: Sequence[tuple[str, str]]) -> Filter:
+    try:
+        selection = parse(stream, query)
+    except Malformed as error:
+        raise MalformedParameter(str(error)) from None
+    except InvalidArgument as error:
+        raise BadParameter(error.message, inner=error.inner) from None
+    unknown = feed.state.unknown_id(selection)
+    if unknown is not None:
+        raise unknown
     return selection
 
 
@@ -235,43 +264,26 @@ async def admit(
     headers: Mapping[str, str],
     host: str,
     remote: str,
-) -> VegaStream | Refusal:
+) -> VegaStream:
+    """A stream for the request, or a ``tickcast.errors`` class (the refusal table's Vega
+    column gives its line)."""
     node = feed.node
     stream = parse_stream_name(path)
     if stream is None:
-        return Refusal(errors.not_found_path(), errors.NOT_FOUND, "not_found")
+        raise UnknownStream("no such stream path")
     if not node.ready:
-        return Refusal(errors.stream_failure(), errors.INTERNAL, "not_ready")
-    principal = public_principal(node.plans["admin"])
+        raise Unavailable("the node is not ready")
+    principal = await _principal(node, stream, headers, query)
+    selection = _selection(feed, stream, query)
     if node.config.vega_require_key:
-        key = api_key_from(headers, dict(query))
-        found = await node.authenticate(key)
-        if found is None:
-            return Refusal(errors.unauthenticated(), errors.UNAUTHENTICATED, "unauthenticated")
-        principal = found
-        if not principal.plan.allows_kind(KIND_OF[stream]):
-            return Refusal(errors.permission_denied(), errors.PERMISSION_DENIED, "forbidden")
-    try:
-        selection = parse(stream, query)
-    except Malformed as error:
-        return Refusal(errors.gateway_error(3, str(error)), 3, "bad_request")
-    except InvalidArgument as error:
-        return Refusal(errors.invalid_argument(error.message, error.inner), 3, "bad_request")
-    unknown = feed.state.unknown(selection)
-    if unknown is not None:
-        return Refusal(unknown, errors.NOT_FOUND, "unknown_id")
-    if node.config.vega_require_key:
-        limited = _plan_markets(node, principal.plan, selection)
-        if isinstance(limited, Refusal):
-            return limited
-        selection = limited
+        selection = _plan_markets(node, principal.plan, selection)
     if not feed.addresses.try_acquire(host, feed.max_streams_per_address):
-        return Refusal(errors.too_many_streams(), errors.RESOURCE_EXHAUSTED, "stream_limit")
+        raise TooManyStreams("too many streams from this address")
     try:
         # the public principal (no key needed) is counted without a cap
         limit = 0 if principal.user == PUBLIC_USER else None
         admission = await node.connections.admit_principal(principal, Pool.STREAMS, limit=limit)
     except LimitExceeded:
         feed.addresses.release(host)
-        return Refusal(errors.too_many_streams(), errors.RESOURCE_EXHAUSTED, "connection_limit")
+        raise
     return VegaStream(feed=feed, selection=selection, admission=admission, remote=remote, host=host)

@@ -23,8 +23,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tickcast.dialects.vega.endpoint.feed import VegaFeed
-from tickcast.dialects.vega.endpoint.stream import Refusal, VegaStream, admit
-from tickcast.dialects.vega.wire import errors
+from tickcast.dialects.vega.endpoint.stream import VegaStream, admit
+from tickcast.dialects.vega.wire.errors import VegaWire
+from tickcast.errors import TickcastError
 from tickcast.server.connections import CLOSE_TIMEOUT_S
 from tickcast.server.seam import drop_transport, frame_writer
 from tickcast.server.services import services_of
@@ -32,19 +33,19 @@ from tickcast.server.services import services_of
 logger = logging.getLogger("tickcast.server")
 
 NDJSON = "application/json"
-HTTP_STATUS = {
-    errors.INVALID_ARGUMENT: 400,
-    errors.NOT_FOUND: 404,
-    errors.PERMISSION_DENIED: 403,
-    errors.RESOURCE_EXHAUSTED: 429,
-    errors.INTERNAL: 500,
-    errors.UNAVAILABLE: 503,
-    errors.UNAUTHENTICATED: 401,
-}
 
 
 def _feed(app: object) -> VegaFeed:
     return services_of(app).service(VegaFeed)
+
+
+def _refused(feed: VegaFeed, error: TickcastError) -> VegaWire:
+    """Count ``error`` and return its cell of the refusal table's Vega column (an error the
+    column has no cell for is not a refusal: it propagates)."""
+    wire = feed.node.connections.refused(error).vega
+    if wire is None:
+        raise error
+    return wire
 
 
 def _address(client: object) -> tuple[str, str]:
@@ -57,20 +58,20 @@ async def vega_ws_endpoint(websocket: WebSocket) -> None:
     feed = _feed(websocket.app)
     await websocket.accept()
     host, remote = _address(websocket.client)
-    outcome = await admit(
-        feed,
-        path=websocket.path_params.get("path", ""),
-        query=websocket.query_params.multi_items(),
-        headers=_bearer_from_subprotocol(websocket.headers),
-        host=host,
-        remote=remote,
-    )
-    if isinstance(outcome, Refusal):
-        feed.node.metrics.refusals.labels(f"vega_{outcome.reason}").inc()
+    try:
+        stream = await admit(
+            feed,
+            path=websocket.path_params.get("path", ""),
+            query=websocket.query_params.multi_items(),
+            headers=_bearer_from_subprotocol(websocket.headers),
+            host=host,
+            remote=remote,
+        )
+    except TickcastError as error:
+        line = _refused(feed, error).line(error)
         with contextlib.suppress(Exception):
-            await websocket.send_text(outcome.line.decode())
+            await websocket.send_text(line.decode())
         return  # no close frame: uvicorn drops the TCP connection
-    stream = outcome
     reader = asyncio.create_task(_read_until_gone(websocket, stream))
     writer = asyncio.create_task(_write(websocket, stream))
     try:
@@ -127,19 +128,19 @@ async def _write(websocket: WebSocket, stream: VegaStream) -> None:
 async def vega_http_endpoint(request: Request) -> Response:
     feed = _feed(request.app)
     host, remote = _address(request.client)
-    outcome = await admit(
-        feed,
-        path=request.path_params.get("path", ""),
-        query=request.query_params.multi_items(),
-        headers=request.headers,
-        host=host,
-        remote=remote,
-    )
-    if isinstance(outcome, Refusal):
-        feed.node.metrics.refusals.labels(f"vega_{outcome.reason}").inc()
-        status = HTTP_STATUS.get(outcome.code, 500)
-        return Response(outcome.line + b"\n", status_code=status, media_type=NDJSON)
-    stream = outcome
+    try:
+        stream = await admit(
+            feed,
+            path=request.path_params.get("path", ""),
+            query=request.query_params.multi_items(),
+            headers=request.headers,
+            host=host,
+            remote=remote,
+        )
+    except TickcastError as error:
+        wire = _refused(feed, error)
+        body = wire.line(error) + b"\n"
+        return Response(body, status_code=wire.http_status, media_type=NDJSON)
     # release also runs when the client leaves before the body starts (background tasks run
     # after the response's task group ends, cancelled or not)
     return StreamingResponse(

@@ -1,9 +1,17 @@
 """Error lines of the data-node (README §2.6 and §7). Each is one line, sent as one text frame
-(or one NDJSON line), after which the connection is dropped without a WebSocket close frame."""
+(or one NDJSON line), after which the connection is dropped without a WebSocket close frame.
+
+A refusal is raised as a class of :mod:`tickcast.errors`; the refusal table
+(``server/refusals.py``) gives each class its :class:`VegaWire` cell, built from the lines here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from tickcast.dialects.vega.wire.jsonpb import dumps
+from tickcast.errors import TickcastError
 
 INVALID_ARGUMENT = 3
 NOT_FOUND = 5
@@ -22,6 +30,16 @@ CODE_NAMES = {
     UNAVAILABLE: "Unavailable",
     UNAUTHENTICATED: "Unauthenticated",
 }
+HTTP_STATUS = {
+    INVALID_ARGUMENT: 400,
+    NOT_FOUND: 404,
+    PERMISSION_DENIED: 403,
+    RESOURCE_EXHAUSTED: 429,
+    INTERNAL: 500,
+    UNAVAILABLE: 503,
+    UNAUTHENTICATED: 401,
+}
+"""The grpc-gateway's HTTP status of each gRPC code (a refused chunked request)."""
 ERROR_DETAIL = "type.googleapis.com/vega.ErrorDetail"
 DETAIL_INVALID = 10000
 """vega.ErrorDetail code of invalid filters (the data-node's ErrInvalidFilter family)."""
@@ -86,3 +104,39 @@ def unauthenticated() -> bytes:
 
 def permission_denied() -> bytes:
     return stream_error(PERMISSION_DENIED)
+
+
+@dataclass(frozen=True, slots=True)
+class VegaWire:
+    """One cell of the refusal table's Vega column: the gRPC ``code`` and how the error line is
+    made from the error (``line``). Over WebSocket the line is one text frame, then the TCP
+    connection is dropped; a refused chunked request answers ``http_status`` with the line."""
+
+    code: int
+    line: Callable[[TickcastError], bytes]
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS.get(self.code, 500)
+
+
+def _bare(error: TickcastError) -> bytes:
+    return gateway_error(INVALID_ARGUMENT, error.message)
+
+
+def _invalid(error: TickcastError) -> bytes:
+    return invalid_argument(error.message, error.inner)
+
+
+def _not_found(error: TickcastError) -> bytes:
+    return not_found(error.message, error.inner)
+
+
+UNKNOWN_PATH = VegaWire(NOT_FOUND, lambda error: not_found_path())
+MALFORMED = VegaWire(INVALID_ARGUMENT, _bare)
+INVALID = VegaWire(INVALID_ARGUMENT, _invalid)
+UNKNOWN_ID = VegaWire(NOT_FOUND, _not_found)
+TOO_MANY_STREAMS = VegaWire(RESOURCE_EXHAUSTED, lambda error: too_many_streams())
+STREAM_FAILURE = VegaWire(INTERNAL, lambda error: stream_failure())
+UNAUTHENTICATED_WIRE = VegaWire(UNAUTHENTICATED, lambda error: unauthenticated())
+PERMISSION_DENIED_WIRE = VegaWire(PERMISSION_DENIED, lambda error: permission_denied())
