@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Idle memory per connection: native ``/api/v1/ws`` and ``/ws`` predictions (issue 20 point 2).
 
-Starts ``tickcast serve`` (``--source bench:rate=50,start=usr2``: the publisher never starts,
-and a benchmark source lifts the plans' connection limits) on a temporary data dir, reads its
+Starts ``tickcast serve`` (``--source bench:rate=50,start=usr2``: the publisher never starts)
+with a key of the ``bench`` plan (no practical connection limit) on a temporary data dir, reads its
 RSS, opens ``--conns`` idle connections from this process with a raw asyncio WebSocket client
 (native: subscribed to ``trades:bench-btc-usd-spot`` in the URL, as the fan-out harness does;
 ``/ws``: the key sent as the first frame and its reply read), waits ``--settle`` seconds, reads
@@ -44,7 +44,8 @@ def start_server(data: Path) -> tuple[subprocess.Popen[bytes], int, str]:
     config = data / "bench.toml"
     config.write_text('[server]\nlog_level = "warning"\n')
     key = subprocess.run(
-        [*TICKCAST, "keys", "create", "--user", "bench", "--plan", "pro", "--data-dir", str(data)],
+        [*TICKCAST, "keys", "create", "--user", "bench", "--plan", "bench", "--data-dir", str(data),
+         "--config", str(config)],
         capture_output=True, text=True, check=True, timeout=120,
     ).stdout.strip()  # fmt: skip
     pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
