@@ -30,14 +30,12 @@ from tickcast.model import StreamPosition
 from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, connection_info
 from tickcast.server.node import Node
 from tickcast.server.seam import ProtocolSink, detach, frame_writer, incoming, sink_of
+from tickcast.server.writer import WRITE_CHUNK, write_forever, write_now
 from tickcast.session import Attach, Close, Detach, Send, Session
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
-WRITE_CHUNK = 65_536
-"""Bytes taken from the outbox per write: a stalled connection holds at most its outbox budget
-plus about two chunks in user space."""
 INBOX_PAUSE = 32
 """Client messages waiting to be handled beyond which reading from the socket pauses."""
 
@@ -221,22 +219,21 @@ class NativeConnection:
         self._write_scheduled = False
         sink = self._sink
         assert sink is not None
-        outbox = self.outbox
-        while len(outbox):
-            if not sink.open:
-                outbox.drain()
-                return
-            if sink.backlog() > WRITE_CHUNK:
-                sink.on_drain = self.wake  # resume_writing calls it
-                return
-            frames = outbox.drain(WRITE_CHUNK)
-            sink.write(sink.framing(frames))
-            self._count(frames)
-            self.node.hub.replay_more(self)
-            for resync in outbox.take_resyncs():
-                self.node.hub.resync(self, resync)
-        sink.on_drain = None
-        if not self._closing:
+        write_now(self, sink, sink.framing)
+
+    # -- Drained protocol (server/writer.py, the one outbox writer) ---------------------------
+
+    def take(self) -> list[bytes]:
+        return self.outbox.drain(WRITE_CHUNK)
+
+    def wrote(self, frames: list[bytes]) -> None:
+        self._count(frames)
+        self.node.hub.replay_more(self)
+        for resync in self.outbox.take_resyncs():
+            self.node.hub.resync(self, resync)
+
+    def emptied(self) -> None:
+        if self._sink is not None and not self._closing:
             self.node.hub.promote(self)  # the outbox is empty: take shared batches again
 
     def _count(self, frames: list[bytes]) -> None:
@@ -285,21 +282,7 @@ class NativeConnection:
     async def _write_loop(self) -> None:
         websocket = self._websocket
         assert websocket is not None and self._wake is not None and self._flushed is not None
-        write = frame_writer(websocket)
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while len(self.outbox):
-                frames = self.outbox.drain(WRITE_CHUNK)
-                await write(frames)
-                self._count(frames)
-                del frames
-                self.node.hub.replay_more(self)
-                for resync in self.outbox.take_resyncs():
-                    self.node.hub.resync(self, resync)
-            if self._sink is not None and not self._closing:
-                self.node.hub.promote(self)
-            self._flushed.set()
+        await write_forever(self, frame_writer(websocket), self._wake, self._flushed)
 
     # -- both -------------------------------------------------------------------------------
 
