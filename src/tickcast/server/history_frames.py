@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from tickcast.book import DepthView, OrderBook, book_checksum
+from tickcast.bus import Bus
 from tickcast.history.books import BookState
 from tickcast.hub import Encoder, party_matches
 from tickcast.model import (
@@ -130,3 +131,13 @@ class ViewFrames:
         return book_checksum(
             bids, asks, price_decimals=market.price_decimals, size_decimals=market.size_decimals
         )
+
+
+async def bus_misses(bus: Bus, stream: str, at: StreamPosition) -> bool:
+    """Whether the bus cannot replay ``stream`` from ``at.seq + 1`` of ``at.epoch`` (a replay
+    from the store must bridge the gap first)."""
+    position = await bus.position(stream)
+    if position.epoch != at.epoch or at.seq >= position.seq:
+        return position.epoch != at.epoch
+    held = await bus.history(stream)
+    return not held or held[0].seq > at.seq + 1

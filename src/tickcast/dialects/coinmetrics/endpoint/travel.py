@@ -33,7 +33,7 @@ from tickcast.dialects.coinmetrics.wire.streams import Subscription
 from tickcast.history.service import READ_FLUSH_TIMEOUT, History
 from tickcast.hub import Encoder
 from tickcast.model import AssetMetric, Envelope, StreamClass, StreamKind, StreamPosition
-from tickcast.server.history_frames import ViewFrames
+from tickcast.server.history_frames import ViewFrames, bus_misses
 
 if TYPE_CHECKING:
     from tickcast.dialects.coinmetrics.endpoint.ws import CmConnection
@@ -105,7 +105,7 @@ async def _replay(
 ) -> StreamPosition:
     """Queue the stored events after ``at`` until the bus holds the rest; the last position."""
     flushed = False
-    while await _bus_misses(connection, stream, at):
+    while await bus_misses(connection.node.bus, stream, at):
         rows = await history.since(stream, at.epoch, at.seq, limit=CHUNK)
         if not rows:
             if flushed:
@@ -146,16 +146,6 @@ def _frames(
 def _second(envelope: Envelope) -> int:
     event = envelope.event
     return event.time_ns // SECOND_NS if isinstance(event, AssetMetric) else 0
-
-
-async def _bus_misses(connection: CmConnection, stream: str, at: StreamPosition) -> bool:
-    """Whether the bus cannot replay from ``at.seq + 1`` of ``at.epoch``."""
-    bus = connection.node.bus
-    position = await bus.position(stream)
-    if position.epoch != at.epoch or at.seq >= position.seq:
-        return position.epoch != at.epoch
-    held = await bus.history(stream)
-    return not held or held[0].seq > at.seq + 1
 
 
 async def _paced(connection: CmConnection) -> None:

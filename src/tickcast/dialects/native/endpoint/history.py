@@ -39,7 +39,7 @@ from tickcast.dialects.native.wire import protocol as native
 from tickcast.history.service import READ_FLUSH_TIMEOUT, History
 from tickcast.model import StreamKey, StreamKind, StreamPosition
 from tickcast.model.streams import StreamClass, View
-from tickcast.server.history_frames import ViewFrames
+from tickcast.server.history_frames import ViewFrames, bus_misses
 from tickcast.session import Attach
 
 if TYPE_CHECKING:
@@ -65,21 +65,11 @@ async def wants_history(connection: NativeConnection, attach: Attach) -> bool:
         if isinstance(resume, native.TimeStart):
             return True
         if history is not None and resume is not None and _replayable(key, view):
-            if await _bus_misses(connection, str(key), resume):
+            if await bus_misses(connection.node.bus, str(key), resume):
                 await history.flushed(READ_FLUSH_TIMEOUT)
                 if await history.since(str(key), resume.epoch, resume.seq, limit=1):
                     return True
     return False
-
-
-async def _bus_misses(connection: NativeConnection, stream: str, at: StreamPosition) -> bool:
-    """Whether the bus cannot replay from ``at.seq + 1`` of ``at.epoch``."""
-    bus = connection.node.bus
-    position = await bus.position(stream)
-    if position.epoch != at.epoch or at.seq >= position.seq:
-        return position.epoch != at.epoch
-    held = await bus.history(stream)
-    return not held or held[0].seq > at.seq + 1
 
 
 async def attach_with_history(connection: NativeConnection, attach: Attach) -> None:
@@ -136,7 +126,7 @@ async def _one(
         except _Refused:
             return
     elif resume is not None and history is not None and _replayable(key, view):
-        if await _bus_misses(connection, stream, resume):
+        if await bus_misses(connection.node.bus, stream, resume):
             resume, max_replay = await _deep_resume(connection, history, frames, key, resume)
     await _join(connection, key, view, resume, frames.prev, max_replay)
 
@@ -266,7 +256,7 @@ async def _replay(
     """Replay stored events after ``at`` until the bus holds the rest; the last position
     replayed (``frames.prev``: the last one sent)."""
     flushed = False
-    while await _bus_misses(connection, stream, at):
+    while await bus_misses(connection.node.bus, stream, at):
         rows = await history.since(stream, at.epoch, at.seq, limit=CHUNK)
         if not rows:
             if flushed:
