@@ -9,13 +9,15 @@ out (count it; the native dialect also pages a replay and resyncs) and once the 
   chunks while the transport's own backlog stays under :data:`WRITE_CHUNK`, and resumes from
   the sink's ``on_drain`` when it does not;
 * :func:`write_forever`, the task-based form over any ASGI server: wait to be woken, write
-  every chunk, set ``flushed``.
+  every chunk, set ``flushed``;
+* :func:`chunks`, the pull form: an async iterator of the chunks, for a writer that ends with
+  its stream (Vega's streams, whose chunked HTTP form is a streamed response body).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from tickcast.delivery.outbox import Outbox
@@ -84,3 +86,22 @@ async def write_forever(
                 connection.wrote(frames)
         connection.emptied()
         flushed.set()
+
+
+async def chunks(
+    connection: Drained, wake: asyncio.Event, ended: Callable[[], bool]
+) -> AsyncIterator[list[bytes]]:
+    """Each chunk of ``connection``'s outbox as it comes (``wrote`` once the consumer took it),
+    until ``ended()`` holds with the outbox empty."""
+    outbox = connection.outbox
+    while True:
+        await wake.wait()
+        wake.clear()
+        while len(outbox):
+            frames = connection.take()
+            if frames:
+                yield frames
+                connection.wrote(frames)
+        connection.emptied()
+        if ended():
+            return

@@ -50,12 +50,12 @@ from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, conne
 from tickcast.server.credentials import api_key_from
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node
+from tickcast.server.writer import WRITE_CHUNK, chunks
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
 
-WRITE_CHUNK = 65_536
 
 PUBLIC_USER = "public"
 
@@ -189,27 +189,26 @@ class VegaStream:
         self._drained.set()
         self._finished.set()
 
-    async def batches(self) -> AsyncIterator[list[bytes]]:
-        """Queued lines in batches, until the stream ended and everything was handed over."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while len(self.outbox):
-                frames = self.outbox.drain(WRITE_CHUNK)
-                yield frames
-                self._count(frames)
-                self.slices.refill()  # the next slice of a big block, now that there is room
-            if self.ended:
-                self._drained.set()
-                return
-            self._drained.set()
+    def batches(self) -> AsyncIterator[list[bytes]]:
+        """Queued lines in batches, until the stream ended and everything was handed over
+        (the one outbox writer's pull form, ``server/writer.py``)."""
+        return chunks(self, self._wake, lambda: self.ended)
 
-    def _count(self, frames: Sequence[bytes]) -> None:
+    # -- Drained (server/writer.py) ------------------------------------------------------------
+
+    def take(self) -> list[bytes]:
+        return self.outbox.drain(WRITE_CHUNK)
+
+    def wrote(self, frames: list[bytes]) -> None:
         count = len(frames)
         nbytes = sum(len(frame) for frame in frames)
         self.messages += count
         self.bytes += nbytes
         self.node.delivered(self.principal.key_id, count, nbytes)
+        self.slices.refill()  # the next slice of a big block, now that there is room
+
+    def emptied(self) -> None:
+        self._drained.set()
 
 
 def _plan_markets(node: Node, plan: Plan, selection: Filter) -> Filter:
