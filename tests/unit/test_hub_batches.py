@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.delivery.slices import Slices
-from tickcast.hub import BatchGroups
+from tickcast.hub import BatchClock, BatchGroups
 
 
 class Member:
@@ -75,3 +75,55 @@ def test_removed_members_leave_their_group() -> None:
     groups.add(member)
     assert groups.remove(member) and not groups.remove(member)
     assert groups.keys_in_use() == [] and len(groups) == 0
+
+
+class ManualLater:
+    """An injected ``call_later``: the test fires the scheduled close itself."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[float, object]] = []
+        self.cancelled = 0
+
+    def __call__(self, delay: float, callback: object) -> object:
+        entry = (delay, callback)
+        self.pending.append(entry)
+
+        def cancel() -> None:
+            if entry in self.pending:
+                self.pending.remove(entry)
+                self.cancelled += 1
+
+        return cancel
+
+    def fire(self) -> None:
+        (_, callback), *rest = self.pending
+        self.pending = rest
+        callback()  # type: ignore[operator]
+
+
+def test_the_batch_clock_closes_a_batch_each_period_only_while_there_are_members() -> None:
+    later = ManualLater()
+    closed: list[int] = []
+
+    def close() -> Callable[[str, int], Sequence[bytes]]:
+        closed.append(len(closed))
+        number = len(closed)
+        return lambda key, joined: [f"block {number}".encode()]
+
+    groups = BatchGroups(BatchClock(2.5, close, later))  # type: ignore[arg-type]
+    assert later.pending == []  # no member: no clock
+    member = Member("a")
+    groups.add(member)
+    groups.add(Member("b"))
+    assert [delay for delay, _ in later.pending] == [2.5]  # one clock for all members
+    later.fire()
+    later.fire()
+    assert member.outbox.drain() == [b"block 1", b"block 2"] and groups.batches == 2
+    assert len(later.pending) == 1  # the next close is scheduled before this one runs
+    for each in list(groups.values()):
+        groups.remove(each)
+    assert later.pending == [] and later.cancelled == 1  # the last member left: stopped
+    groups.add(member)
+    assert len(later.pending) == 1  # and it starts again with the next member
+    groups.close_now()  # a close on demand (tests, benchmarks) does not reschedule
+    assert member.outbox.drain() == [b"block 3"] and len(later.pending) == 1

@@ -14,14 +14,16 @@ outbox while it lags or while it joins or leaves a stream, and its writer calls 
 the outbox is empty again.
 
 Batched delivery (``BatchGroups``, ``hub/batches.py``): subscribers of a dialect that delivers
-per closed batch (Vega's blocks), grouped by the key that selects their lines.
+per closed batch (Vega's blocks), grouped by the key that selects their lines; a ``BatchClock``
+(the batching policy: a period and the encoder's ``close``) closes the batches.
 """
 
-from tickcast.hub.batches import BatchGroups, BatchSubscriber, push_lines
+from tickcast.hub.batches import BatchClock, BatchGroups, BatchSubscriber, push_lines
 from tickcast.hub.core import Hub
 from tickcast.hub.parts import Encoder, Joined, SharedSubscriber, Subscriber, party_matches
 
 __all__ = [
+    "BatchClock",
     "BatchGroups",
     "BatchSubscriber",
     "Encoder",

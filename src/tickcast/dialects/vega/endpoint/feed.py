@@ -5,25 +5,22 @@ parties, seeded orders, open candles, accounts) over the node's keeper; the feed
 ``Step.OBSERVE`` stage, ``vega-blocks`` (``VegaState.collect``), which encodes each event's items
 for the streams somebody listens to, and nothing when nobody listens. Stages run synchronously
 for every batch, so a subscriber that takes its snapshot and registers without awaiting in
-between sees every later change exactly once. Every ``vega_block_time`` seconds the block is
-closed and the subscribers, members of the hub's ``BatchGroups`` grouped by filter, get its
-lines (built once per distinct filter, bytes shared), each through its slices and outbox. The
-block clock runs only while someone is subscribed.
+between sees every later change exactly once. The subscribers are members of the hub's
+``BatchGroups``, grouped by filter, whose ``BatchClock`` (the per-block batching policy) closes
+the block every ``vega_block_time`` seconds while someone is subscribed; each group gets its lines
+(built once per distinct filter, bytes shared), each member through its slices and outbox.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from tickcast.auth.metering import ConnectionCounter
 from tickcast.dialects.vega.endpoint.state import VegaState
-from tickcast.dialects.vega.wire.blocks import Block
 from tickcast.dialects.vega.wire.candles import INTERVAL_SECONDS
 from tickcast.dialects.vega.wire.filters import Filter, StreamName
-from tickcast.hub import BatchGroups, BatchSubscriber
+from tickcast.hub import BatchClock, BatchGroups, BatchSubscriber
 from tickcast.model import BookSnapshot, Envelope
 from tickcast.server.node import Node
 from tickcast.sources.matching import MatchingEngine
@@ -58,12 +55,11 @@ class VegaFeed:
         self.addresses = ConnectionCounter()
         """Open streams per client address (at most ``vega_max_streams_per_address``)."""
         self.max_streams_per_address = node.config.vega_max_streams_per_address
-        self.subscribers = BatchGroups()
-        """The open streams, grouped by filter (``tickcast.hub.BatchGroups``)."""
+        self.subscribers = BatchGroups(BatchClock(self.block_time, self._close))
+        """The open streams, grouped by filter (``tickcast.hub.BatchGroups``), which close a
+        block every ``block_time`` while there are any."""
         self.streams: frozenset[StreamName] = frozenset()
         """The streams someone is subscribed to: only their items are built."""
-        self.blocks = 0
-        self._ticker: asyncio.Task[None] | None = None
         self._engines: dict[str, MatchingEngine] = {}
         for simulator in simulators(node):
             for market in simulator.markets():
@@ -97,8 +93,6 @@ class VegaFeed:
         lines = self.state.snapshot(subscriber.selection)
         subscriber.joined = self.state.index
         self.subscribers.add(subscriber)
-        if self._ticker is None or self._ticker.done():
-            self._ticker = asyncio.create_task(self._tick_forever())
         return lines
 
     def unsubscribe(self, subscriber: BlockSubscriber) -> None:
@@ -106,26 +100,23 @@ class VegaFeed:
             keys = self.subscribers.keys_in_use()
             self.streams = frozenset(key.stream for key in keys if isinstance(key, Filter))
             self.state.need(self.streams)
-        if not self.subscribers and self._ticker is not None:
-            self._ticker.cancel()
-            self._ticker = None
 
-    async def _tick_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.block_time)
-            self.close_block()
+    @property
+    def blocks(self) -> int:
+        """Blocks closed so far."""
+        return self.subscribers.batches
 
-    def close_block(self) -> Block:
-        """Close the current block and hand its lines to every subscriber (once per filter)."""
+    def close_block(self) -> None:
+        """Close the current block now and hand its lines to every subscriber (the batch clock
+        does it every ``block_time``; tests and benchmarks drive it)."""
+        self.subscribers.close_now()
+
+    def _close(self) -> Callable[[Filter, int], list[bytes]]:
+        """Close the current block (the batch clock calls it); its lines per filter."""
         block = self.state.flush(self.node.clock.time_ns(), collect=self.streams)
-        self.blocks += 1
-        self.subscribers.deliver(block.lines)
-        return block
+        return block.lines
 
     async def stop(self) -> None:
         for remove in self._removers:
             remove()
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        self.subscribers.stop()
