@@ -3,7 +3,6 @@ after an overflow (see the package docstring). The hub delegates to a :class:`Jo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import cast
 
 from tickcast.book import DepthView
@@ -16,6 +15,7 @@ from tickcast.delivery.recovery import (
     ResumePlan,
     plan_resume,
 )
+from tickcast.hub.bulk import BulkJoins
 from tickcast.hub.channels import Groups, SharedChannels
 from tickcast.hub.frames import Framer
 from tickcast.hub.paging import ReplayPager
@@ -33,8 +33,9 @@ from tickcast.model import StreamClass, StreamKey, StreamKind, StreamPosition, V
 from tickcast.state import StateKeeper
 
 
-class Joiner:
-    """Members joining and leaving the hub's groups (``groups`` is the hub's own map)."""
+class Joiner(BulkJoins):
+    """Members joining and leaving the hub's groups (``groups`` is the hub's own map); joins
+    and leaves of several streams at once are in ``hub/bulk.py``."""
 
     def __init__(
         self,
@@ -105,62 +106,6 @@ class Joiner:
             max_replay=max_replay,
         )
         return self._planned(group, encoder, position, resume, plan, page_replay=page_replay)
-
-    def join_live(
-        self, subscriber: Subscriber, encoder: Encoder, keys: Iterable[StreamKey], view: View
-    ) -> None:
-        """Join streams at once, live from the state keeper's current position: no first
-        frames and no buffering, since nothing is awaited (the caller sends what it needs from
-        the keeper in the same step, e.g. the Socket.IO feed's ``initial-prices``). A shared
-        subscriber moves to its new channel once, demoted. Streams already joined are kept."""
-        self._register_shared(subscriber)
-        ident = id(subscriber)
-        shared = self._channels.shared.get(ident)
-        if shared is not None:
-            self._channels.flush()  # the old channel's frames go out before the subscriber moves
-        member = Member(subscriber, live=True)  # live and never buffering: one for all groups
-        joined: list[tuple[str, str, View]] = []
-        for key in keys:
-            group = self.group(key, encoder, view)
-            if ident in group.members:
-                continue
-            group.members[ident] = member
-            if shared is None:
-                group.outbox_members[ident] = member
-            else:
-                joined.append(group.ident)
-        if shared is not None:
-            shared.live = shared.live.union(joined)
-            self._channels.rechannel(shared)
-
-    def leave(self, subscriber: Subscriber, streams: Iterable[str]) -> None:
-        """:meth:`detach` from several streams, moving a shared subscriber's channel once."""
-        ident = id(subscriber)
-        shared = self._channels.shared.get(ident)
-        if shared is not None:
-            self._channels.flush()
-        moved = False
-        for stream in streams:
-            groups = self._groups.get(stream)
-            if not groups:
-                continue
-            for group_key, group in list(groups.items()):
-                member = group.members.pop(ident, None)
-                if member is None:
-                    continue
-                group.outbox_members.pop(ident, None)
-                member.replay = None
-                if shared is not None and group.ident in shared.live:
-                    shared.live = shared.live - {group.ident}
-                    moved = True
-                if not group.members:
-                    del groups[group_key]
-            if not groups:
-                del self._groups[stream]
-            subscriber.outbox.forget(stream)
-        if moved and shared is not None:
-            self._channels.rechannel(shared)
-        self._forget_if_gone(ident, shared)
 
     def _forget_if_gone(self, ident: int, shared: Shared | None) -> None:
         if not self._attached(ident):
