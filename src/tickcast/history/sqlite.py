@@ -33,6 +33,7 @@ from tickcast.history.sqlite_segments import (
     time_key,
 )
 from tickcast.model import Market
+from tickcast.storage.sqlite import switch_to_wal
 
 T = TypeVar("T")
 LOWEST, HIGHEST = -(2**63), 2**63 - 1
@@ -71,7 +72,7 @@ class SqliteHistory:
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        switch_to_wal(db)  # waits for another worker opening the same new file
         db.execute("PRAGMA synchronous=NORMAL")  # a process crash loses nothing committed
         db.execute("PRAGMA busy_timeout=10000")  # several gateway workers share the file
         db.executescript(SCHEMA + SEGMENT_SCHEMA)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,8 @@ from tickcast.storage.sql import Params, Session, SqlStore
 
 DB_FILENAME = "tickcast.sqlite3"
 BUSY_TIMEOUT_MS = 5000
+WAL_SWITCH_PAUSE_S = 0.01
+"""Pause between attempts to switch a new file to WAL while another opener holds it."""
 OPEN_BUSY_TIMEOUT_MS = 60_000
 """While opening: switching to WAL and migrating wait for other processes opening the same new
 file (workers starting together); one of them may hold the lock through alembic's import and
@@ -101,7 +104,7 @@ class SqliteStore(SqlStore):
             timeout=OPEN_BUSY_TIMEOUT_MS / 1000,  # also the busy timeout of the PRAGMAs below
         )
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            switch_to_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
         except BaseException:
@@ -141,3 +144,19 @@ class SqliteStore(SqlStore):
             with self._errors("closing the database"):
                 connection.close()
                 self._engine.dispose()
+
+
+def switch_to_wal(db: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting up to ``OPEN_BUSY_TIMEOUT_MS`` for other connections
+    opening the same new file: SQLite answers "database is locked" at once, without calling its
+    busy handler, when this connection would have to upgrade a lock another one is waiting to
+    upgrade too (its deadlock avoidance), so the busy timeout alone does not cover it."""
+    deadline = time.monotonic() + OPEN_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(WAL_SWITCH_PAUSE_S)
