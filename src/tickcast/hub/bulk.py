@@ -61,23 +61,30 @@ class BulkJoins:
             self._channels.flush()
         moved = False
         for stream in streams:
-            groups = self._groups.get(stream)
-            if not groups:
+            if not self._groups.get(stream):
                 continue
-            for group_key, group in list(groups.items()):
-                member = group.members.pop(ident, None)
-                if member is None:
-                    continue
-                group.outbox_members.pop(ident, None)
-                member.replay = None
-                if shared is not None and group.ident in shared.live:
-                    shared.live = shared.live - {group.ident}
-                    moved = True
-                if not group.members:
-                    del groups[group_key]
-            if not groups:
-                del self._groups[stream]
+            moved = self._drop_member(ident, stream, shared) or moved
             subscriber.outbox.forget(stream)
         if moved and shared is not None:
             self._channels.rechannel(shared)
         self._forget_if_gone(ident, shared)
+
+    def _drop_member(self, ident: int, stream: str, shared: Shared | None) -> bool:
+        """Take subscriber ``ident`` out of every group of ``stream`` (and the groups left empty
+        out of the hub); whether its shared channel's set of live groups changed."""
+        groups = self._groups[stream]
+        moved = False
+        for group_key, group in list(groups.items()):
+            member = group.members.pop(ident, None)
+            if member is None:
+                continue
+            group.outbox_members.pop(ident, None)
+            member.replay = None
+            if shared is not None and group.ident in shared.live:
+                shared.live = shared.live - {group.ident}
+                moved = True
+            if not group.members:
+                del groups[group_key]
+        if not groups:
+            del self._groups[stream]
+        return moved

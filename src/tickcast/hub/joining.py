@@ -238,19 +238,8 @@ class Joiner(BulkJoins):
         shared = self._channels.shared.get(ident)
         if shared is not None:
             self._channels.flush()
-        for group_key, group in list(groups.items()):
-            member = group.members.pop(ident, None)
-            if member is None:
-                continue
-            group.outbox_members.pop(ident, None)
-            member.replay = None
-            if shared is not None and group.ident in shared.live:
-                shared.live = shared.live - {group.ident}
-                self._channels.rechannel(shared)
-            if not group.members:
-                del groups[group_key]
-        if not groups:
-            del self._groups[stream]
+        if self._drop_member(ident, stream, shared) and shared is not None:
+            self._channels.rechannel(shared)
         self._forget_if_gone(ident, shared)
         subscriber.outbox.forget(stream)
 

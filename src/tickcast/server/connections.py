@@ -97,7 +97,7 @@ def plan_limit(pool: Pool, plan: Plan) -> int:
 class Lease:
     """An open connection's hold on the node; :meth:`end` gives everything back, once."""
 
-    __slots__ = ("connection", "pool", "_registry", "_ended", "messages", "bytes")
+    __slots__ = ("connection", "pool", "_registry", "_ended")
 
     def __init__(
         self, registry: ConnectionRegistry, connection: LiveConnection, pool: Pool
@@ -106,8 +106,6 @@ class Lease:
         self.pool = pool
         self._registry = registry
         self._ended = False
-        self.messages = 0
-        self.bytes = 0
 
     @property
     def ended(self) -> bool:
@@ -115,8 +113,6 @@ class Lease:
 
     def delivered(self, messages: int, nbytes: int) -> None:
         """Frames handed to this connection's transport."""
-        self.messages += messages
-        self.bytes += nbytes
         self._registry.delivered(self.connection.principal.key_id, messages, nbytes)
 
     def end(self) -> None:
@@ -178,7 +174,6 @@ class ConnectionRegistry(Mapping[str, LiveConnection]):
         self._authenticate = authenticate
         self._ready = ready
         self._live: dict[str, LiveConnection] = {}
-        self._leases: dict[str, Lease] = {}
 
     # -- Mapping: what the control plane lists --------------------------------------------
 
@@ -234,7 +229,6 @@ class ConnectionRegistry(Mapping[str, LiveConnection]):
     def _open(self, connection: LiveConnection, pool: Pool) -> Lease:
         lease = Lease(self, connection, pool)
         self._live[connection.id] = connection
-        self._leases[connection.id] = lease
         self.metrics.connections.labels(connection.dialect).inc()
         if connection.principal.key_id:
             self.meter.connection_opened(connection.principal.key_id)
@@ -243,7 +237,6 @@ class ConnectionRegistry(Mapping[str, LiveConnection]):
     def _end(self, lease: Lease) -> None:
         connection = lease.connection
         self._live.pop(connection.id, None)
-        self._leases.pop(connection.id, None)
         self.metrics.connections.labels(connection.dialect).dec()
         if connection.principal.key_id:
             seconds = max(0.0, time.time() - connection.opened_at)

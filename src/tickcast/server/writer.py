@@ -75,24 +75,23 @@ async def write_forever(
 ) -> None:
     """The task-based writer: each time ``wake`` is set, write every chunk with ``write``, then
     call ``emptied`` and set ``flushed``. Runs until cancelled."""
-    outbox = connection.outbox
-    while True:
-        await wake.wait()
-        wake.clear()
-        while len(outbox):
-            frames = connection.take()
-            if frames:
-                await write(frames)
-                connection.wrote(frames)
-        connection.emptied()
-        flushed.set()
+    async for frames in chunks(connection, wake, _never, flushed=flushed):
+        await write(frames)
+
+
+def _never() -> bool:
+    return False
 
 
 async def chunks(
-    connection: Drained, wake: asyncio.Event, ended: Callable[[], bool]
+    connection: Drained,
+    wake: asyncio.Event,
+    ended: Callable[[], bool],
+    *,
+    flushed: asyncio.Event | None = None,
 ) -> AsyncIterator[list[bytes]]:
     """Each chunk of ``connection``'s outbox as it comes (``wrote`` once the consumer took it),
-    until ``ended()`` holds with the outbox empty."""
+    until ``ended()`` holds with the outbox empty; ``flushed`` is set each time it is empty."""
     outbox = connection.outbox
     while True:
         await wake.wait()
@@ -103,5 +102,7 @@ async def chunks(
                 yield frames
                 connection.wrote(frames)
         connection.emptied()
+        if flushed is not None:
+            flushed.set()
         if ended():
             return

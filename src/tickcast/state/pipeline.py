@@ -57,7 +57,9 @@ class Pipeline:
     """Ordered, isolated stages over each bus batch."""
 
     def __init__(self, *, on_failure: Callable[[str], None] | None = None) -> None:
-        self._stages: list[_Stage] = []
+        self._stages: tuple[_Stage, ...] = ()
+        """In run order; replaced (not mutated) by ``add`` and ``remove``, so a batch running
+        while a stage is added or removed keeps the tuple it started with."""
         self._added = 0
         self.failures: dict[str, int] = {}
         """Exceptions raised per stage name since start."""
@@ -67,12 +69,10 @@ class Pipeline:
         """Run ``stage`` on every batch at ``step``; returns a function that removes it."""
         self._added += 1
         entry = _Stage(step, self._added, name, stage)
-        self._stages.append(entry)
-        self._stages.sort(key=lambda s: (s.step, s.order))
+        self._stages = tuple(sorted((*self._stages, entry), key=lambda s: (s.step, s.order)))
 
         def remove() -> None:
-            if entry in self._stages:
-                self._stages.remove(entry)
+            self._stages = tuple(stage for stage in self._stages if stage is not entry)
 
         return remove
 
@@ -82,7 +82,7 @@ class Pipeline:
         return [stage.name for stage in self._stages]
 
     def on_envelopes(self, envelopes: Sequence[Envelope]) -> None:
-        for stage in tuple(self._stages):
+        for stage in self._stages:
             try:
                 stage.run(envelopes)
             except Exception:
