@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.unit.bus.test_codec_and_state_ops import EVERY_KIND
 
 from tickcast.bus.names import stream_name
-from tickcast.history.rows import row_of, rows_for
+from tickcast.history.rows import Row, row_of, rows_for
 from tickcast.model import Envelope, TradesGap
 
 
@@ -15,5 +15,7 @@ def test_rows_for_is_row_of_for_every_kind() -> None:
         Envelope(stream_name(event), seq, "e1", event, 0)
         for seq, event in enumerate(events * 2, start=1)
     ]
-    assert rows_for(envelopes, 123) == [row_of(envelope, 123) for envelope in envelopes]
+    made = rows_for(envelopes, 123)
+    assert made == [row_of(envelope, 123) for envelope in envelopes]
+    assert all(type(row) is Row and row.id == 0 for row in made)
     assert rows_for([], 5) == []
