@@ -131,10 +131,13 @@ class ChecksummedBook:
     def apply_delta(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         """Set levels; size 0 deletes. Raises ``BookError`` (book untouched) on negative values."""
         new_bids, new_asks = _validated(bids), _validated(asks)
-        self._bids.apply(new_bids)
-        self._asks.apply(new_asks)
-        bids_touched = _bid_touched(self._bids.prices, new_bids)
-        asks_touched = _ask_touched(self._asks.prices, new_asks)
+        bids_touched = asks_touched = False  # a delta often changes one side only
+        if new_bids:
+            self._bids.apply(new_bids)
+            bids_touched = _bid_touched(self._bids.prices, new_bids)
+        if new_asks:
+            self._asks.apply(new_asks)
+            asks_touched = _ask_touched(self._asks.prices, new_asks)
         if bids_touched or asks_touched or self._checksum is None:
             self._refresh(bids=bids_touched, asks=asks_touched)
 
