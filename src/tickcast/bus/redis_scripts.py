@@ -75,23 +75,36 @@ for i = first, #ARGV do
     redis.call('XADD', s.hist, seq .. '-0', 'e', payload, 't', now)
   end
   if ops ~= '' then
-    local st = s.st
     local o = cjson.decode(ops)
-    if o[1] == 1 then redis.call('DEL', st) end
-    for j = 2, #o, 2 do
-      if o[j+1] == false then
-        redis.call('HDEL', st, o[j])
-      else
-        redis.call('HSET', st, o[j], o[j+1])
-      end
+    local p = s.ops
+    if o[1] == 1 or not p then
+      p = {}
+      s.ops = p
+      if o[1] == 1 then s.reset = true end
     end
+    for j = 2, #o, 2 do p[o[j]] = o[j+1] end
   end
   out[#out+1] = seq .. ' ' .. s.epoch
   msg[#msg+1] = stream .. '\\t' .. seq .. '\\t' .. s.epoch .. '\\t' .. now .. '\\t' .. payload
  end
 end
-if maxlen > 0 then
-  for _, s in pairs(seen) do redis.call('XTRIM', s.hist, 'MAXLEN', maxlen) end
+local function flush(cmd, key, args)
+  if #args > 0 then redis.call(cmd, key, unpack(args)) end
+  return {}
+end
+for _, s in pairs(seen) do
+  if maxlen > 0 then redis.call('XTRIM', s.hist, 'MAXLEN', maxlen) end
+  if s.reset then redis.call('DEL', s.st) end
+  if s.ops then
+    local set, del = {}, {}
+    for f, v in pairs(s.ops) do
+      if v == false then del[#del+1] = f else set[#set+1] = f; set[#set+1] = v end
+      if #set >= 1000 then set = flush('HSET', s.st, set) end
+      if #del >= 1000 then del = flush('HDEL', s.st, del) end
+    end
+    flush('HSET', s.st, set)
+    flush('HDEL', s.st, del)
+  end
 end
 redis.call('PUBLISH', ARGV[4], table.concat(msg, '\\n'))
 local reply = table.concat(out, ',')
@@ -106,7 +119,11 @@ return reply
 stream's meta is read once per call (later events of the same stream in the call go on from it);
 its seq is still written before each event's history entry, so a call failing halfway leaves the
 counter at the last entry written, as before. Each history is trimmed once per call (exact
-``MAXLEN``, the same result as trimming at every entry: nobody sees the call's middle).
+``MAXLEN``, the same result as trimming at every entry: nobody sees the call's middle), and each
+state hash is written once per call: the call's state ops per field folded to the last one (a
+reset clears what came before it), then one DEL if reset, HSETs and HDELs of up to 1,000 fields.
+A call failing halfway leaves the history ahead of the state; the retry publishes its events
+again and brings the state up to date.
 With a fence, the call runs only if the fence's ``last`` equals ARGV[5] (the token of the call
 sent before it, "" for none), else it changes nothing and replies ``TCFENCE <last>``; having run,
 it stores ``last`` = its token ARGV[6] and its reply under that token, forgets the reply stored
