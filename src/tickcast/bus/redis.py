@@ -96,6 +96,11 @@ class RedisBus:
         """Envelopes that could not be recovered from history before a later one was delivered."""
 
     @property
+    def publishers(self) -> list[Publisher]:
+        """The publish queue of each instance (read their ``max_in_flight``)."""
+        return self._publishers
+
+    @property
     def control(self) -> RedisShard:
         """The instance holding cluster-wide keys (connection leases): the first URL."""
         return self.shards[0]

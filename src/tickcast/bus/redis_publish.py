@@ -40,6 +40,9 @@ WINDOW = 8
 KEEP_REPLIES = 4 * WINDOW
 """Replies the fence keeps (those of the calls that can be in flight when a connection breaks)."""
 
+CLIENT_NAME = "tickcast-publisher"
+"""The name of a publisher's connection in Redis' CLIENT LIST."""
+
 Result = list[tuple[int, str, int]]
 
 
@@ -102,6 +105,11 @@ class Publisher:
         self.max_in_flight = 0
         """The most calls seen in flight at once (tests, benchmarks)."""
 
+    @property
+    def in_flight(self) -> int:
+        """Calls sent and not yet answered."""
+        return len(self._inflight)
+
     def submit(self, events: list[Event], streams: list[str]) -> asyncio.Future[Result]:
         pending = _Pending(asyncio.get_running_loop().create_future())
         for start in range(0, len(events), MAX_EVENTS_PER_CALL):
@@ -163,6 +171,7 @@ class Publisher:
         """Connect, load the script, read the fence and settle the calls left in flight."""
         with redis_errors("publish"):
             await connection.connect()
+        await self._command(connection, "CLIENT", "SETNAME", CLIENT_NAME)
         self._sha = await self._command(connection, "SCRIPT", "LOAD", PUBLISH_LUA)
         fresh = "s" + secrets.token_hex(6)
         tokens = [str(call.token) for call in self._inflight]
