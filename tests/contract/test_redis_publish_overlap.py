@@ -5,6 +5,8 @@ with their connection go again exactly once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 
@@ -48,6 +50,20 @@ async def until(condition: object, timeout: float = 5.0) -> None:
             await asyncio.sleep(0.005)
 
 
+@contextlib.asynccontextmanager
+async def held(url: str, bus: RedisBus, calls: int) -> AsyncIterator[aioredis.Redis]:
+    """Redis runs no script (CLIENT PAUSE WRITE) until ``calls`` calls of the bus are in flight:
+    they overlap whatever the machine's scheduling. The publisher's connection must be open."""
+    admin = aioredis.Redis.from_url(url)
+    await admin.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
+    try:
+        yield admin
+        await until(lambda: bus.publishers[0].in_flight == calls)
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.aclose()
+
+
 async def test_overlapping_calls_keep_each_source_in_order_and_seqs_dense(redis_url: str) -> None:
     ingest = RedisBus([redis_url], history_size=10_000, subscribe=False)
     gateway = RedisBus([redis_url], history_size=10_000)
@@ -65,8 +81,11 @@ async def test_overlapping_calls_keep_each_source_in_order_and_seqs_dense(redis_
             published.extend(envelopes)
 
     try:
-        await asyncio.gather(*(source(i) for i in range(SOURCES)))
-        assert ingest.publishers[0].max_in_flight >= 2  # the calls did overlap
+        await ingest.publish([Trade("warm-foo-usd-spot", "w", 1, 1, Side.BUY, 0)])
+        async with held(redis_url, ingest, SOURCES):
+            sources = [asyncio.create_task(source(i)) for i in range(SOURCES)]
+        await asyncio.gather(*sources)
+        assert ingest.publishers[0].max_in_flight >= SOURCES  # the first calls overlapped
         streams = per_stream(published)
         assert len(streams) == 2 * SOURCES
         for stream, envelopes in streams.items():
@@ -74,9 +93,9 @@ async def test_overlapping_calls_keep_each_source_in_order_and_seqs_dense(redis_
             assert len({e.epoch for e in envelopes}) == 1
             assert await gateway.history(stream) == envelopes
         async with asyncio.timeout(5):
-            while len(received) < len(published):
+            while len(received) < len(published) + 1:  # and the warm-up trade
                 await asyncio.sleep(0.01)
-        assert per_stream(received) == streams
+        assert per_stream(received[1:]) == streams
     finally:
         await gateway.stop()
         await ingest.stop()
@@ -95,10 +114,11 @@ async def test_a_failing_call_lets_no_later_call_in_before_it(redis_url: str) ->
         await client.set(meta_key(f"trades:{broken.market}"), "not a hash")
         big = [broken] + [e for n in range(4) for e in batch(1, n)][: 2 * MAX_EVENTS_PER_CALL + 10]
         batches = [batch(0, 0), big, batch(2, 0), batch(3, 0)]
-        results = await asyncio.gather(
-            *(bus.publish(events) for events in batches), return_exceptions=True
-        )
-        assert bus.publishers[0].max_in_flight >= 4
+        await bus.publish([Trade("warm-foo-usd-spot", "w", 1, 1, Side.BUY, 0)])
+        # 5 calls: batch 0; three of the big batch (the third, 11 events, with batch 2); batch 3
+        async with held(redis_url, bus, 5):
+            publishing = [asyncio.create_task(bus.publish(events)) for events in batches]
+        results = await asyncio.gather(*publishing, return_exceptions=True)
         assert isinstance(results[1], BusError)
         assert "WRONGTYPE" in str(results[1])
         for stream in (f"trades:{market(1)}", f"book:{market(1)}"):
@@ -146,5 +166,24 @@ async def test_calls_cut_off_with_their_connection_go_again_exactly_once(redis_u
             assert await bus.history(stream) == mine
     finally:
         await admin.execute_command("CLIENT", "UNPAUSE")  # a no-op unless the test failed
+        await admin.aclose()
+        await bus.stop()
+
+
+async def test_calls_refused_for_a_flushed_script_cache_go_again(redis_url: str) -> None:
+    """SCRIPT FLUSH under an open publisher connection: its next calls are answered NOSCRIPT
+    (they did not run); the publisher loads the script again and sends them, once each."""
+    bus = RedisBus([redis_url], history_size=10_000, subscribe=False)
+    admin = aioredis.Redis.from_url(redis_url)
+    await bus.start()
+    try:
+        first = await bus.publish(batch(0, 0))
+        await admin.script_flush()
+        results = await asyncio.gather(*(bus.publish(batch(i, 1)) for i in range(3)))
+        everything = per_stream(first + [e for envelopes in results for e in envelopes])
+        for stream, mine in everything.items():
+            assert [e.seq for e in mine] == list(range(1, len(mine) + 1))
+            assert await bus.history(stream) == mine
+    finally:
         await admin.aclose()
         await bus.stop()

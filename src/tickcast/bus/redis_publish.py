@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from tickcast.clock import Clock
 from tickcast.errors import BusError
 from tickcast.model import Event
 
+logger = logging.getLogger("tickcast.bus")
+
 MAX_EVENTS_PER_CALL = 512
 """Events per publish script call: bounds how long one call holds a Redis instance."""
 WINDOW = 8
@@ -40,6 +43,8 @@ WINDOW = 8
 KEEP_REPLIES = 4 * WINDOW
 """Replies the fence keeps (those of the calls that can be in flight when a connection breaks)."""
 
+NOT_RUN = ("TCFENCE", "NOSCRIPT")
+"""Error replies of a call that changed nothing: it is sent again, after those before it."""
 CLIENT_NAME = "tickcast-publisher"
 """The name of a publisher's connection in Redis' CLIENT LIST."""
 
@@ -135,14 +140,24 @@ class Publisher:
         """Stop sending: queued and unanswered publishes fail with BusError."""
         if self._task is not None:
             self._task.cancel()
-        self._fail(BusError("bus stopped"), [c for call in self._inflight for c in call.chunks])
+        self._fail_all(BusError("bus stopped"))
+
+    def _fail_all(self, error: BusError) -> None:
+        self._fail(error, [chunk for call in self._inflight for chunk in call.chunks])
         self._inflight.clear()
-        self._fail(BusError("bus stopped"), list(self._queue))
+        self._fail(error, list(self._queue))
         self._queue.clear()
 
     # -- the connection -------------------------------------------------------------------
 
     async def _serve(self) -> None:
+        try:
+            await self._connections()
+        except Exception as error:  # a bug, not Redis: no publish may wait forever
+            logger.exception("bus: the redis publisher failed")
+            self._fail_all(BusError(f"redis publisher failed: {error!r}"))
+
+    async def _connections(self) -> None:
         """One connection after another, each until it breaks; settles what a broken one left."""
         while True:
             await self._wake.wait()
@@ -151,10 +166,7 @@ class Publisher:
                 try:
                     await self._open(connection)
                 except BusError as error:
-                    self._fail(error, [c for call in self._inflight for c in call.chunks])
-                    self._inflight.clear()
-                    self._fail(error, list(self._queue))
-                    self._queue.clear()
+                    self._fail_all(error)
                     self._wake.clear()
                     continue
                 await self._session(connection)
@@ -227,7 +239,7 @@ class Publisher:
                         reply = await connection.read_response()
                 except BusError as error:
                     text = reply_error(error)
-                    if text is not None and not text.startswith("TCFENCE"):
+                    if text is not None and not text.startswith(NOT_RUN):
                         self._inflight[0].error = error
                     raise
                 self._resolve(self._inflight.popleft(), reply)

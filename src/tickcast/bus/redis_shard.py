@@ -31,8 +31,11 @@ def redis_errors(what: str) -> Iterator[None]:
 
 
 def reply_error(error: BusError) -> str | None:
-    """The text of the error reply behind ``error``, None if it was no reply (a lost connection)."""
+    """The error reply behind ``error`` (its code first, as Redis sent it), None if it was no reply
+    (a lost connection)."""
     cause = error.__cause__
+    if isinstance(cause, redis.exceptions.NoScriptError):  # redis-py drops this code
+        return f"NOSCRIPT {cause}"
     return str(cause) if isinstance(cause, redis.exceptions.ResponseError) else None
 
 
