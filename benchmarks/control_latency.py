@@ -8,9 +8,14 @@ after another, every ``--interval`` seconds, and prints each path's latency (p50
 server's CPU share (from /proc) and the events it published per second meanwhile (from
 ``tickcast_events_published``). The target: every answer within 50 ms.
 
+``--rotate`` starts each round with the next path: the first request after the pause is the one
+most likely to meet a pause the server began meanwhile (so without it ``/metrics``, always
+first, collects most of the tail whatever its own cost).
+
 Usage::
 
     .venv/bin/python benchmarks/control_latency.py [--rate 100000] [--seconds 15] [--json out]
+        [--rotate]
 
 Run it against another checkout with ``PYTHONPATH=<checkout>/src`` (the server is started with
 this interpreter, so it imports whatever ``tickcast`` that interpreter finds first).
@@ -101,7 +106,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def measure(
-    rate: int, seconds: float, interval: float, warmup: float, history: str
+    rate: int, seconds: float, interval: float, warmup: float, history: str, rotate: bool = False
 ) -> dict[str, Any]:
     port = free_port()
     with server(rate, port, history) as process:
@@ -110,9 +115,11 @@ def measure(
         latencies: dict[str, list[float]] = {path: [] for path in PATHS}
         cpu0, wall0 = cpu_seconds(process.pid), time.perf_counter()
         first = published(get(port, "/metrics")[1])
-        last = first
+        last, round_ = first, 0
         while time.perf_counter() - wall0 < seconds:
-            for path in PATHS:
+            shift = round_ % len(PATHS) if rotate else 0
+            round_ += 1
+            for path in PATHS[shift:] + PATHS[:shift]:
                 status, body, elapsed = get(port, path)
                 assert status == 200, (path, status)
                 latencies[path].append(elapsed * 1000)
@@ -135,6 +142,8 @@ def measure(
         }  # fmt: skip
     result["max_ms"] = round(max(every), 1)
     result["within_target"] = max(every) <= TARGET_MS
+    if rotate:
+        result["rotate"] = True
     return result
 
 
@@ -146,8 +155,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--history", default="", help="TICKCAST_HISTORY (e.g. off)")
     parser.add_argument("--json", help="append the result as a JSON line to this file")
+    parser.add_argument("--rotate", action="store_true", help="rotate which path goes first")
     args = parser.parse_args()
-    result = measure(args.rate, args.seconds, args.interval, args.warmup, args.history)
+    result = measure(args.rate, args.seconds, args.interval, args.warmup, args.history, args.rotate)
     print(json.dumps(result), flush=True)
     if args.json:
         with open(args.json, "a") as out:
