@@ -48,6 +48,10 @@ class YoungCollector:
         self.ticks = 0
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def tick(self) -> None:
         """One young collection, now (what the timer runs)."""
         if gc.isenabled():
