@@ -15,8 +15,10 @@ So a serving process collects its young generations by time instead: every
 previous tick and is still alive (a few thousand objects, a few milliseconds) and moves it to
 the oldest generation, where only a full collection walks it again. The counting thresholds stay
 as a safety net (an allocation burst between ticks, a loop that is blocked) with generation 1
-collected at every other collection, and a full collection, whose pause grows with the whole
-heap, waits for ``FULL_AFTER_S`` worth of ticks (it also frees cycles that outlived a tick).
+collected at every other collection. A full collection, whose pause grows with the whole heap,
+runs on the tick once ``FULL_AFTER_S`` worth of young collections have run since the last one:
+it frees the cycles that outlived a tick (a closed connection's objects, say), which nothing
+else would collect, since the ticks keep the allocation count from ever triggering one.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ YOUNG_PERIOD_S = 0.05
 """How often the loop collects the young generations."""
 
 FULL_AFTER_S = 1_800.0
-"""Ticks (plus any automatic generation-1 collections) before a full collection may run."""
+"""Ticks (plus any automatic generation-1 collections) before a full collection runs."""
 
 GC_THRESHOLDS = (50_000, 0, round(FULL_AFTER_S / YOUNG_PERIOD_S))
 """Automatic collection: generation 0 after 50 000 net new objects between ticks, generation 1
@@ -43,9 +45,12 @@ class YoungCollector:
     Skips a tick while collection is disabled (a history read pauses it around a bulk of new
     rows that hold no cycles, ``history.segments.gc_paused``)."""
 
-    def __init__(self, period: float = YOUNG_PERIOD_S) -> None:
+    def __init__(self, period: float = YOUNG_PERIOD_S, *, full_after: int = 0) -> None:
         self.period = period
+        self.full_after = full_after or GC_THRESHOLDS[2]
+        """Young collections (``gc.get_count()[2]``) before a tick makes a full collection."""
         self.ticks = 0
+        self.full_collections = 0
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -53,10 +58,15 @@ class YoungCollector:
         return self._task is not None and not self._task.done()
 
     def tick(self) -> None:
-        """One young collection, now (what the timer runs)."""
-        if gc.isenabled():
+        """One young collection, now (what the timer runs); a full one when it is due."""
+        if not gc.isenabled():
+            return
+        if gc.get_count()[2] >= self.full_after:
+            gc.collect(2)
+            self.full_collections += 1
+        else:
             gc.collect(1)
-            self.ticks += 1
+        self.ticks += 1
 
     def start(self) -> None:
         """Start ticking on the running loop (idempotent)."""

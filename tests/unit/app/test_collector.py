@@ -47,6 +47,22 @@ def test_a_tick_frees_young_cycles() -> None:
             gc.disable()
 
 
+def test_a_tick_makes_a_full_collection_when_it_is_due() -> None:
+    was_enabled = gc.isenabled()
+    gc.enable()
+    try:
+        young = collector.YoungCollector(full_after=1)
+        full_before = gc.get_stats()[2]["collections"]
+        young.tick()  # at least one of two ticks: the first one's young collection makes it due
+        young.tick()
+        assert young.full_collections >= 1 and young.ticks == 2
+        assert gc.get_stats()[2]["collections"] >= full_before + 1
+        assert collector.YoungCollector().full_after == collector.GC_THRESHOLDS[2]
+    finally:
+        if not was_enabled:
+            gc.disable()
+
+
 async def test_the_timer_ticks_on_the_loop_until_stopped() -> None:
     young = collector.YoungCollector(period=0)
     young.start()
