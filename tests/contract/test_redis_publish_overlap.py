@@ -8,11 +8,19 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import pytest
 import redis.asyncio as aioredis
 
-from tickcast.bus.redis import RedisBus
+from tickcast.bus.codec import encode_event
+from tickcast.bus.redis import RedisBus, RedisShard
 from tickcast.bus.redis_publish import CLIENT_NAME, MAX_EVENTS_PER_CALL
-from tickcast.bus.redis_scripts import meta_key
+from tickcast.bus.redis_scripts import (
+    PUBLISH_LUA,
+    SETTLE_LUA,
+    STREAMS_KEY,
+    fence_key,
+    meta_key,
+)
 from tickcast.errors import BusError
 from tickcast.model import BookDelta, Envelope, Event, Side, Trade
 
@@ -187,3 +195,33 @@ async def test_calls_refused_for_a_flushed_script_cache_go_again(redis_url: str)
     finally:
         await admin.aclose()
         await bus.stop()
+
+
+async def test_the_fence_returns_lost_replies_and_shuts_out_the_old_connection(
+    redis_url: str,
+) -> None:
+    """The scripts themselves: a call that ran stores its reply under its token; settling on a new
+    connection returns it (a reply lost with its connection is not lost) and nil for a call that
+    did not run, and sets a fresh ``last``, so a call of the old connection that Redis reads only
+    now is refused."""
+    shard = RedisShard(redis_url)
+    fence = fence_key("test")
+    record = b"trades:x\t\t" + encode_event(Trade("x", "1", 1, 1, Side.BUY, 0))
+
+    async def call(prev: str, token: str) -> bytes:
+        args = [100, "e", 0, "void", prev, token, "", record]
+        reply: bytes = await shard.script(PUBLISH_LUA, [STREAMS_KEY, fence], args)
+        return reply
+
+    try:
+        first = await call("", "1")
+        assert first == b"1 e"
+        with pytest.raises(BusError, match="TCFENCE 1"):
+            await call("", "2")  # not after call 1: refused, nothing written
+        last, ran, lost = await shard.script(SETTLE_LUA, [fence], ["s1", "1", "2"])
+        assert (last, ran, lost) == (b"1", first, None)
+        with pytest.raises(BusError, match="TCFENCE s1"):
+            await call("1", "2")  # the old connection's next call, read after the settle
+        assert await call("s1", "3") == b"2 e"
+    finally:
+        await shard.close()
