@@ -106,7 +106,7 @@ def _vega(quick: bool, warmup: float) -> list[dict[str, Any]]:
            str(BIG_BLOCK_CLIENTS), "--block", "1", "--duration", "6" if quick else "15",
            "--warmup", str(warmup), "--pin"]  # fmt: skip
     records = [dict(r, group="vega", kind="big blocks") for r in _lines(big, timeout=300)]
-    events, reps = ("20000", "2") if quick else ("60000", "3")
+    events, reps = ("30000", "3") if quick else ("60000", "3")
     derived = ["vega_ingest.py", "--events", events, "--reps", reps, "--json"]
     records += [dict(r, group="vega", kind="derived") for r in _lines(derived)]
     for record in records:
