@@ -1,27 +1,34 @@
 #!/usr/bin/env python3
-"""Fan-out comparison: tickcast against the C reference, picows, websockets and python-socketio,
-in one run, on this machine; prints every figure and the issue-9 targets (docs/performance.md).
+"""Fan-out comparison and the issue-20 targets: tickcast against the C reference, picows,
+websockets and python-socketio, every dialect against native, ingest, in one run on this machine;
+prints every figure, the issue-9 targets and ONE issue-20 targets table (docs/performance.md).
 
 Drives the team's harness (benchmarks/harness/bench.py: server pinned to CPU 0 with taskset, the C
-epoll client ``wsload`` pinned to CPU 1, loopback only) scenario by scenario, then reads the
-JSONL records and prints two Markdown tables.
+epoll client ``wsload`` pinned to CPU 1, loopback only) scenario by scenario, runs the other
+benchmark scripts as subprocesses (each prints JSON lines), then reads the JSONL records and
+prints Markdown tables.
 
     benchmarks/build.sh                       # once: gcc the C client/reference, peer venv
-    .venv/bin/python benchmarks/compare.py    # every scenario, 10 s windows (~12 min)
-    .venv/bin/python benchmarks/compare.py --quick             # 4 s windows, 60 s run 15 s
+    .venv/bin/python benchmarks/compare.py    # every scenario (``all``), 10 s windows
+    .venv/bin/python benchmarks/compare.py --quick             # 4 s windows, r1000 15 s (~10 min)
+    .venv/bin/python benchmarks/compare.py --scenarios issue20 --quick
     .venv/bin/python benchmarks/compare.py --scenarios max,sio --reps 2
-    .venv/bin/python benchmarks/compare.py --report benchmarks/harness/results/<stamp>-*.jsonl
+    .venv/bin/python benchmarks/compare.py --report 'benchmarks/harness/results/<stamp>-*.jsonl'
 
-Scenarios (``--scenarios``): ``max`` (N=1,000 and 5,000, as fast as each server sustains),
-``r1000`` (1,000 msgs/s to 1,000 clients for ``--long`` seconds), ``r50`` (50 msgs/s to 1,000
-clients: CPU and latency against the C reference), ``sio`` (the Socket.IO feed against
-python-socketio). Idle-connection memory is read in every run (RSS with N idle connections).
-``ingest`` (trades and book deltas into the memory bus with 0 and 100 subscribers and into a Redis
-ingest node, with the raw Redis PUBLISH ceiling of the same run) and ``control`` (control-plane
-latency while ingest saturates a core) need no harness: see ``ingest_targets``.
-``cm`` (not in the default list; no C client needed): the Coin Metrics dialect against native at
-max rate to 1,000 clients on one stream, and idle KB per Coin Metrics connection, through
-``benchmarks/cm_fanout.py --raw/--idle`` (issue 20 points 2 and 3).
+Scenarios (``--scenarios``, comma-separated; a group name stands for its scenarios: ``issue9``
+= max,r1000,r50,sio; ``issue20`` = max,r50,sio,dialects,idle,ingest,control,predict,vega;
+``all``, the default, = both). Harness: ``max`` (N=1,000 and 5,000, as fast as each server
+sustains), ``r1000`` (1,000 msgs/s to 1,000 clients for ``--long`` seconds), ``r50`` (50 msgs/s to
+1,000 clients: CPU and latency against the C reference and picows, and the Socket.IO feed's CPU
+against native), ``sio`` (the Socket.IO feed against python-socketio); idle-connection memory is
+read in every harness run. No harness: ``ingest`` (trades and book deltas into the memory bus
+with 0 and 100 subscribers and into a Redis ingest node, with the raw Redis PUBLISH ceiling of
+the same run) and ``control`` (control-plane latency while ingest saturates a core), see
+``ingest_targets``; ``dialects`` (``cm`` is its old name: native, Coin Metrics and Vega at max
+rate and at 50 msgs/s to 1,000 counting clients), ``idle`` (2,000 idle connections per dialect:
+KB and asyncio tasks per connection), ``predict`` (``/ws`` p99, 1 and 50 connections) and
+``vega`` (big blocks, derived state's cost), see ``issue20_runs``. ``issue20_table`` builds the
+table: every target of issue 20 points 1-6, met, MISSED, or not measured and why.
 """
 
 from __future__ import annotations
