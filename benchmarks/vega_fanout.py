@@ -60,6 +60,27 @@ async def client(url: str, stop: float, stats: dict[str, list[float]]) -> None:
             stats["delay"].append((now - newest) / 1e6)
 
 
+def _record(
+    args: argparse.Namespace,
+    elapsed: float,
+    stats: dict[str, list[float]],
+    cpu: float,
+    delays: list[float],
+) -> dict[str, object]:
+    """``--json``: the printed figures as one record."""
+    return {
+        "clients": args.clients,
+        "source": args.source,
+        "block_s": args.block,
+        "seconds": round(elapsed, 1),
+        "messages_per_s": round(len(delays) / elapsed, 1),
+        "mb_per_s": round(sum(stats["bytes"]) / elapsed / 1e6, 2),
+        "cut": len(stats["cut"]),
+        "server_cpu_pct": round(cpu * 100, 1),
+        "delay_p99_ms": round(delays[int(len(delays) * 0.99) - 1]) if delays else None,
+    }
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=200)
@@ -116,14 +137,7 @@ async def main() -> None:
             p99 = delays[int(len(delays) * 0.99) - 1]
             print(f"trade → client delay  p50 {p50:.0f} ms, p99 {p99:.0f} ms (block {args.block}s)")
         if args.json:
-            record = {
-                "clients": args.clients, "source": args.source, "block_s": args.block,
-                "seconds": round(elapsed, 1), "messages_per_s": round(len(delays) / elapsed, 1),
-                "mb_per_s": round(sum(stats["bytes"]) / elapsed / 1e6, 2),
-                "cut": len(stats["cut"]), "server_cpu_pct": round(cpu * 100, 1),
-                "delay_p99_ms": round(delays[int(len(delays) * 0.99) - 1]) if delays else None,
-            }  # fmt: skip
-            print(json.dumps(record), flush=True)
+            print(json.dumps(_record(args, elapsed, stats, cpu, delays)), flush=True)
     finally:
         server.terminate()
         await server.wait()
