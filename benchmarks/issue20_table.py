@@ -22,6 +22,8 @@ MAX_VS_C = 0.8
 DERIVED_VS_NO_VEGA = 1.1  # "costs nothing": within 10 % (run-to-run noise) of the node sans Vega
 WS_P99_1_MS = 1.0
 WS_P99_50_MS = 2.0
+R50_DELIVERED = 0.95 * 50 * 1000  # below this a peer was starved by the machine (not judged)
+MAX_SATURATED_CPU = 80.0  # at max rate a server below this % of a core did not have one
 IDLE_NAMES = {
     "native": "native",
     "coinmetrics": "Coin Metrics",
@@ -73,9 +75,27 @@ def _harness(records: Records, scenario: str, peer: str, n: int, field: str) -> 
     return _median(values) if values else None
 
 
+def _starved(delivered: dict[str, float | None]) -> str | None:
+    """``not measured`` when a peer of a paced comparison delivered under 95 % of 50 msgs/s ×
+    1,000 (on a busy machine it did less work, so its CPU is not comparable)."""
+    short = [f"{peer} {_rate(rate)}/s" for peer, rate in delivered.items()
+             if rate is not None and rate < R50_DELIVERED]  # fmt: skip
+    if not short:
+        return None
+    return f"not measured (delivered under 95 % of 50k/s: {', '.join(short)}; a busy machine)"
+
+
+def _judge(ok: bool, starved: str | None) -> str:
+    return starved or _verdict(ok)
+
+
 def point1(harness: Records, extra: Records) -> list[str]:
     """Light load: 50 msgs/s × 1,000 clients."""
     rows = []
+    got = {p: _harness(harness, "r50", p, 1000, "msgs_per_s")
+           for p in ("tickcast-usr2", "c-ref", "py-picows", "tickcast-sio")}  # fmt: skip
+    vs_picows = _starved({p: got[p] for p in ("tickcast-usr2", "py-picows")})
+    vs_c = _starved({p: got[p] for p in ("tickcast-usr2", "c-ref")})
     label = "1. 50 msgs/s × 1,000 (native)"
     cpu = {p: _harness(harness, "r50", p, 1000, "server_cpu_pct")
            for p in ("tickcast-usr2", "c-ref", "py-picows", "tickcast-sio")}  # fmt: skip
@@ -86,29 +106,34 @@ def point1(harness: Records, extra: Records) -> list[str]:
         rows.append(_row(f"{label}: server CPU ≤ {R50_CPU_VS_C}× C ref", "–", _missing("r50")))
     else:
         text = f"{ours:.1f} % vs picows {picows:.1f} % ({ours / picows:.2f}×)"
-        rows.append(_row(f"{label}: server CPU below picows'", text, _verdict(ours < picows)))
+        rows.append(_row(f"{label}: server CPU below picows'", text,
+                         _judge(ours < picows, vs_picows)))  # fmt: skip
         text = f"{ours:.1f} % vs C {ref:.1f} % ({ours / ref:.2f}×)"
         ok = ours <= R50_CPU_VS_C * ref
-        rows.append(_row(f"{label}: server CPU ≤ {R50_CPU_VS_C}× C ref", text, _verdict(ok)))
+        rows.append(_row(f"{label}: server CPU ≤ {R50_CPU_VS_C}× C ref", text, _judge(ok, vs_c)))
     mine, theirs = p99["tickcast-usr2"], p99["c-ref"]
     if mine is None or theirs is None or not theirs:
         rows.append(_row(f"{label}: p99 ≤ {R50_P99_VS_C}× C ref", "–", _missing("r50")))
     else:
         text = f"{mine:.1f} ms vs C {theirs:.1f} ms ({mine / theirs:.2f}×)"
         ok = mine <= R50_P99_VS_C * theirs
-        rows.append(_row(f"{label}: p99 ≤ {R50_P99_VS_C}× C ref", text, _verdict(ok)))
+        rows.append(_row(f"{label}: p99 ≤ {R50_P99_VS_C}× C ref", text, _judge(ok, vs_c)))
+    starved = _starved({p: got[p] for p in ("tickcast-usr2", "tickcast-sio")})
     rows.append(_paced_vs_native("Socket.IO feed", cpu["tickcast-sio"], ours, "r50",
-                                 "harness, wsload client"))  # fmt: skip
+                                 "harness, wsload client", starved))  # fmt: skip
     raw = {d: _extra(extra, "dialects", "server_cpu_pct", mode="r50", dialect=d)
            for d in ("native", "coinmetrics", "vega")}  # fmt: skip
+    raw_got = {d: _extra(extra, "dialects", "delivered_per_s", mode="r50", dialect=d)
+               for d in ("native", "coinmetrics", "vega")}  # fmt: skip
     for dialect, name in (("coinmetrics", "Coin Metrics"), ("vega", "Vega")):
+        starved = _starved({d: raw_got[d] for d in ("native", dialect)})
         rows.append(_paced_vs_native(name, raw[dialect], raw["native"], "dialects",
-                                     "raw counting client"))  # fmt: skip
+                                     "raw counting client", starved))  # fmt: skip
     return rows
 
 
 def _paced_vs_native(name: str, cpu: float | None, native: float | None, scenario: str,
-                     how: str) -> str:  # fmt: skip
+                     how: str, starved: str | None) -> str:  # fmt: skip
     target = (f"1/3. {name} at 50 msgs/s × 1,000: server CPU ≤ {DIALECT_CPU_VS_NATIVE:g}× "
               "native's (same client, same run)")  # fmt: skip
     if cpu is None or native is None or not native:
@@ -116,7 +141,7 @@ def _paced_vs_native(name: str, cpu: float | None, native: float | None, scenari
     text = f"{cpu:.1f} % vs native {native:.1f} % ({cpu / native:.2f}×; {how})"
     if name == "Vega":
         text += "; Vega writes one line per 1 s block, native one frame per trade"
-    return _row(target, text, _verdict(cpu <= DIALECT_CPU_VS_NATIVE * native))
+    return _row(target, text, _judge(cpu <= DIALECT_CPU_VS_NATIVE * native, starved))
 
 
 def _extra(records: Records, group: str, field: str, **match: Any) -> float | None:
@@ -237,8 +262,16 @@ def point6(harness: Records, extra: Records) -> list[str]:
         if ours is None or ref is None or not ref:
             rows.append(_row(target, "–", _missing("max")))
             continue
-        text = f"{_rate(ours)}/s vs C {_rate(ref)}/s = {ours / ref:.2f}×"
-        rows.append(_row(target, text, _verdict(ours >= MAX_VS_C * ref)))
+        cpu = _harness(harness, "max", "tickcast-usr2", n, "server_cpu_pct") or 0.0
+        ref_cpu = _harness(harness, "max", "c-ref", n, "server_cpu_pct") or 0.0
+        per_cpu = (ours / cpu) / (ref / ref_cpu) if cpu and ref_cpu else 0.0
+        text = (f"{_rate(ours)}/s vs C {_rate(ref)}/s = {ours / ref:.2f}× (server CPU "
+                f"{cpu:.0f} % vs {ref_cpu:.0f} %; per CPU second {per_cpu:.2f}×)")  # fmt: skip
+        starved = None
+        if min(cpu, ref_cpu) < MAX_SATURATED_CPU:
+            starved = (f"not measured (a server under {MAX_SATURATED_CPU:.0f} % of a core at max "
+                       "rate: a busy machine)")  # fmt: skip
+        rows.append(_row(target, text, _judge(ours >= MAX_VS_C * ref, starved)))
     limits = (("1 connection", WS_P99_1_MS), ("50 connections", WS_P99_50_MS))
     for scenario, limit in limits:
         target = f"6. `/ws` predictions p99 ≤ {limit:g} ms, {scenario} (quiet machine)"
