@@ -8,7 +8,16 @@ Prints messages and bytes received, server CPU and RSS, the delay from a trade's
 to its arrival (this includes waiting for the end of its block: up to ``--block`` seconds), and
 how many clients the server cut (its "internal stream failure" line or a dropped connection).
 Big blocks (issue 20 point 5): a longer ``--block`` with ``--source simulator:stress`` puts
-thousands of trades in one block, more than the 1 MiB per-stream budget.
+thousands of trades in one block, more than the 1 MiB per-stream budget. ``--json``: one JSON
+line of the same figures at the end (``benchmarks/compare.py`` reads it).
+
+``--raw [--rate R] [--pin]``: max (or paced) fan-out of the bench stream's trades to N counting
+clients (``benchmarks/cm_fanout.py``'s raw client: no framing, no JSON, one marker per trade),
+as ``cm_fanout.py --raw`` does for Coin Metrics and native (issue 20 points 1 and 3); prints
+one JSON line: trades delivered/s, the server's CPU.
+
+    .venv/bin/python benchmarks/vega_fanout.py --raw --clients 1000 --duration 8 --pin
+    .venv/bin/python benchmarks/vega_fanout.py --raw --rate 50 --clients 1000 --pin
 """
 
 from __future__ import annotations
@@ -51,12 +60,34 @@ async def client(url: str, stop: float, stats: dict[str, list[float]]) -> None:
             stats["delay"].append((now - newest) / 1e6)
 
 
+def _record(
+    args: argparse.Namespace,
+    elapsed: float,
+    stats: dict[str, list[float]],
+    cpu: float,
+    delays: list[float],
+) -> dict[str, object]:
+    """``--json``: the printed figures as one record."""
+    return {
+        "clients": args.clients,
+        "source": args.source,
+        "block_s": args.block,
+        "seconds": round(elapsed, 1),
+        "messages_per_s": round(len(delays) / elapsed, 1),
+        "mb_per_s": round(sum(stats["bytes"]) / elapsed / 1e6, 2),
+        "cut": len(stats["cut"]),
+        "server_cpu_pct": round(cpu * 100, 1),
+        "delay_p99_ms": round(delays[int(len(delays) * 0.99) - 1]) if delays else None,
+    }
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--source", default="simulator")
     parser.add_argument("--block", type=float, default=1.0)
+    parser.add_argument("--json", action="store_true", help="also print one JSON line")
     args = parser.parse_args()
     data = tempfile.mkdtemp(prefix="vega-bench-")
     env = {**os.environ, "TICKCAST_VEGA_BLOCK_TIME": str(args.block)}
@@ -105,10 +136,76 @@ async def main() -> None:
             p50 = statistics.median(delays)
             p99 = delays[int(len(delays) * 0.99) - 1]
             print(f"trade → client delay  p50 {p50:.0f} ms, p99 {p99:.0f} ms (block {args.block}s)")
+        if args.json:
+            print(json.dumps(_record(args, elapsed, stats, cpu, delays)), flush=True)
     finally:
         server.terminate()
         await server.wait()
 
 
+TRADE_MARKER = b'"aggressor"'  # once per trade in a Vega trades line
+
+
+def raw_main(argv: list[str]) -> None:
+    """``--raw``: N counting clients on ``/api/v2/stream/trades``, the bench source at ``--rate``;
+    prints one JSON line (trades delivered/s, server CPU %)."""
+    import cm_fanout
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--raw", action="store_true")
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--rate", default="max", help="the bench source's msgs/s, or max")
+    parser.add_argument("--block", type=float, default=1.0)
+    parser.add_argument("--pin", action="store_true", help="server on CPU 0, client on CPU 1")
+    args = parser.parse_args(argv)
+    args.source = f"bench:rate={args.rate}"
+    os.environ["TICKCAST_VEGA_BLOCK_TIME"] = str(args.block)
+    os.environ["TICKCAST_VEGA_MAX_STREAMS_PER_ADDRESS"] = str(args.clients + 4)
+    server, port, _ = cm_fanout.start_server(args, pin=args.pin)
+    if args.pin and len(os.sched_getaffinity(0)) > 1:
+        os.sched_setaffinity(0, {1})
+    try:
+        import uvloop
+
+        uvloop.run(_raw_measure(args, port, psutil.Process(server.pid)))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+async def _raw_measure(args: argparse.Namespace, port: str, process: psutil.Process) -> None:
+    import cm_fanout
+
+    path = "/api/v2/stream/trades"
+    counters = await cm_fanout._open_raw(port, path, TRADE_MARKER, args.clients)
+    await asyncio.sleep(args.warmup)
+    before = [c.count for c in counters]
+    cpu0, own0, t0 = sum(process.cpu_times()[:2]), sum(os.times()[:2]), time.monotonic()
+    await asyncio.sleep(args.duration)
+    after = [c.count for c in counters]
+    cpu1, own1, t1 = sum(process.cpu_times()[:2]), sum(os.times()[:2]), time.monotonic()
+    elapsed = t1 - t0
+    window = [b - a for a, b in zip(before, after, strict=True)]
+    record = {
+        "dialect": "vega",
+        "rate": args.rate,
+        "clients": args.clients,
+        "block_s": args.block,
+        "open_at_end": sum(not c.closed for c in counters),
+        "delivered_per_s": sum(window) / elapsed,
+        "per_client_min": min(window) / elapsed,
+        "per_client_max": max(window) / elapsed,
+        "server_cpu_pct": 100 * (cpu1 - cpu0) / elapsed,
+        "server_rss_mb": process.memory_info().rss / 1e6,
+        "client_cpu_pct": 100 * (own1 - own0) / elapsed,
+    }
+    print(json.dumps(record), flush=True)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    if "--raw" in sys.argv[1:]:
+        raw_main(sys.argv[1:])
+    else:
+        asyncio.run(main())
