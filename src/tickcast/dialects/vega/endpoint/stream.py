@@ -50,7 +50,8 @@ from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, conne
 from tickcast.server.credentials import api_key_from
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node
-from tickcast.server.writer import WRITE_CHUNK, chunks
+from tickcast.server.seam import ProtocolSink
+from tickcast.server.writer import WRITE_CHUNK, chunks, write_now
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
@@ -79,9 +80,42 @@ def public_principal(plan: Plan) -> Principal:
 
 
 class VegaStream:
-    """A ``LiveConnection`` of the node and a ``BatchSubscriber`` of the feed's groups."""
+    """A ``LiveConnection`` of the node and a ``BatchSubscriber`` of the feed's groups.
+
+    Two ways to run, the same lines on the wire: **detached** (``detach_to`` a seam
+    ``ProtocolSink``, tickcast's WebSocket protocol): no task, the outbox is written from a loop
+    callback scheduled by ``wake`` (``server/writer.py: write_now``), client frames arrive through
+    ``on_message`` (ignored: a server-streaming RPC) and the end of the stream drops TCP from a
+    callback; or through the pull form ``batches`` (the chunked HTTP body, and the WebSocket
+    under another ASGI server)."""
 
     dialect = "vega"
+    __slots__ = (
+        "_admission",
+        "_ended_event",
+        "_finish_timer",
+        "_finished",
+        "_lease",
+        "_released",
+        "_sink",
+        "_wake",
+        "_write_scheduled",
+        "bytes",
+        "ended",
+        "feed",
+        "host",
+        "id",
+        "joined",
+        "messages",
+        "node",
+        "opened_at",
+        "outbox",
+        "principal",
+        "remote",
+        "selection",
+        "slices",
+    )
+    """Slotted, its events made on demand: thousands of idle streams (docs/performance.md)."""
 
     def __init__(
         self, *, feed: VegaFeed, selection: Filter, admission: Admission, remote: str, host: str
@@ -91,7 +125,7 @@ class VegaStream:
         self.node = feed.node
         self.selection = selection
         self.principal: Principal = admission.principal
-        self._admission = admission
+        self._admission: Admission | None = admission
         self._lease: Lease | None = None
         self.remote = remote
         self.host = host
@@ -106,10 +140,14 @@ class VegaStream:
         self.bytes = 0
         self.ended = False
         """No more lines will be queued (error or close); the writer stops once drained."""
-        self.ended_event = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._finished = asyncio.Event()
+        self._ended_event: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None
+        """The pull form's wake-up (``batches``); None while detached."""
+        self._sink: ProtocolSink | None = None
+        """Detached: the transport, written from loop callbacks."""
+        self._write_scheduled = False
+        self._finish_timer: asyncio.TimerHandle | None = None
+        self._finished: asyncio.Event | None = None
         """Set by ``release``: the endpoint is done and the transport dropped."""
         self._released = False
 
@@ -120,7 +158,12 @@ class VegaStream:
         return self.selection
 
     def wake(self) -> None:
-        self._wake.set()
+        if self._sink is not None:
+            if not self._write_scheduled:
+                self._write_scheduled = True
+                asyncio.get_running_loop().call_soon(self._write_now)
+        else:
+            self._wake_event().set()
 
     def overflow(self) -> None:
         """It has not read what came before and the next block does not fit: cut."""
@@ -148,6 +191,10 @@ class VegaStream:
         """Server shutdown or an operator's disconnect: the node's Internal stream failure line,
         then the connection is dropped (clients such as the vendor sample reconnect)."""
         self.end(errors.stream_failure())
+        if self._released:
+            return
+        if self._finished is None:
+            self._finished = asyncio.Event()
         try:
             # until the endpoint has flushed the line and dropped TCP itself, before uvicorn's
             # own shutdown would send a close frame
@@ -159,40 +206,104 @@ class VegaStream:
 
     def start(self) -> None:
         """Register with the feed and the node; queue the snapshot pages."""
+        assert self._admission is not None
         self._lease = self._admission.open(self)
+        self._admission = None  # the lease holds the slot now
         for line in self.feed.subscribe(self):
             self.outbox.push_control(line)
-        self._wake.set()
+        self.wake()
 
     def end(self, line: bytes | None = None) -> None:
         """Stop queueing updates; ``line`` (an error) is the last thing sent."""
         if self.ended:
             return
         self.ended = True
-        self.ended_event.set()
+        if self._ended_event is not None:
+            self._ended_event.set()
         self.feed.unsubscribe(self)
         self.slices.clear()
         if line is not None:
             self.outbox.push_control(line)
-        self._wake.set()
+        if self._sink is not None and not self._released:
+            # the last line gets a moment to go out; a client that does not read is dropped
+            loop = asyncio.get_running_loop()
+            self._finish_timer = loop.call_later(CLOSE_TIMEOUT_S, self._finish)
+        self.wake()
+
+    @property
+    def ended_event(self) -> asyncio.Event:
+        """Set once the stream ended (the task-based WebSocket endpoint waits for it)."""
+        if self._ended_event is None:
+            self._ended_event = asyncio.Event()
+            if self.ended:
+                self._ended_event.set()
+        return self._ended_event
 
     def release(self) -> None:
         if self._released:
             return
         self._released = True
         self.end()
+        timer, self._finish_timer = self._finish_timer, None
+        if timer is not None:
+            timer.cancel()
         if self._lease is not None:
             self._lease.end()  # unregisters, meters, gives the user's slot back
-        else:
+        elif self._admission is not None:
             self._admission.cancel()
+        self._admission = None
         self.feed.addresses.release(self.host)
-        self._drained.set()
-        self._finished.set()
+        if self._finished is not None:
+            self._finished.set()
 
     def batches(self) -> AsyncIterator[list[bytes]]:
         """Queued lines in batches, until the stream ended and everything was handed over
         (the one outbox writer's pull form, ``server/writer.py``)."""
-        return chunks(self, self._wake, lambda: self.ended)
+        return chunks(self, self._wake_event(), lambda: self.ended)
+
+    def _wake_event(self) -> asyncio.Event:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+            self._wake.set()  # whatever is queued already goes out
+        return self._wake
+
+    # -- detached (tickcast's WebSocket protocol: no task per stream) ----------------------------
+
+    @property
+    def detached(self) -> bool:
+        """Runs on the protocol's callbacks (no task)."""
+        return self._sink is not None
+
+    def detach_to(self, sink: ProtocolSink) -> None:
+        """Write to ``sink`` from loop callbacks (before ``start``)."""
+        self._sink = sink
+
+    def on_message(self, data: str | bytes) -> None:
+        """Client frames are ignored (server-streaming RPC); pings and closes are the
+        protocol's."""
+
+    def on_disconnect(self) -> None:
+        """The client went away or closed: the stream ends and gives everything back."""
+        self.release()
+
+    def _write_now(self) -> None:
+        self._write_scheduled = False
+        sink = self._sink
+        if sink is None or self._released:
+            return
+        try:
+            write_now(self, sink, sink.framing)
+        except OSError:  # the peer went away while writing
+            logger.debug("vega stream %s: peer gone", self.id)
+            self._finish()
+
+    def _finish(self) -> None:
+        """Everything queued went out (or the client did not read it in time): FIN without a
+        close frame, as the data-node does; then release."""
+        sink = self._sink
+        if sink is not None:
+            sink.drop()
+        self.release()
 
     # -- Drained (server/writer.py) ------------------------------------------------------------
 
@@ -208,7 +319,8 @@ class VegaStream:
         self.slices.refill()  # the next slice of a big block, now that there is room
 
     def emptied(self) -> None:
-        self._drained.set()
+        if self.ended and self._sink is not None and not self._released:
+            self._finish()
 
 
 def _plan_markets(node: Node, plan: Plan, selection: Filter) -> Filter:
