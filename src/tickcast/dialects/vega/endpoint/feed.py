@@ -27,6 +27,7 @@ from tickcast.sources.matching import MatchingEngine
 from tickcast.sources.simulator import Simulator
 from tickcast.state.derived import Derived
 from tickcast.state.pipeline import Step
+from tickcast.storage.base import Principal
 
 
 class BlockSubscriber(BatchSubscriber, Protocol):
@@ -60,6 +61,10 @@ class VegaFeed:
         block every ``block_time`` while there are any."""
         self.streams: frozenset[StreamName] = frozenset()
         """The streams someone is subscribed to: only their items are built."""
+        self._filters: dict[Filter, Filter] = {}
+        """One object per distinct filter in use (``intern``)."""
+        self.public: Principal | None = None
+        """The principal of streams that need no key, shared by all of them."""
         self._engines: dict[str, MatchingEngine] = {}
         for simulator in simulators(node):
             for market in simulator.markets():
@@ -85,6 +90,11 @@ class VegaFeed:
     def _collect(self, envelopes: Sequence[Envelope]) -> None:
         self.state.collect(envelopes, collect=self.streams)
 
+    def intern(self, selection: Filter) -> Filter:
+        """An equal filter already in use, if any: thousands of streams with the same filter
+        hold one object (idle memory)."""
+        return self._filters.setdefault(selection, selection)
+
     def subscribe(self, subscriber: BlockSubscriber) -> list[bytes]:
         """Register a subscriber; returns its snapshot lines (empty for update-only streams).
         Synchronous on purpose: nothing can be published between snapshot and registration."""
@@ -97,8 +107,10 @@ class VegaFeed:
 
     def unsubscribe(self, subscriber: BlockSubscriber) -> None:
         if self.subscribers.remove(subscriber):
-            keys = self.subscribers.keys_in_use()
-            self.streams = frozenset(key.stream for key in keys if isinstance(key, Filter))
+            keys = [key for key in self.subscribers.keys_in_use() if isinstance(key, Filter)]
+            self.streams = frozenset(key.stream for key in keys)
+            if len(self._filters) > len(keys):  # forget the filters nobody uses any more
+                self._filters = {key: self._filters.get(key, key) for key in keys}
             self.state.need(self.streams)
 
     @property

@@ -27,8 +27,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tickcast.dialects.vega.endpoint.admit import admit
 from tickcast.dialects.vega.endpoint.feed import VegaFeed
-from tickcast.dialects.vega.endpoint.stream import VegaStream, admit
+from tickcast.dialects.vega.endpoint.stream import VegaStream
 from tickcast.dialects.vega.wire.errors import VegaWire
 from tickcast.errors import TickcastError
 from tickcast.server.connections import CLOSE_TIMEOUT_S
