@@ -100,9 +100,10 @@ async def test_a_server_side_close_sends_the_failure_line_then_drops_tcp(
             await server.node.publish([trade])
             feed.close_block()
         await asyncio.wait_for(stream.close(1012, "restart", retry=True), 10)
-        got = 0
+        got = lines = 0
         while True:
             message = json.loads(await ws.recv())
+            lines += 1
             if "error" in message:
                 break
             got += sum(1 for t in message["result"]["trades"] if t["price"] == str(PRICE))
@@ -113,3 +114,4 @@ async def test_a_server_side_close_sends_the_failure_line_then_drops_tcp(
         assert closed.value.rcvd is None  # no close frame: TCP dropped
     assert stream.id not in server.node.connections
     assert id(stream) not in feed.subscribers
+    assert stream.messages == lines  # metered per line, framed chunks or not

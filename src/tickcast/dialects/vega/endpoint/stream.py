@@ -14,11 +14,13 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, cast
 
 from tickcast.auth.plans import Plan
 from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.delivery.slices import Slices
 from tickcast.dialects.vega.endpoint.feed import VegaFeed
+from tickcast.dialects.vega.endpoint.framing import Chunk, Framed, chunk, chunks_of
 from tickcast.dialects.vega.wire import errors
 from tickcast.dialects.vega.wire.filters import (
     Filter,
@@ -28,6 +30,9 @@ from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, conne
 from tickcast.server.seam import ProtocolSink
 from tickcast.server.writer import WRITE_CHUNK, chunks, write_now
 from tickcast.storage.base import Principal
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
@@ -56,6 +61,7 @@ class VegaStream:
         "_ended_event",
         "_finish_timer",
         "_finished",
+        "_framed",
         "_lease",
         "_released",
         "_sink",
@@ -106,6 +112,8 @@ class VegaStream:
         """The pull form's wake-up (``batches``); None while detached."""
         self._sink: ProtocolSink | None = None
         """Detached: the transport, written from loop callbacks."""
+        self._framed: Framed | None = None
+        """Detached: the group key under which its lines come framed (``endpoint/framing``)."""
         self._write_scheduled = False
         self._finish_timer: asyncio.TimerHandle | None = None
         self._finished: asyncio.Event | None = None
@@ -115,8 +123,8 @@ class VegaStream:
     # -- BatchSubscriber (tickcast.hub) ------------------------------------------------------
 
     @property
-    def key(self) -> Filter:
-        return self.selection
+    def key(self) -> Filter | Framed:
+        return self._framed or self.selection
 
     def wake(self) -> None:
         if self._sink is not None:
@@ -135,7 +143,7 @@ class VegaStream:
     def on_block(self, lines: list[bytes]) -> None:
         """A closed block's lines for this stream (what ``BatchGroups.deliver`` hands it)."""
         if not self.ended:
-            push_lines(self, lines)
+            push_lines(self, chunks_of(lines) if self._framed is not None else lines)
 
     # -- LiveConnection ----------------------------------------------------------------------
 
@@ -171,8 +179,11 @@ class VegaStream:
         self._lease = self._admission.open(self)
         self._admission = None  # the lease holds the slot now
         for line in self.feed.subscribe(self):
-            self.outbox.push_control(line)
+            self._push_control(line)
         self.wake()
+
+    def _push_control(self, line: bytes) -> None:
+        self.outbox.push_control(chunk([line]) if self._framed is not None else line)
 
     def end(self, line: bytes | None = None) -> None:
         """Stop queueing updates; ``line`` (an error) is the last thing sent."""
@@ -184,7 +195,7 @@ class VegaStream:
         self.feed.unsubscribe(self)
         self.slices.clear()
         if line is not None:
-            self.outbox.push_control(line)
+            self._push_control(line)
         if self._sink is not None and not self._released:
             # the last line gets a moment to go out; a client that does not read is dropped
             loop = asyncio.get_running_loop()
@@ -213,6 +224,7 @@ class VegaStream:
         elif self._admission is not None:
             self._admission.cancel()
         self._admission = None
+        self.feed.lagging.discard(self)
         self.feed.addresses.release(self.host)
         if self._finished is not None:
             self._finished.set()
@@ -236,8 +248,9 @@ class VegaStream:
         return self._sink is not None
 
     def detach_to(self, sink: ProtocolSink) -> None:
-        """Write to ``sink`` from loop callbacks (before ``start``)."""
+        """Write to ``sink`` from loop callbacks (before ``start``); take lines framed."""
         self._sink = sink
+        self._framed = Framed(self.selection)
 
     def on_message(self, data: str | bytes) -> None:
         """Client frames are ignored (server-streaming RPC); pings and closes are the
@@ -253,10 +266,13 @@ class VegaStream:
         if sink is None or self._released:
             return
         try:
-            write_now(self, sink, sink.framing)
+            write_now(self, sink, _framed_already)
         except OSError:  # the peer went away while writing
             logger.debug("vega stream %s: peer gone", self.id)
             self._finish()
+            return
+        if len(self.outbox):  # waiting for the client to read (``Pressure``: it lags)
+            self.feed.lagging.add(self)
 
     def _finish(self) -> None:
         """Everything queued went out (or the client did not read it in time): FIN without a
@@ -272,13 +288,24 @@ class VegaStream:
         return self.outbox.drain(WRITE_CHUNK)
 
     def wrote(self, frames: list[bytes]) -> None:
-        count = len(frames)
-        nbytes = sum(len(frame) for frame in frames)
+        if self._framed is not None:
+            framed = cast(list[Chunk], frames)
+            count = sum(frame.lines for frame in framed)
+            nbytes = sum(frame.payload for frame in framed)
+        else:
+            count = len(frames)
+            nbytes = sum(len(frame) for frame in frames)
         self.messages += count
         self.bytes += nbytes
         self.node.delivered(self.principal.key_id, count, nbytes)
         self.slices.refill()  # the next slice of a big block, now that there is room
 
     def emptied(self) -> None:
+        self.feed.lagging.discard(self)
         if self.ended and self._sink is not None and not self._released:
             self._finish()
+
+
+def _framed_already(chunks: Sequence[bytes]) -> bytes:
+    """A detached stream's outbox holds framed chunks: one goes as it is (no copy)."""
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
