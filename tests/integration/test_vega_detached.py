@@ -68,9 +68,15 @@ async def test_idle_streams_own_no_task_and_still_get_lines_pongs_and_a_release(
         trade = Trade(MARKET, "detached-1", PRICE, 5, Side.BUY, 1, party_id(0), party_id(1))
         await server.node.publish([trade])
         feed.close_block()
+        assert server.node.pressure.backlogged()  # queued, not yet written: a source may wait
         for ws in clients:
             (item,) = await _ours(ws)
             assert item["size"] == "5" and item["buyer"] == party_id(0)
+        for _ in range(200):
+            if not feed.backlogged():
+                break
+            await asyncio.sleep(0.01)
+        assert not server.node.pressure.backlogged()
         await asyncio.wait_for(await clients[0].ping(b"hi"), 5)  # the protocol answers
         assert _server_side_tasks() == []
     finally:

@@ -69,7 +69,8 @@ class VegaFeed:
         """One object per distinct filter in use (``intern``)."""
         self.public: Principal | None = None
         self.lagging: set[object] = set()
-        """Detached streams waiting for their client to read (the node's ``Pressure``)."""
+        """Detached streams with lines not yet handed to their transport, from the moment they
+        are queued (the node's ``Pressure``)."""
         """The principal of streams that need no key, shared by all of them."""
         self._engines: dict[str, MatchingEngine] = {}
         for simulator in simulators(node):

@@ -128,6 +128,9 @@ class VegaStream:
 
     def wake(self) -> None:
         if self._sink is not None:
+            if self._released:
+                return
+            self.feed.lagging.add(self)  # until its outbox is empty (``emptied``)
             if not self._write_scheduled:
                 self._write_scheduled = True
                 asyncio.get_running_loop().call_soon(self._write_now)
@@ -271,8 +274,6 @@ class VegaStream:
             logger.debug("vega stream %s: peer gone", self.id)
             self._finish()
             return
-        if len(self.outbox):  # waiting for the client to read (``Pressure``: it lags)
-            self.feed.lagging.add(self)
 
     def _finish(self) -> None:
         """Everything queued went out (or the client did not read it in time): FIN without a
