@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol
 
 from tickcast.auth.metering import ConnectionCounter
+from tickcast.dialects.vega.endpoint import derive
 from tickcast.dialects.vega.endpoint.framing import Chunk, Framed, chunks_of, selection_of
 from tickcast.dialects.vega.endpoint.state import VegaState
 from tickcast.dialects.vega.wire.candles import INTERVAL_SECONDS
@@ -77,8 +78,7 @@ class VegaFeed:
             for market in simulator.markets():
                 self._engines[market.id] = simulator.engine(market.id)
         pipeline = node.pipeline
-        removers = [pipeline.add(Step.DERIVE, "vega-seed", self._seed)] if self._engines else []
-        removers.append(derived.register(pipeline))
+        removers = [derive.register(pipeline, derived, self._seed if self._engines else None)]
         removers.append(pipeline.add(Step.OBSERVE, "vega-blocks", self._collect))
         removers.append(node.pressure.add(self.backlogged))
         self._removers = removers
