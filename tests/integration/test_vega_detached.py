@@ -101,6 +101,8 @@ async def test_a_server_side_close_sends_the_failure_line_then_drops_tcp(
     async with websockets.connect(_url(server)) as ws:
         (stream,) = await _subscribed(feed, 1)
         assert stream.detached
+        registry = server.node.metrics.registry
+        metered = registry.get_sample_value("tickcast_messages_delivered_total") or 0.0
         for n in range(queued):
             trade = Trade(MARKET, f"q-{n}", PRICE, 1, Side.SELL, n + 1, party_id(2), party_id(3))
             await server.node.publish([trade])
@@ -120,4 +122,5 @@ async def test_a_server_side_close_sends_the_failure_line_then_drops_tcp(
         assert closed.value.rcvd is None  # no close frame: TCP dropped
     assert stream.id not in server.node.connections
     assert id(stream) not in feed.subscribers
-    assert stream.messages == lines  # metered per line, framed chunks or not
+    assert stream.messages == lines  # counted per line, framed chunks or not
+    assert registry.get_sample_value("tickcast_messages_delivered_total") == metered + lines

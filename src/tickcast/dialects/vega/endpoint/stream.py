@@ -268,12 +268,16 @@ class VegaStream:
         sink = self._sink
         if sink is None or self._released:
             return
+        messages, nbytes = self.messages, self.bytes
         try:
             write_now(self, sink, _framed_already)
         except OSError:  # the peer went away while writing
             logger.debug("vega stream %s: peer gone", self.id)
             self._finish()
-            return
+        finally:  # metered once per pass, not once per chunk
+            if self.messages != messages:
+                delivered = self.messages - messages, self.bytes - nbytes
+                self.node.delivered(self.principal.key_id, *delivered)
 
     def _finish(self) -> None:
         """Everything queued went out (or the client did not read it in time): FIN without a
@@ -291,14 +295,14 @@ class VegaStream:
     def wrote(self, frames: list[bytes]) -> None:
         if self._framed is not None:
             framed = cast(list[Chunk], frames)
-            count = sum(frame.lines for frame in framed)
-            nbytes = sum(frame.payload for frame in framed)
+            self.messages += sum(frame.lines for frame in framed)
+            self.bytes += sum(frame.payload for frame in framed)  # metered by ``_write_now``
         else:
             count = len(frames)
             nbytes = sum(len(frame) for frame in frames)
-        self.messages += count
-        self.bytes += nbytes
-        self.node.delivered(self.principal.key_id, count, nbytes)
+            self.messages += count
+            self.bytes += nbytes
+            self.node.delivered(self.principal.key_id, count, nbytes)
         self.slices.refill()  # the next slice of a big block, now that there is room
 
     def emptied(self) -> None:
