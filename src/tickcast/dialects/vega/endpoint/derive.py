@@ -14,11 +14,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from tickcast.model import BookSnapshot, Envelope, Order, Position, Trade
+from tickcast.model import (
+    AssetMetric,
+    BookDelta,
+    BookSnapshot,
+    Candle,
+    Envelope,
+    Order,
+    Position,
+    Prediction,
+    Quote,
+    Ticker,
+    Trade,
+    TradesGap,
+)
 from tickcast.state.derived import Derived
 from tickcast.state.pipeline import Pipeline, Step
 
 _KINDS = (Trade, Order, Position, BookSnapshot)
+_OTHERS = frozenset({BookDelta, Quote, Candle, Ticker, AssetMetric, Prediction, TradesGap})
+"""Event classes no stage reads: skipped by one set lookup."""
 
 
 class Split:
@@ -55,9 +70,11 @@ class Split:
         for envelope in envelopes:
             event = envelope.event
             kind = type(event)
-            if kind is Order:
+            if kind is Order:  # the kinds by how often the simulator publishes them
                 orders.append(envelope)
                 parties.append(event.party)  # type: ignore[union-attr]
+            elif kind in _OTHERS:
+                continue
             elif kind is Position:
                 positions.append(envelope)
                 parties.append(event.party)  # type: ignore[union-attr]
