@@ -9,7 +9,7 @@ checksums, sequencing, the pipeline: hub, recorder, derived state, Vega's stage)
 and a block is closed every ``--block-events`` events. Subscribers are in-process objects that
 take their lines (trades: everyone's and one party's; orders; accounts; depth updates; market
 data; candles), so the cost is the node's and the dialect's, not a transport's. Prints µs of
-CPU per event for each scenario.
+CPU per event for each scenario (``--json``: one JSON line per scenario as well).
 
 ``--interleave``: the scenarios alternate within each round (no Vega, no subscriber, ...), so
 a noisy machine moves both alike; prints each scenario's best and the median of the per-round
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import tempfile
 import time
@@ -183,6 +184,7 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--block-events", type=int, default=3_000)
     parser.add_argument("--reps", type=int, default=3, help="runs per scenario (best is kept)")
+    parser.add_argument("--json", action="store_true", help="also one JSON line per scenario")
     parser.add_argument("--interleave", action="store_true", help="alternate the scenarios")
     parser.add_argument("--stages", action="store_true", help="Vega's derived stages alone")
     args = parser.parse_args()
@@ -200,6 +202,10 @@ async def main() -> None:
         cpu = min(cpu for cpu, _ in runs)
         lines = runs[0][1]
         print(f"{name:<14} {cpu / len(events) * 1e6:6.1f} µs/event  ({lines} lines delivered)")
+        if args.json:
+            us = round(cpu / len(events) * 1e6, 2)
+            record = {"scenario": name, "us_per_event": us, "events": len(events), "lines": lines}
+            print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":
