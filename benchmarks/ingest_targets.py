@@ -36,8 +36,10 @@ def run(name: str, results: Path, stamp: str, *, quick: bool, python: str | None
     out.parent.mkdir(parents=True, exist_ok=True)
     if name == "ingest":
         events = "30000" if quick else "60000"
-        args = ["ingest.py", "--only", "memory", "--events", events, "--json", str(out)]
-        redis = ["ingest.py", "--only", "redis", "--events", events, "--json", str(out)]
+        # --settle: the durable history's writer thread is counted in full (issue 20, session 5)
+        common = ["--events", events, "--settle", "--json", str(out)]
+        args = ["ingest.py", "--only", "memory", *common]
+        redis = ["ingest.py", "--only", "redis", *common]
         commands = [args, redis]
     else:
         seconds = "8" if quick else "15"
