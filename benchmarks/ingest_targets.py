@@ -53,9 +53,15 @@ def run(name: str, results: Path, stamp: str, *, quick: bool, python: str | None
 
 def load(paths: list[Path]) -> list[dict[str, Any]]:
     """The records of ingest/control result files among ``paths`` (others are skipped)."""
+    return load_records(paths, SCENARIOS)
+
+
+def load_records(paths: list[Path], scenarios: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The JSON lines of the files among ``paths`` named ``<stamp>-<scenario>.jsonl`` for one of
+    ``scenarios`` (others are skipped)."""
     records: list[dict[str, Any]] = []
     for path in paths:
-        if path.stem.rsplit("-", 1)[-1] not in SCENARIOS or not path.exists():
+        if path.stem.rsplit("-", 1)[-1] not in scenarios or not path.exists():
             continue
         with path.open() as handle:
             records.extend(json.loads(line) for line in handle if line.strip())
