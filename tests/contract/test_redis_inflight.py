@@ -116,3 +116,19 @@ async def test_the_window_bounds_what_a_source_hands_over(redis_url: str) -> Non
         assert_dense_in_order(published, [e for n in range(WINDOW + 1) for e in batch(1, n)])
     finally:
         await bus.stop()
+
+
+async def test_closing_the_sink_lets_the_batches_in_flight_finish(redis_url: str) -> None:
+    """A source that stops (the node stopping) does not drop what it handed over: the batches in
+    flight are sequenced and recorded before ``close`` returns."""
+    bus = RedisBus([redis_url], history_size=10_000, subscribe=False)
+    await bus.start()
+    published: list[Envelope] = []
+    sink = sink_of(bus, published)
+    try:
+        for n in range(WINDOW):
+            await sink.publish(batch(2, n))
+        await sink.close(within=30)
+        assert_dense_in_order(published, [e for n in range(WINDOW) for e in batch(2, n)])
+    finally:
+        await bus.stop()

@@ -75,11 +75,18 @@ class InFlight:
         while self._batches:
             await self._settle()
 
-    def close(self) -> None:
-        """Cancel what is in flight (the node is stopping)."""
-        for _, task in self._batches:
-            task.cancel()
+    async def close(self, within: float = 1.0) -> None:
+        """The source stopped: let the batches in flight finish (so what Redis sequenced is also
+        recorded), for at most ``within`` seconds and without retrying; cancel the rest."""
+        tasks = [task for _, task in self._batches]
         self._batches.clear()
+        if tasks:
+            await asyncio.wait(tasks, timeout=within)
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()  # retrieved: a failure at stop is not logged as unhandled
 
     def _start(self, annotated: list[Event]) -> None:
         task = asyncio.create_task(self._submit(annotated, self._chain))

@@ -168,7 +168,7 @@ class Node:
             logger.exception("source %s failed", source.name)
         finally:
             if sink is not None:
-                sink.close()
+                await sink.close()
 
     def source_sink(self) -> InFlight | None:
         """A source's own sink keeping its batches in flight on a Redis bus (``InFlight``); None
