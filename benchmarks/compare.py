@@ -1,27 +1,34 @@
 #!/usr/bin/env python3
-"""Fan-out comparison: tickcast against the C reference, picows, websockets and python-socketio,
-in one run, on this machine; prints every figure and the issue-9 targets (docs/performance.md).
+"""Fan-out comparison and the issue-20 targets: tickcast against the C reference, picows,
+websockets and python-socketio, every dialect against native, ingest, in one run on this machine;
+prints every figure, the issue-9 targets and ONE issue-20 targets table (docs/performance.md).
 
 Drives the team's harness (benchmarks/harness/bench.py: server pinned to CPU 0 with taskset, the C
-epoll client ``wsload`` pinned to CPU 1, loopback only) scenario by scenario, then reads the
-JSONL records and prints two Markdown tables.
+epoll client ``wsload`` pinned to CPU 1, loopback only) scenario by scenario, runs the other
+benchmark scripts as subprocesses (each prints JSON lines), then reads the JSONL records and
+prints Markdown tables.
 
     benchmarks/build.sh                       # once: gcc the C client/reference, peer venv
-    .venv/bin/python benchmarks/compare.py    # every scenario, 10 s windows (~12 min)
-    .venv/bin/python benchmarks/compare.py --quick             # 4 s windows, 60 s run 15 s
+    .venv/bin/python benchmarks/compare.py    # every scenario (``all``), 10 s windows
+    .venv/bin/python benchmarks/compare.py --quick             # 4 s windows, r1000 15 s (~10 min)
+    .venv/bin/python benchmarks/compare.py --scenarios issue20 --quick
     .venv/bin/python benchmarks/compare.py --scenarios max,sio --reps 2
-    .venv/bin/python benchmarks/compare.py --report benchmarks/harness/results/<stamp>-*.jsonl
+    .venv/bin/python benchmarks/compare.py --report 'benchmarks/harness/results/<stamp>-*.jsonl'
 
-Scenarios (``--scenarios``): ``max`` (N=1,000 and 5,000, as fast as each server sustains),
-``r1000`` (1,000 msgs/s to 1,000 clients for ``--long`` seconds), ``r50`` (50 msgs/s to 1,000
-clients: CPU and latency against the C reference), ``sio`` (the Socket.IO feed against
-python-socketio). Idle-connection memory is read in every run (RSS with N idle connections).
-``ingest`` (trades and book deltas into the memory bus with 0 and 100 subscribers and into a Redis
-ingest node, with the raw Redis PUBLISH ceiling of the same run) and ``control`` (control-plane
-latency while ingest saturates a core) need no harness: see ``ingest_targets``.
-``cm`` (not in the default list; no C client needed): the Coin Metrics dialect against native at
-max rate to 1,000 clients on one stream, and idle KB per Coin Metrics connection, through
-``benchmarks/cm_fanout.py --raw/--idle`` (issue 20 points 2 and 3).
+Scenarios (``--scenarios``, comma-separated; a group name stands for its scenarios: ``issue9``
+= max,r1000,r50,sio; ``issue20`` = max,r50,sio,dialects,idle,ingest,control,predict,vega;
+``all``, the default, = both). Harness: ``max`` (N=1,000 and 5,000, as fast as each server
+sustains), ``r1000`` (1,000 msgs/s to 1,000 clients for ``--long`` seconds), ``r50`` (50 msgs/s to
+1,000 clients: CPU and latency against the C reference and picows, and the Socket.IO feed's CPU
+against native), ``sio`` (the Socket.IO feed against python-socketio); idle-connection memory is
+read in every harness run. No harness: ``ingest`` (trades and book deltas into the memory bus
+with 0 and 100 subscribers and into a Redis ingest node, with the raw Redis PUBLISH ceiling of
+the same run) and ``control`` (control-plane latency while ingest saturates a core), see
+``ingest_targets``; ``dialects`` (``cm`` is its old name: native, Coin Metrics and Vega at max
+rate and at 50 msgs/s to 1,000 counting clients), ``idle`` (2,000 idle connections per dialect:
+KB and asyncio tasks per connection), ``predict`` (``/ws`` p99, 1 and 50 connections) and
+``vega`` (big blocks, derived state's cost), see ``issue20_runs``. ``issue20_table`` builds the
+table: every target of issue 20 points 1-6, met, MISSED, or not measured and why.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import ingest_targets
+import issue20_runs
+import issue20_table
 
 HERE = Path(__file__).resolve().parent
 HARNESS = HERE / "harness"
@@ -51,8 +60,13 @@ SCENARIOS: dict[str, tuple[str, str, str]] = {
     # name: (peers, conns, rates)
     "max": ("c-ref,tickcast-usr2,py-picows,py-websockets", "1000,5000", "max"),
     "r1000": ("c-ref,tickcast-usr2", "1000", "1000"),
-    "r50": ("c-ref,tickcast-usr2,py-picows,py-websockets", "1000", "50"),
+    "r50": ("c-ref,tickcast-usr2,py-picows,py-websockets,tickcast-sio", "1000", "50"),
     "sio": ("tickcast-sio,py-socketio", "1000,5000", "max"),
+}
+GROUPS = {  # --scenarios may name a group: its scenarios, in order
+    "issue9": "max,r1000,r50,sio",
+    "issue20": "max,r50,sio,dialects,idle,ingest,control,predict,vega",
+    "all": "max,r1000,r50,sio,dialects,idle,ingest,control,predict,vega",
 }
 TARGET_MAX_RATIO = 10.0
 TARGET_R1000_P99_MS = 50.0
@@ -226,44 +240,11 @@ def targets_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-TARGET_CM_RATIO = 0.5
-TARGET_CM_IDLE_KB = 4.0
-
-
-def coinmetrics_scenario(args: argparse.Namespace) -> None:
-    """``cm``: native and Coin Metrics alternately (``--reps`` each), then idle memory; prints
-    every figure and the targets (delivered/s at least half native's, idle ≤ 4 KB)."""
-    script = str(HERE / "cm_fanout.py")
-    python = args.python or sys.executable
-    window = ["--duration", str(args.duration), "--warmup", str(max(args.warmup, 3.0))]
-    runs: dict[str, list[float]] = {"native": [], "coinmetrics": []}
-    for _ in range(args.reps):
-        for dialect in runs:
-            command = [python, script, "--raw", "--dialect", dialect, "--clients", "1000", *window]
-            out = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout
-            record = json.loads(out.strip().splitlines()[-1])
-            print(json.dumps(record), flush=True)
-            runs[dialect].append(record["delivered_per_s"])
-    command = [python, script, "--idle", "--dialect", "coinmetrics", "--clients", "2000"]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=600).stdout
-    idle = json.loads(out.strip().splitlines()[-1])
-    print(json.dumps(idle), flush=True)
-    native, cm = max(runs["native"]), max(runs["coinmetrics"])
-    print("\n## Coin Metrics (issue 20)\n")
-    print("| figure | native | Coin Metrics | ratio | target | met |")
-    print("|---|---:|---:|---:|---:|---|")
-    ratio = cm / native if native else 0.0
-    print(f"| max delivered msgs/s, 1,000 clients (best of {args.reps}) | {fmt_rate(native)} | "
-          f"{fmt_rate(cm)} | {ratio:.2f} | ≥ {TARGET_CM_RATIO} | "
-          f"{'yes' if ratio >= TARGET_CM_RATIO else 'no'} |")  # fmt: skip
-    kb = idle["idle_kb_per_conn"]
-    print(f"| idle KB per connection (2,000) | – | {kb:.1f} | – | ≤ {TARGET_CM_IDLE_KB} | "
-          f"{'yes' if kb <= TARGET_CM_IDLE_KB else 'no'} |")  # fmt: skip
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenarios", default="max,r1000,r50,sio,ingest,control")
+    parser.add_argument(
+        "--scenarios", default="all", help=f"scenarios and groups, comma-separated: {GROUPS}"
+    )
     parser.add_argument("--peers", help="override every scenario's peer list")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=2.0)
@@ -289,12 +270,7 @@ def main() -> int:
     if args.report is not None:
         paths = [Path(p) for pattern in args.report for p in sorted(glob.glob(pattern))]
     else:
-        names = [name for name in args.scenarios.split(",") if name]
-        if "cm" in names:
-            coinmetrics_scenario(args)
-            names.remove("cm")
-            if not names:
-                return 0
+        names = expand(args.scenarios)
         if any(n in SCENARIOS for n in names) and not (HARNESS / "c" / "wsload").exists():
             print("run benchmarks/build.sh first (C client and peers)", file=sys.stderr)
             return 2
@@ -303,20 +279,42 @@ def main() -> int:
     if records:
         print("\n## Every run\n")
         print(figures_table(records))
-    print("\n## Targets (issues 9 and 20)\n")
-    print(targets_table(records))
-    print("\n".join(ingest_targets.rows(ingest_targets.load(paths))))
+    extra = issue20_runs.load(paths)
+    if extra:
+        print("\n## Every other run (issue 20)\n")
+        print(issue20_table.figures(extra))
+    if records:
+        print("\n## Issue 9 targets\n")
+        print(targets_table(records))
+    print("\n## Issue 20 targets (points 1-6, this run)\n")
+    ingest = ingest_targets.load(paths)
+    print(issue20_table.table(records, extra, lambda: ingest_targets.rows(ingest)))
     return 0
+
+
+def expand(scenarios: str) -> list[str]:
+    """Scenario names, groups replaced by their scenarios (each name once, first place kept)."""
+    names: list[str] = []
+    for name in scenarios.split(","):
+        for one in GROUPS.get(name, name).split(","):
+            one = issue20_runs.ALIASES.get(one, one)
+            if one and one not in names:
+                names.append(one)
+    return names
 
 
 def run_all(names: list[str], args: argparse.Namespace, stamp: str) -> list[Path]:
     """The harness's scenarios, then the ingest and control-plane ones (``ingest_targets``)."""
     paths = [run_scenario(name, args, stamp) for name in names if name in SCENARIOS]
     for name in names:
+        results = HARNESS / "results"
         if name in ingest_targets.SCENARIOS:
-            results = HARNESS / "results"
             paths.append(ingest_targets.run(name, results, stamp, quick=args.quick,
                                             python=args.python))  # fmt: skip
+        elif name in issue20_runs.SCENARIOS:
+            paths.append(issue20_runs.run(name, results, stamp, quick=args.quick,
+                                          duration=args.duration, warmup=args.warmup,
+                                          reps=args.reps))  # fmt: skip
         elif name not in SCENARIOS:
             print(f"unknown scenario {name!r}", file=sys.stderr)
     return paths

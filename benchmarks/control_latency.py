@@ -8,9 +8,14 @@ after another, every ``--interval`` seconds, and prints each path's latency (p50
 server's CPU share (from /proc) and the events it published per second meanwhile (from
 ``tickcast_events_published``). The target: every answer within 50 ms.
 
+``--rotate`` starts each round with the next path: the first request after the pause is the one
+most likely to meet a pause the server began meanwhile (so without it ``/metrics``, always
+first, collects most of the tail whatever its own cost).
+
 Usage::
 
     .venv/bin/python benchmarks/control_latency.py [--rate 100000] [--seconds 15] [--json out]
+        [--rotate] [--gc]
 
 Run it against another checkout with ``PYTHONPATH=<checkout>/src`` (the server is started with
 this interpreter, so it imports whatever ``tickcast`` that interpreter finds first).
@@ -95,13 +100,53 @@ def published(body: bytes) -> float:
     return float(match.group(1)) if match else 0.0
 
 
+def gc_pauses(body: bytes) -> dict[str, dict[str, float]]:
+    """``tickcast_gc_pause_seconds`` per generation: count, sum, and how many took > 50 ms
+    (a server without the histogram gives {})."""
+    found: dict[str, dict[str, float]] = {}
+    pattern = (
+        rb"^tickcast_gc_pause_seconds_(count|sum|bucket)"
+        rb'\{generation="(\d)"(?:,le="([^"]+)")?\} (\S+)$'
+    )
+    for kind, generation, bound, value in re.findall(pattern, body, re.MULTILINE):
+        entry = found.setdefault(generation.decode(), {"count": 0.0, "sum_s": 0.0, "le_50ms": 0.0})
+        if kind == b"count":
+            entry["count"] = float(value)
+        elif kind == b"sum":
+            entry["sum_s"] = float(value)
+        elif bound == b"0.05":
+            entry["le_50ms"] = float(value)
+    return found
+
+
+def gc_during(first: bytes, last: bytes) -> dict[str, dict[str, float]]:
+    """The collections between two scrapes, per generation: count, seconds, over 50 ms."""
+    before, after = gc_pauses(first), gc_pauses(last)
+    result = {}
+    for generation, end in after.items():
+        start = before.get(generation, {"count": 0.0, "sum_s": 0.0, "le_50ms": 0.0})
+        count = end["count"] - start["count"]
+        result[generation] = {
+            "count": count,
+            "seconds": round(end["sum_s"] - start["sum_s"], 3),
+            "over_50ms": count - (end["le_50ms"] - start["le_50ms"]),
+        }
+    return result
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def measure(
-    rate: int, seconds: float, interval: float, warmup: float, history: str
+    rate: int,
+    seconds: float,
+    interval: float,
+    warmup: float,
+    history: str,
+    rotate: bool = False,
+    gc_report: bool = False,
 ) -> dict[str, Any]:
     port = free_port()
     with server(rate, port, history) as process:
@@ -109,15 +154,18 @@ def measure(
         time.sleep(warmup)  # let the simulator fall behind: its backlog is what saturates
         latencies: dict[str, list[float]] = {path: [] for path in PATHS}
         cpu0, wall0 = cpu_seconds(process.pid), time.perf_counter()
-        first = published(get(port, "/metrics")[1])
-        last = first
+        first_body = get(port, "/metrics")[1]
+        first, last_body = published(first_body), first_body
+        last, round_ = first, 0
         while time.perf_counter() - wall0 < seconds:
-            for path in PATHS:
+            shift = round_ % len(PATHS) if rotate else 0
+            round_ += 1
+            for path in PATHS[shift:] + PATHS[:shift]:
                 status, body, elapsed = get(port, path)
                 assert status == 200, (path, status)
                 latencies[path].append(elapsed * 1000)
                 if path == "/metrics":
-                    last = published(body)
+                    last, last_body = published(body), body
             time.sleep(interval)
         wall = time.perf_counter() - wall0
         cpu = cpu_seconds(process.pid) - cpu0
@@ -135,6 +183,10 @@ def measure(
         }  # fmt: skip
     result["max_ms"] = round(max(every), 1)
     result["within_target"] = max(every) <= TARGET_MS
+    if rotate:
+        result["rotate"] = True
+    if gc_report:
+        result["gc"] = gc_during(first_body, last_body)
     return result
 
 
@@ -146,8 +198,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--history", default="", help="TICKCAST_HISTORY (e.g. off)")
     parser.add_argument("--json", help="append the result as a JSON line to this file")
+    parser.add_argument("--rotate", action="store_true", help="rotate which path goes first")
+    parser.add_argument(
+        "--gc", action="store_true", help="add the server's collections meanwhile (key gc)"
+    )
     args = parser.parse_args()
-    result = measure(args.rate, args.seconds, args.interval, args.warmup, args.history)
+    result = measure(
+        args.rate, args.seconds, args.interval, args.warmup, args.history, args.rotate, args.gc
+    )
     print(json.dumps(result), flush=True)
     if args.json:
         with open(args.json, "a") as out:

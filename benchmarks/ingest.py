@@ -15,6 +15,7 @@ Usage::
 
     .venv/bin/python benchmarks/ingest.py [--events 60000] [--subscribers 100] [--json out.jsonl]
     .venv/bin/python benchmarks/ingest.py --only micro|memory|redis
+    .venv/bin/python benchmarks/ingest.py --only redis --sources 4   # 4 concurrent sources
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -54,6 +56,9 @@ HISTORY = [""]
 """The durable history store (``--history``): "" (SQLite in the data dir) or ``off``."""
 READER = ["raw"]
 """How the subscribers read (``--reader``): ``raw`` (fast) or ``websockets`` (slow)."""
+SOURCES = [1]
+"""Redis scenarios (``--sources``): concurrent sources of the ingest node, each on a market of its
+own and awaiting each of its publishes, as a source does (1: one source, the default)."""
 Result = dict[str, Any]
 
 
@@ -216,6 +221,51 @@ async def pump(node: Node, events: Sequence[Event]) -> tuple[float, float, float
     return time.perf_counter() - wall, time.process_time() - cpu, os.times().system - system
 
 
+def per_source(events: Sequence[Event], sources: int) -> tuple[list[Market], list[list[Event]]]:
+    """``sources`` markets and as many copies of the first ``len(events) // sources`` events, each
+    on its market (a book scenario's copies each start with the snapshot)."""
+    markets = [dataclasses.replace(MARKET, id=f"bench{i}-btc-usd-spot") for i in range(sources)]
+    share = events[: len(events) // sources]
+    return markets, [[dataclasses.replace(e, market=m.id) for e in share] for m in markets]
+
+
+async def redis_us_per_event(url: str, events: int, reset: bool = False) -> float:
+    """Redis' own time in the publish script per event since the last reset (commandstats)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        if reset:
+            await client.config_resetstat()
+            return 0.0
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    usec = sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_eval"))
+    return round(usec / max(events, 1), 2)
+
+
+async def sources_run(name: str, events: Sequence[Event], url: str) -> Result:
+    """``SOURCES[0]`` concurrent sources into a Redis ingest node (``--sources``)."""
+    async with serving(bus=url, role="ingest") as (node, _):
+        markets, shares = per_source(events, SOURCES[0])
+        for market in markets:
+            node.catalog.add(market)
+        await asyncio.gather(*(pump(node, share[: len(share) // 10]) for share in shares))
+        await redis_us_per_event(url, 0, reset=True)
+        timed = [share[len(share) // 10 :] for share in shares]
+        wall, cpu, system = time.perf_counter(), time.process_time(), os.times().system
+        await asyncio.gather(*(pump(node, share) for share in timed))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        system = os.times().system - system
+    n = sum(len(share) for share in timed)
+    return {"scenario": name, "subscribers": 0, "sources": SOURCES[0], "batch": BATCH[0],
+            "events": n, "per_cpu_s": round(n / cpu), "per_wall_s": round(n / wall),
+            "per_user_cpu_s": round(n / max(cpu - system, 1e-9)),
+            "sys_share": round(system / cpu, 2),
+            "redis_us_per_event": await redis_us_per_event(url, n)}  # fmt: skip
+
+
 async def child(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, __file__, *args, stdin=asyncio.subprocess.PIPE,
@@ -308,8 +358,12 @@ async def run(n: int, subscribers: int, only: str, emit: Callable[[Result], None
         return
     with redis_server() as url:
         redis = {"bus": url, "role": "ingest"}
-        emit(await bus_run("redis trades (ingest node)", trade_events, 0, **redis))
-        emit(await bus_run("redis book deltas (ingest node)", deltas, 0, **redis))
+        for name, events in (("redis trades (ingest node)", trade_events),
+                             ("redis book deltas (ingest node)", deltas)):  # fmt: skip
+            if SOURCES[0] > 1:
+                emit(await sources_run(name, events, url))
+            else:
+                emit(await bus_run(name, events, 0, **redis))
         for result in await publish_ceiling(url, n * 2):
             emit(result)
 
@@ -331,6 +385,12 @@ def main() -> None:
         help="subscribers: count raw bytes (fast) or parse frames (slow)",
     )
     parser.add_argument("--history", default="", help="durable history store: default or off")
+    parser.add_argument(
+        "--sources",
+        type=int,
+        default=1,
+        help="Redis scenarios: concurrent sources of the ingest node, one market each",
+    )
     args = parser.parse_args()
     if args.role == "subscribers":
         uvloop.run(subscribers_role(args.url, args.n, args.reader))
@@ -343,6 +403,7 @@ def main() -> None:
                 out.write(json.dumps(result) + "\n")
 
     BATCH[0], READER[0], HISTORY[0] = args.batch, args.reader, args.history
+    SOURCES[0] = max(args.sources, 1)
     uvloop.run(run(args.events, args.subscribers, args.only, emit))
 
 

@@ -13,6 +13,7 @@ import threading
 import uvicorn
 from fastapi import FastAPI
 
+from tickcast.app import collector
 from tickcast.app.build import build_app
 from tickcast.config import ServerConfig
 from tickcast.server.logs import configure_logging, install_redaction
@@ -44,9 +45,9 @@ def uvicorn_config(config: ServerConfig, app: FastAPI) -> uvicorn.Config:
     )
 
 
-GC_THRESHOLDS = (50_000, 20, 100)
-"""Fewer, later garbage collections: resume history holds millions of long-lived objects,
-and every full collection walks all of them (a pause of 0.1-0.3 s with the defaults)."""
+GC_THRESHOLDS = collector.GC_THRESHOLDS
+"""The collector's thresholds in a serving process (``app/collector.py``: young generations
+collected by time, full collections rare)."""
 
 
 class TickcastServer(uvicorn.Server):
@@ -57,9 +58,10 @@ class TickcastServer(uvicorn.Server):
         self.node = node
         self.tls_reloads = 0
         self._sighup = False
+        self.young_gc = collector.YoungCollector()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        gc.set_threshold(*GC_THRESHOLDS)
+        collector.configure()
         install_redaction()  # uvicorn configures its loggers when it starts
         await super().startup(sockets)
         if self.config.ssl is not None and threading.current_thread() is threading.main_thread():
@@ -67,6 +69,8 @@ class TickcastServer(uvicorn.Server):
             self._sighup = True
         gc.collect()
         gc.freeze()  # what exists now (modules, catalogue, plans) is never scanned again
+        if not self.should_exit:  # uvicorn skips shutdown() after a failed startup
+            self.young_gc.start()
 
     def reload_tls(self) -> bool:
         """Read the certificate and key files again (SIGHUP). The server's one SSLContext takes
@@ -85,6 +89,7 @@ class TickcastServer(uvicorn.Server):
         return True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.young_gc.stop()
         if self._sighup:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             self._sighup = False

@@ -96,6 +96,11 @@ class RedisBus:
         """Envelopes that could not be recovered from history before a later one was delivered."""
 
     @property
+    def publishers(self) -> list[Publisher]:
+        """The publish queue of each instance (read their ``max_in_flight``)."""
+        return self._publishers
+
+    @property
     def control(self) -> RedisShard:
         """The instance holding cluster-wide keys (connection leases): the first URL."""
         return self.shards[0]
@@ -126,7 +131,19 @@ class RedisBus:
         self._streams.update(streams)
         if not self._subscribe:
             self._deliver(envelopes)
+        elif self._tasks:
+            await self._delivered(envelopes)
         return envelopes
+
+    async def _delivered(self, envelopes: list[Envelope]) -> None:
+        """A subscribing bus's publish returns once its own pub/sub delivery has reached what it
+        published (as on the memory bus, whose publish delivers before it returns): what the
+        publisher does next, e.g. close a connection, comes after the events in every dialect."""
+        last: dict[str, StreamPosition] = {}
+        for envelope in envelopes:
+            last[envelope.stream] = envelope.position
+        for stream, position in last.items():
+            await self._caught_up(stream, position)
 
     async def _publish_sharded(
         self, events: Sequence[Event], streams: list[str]

@@ -1,115 +1,302 @@
-"""The publishing side of the Redis bus (``bus.redis``): one queue per instance, calls in
-order, coalesced, one script call per ``MAX_EVENTS_PER_CALL`` events and several calls in one
-pipeline."""
+"""The publishing side of the Redis bus (``bus.redis``): one queue per instance, pipelined.
+
+Each submission is encoded when it is submitted (in the caller's turn, while Redis runs earlier
+calls) and split into chunks of at most ``MAX_EVENTS_PER_CALL`` events; queued chunks are merged
+into script calls of at most that many events. The calls go out in order on a connection of the
+publisher's own, up to ``WINDOW`` of them in flight: call k+1 is sent while call k's reply is
+outstanding, and a reader resolves the replies in order.
+
+Ordering across failures: every call carries the publisher's fence (``redis_scripts.PUBLISH_LUA``)
+and the token of the call sent before it, so Redis applies a prefix of the calls sent, in order,
+never a later call after an earlier one failed. When a connection breaks or a call fails, the
+publisher opens a new connection and reads the fence: the calls it shows applied are resolved from
+their stored replies (a reply lost with its connection is not a failure), the others fail with
+``BusError`` (nothing of them was applied but by a script failing halfway, as before), and so does
+every later chunk of a submission that failed. Callers retry (``server.cluster.publish_retrying``)
+after the calls before theirs are settled.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import contextlib
+import logging
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from tickcast.bus.codec import encode_event
-from tickcast.bus.redis_scripts import CHANNEL, PUBLISH_LUA, STREAMS_KEY
-from tickcast.bus.redis_shard import RedisShard, new_epoch
+from tickcast.bus.redis_scripts import CHANNEL, PUBLISH_LUA, SETTLE_LUA, STREAMS_KEY, fence_key
+from tickcast.bus.redis_shard import RedisShard, redis_errors, reply_error
 from tickcast.bus.state_ops import ops_json
 from tickcast.clock import Clock
 from tickcast.errors import BusError
 from tickcast.model import Event
 
+logger = logging.getLogger("tickcast.bus")
+
 MAX_EVENTS_PER_CALL = 512
 """Events per publish script call: bounds how long one call holds a Redis instance."""
+WINDOW = 8
+"""Script calls in flight at once on a publisher's connection."""
+KEEP_REPLIES = 4 * WINDOW
+"""Replies the fence keeps (those of the calls that can be in flight when a connection breaks)."""
+
+NOT_RUN = ("TCFENCE", "NOSCRIPT")
+"""Error replies of a call that changed nothing: it is sent again, after those before it."""
+CLIENT_NAME = "tickcast-publisher"
+"""The name of a publisher's connection in Redis' CLIENT LIST."""
+
+Result = list[tuple[int, str, int]]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Pending:
-    events: list[Event]
-    streams: list[str]
-    future: asyncio.Future[list[tuple[int, str, int]]]
+    """One submission: its future, its chunks not yet resolved, the results so far."""
+
+    future: asyncio.Future[Result]
+    chunks: int = 0
+    results: Result = field(default_factory=list)
+
+
+@dataclass(slots=True, eq=False)
+class _Chunk:
+    owner: _Pending
+    records: bytes
+    count: int
+
+
+@dataclass(slots=True, eq=False)
+class _Call:
+    chunks: list[_Chunk]
+    token: int
+    now: int
+    error: BusError | None = None
+    """Its own error reply (not a fence's): it fails rather than going again."""
+
+
+class _Epochs:
+    """Fresh random epochs, one per call, drawn from the OS in blocks (not one read per call)."""
+
+    def __init__(self) -> None:
+        self._pool: list[str] = []
+
+    def take(self) -> str:
+        if not self._pool:
+            block = secrets.token_hex(6 * 256)
+            self._pool = [block[i : i + 12] for i in range(0, len(block), 12)]
+        return self._pool.pop()
 
 
 class Publisher:
-    """Per-instance publish queue: calls go out in order, one script call at a time, coalesced."""
+    """Per-instance publish queue: calls go out in order, pipelined, fenced (module docstring)."""
 
     def __init__(self, shard: RedisShard, history_size: int, clock: Clock) -> None:
         self._shard = shard
         self._history_size = history_size
         self._clock = clock
-        self._queue: list[_Pending] = []
+        self._fence = fence_key(secrets.token_hex(8))
+        self._queue: deque[_Chunk] = deque()
+        self._inflight: deque[_Call] = deque()
+        self._wake = asyncio.Event()
+        self._sent = asyncio.Event()
+        self._broken: BusError | None = None
         self._task: asyncio.Task[None] | None = None
+        self._token = 0
+        self._prev = ""
+        self._sha = b""
+        self._epochs = _Epochs()
+        self.max_in_flight = 0
+        """The most calls seen in flight at once (tests, benchmarks)."""
 
-    def submit(
-        self, events: list[Event], streams: list[str]
-    ) -> asyncio.Future[list[tuple[int, str, int]]]:
-        future: asyncio.Future[list[tuple[int, str, int]]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._queue.append(_Pending(events, streams, future))
+    @property
+    def in_flight(self) -> int:
+        """Calls sent and not yet answered."""
+        return len(self._inflight)
+
+    def submit(self, events: list[Event], streams: list[str]) -> asyncio.Future[Result]:
+        pending = _Pending(asyncio.get_running_loop().create_future())
+        for start in range(0, len(events), MAX_EVENTS_PER_CALL):
+            part = zip(
+                streams[start : start + MAX_EVENTS_PER_CALL],
+                events[start : start + MAX_EVENTS_PER_CALL],
+                strict=True,
+            )
+            records = [
+                b"%s\t%s\t%s" % (stream.encode(), ops_json(event), encode_event(event))
+                for stream, event in part
+            ]
+            self._queue.append(_Chunk(pending, b"\n".join(records), len(records)))
+            pending.chunks += 1
+        if not pending.chunks:
+            pending.future.set_result([])
+        self._wake.set()
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
-        return future
+            self._task = asyncio.create_task(self._serve())
+        return pending.future
 
     def cancel(self) -> None:
-        """Stop sending: queued publishes fail with BusError."""
+        """Stop sending: queued and unanswered publishes fail with BusError."""
         if self._task is not None:
             self._task.cancel()
-        for item in self._queue:
-            if not item.future.done():
-                item.future.set_exception(BusError("bus stopped"))
+        self._fail_all(BusError("bus stopped"))
+
+    def _fail_all(self, error: BusError) -> None:
+        self._fail(error, [chunk for call in self._inflight for chunk in call.chunks])
+        self._inflight.clear()
+        self._fail(error, list(self._queue))
         self._queue.clear()
 
-    async def _run(self) -> None:
-        while self._queue:
-            batch: list[_Pending] = []
-            count = 0
-            while self._queue and (not batch or count + len(self._queue[0].events) <= 4096):
-                item = self._queue.pop(0)
-                batch.append(item)
-                count += len(item.events)
-            events = [event for item in batch for event in item.events]
-            streams = [stream for item in batch for stream in item.streams]
-            try:
-                results = await self._calls(events, streams)
-            except BaseException as error:
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(
-                            error if isinstance(error, Exception) else BusError("publish cancelled")
-                        )
-                if not isinstance(error, Exception):
-                    raise
-                continue
-            offset = 0
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_result(results[offset : offset + len(item.events)])
-                offset += len(item.events)
+    # -- the connection -------------------------------------------------------------------
 
-    async def _calls(self, events: list[Event], streams: list[str]) -> list[tuple[int, str, int]]:
-        """One script call per ``MAX_EVENTS_PER_CALL`` events, all of them sent in one pipeline
-        (Redis runs them in order); the seqs and epochs they assigned, in event order."""
-        now = self._clock.monotonic_ns()
-        calls = [
-            self._args(events[start : start + MAX_EVENTS_PER_CALL],
-                       streams[start : start + MAX_EVENTS_PER_CALL], now)
-            for start in range(0, len(events), MAX_EVENTS_PER_CALL)
-        ]  # fmt: skip
-        if len(calls) == 1:
-            replies = [await self._shard.script(PUBLISH_LUA, [STREAMS_KEY], calls[0])]
-        else:
-            replies = await self._shard.scripts(PUBLISH_LUA, [STREAMS_KEY], calls)
-        results: list[tuple[int, str, int]] = []
+    async def _serve(self) -> None:
+        try:
+            await self._connections()
+        except Exception as error:  # a bug, not Redis: no publish may wait forever
+            logger.exception("bus: the redis publisher failed")
+            self._fail_all(BusError(f"redis publisher failed: {error!r}"))
+
+    async def _connections(self) -> None:
+        """One connection after another, each until it breaks; settles what a broken one left."""
+        while True:
+            await self._wake.wait()
+            connection = self._shard.connection()
+            try:
+                try:
+                    await self._open(connection)
+                except BusError as error:
+                    self._fail_all(error)
+                    self._wake.clear()
+                    continue
+                await self._session(connection)
+            finally:
+                with contextlib.suppress(Exception):
+                    await connection.disconnect()
+
+    async def _command(self, connection: Any, *args: Any) -> Any:
+        with redis_errors("publish"):
+            await connection.send_command(*args, check_health=False)
+            return await connection.read_response()
+
+    async def _open(self, connection: Any) -> None:
+        """Connect, load the script, read the fence and settle the calls left in flight."""
+        with redis_errors("publish"):
+            await connection.connect()
+        await self._command(connection, "CLIENT", "SETNAME", CLIENT_NAME)
+        self._sha = await self._command(connection, "SCRIPT", "LOAD", PUBLISH_LUA)
+        fresh = "s" + secrets.token_hex(6)
+        tokens = [str(call.token) for call in self._inflight]
+        _, *replies = await self._command(
+            connection, "EVAL", SETTLE_LUA, 1, self._fence, fresh, *tokens
+        )
+        self._prev = fresh
+        self._broken = None
+        again: list[_Chunk] = []
+        while self._inflight:
+            call, reply = self._inflight.popleft(), replies.pop(0)
+            if reply is not None:
+                self._resolve(call, reply)
+            elif call.error is not None:
+                self._fail(call.error, call.chunks)
+            else:  # fenced, or its reply lost with the connection: not applied, so it goes again
+                again.extend(call.chunks)
+        self._queue.extendleft(reversed(again))
+        self._wake.set()
+
+    async def _session(self, connection: Any) -> None:
+        """Send while the window has room; a reader resolves replies; until a failure."""
+        reader = asyncio.create_task(self._read(connection))
+        try:
+            while self._broken is None:
+                call = self._next_call() if len(self._inflight) < WINDOW else None
+                if call is None:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                self._inflight.append(call)
+                self.max_in_flight = max(self.max_in_flight, len(self._inflight))
+                self._sent.set()
+                try:
+                    with redis_errors("publish"):
+                        await connection.send_packed_command(self._pack(call), check_health=False)
+                except BusError as error:
+                    self._broken = self._broken or error
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _read(self, connection: Any) -> None:
+        try:
+            while True:
+                if not self._inflight:
+                    self._sent.clear()
+                    await self._sent.wait()
+                    continue
+                try:
+                    with redis_errors("publish"):
+                        reply = await connection.read_response()
+                except BusError as error:
+                    text = reply_error(error)
+                    if text is not None and not text.startswith(NOT_RUN):
+                        self._inflight[0].error = error
+                    raise
+                self._resolve(self._inflight.popleft(), reply)
+                self._wake.set()
+        except BusError as error:
+            self._broken = error
+            self._wake.set()
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def _next_call(self) -> _Call | None:
+        """The queued chunks (of submissions not failed) for the next call, merged up to
+        ``MAX_EVENTS_PER_CALL`` events."""
+        chunks: list[_Chunk] = []
+        count = 0
+        queue = self._queue
+        while queue and (not chunks or count + queue[0].count <= MAX_EVENTS_PER_CALL):
+            chunk = queue.popleft()
+            if not chunk.owner.future.done():
+                chunks.append(chunk)
+                count += chunk.count
+        if not chunks:
+            return None
+        self._token += 1
+        return _Call(chunks, self._token, self._clock.monotonic_ns())
+
+    def _pack(self, call: _Call) -> list[bytes]:
+        token = str(call.token)
+        drop = str(call.token - KEEP_REPLIES) if call.token > KEEP_REPLIES else ""
+        records = b"\n".join(chunk.records for chunk in call.chunks)
+        args = [self._history_size, self._epochs.take(), call.now, CHANNEL,
+                self._prev, token, drop, records]  # fmt: skip
+        self._prev = token
+        packed: list[bytes] = self._shard.pack(
+            "EVALSHA", self._sha, 2, STREAMS_KEY, self._fence, *args
+        )
+        return packed
+
+    def _resolve(self, call: _Call, reply: bytes) -> None:
+        items = reply.split(b",")
         epochs: dict[bytes, str] = {}
-        for reply in replies:
-            for item in reply.split(b","):
+        offset = 0
+        for chunk in call.chunks:
+            owner = chunk.owner
+            for item in items[offset : offset + chunk.count]:
                 seq, epoch = item.split(b" ")
                 text = epochs.get(epoch)
                 if text is None:
                     text = epochs[epoch] = epoch.decode()
-                results.append((int(seq), text, now))
-        return results
+                owner.results.append((int(seq), text, call.now))
+            offset += chunk.count
+            owner.chunks -= 1
+            if not owner.chunks and not owner.future.done():
+                owner.future.set_result(owner.results)
 
-    def _args(self, events: list[Event], streams: list[str], now: int) -> list[Any]:
-        records = []
-        for event, stream in zip(events, streams, strict=True):
-            records.append(b"%s\t%s\t%s" % (stream.encode(), ops_json(event), encode_event(event)))
-        return [self._history_size, new_epoch(), now, CHANNEL, b"\n".join(records)]
+    @staticmethod
+    def _fail(error: BusError, chunks: list[_Chunk]) -> None:
+        for chunk in chunks:
+            if not chunk.owner.future.done():
+                chunk.owner.future.set_exception(error)

@@ -30,6 +30,15 @@ def redis_errors(what: str) -> Iterator[None]:
         raise BusError(f"redis {what} failed: {error.strerror or error}") from error
 
 
+def reply_error(error: BusError) -> str | None:
+    """The error reply behind ``error`` (its code first, as Redis sent it), None if it was no reply
+    (a lost connection)."""
+    cause = error.__cause__
+    if isinstance(cause, redis.exceptions.NoScriptError):  # redis-py drops this code
+        return f"NOSCRIPT {cause}"
+    return str(cause) if isinstance(cause, redis.exceptions.ResponseError) else None
+
+
 class _AsyncClosable(Protocol):
     async def aclose(self) -> None: ...
 
@@ -66,6 +75,8 @@ class RedisShard:
         )
         self.client: aioredis.Redis = aioredis.Redis.from_pool(pool)  # owns and closes it
         self._scripts: dict[str, Any] = {}
+        self._pool = pool
+        self._packer = self.connection()  # never connected: packs commands
 
     async def script(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         script = self._scripts.get(source)
@@ -87,6 +98,16 @@ class RedisShard:
                     await script(keys=list(keys), args=list(args), client=pipe)
                 replies: list[Any] = await pipe.execute()
         return replies
+
+    def connection(self) -> Any:
+        """A new connection of the instance's URL and options, outside the pool (not connected):
+        the publisher's own, for pipelining (``bus.redis_publish``)."""
+        return self._pool.connection_class(**self._pool.connection_kwargs)
+
+    def pack(self, *args: Any) -> list[bytes]:
+        """One command in the wire format, to send with ``connection().send_packed_command``."""
+        packed: list[bytes] = self._packer.pack_command(*args)
+        return packed
 
     async def ping(self) -> None:
         with redis_errors("ping"):

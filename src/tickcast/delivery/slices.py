@@ -33,7 +33,8 @@ class Slices:
     def __init__(self, outbox: Outbox, *, stream: str) -> None:
         self.outbox = outbox
         self.stream = stream
-        self._waiting: deque[bytes] = deque()
+        self._waiting: deque[bytes] | None = None
+        """Allocated when a batch has to wait, released once it moved (idle streams hold none)."""
         self._waiting_bytes = 0
         self._seq = 0
 
@@ -48,7 +49,7 @@ class Slices:
         return self.outbox.pending_bytes + self._waiting_bytes
 
     def __len__(self) -> int:
-        return len(self._waiting)
+        return len(self._waiting) if self._waiting is not None else 0
 
     def push(self, lines: Sequence[bytes]) -> Verdict:
         """Accept a batch (see the module docstring), or refuse it with OVERFLOW."""
@@ -63,7 +64,7 @@ class Slices:
             return Verdict.OK
         if len(self.outbox):
             return Verdict.OVERFLOW  # too big for the room left by lines the client has not read
-        self._waiting.extend(lines)
+        self._waiting = deque(lines)
         self._waiting_bytes = size
         self.refill()
         return Verdict.OK
@@ -73,6 +74,8 @@ class Slices:
         bigger than the whole budget still goes once the outbox is empty."""
         moved = 0
         waiting = self._waiting
+        if waiting is None:
+            return 0
         outbox = self.outbox
         room = outbox.max_bytes - outbox.pending_bytes
         while waiting:
@@ -87,6 +90,8 @@ class Slices:
             waiting.popleft()
             self._waiting_bytes -= len(line)
             moved += 1
+        if not waiting:
+            self._waiting = None
         return moved
 
     def _push(self, line: bytes) -> None:
@@ -95,5 +100,5 @@ class Slices:
 
     def clear(self) -> None:
         """Forget the waiting lines (the stream ended)."""
-        self._waiting.clear()
+        self._waiting = None
         self._waiting_bytes = 0

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import threading
+import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import (
@@ -55,8 +59,71 @@ class NodeMetrics:
             registry=self.registry,
         )
 
+        self.registry.register(GcPauseCollector())
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+GC_PAUSE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class GcPauses:
+    """Wall time of every garbage collection in this process, per generation (one instance,
+    ``PAUSES``, fed by ``gc.callbacks``): a collection holds the GIL, so it is a pause of the
+    event loop and of every thread (docs/performance.md, the collector's schedule)."""
+
+    def __init__(self) -> None:
+        generations = len(gc.get_threshold())
+        self.buckets = [[0] * (len(GC_PAUSE_BUCKETS_S) + 1) for _ in range(generations)]
+        self.sums = [0.0] * generations
+        self._started = 0.0
+        self._lock = threading.Lock()
+        self._installed = False
+
+    def install(self) -> None:
+        with self._lock:
+            if not self._installed:
+                gc.callbacks.append(self._on_collection)
+                self._installed = True
+
+    def _on_collection(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        seconds = time.perf_counter() - self._started
+        generation = info["generation"]
+        slot = next(
+            (i for i, bound in enumerate(GC_PAUSE_BUCKETS_S) if seconds <= bound),
+            len(GC_PAUSE_BUCKETS_S),
+        )
+        self.buckets[generation][slot] += 1
+        self.sums[generation] += seconds
+
+
+PAUSES = GcPauses()
+
+
+class GcPauseCollector(Collector):
+    """``tickcast_gc_pause_seconds{generation}`` from ``PAUSES`` at scrape time."""
+
+    def __init__(self) -> None:
+        PAUSES.install()
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(
+            "tickcast_gc_pause_seconds",
+            "Garbage collections in this process by generation, wall time (the GIL is held)",
+            labels=["generation"],
+        )
+        bounds = (*(str(b) for b in GC_PAUSE_BUCKETS_S), "+Inf")
+        for generation, counts in enumerate(PAUSES.buckets):
+            cumulative, buckets = 0, []
+            for bound, count in zip(bounds, counts, strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            family.add_metric([str(generation)], buckets, PAUSES.sums[generation])
+        yield family
 
 
 _CONNECTOR_COUNTERS = (

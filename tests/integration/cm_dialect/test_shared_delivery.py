@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -17,6 +18,12 @@ from tickcast.model import Market, MarketKind, Side, Trade
 from .helpers import wait_for
 
 MARKET = Market("acme-bar-usd-spot", "acme", MarketKind.SPOT, "bar", "usd", "BAR-USD", 2, 3)
+
+
+def _joining(node: Any) -> bool:
+    """A connection is still joining its streams (on a Redis bus that takes a round trip to
+    Redis, after the connection is listed: events published meanwhile precede its start)."""
+    return any(c._joins.joining for c in node.connections.values())
 
 
 async def _read(ws: ClientConnection, count: int) -> list[dict[str, str]]:
@@ -40,10 +47,12 @@ async def test_connections_share_batches_and_number_them_each(start_server) -> N
 
     async with connect(url, max_size=None) as early:
         await wait_for(lambda: len(node.connections) == 1)
+        await wait_for(lambda: not _joining(node))
         await publish(4)  # the early connection is 4 ahead of the late one
         head = await _read(early, 4)
         async with connect(url, max_size=None) as late:
             await wait_for(lambda: len(node.connections) == 2)
+            await wait_for(lambda: not _joining(node))
             await publish(1)
             head += await _read(early, 1)
             first_late = await _read(late, 1)
@@ -77,6 +86,7 @@ async def test_an_operator_close_reaches_a_detached_connection_after_its_data(st
            f"?api_key={key}&markets={MARKET.id}&backfill=none")  # fmt: skip
     async with connect(url, max_size=None) as client:
         await wait_for(lambda: len(node.connections) == 1)
+        await wait_for(lambda: not _joining(node))
         (connection,) = node.connections.values()
         now = node.clock.time_ns()
         await node.publish([Trade(MARKET.id, str(i), 10_000, 1_000, Side.BUY, now)

@@ -163,6 +163,14 @@ class ProtocolSink:
         with contextlib.suppress(ClientDisconnected, RuntimeError):
             await self._protocol.send({"type": "websocket.close", "code": code, "reason": reason})
 
+    def drop(self) -> None:
+        """Close TCP after what is buffered, without a close frame (nothing is written after,
+        uvicorn's shutdown close included); the handler's ``on_disconnect`` follows."""
+        protocol = self._protocol
+        protocol.close_sent = True
+        with contextlib.suppress(RuntimeError, OSError):
+            protocol.transport.close()
+
 
 def sink_of(scope: Mapping[str, Any]) -> ProtocolSink | None:
     """The connection's sink, if the server runs :class:`TickcastWebSocketProtocol`."""

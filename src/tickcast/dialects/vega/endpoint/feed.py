@@ -13,10 +13,12 @@ the block every ``vega_block_time`` seconds while someone is subscribed; each gr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol
 
 from tickcast.auth.metering import ConnectionCounter
+from tickcast.dialects.vega.endpoint import derive
+from tickcast.dialects.vega.endpoint.framing import Chunk, Framed, chunks_of, selection_of
 from tickcast.dialects.vega.endpoint.state import VegaState
 from tickcast.dialects.vega.wire.candles import INTERVAL_SECONDS
 from tickcast.dialects.vega.wire.filters import Filter, StreamName
@@ -27,6 +29,10 @@ from tickcast.sources.matching import MatchingEngine
 from tickcast.sources.simulator import Simulator
 from tickcast.state.derived import Derived
 from tickcast.state.pipeline import Step
+from tickcast.storage.base import Principal
+
+Lines = Callable[[Hashable, int], Sequence[bytes]]
+"""A closed block: its lines for the members of a group key that joined at an index."""
 
 
 class BlockSubscriber(BatchSubscriber, Protocol):
@@ -60,14 +66,21 @@ class VegaFeed:
         block every ``block_time`` while there are any."""
         self.streams: frozenset[StreamName] = frozenset()
         """The streams someone is subscribed to: only their items are built."""
+        self._filters: dict[Filter, Filter] = {}
+        """One object per distinct filter in use (``intern``)."""
+        self.public: Principal | None = None
+        self.lagging: set[object] = set()
+        """Detached streams with lines not yet handed to their transport, from the moment they
+        are queued (the node's ``Pressure``)."""
+        """The principal of streams that need no key, shared by all of them."""
         self._engines: dict[str, MatchingEngine] = {}
         for simulator in simulators(node):
             for market in simulator.markets():
                 self._engines[market.id] = simulator.engine(market.id)
         pipeline = node.pipeline
-        removers = [pipeline.add(Step.DERIVE, "vega-seed", self._seed)] if self._engines else []
-        removers.append(derived.register(pipeline))
+        removers = [derive.register(pipeline, derived, self._seed if self._engines else None)]
         removers.append(pipeline.add(Step.OBSERVE, "vega-blocks", self._collect))
+        removers.append(node.pressure.add(self.backlogged))
         self._removers = removers
 
     def _seed(self, envelopes: Sequence[Envelope]) -> None:
@@ -82,8 +95,18 @@ class VegaFeed:
                 engine = self._engines.pop(event.market)
                 self.state.seed_orders(engine.resting_orders())
 
+    def backlogged(self) -> bool:
+        """Some stream's client has not read what was written to it yet (a source that can
+        slow down, ``bench:rate=max``, reads it through the node's ``Pressure``)."""
+        return bool(self.lagging)
+
     def _collect(self, envelopes: Sequence[Envelope]) -> None:
         self.state.collect(envelopes, collect=self.streams)
+
+    def intern(self, selection: Filter) -> Filter:
+        """An equal filter already in use, if any: thousands of streams with the same filter
+        hold one object (idle memory)."""
+        return self._filters.setdefault(selection, selection)
 
     def subscribe(self, subscriber: BlockSubscriber) -> list[bytes]:
         """Register a subscriber; returns its snapshot lines (empty for update-only streams).
@@ -97,8 +120,11 @@ class VegaFeed:
 
     def unsubscribe(self, subscriber: BlockSubscriber) -> None:
         if self.subscribers.remove(subscriber):
-            keys = self.subscribers.keys_in_use()
-            self.streams = frozenset(key.stream for key in keys if isinstance(key, Filter))
+            used = (selection_of(key) for key in self.subscribers.keys_in_use())
+            keys = [key for key in used if key is not None]
+            self.streams = frozenset(key.stream for key in keys)
+            if len(self._filters) > len(keys):  # forget the filters nobody uses any more
+                self._filters = {key: self._filters.get(key, key) for key in keys}
             self.state.need(self.streams)
 
     @property
@@ -111,10 +137,25 @@ class VegaFeed:
         does it every ``block_time``; tests and benchmarks drive it)."""
         self.subscribers.close_now()
 
-    def _close(self) -> Callable[[Filter, int], list[bytes]]:
-        """Close the current block (the batch clock calls it); its lines per filter."""
+    def _close(self) -> Lines:
+        """Close the current block (the batch clock calls it); its lines per group key: plain
+        per filter, framed in chunks once per filter for the detached WebSocket streams."""
         block = self.state.flush(self.node.clock.time_ns(), collect=self.streams)
-        return block.lines
+        framed: dict[int, list[Chunk]] = {}
+
+        def lines(key: Hashable, joined: int) -> Sequence[bytes]:
+            if not isinstance(key, Framed):
+                assert isinstance(key, Filter)
+                return block.lines(key, joined)
+            plain = block.lines(key.selection, joined)  # cached by the block: ids are stable
+            if not plain:
+                return plain
+            found = framed.get(id(plain))
+            if found is None:
+                found = framed[id(plain)] = chunks_of(plain)
+            return found
+
+        return lines
 
     async def stop(self) -> None:
         for remove in self._removers:

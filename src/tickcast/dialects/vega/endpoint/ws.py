@@ -6,6 +6,11 @@ close frame: uvicorn then closes the TCP connection (``run_asgi`` closes the tra
 application returns), so clients see an abnormal closure (1006) and the vendor sample's
 ``run_forever(reconnect=5)`` reconnects, as it does against a real node.
 
+Under tickcast's WebSocket protocol a stream is detached after the handshake (``tickcast.detach``,
+as native connections are): the ASGI call returns and the stream runs on loop callbacks, no reader
+or writer task per stream (``VegaStream.detach_to``); the same frames, pings, closes and the same
+FIN without a close frame at the end. Under another ASGI server a reader and a writer task run.
+
 Plain GET: an HTTP 200 chunked response of ``<line>\\n``; a refusal before the first line is
 answered with the HTTP status of its gRPC code and the error line as body (grpc-gateway).
 """
@@ -22,12 +27,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from tickcast.dialects.vega.endpoint.admit import admit
 from tickcast.dialects.vega.endpoint.feed import VegaFeed
-from tickcast.dialects.vega.endpoint.stream import VegaStream, admit
+from tickcast.dialects.vega.endpoint.stream import VegaStream
 from tickcast.dialects.vega.wire.errors import VegaWire
 from tickcast.errors import TickcastError
 from tickcast.server.connections import CLOSE_TIMEOUT_S
-from tickcast.server.seam import drop_transport, frame_writer
+from tickcast.server.seam import detach, drop_transport, frame_writer, sink_of
 from tickcast.server.services import services_of
 
 logger = logging.getLogger("tickcast.server")
@@ -72,6 +78,22 @@ async def vega_ws_endpoint(websocket: WebSocket) -> None:
         with contextlib.suppress(Exception):
             await websocket.send_text(line.decode())
         return  # no close frame: uvicorn drops the TCP connection
+    sink = sink_of(websocket.scope)
+    if sink is not None:  # tickcast's protocol: no task per stream
+        stream.detach_to(sink)
+        try:
+            stream.start()
+        except BaseException:
+            stream.release()
+            drop_transport(websocket, flush=True)
+            raise
+        await detach(websocket, stream)  # a client already gone is released at once
+        return
+    await _run_with_tasks(websocket, stream)
+
+
+async def _run_with_tasks(websocket: WebSocket, stream: VegaStream) -> None:
+    """Under another ASGI server: a reader and a writer task until the stream ends."""
     reader = asyncio.create_task(_read_until_gone(websocket, stream))
     writer = asyncio.create_task(_write(websocket, stream))
     try:
