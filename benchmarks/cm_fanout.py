@@ -26,22 +26,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
-import re
 import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
-from pathlib import Path
-from typing import cast
 
 import psutil
+import rawclients
 from websockets.asyncio.client import connect
-
-TICKCAST = [sys.executable, "-m", "tickcast.cli.main"]
 
 
 class Client:
@@ -79,36 +71,7 @@ def start_server(
 ) -> tuple[subprocess.Popen[str], str, str]:
     """``tickcast serve`` on a free port with a key whose plan allows every client (``pin``:
     on CPU 0, with ``taskset``)."""
-    data = Path(tempfile.mkdtemp(prefix="cm-bench-"))
-    config = data / "bench.toml"
-    config.write_text(f'[plans.pro]\ninherits = "pro"\nmax_connections = {args.clients + 4}\n')
-    common = ["--data-dir", str(data), "--config", str(config)]
-    key = subprocess.run(
-        [*TICKCAST, "keys", "create", "--user", "bench", "--plan", "pro", *common],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout.strip()  # fmt: skip
-    taskset = ["taskset", "-c", "0"] if pin and len(os.sched_getaffinity(0)) > 1 else []
-    server = subprocess.Popen(
-        [*taskset, *TICKCAST, "serve", "--port", "0", "--source", args.source,
-         "--log-level", "warning", *common],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    assert server.stdout is not None
-    port = re.search(r":(\d+) ", server.stdout.readline())
-    if port is None:
-        server.kill()
-        raise SystemExit("server did not start")
-    deadline = time.monotonic() + 60
-    while True:  # "listening" is printed when the socket is bound, before uvicorn serves
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/healthz", timeout=2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise SystemExit("server never became healthy") from None
-            time.sleep(0.2)
-    return server, port.group(1), key
+    return rawclients.start_server(args.clients, args.source, pin=pin)
 
 
 async def measure(args: argparse.Namespace, url: str, process: psutil.Process) -> None:
@@ -144,69 +107,7 @@ async def measure(args: argparse.Namespace, url: str, process: psutil.Process) -
 
 
 MARKERS = {"coinmetrics": b'"cm_sequence_id"', "native": b'"seq":'}
-BENCH_MARKET = "bench-btc-usd-spot"
-
-
-class RawCounter(asyncio.Protocol):
-    """A WebSocket client that only counts a marker in the bytes it receives (no framing, no
-    JSON); a marker split across two reads is counted once."""
-
-    def __init__(self, request: bytes, marker: bytes, ready: asyncio.Future[None]) -> None:
-        self.request, self.marker, self.ready = request, marker, ready
-        self.head = b""
-        self.upgraded = False
-        self.tail = b""
-        self.count = 0
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        cast(asyncio.Transport, transport).write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        if not self.upgraded:
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if b" 101 " not in self.head[: self.head.find(b"\r\n")]:
-                self.ready.set_exception(RuntimeError(self.head[:200].decode("latin-1")))
-                return
-            self.upgraded = True
-            data = self.head[end + 4 :]
-            self.ready.set_result(None)
-        m = len(self.marker)
-        self.count += data.count(self.marker) + (self.tail + data[: m - 1]).count(self.marker)
-        self.tail = data[-(m - 1) :]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError("closed during the handshake"))
-
-
-def _request(port: str, path: str) -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
-
-
-async def _open_raw(port: str, path: str, marker: bytes, n: int) -> list[RawCounter]:
-    loop = asyncio.get_running_loop()
-    gate = asyncio.Semaphore(32)
-
-    async def one() -> RawCounter:
-        async with gate:
-            ready: asyncio.Future[None] = loop.create_future()
-            request = _request(port, path)
-            _, counter = await loop.create_connection(
-                lambda: RawCounter(request, marker, ready), "127.0.0.1", int(port)
-            )
-            await asyncio.wait_for(ready, 60)
-            return counter
-
-    return list(await asyncio.gather(*(one() for _ in range(n))))
+BENCH_MARKET = rawclients.BENCH_MARKET
 
 
 def _stream_path(dialect: str, key: str) -> str:
@@ -219,51 +120,21 @@ async def raw_measure(
     args: argparse.Namespace, port: str, key: str, process: psutil.Process
 ) -> None:
     """Max deliveries/s to N raw clients of one dialect on the bench stream."""
-    counters = await _open_raw(
-        port, _stream_path(args.dialect, key), MARKERS[args.dialect], args.clients
-    )
-    await asyncio.sleep(args.warmup)
-    before = [c.count for c in counters]
-    cpu0, t0 = sum(process.cpu_times()[:2]), time.monotonic()
-    own0 = sum(os.times()[:2])
-    await asyncio.sleep(args.duration)
-    after = [c.count for c in counters]
-    cpu1, t1 = sum(process.cpu_times()[:2]), time.monotonic()
-    own1 = sum(os.times()[:2])
-    elapsed = t1 - t0
-    window = [b - a for a, b in zip(before, after, strict=True)]
-    result = {
-        "dialect": args.dialect,
-        "clients": args.clients,
-        "open_at_end": sum(not c.closed for c in counters),
-        "delivered_per_s": sum(window) / elapsed,
-        "per_client_min": min(window) / elapsed,
-        "per_client_max": max(window) / elapsed,
-        "server_cpu_pct": 100 * (cpu1 - cpu0) / elapsed,
-        "server_rss_mb": process.memory_info().rss / 1e6,
-        "client_cpu_pct": 100 * (own1 - own0) / elapsed,
-    }
-    print(json.dumps(result))
+    path, marker = _stream_path(args.dialect, key), MARKERS[args.dialect]
+    counters = await rawclients.open_raw(port, path, marker, args.clients)
+    window = await rawclients.count_window(counters, process, args.warmup, args.duration)
+    window.pop("cut"), window.pop("delivered_per_cpu_s")
+    print(json.dumps({"dialect": args.dialect, **window}))
 
 
 async def idle_measure(
     args: argparse.Namespace, port: str, key: str, process: psutil.Process
 ) -> None:
     """RSS per idle connection: N connections to a stream on which nothing is published."""
-    await asyncio.sleep(1.0)
-    rss0 = process.memory_info().rss
-    counters = await _open_raw(
-        port, _stream_path(args.dialect, key), MARKERS[args.dialect], args.clients
-    )
-    await asyncio.sleep(2.0)
-    rss1 = process.memory_info().rss
-    result = {
-        "dialect": args.dialect,
-        "idle_clients": sum(not c.closed for c in counters),
-        "idle_kb_per_conn": (rss1 - rss0) / 1024 / args.clients,
-        "tasks_note": "RSS after - before, 2 s after the last handshake",
-    }
-    print(json.dumps(result))
+    path, marker = _stream_path(args.dialect, key), MARKERS[args.dialect]
+    idle = await rawclients.idle_kb(process, port, path, marker, args.clients)
+    note = "RSS after - before, 2 s after the last handshake"
+    print(json.dumps({"dialect": args.dialect, **idle, "tasks_note": note}))
 
 
 def raw_main(args: argparse.Namespace) -> None:

@@ -56,6 +56,9 @@ HISTORY = [""]
 """The durable history store (``--history``): "" (SQLite in the data dir) or ``off``."""
 READER = ["raw"]
 """How the subscribers read (``--reader``): ``raw`` (fast) or ``websockets`` (slow)."""
+SETTLE = [False]
+"""``--settle``: each measured pump also waits until the durable history has written
+everything, so the writer thread's CPU is counted in full (off: what it did meanwhile)."""
 SOURCES = [1]
 """Redis scenarios (``--sources``): concurrent sources of the ingest node, each on a market of its
 own and awaiting each of its publishes, as a source does (1: one source, the default)."""
@@ -218,6 +221,8 @@ async def pump(node: Node, events: Sequence[Event]) -> tuple[float, float, float
         if not node.hub.backlogged():
             break
         await asyncio.sleep(0.005)
+    if SETTLE[0] and node.history is not None:
+        await node.history.flushed()
     return time.perf_counter() - wall, time.process_time() - cpu, os.times().system - system
 
 
@@ -386,6 +391,11 @@ def main() -> None:
     )
     parser.add_argument("--history", default="", help="durable history store: default or off")
     parser.add_argument(
+        "--settle",
+        action="store_true",
+        help="count the history writer's CPU in full (wait for it to write each pump's events)",
+    )
+    parser.add_argument(
         "--sources",
         type=int,
         default=1,
@@ -402,7 +412,7 @@ def main() -> None:
             with open(args.json, "a") as out:
                 out.write(json.dumps(result) + "\n")
 
-    BATCH[0], READER[0], HISTORY[0] = args.batch, args.reader, args.history
+    BATCH[0], READER[0], HISTORY[0], SETTLE[0] = args.batch, args.reader, args.history, args.settle
     SOURCES[0] = max(args.sources, 1)
     uvloop.run(run(args.events, args.subscribers, args.only, emit))
 

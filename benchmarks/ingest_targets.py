@@ -36,8 +36,10 @@ def run(name: str, results: Path, stamp: str, *, quick: bool, python: str | None
     out.parent.mkdir(parents=True, exist_ok=True)
     if name == "ingest":
         events = "30000" if quick else "60000"
-        args = ["ingest.py", "--only", "memory", "--events", events, "--json", str(out)]
-        redis = ["ingest.py", "--only", "redis", "--events", events, "--json", str(out)]
+        # --settle: the durable history's writer thread is counted in full (issue 20, session 5)
+        common = ["--events", events, "--settle", "--json", str(out)]
+        args = ["ingest.py", "--only", "memory", *common]
+        redis = ["ingest.py", "--only", "redis", *common]
         commands = [args, redis]
     else:
         seconds = "8" if quick else "15"
@@ -51,9 +53,15 @@ def run(name: str, results: Path, stamp: str, *, quick: bool, python: str | None
 
 def load(paths: list[Path]) -> list[dict[str, Any]]:
     """The records of ingest/control result files among ``paths`` (others are skipped)."""
+    return load_records(paths, SCENARIOS)
+
+
+def load_records(paths: list[Path], scenarios: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The JSON lines of the files among ``paths`` named ``<stamp>-<scenario>.jsonl`` for one of
+    ``scenarios`` (others are skipped)."""
     records: list[dict[str, Any]] = []
     for path in paths:
-        if path.stem.rsplit("-", 1)[-1] not in SCENARIOS or not path.exists():
+        if path.stem.rsplit("-", 1)[-1] not in scenarios or not path.exists():
             continue
         with path.open() as handle:
             records.extend(json.loads(line) for line in handle if line.strip())

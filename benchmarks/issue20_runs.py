@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import ingest_targets
+
 HERE = Path(__file__).resolve().parent
 SCENARIOS = ("dialects", "idle", "predict", "vega")
 ALIASES = {"cm": "dialects"}
@@ -137,10 +139,4 @@ def run(
 
 def load(paths: list[Path]) -> list[dict[str, Any]]:
     """The records of these scenarios' result files among ``paths`` (others are skipped)."""
-    records: list[dict[str, Any]] = []
-    for path in paths:
-        if path.stem.rsplit("-", 1)[-1] not in SCENARIOS or not path.exists():
-            continue
-        with path.open() as handle:
-            records.extend(json.loads(line) for line in handle if line.strip())
-    return records
+    return ingest_targets.load_records(paths, SCENARIOS)

@@ -12,7 +12,7 @@ thousands of trades in one block, more than the 1 MiB per-stream budget. ``--jso
 line of the same figures at the end (``benchmarks/compare.py`` reads it).
 
 ``--raw [--rate R] [--pin]``: max (or paced) fan-out of the bench stream's trades to N counting
-clients (``benchmarks/cm_fanout.py``'s raw client: no framing, no JSON, one marker per trade),
+clients (``benchmarks/rawclients.py``: no framing, no JSON, one marker per trade),
 as ``cm_fanout.py --raw`` does for Coin Metrics and native (issue 20 points 1 and 3); prints
 one JSON line: trades delivered/s, the server's CPU.
 
@@ -34,21 +34,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from pathlib import Path
 from typing import cast
 
 import httpx
 import psutil
+import rawclients
 import websockets
 
 from tickcast.sources.parties import party_id
@@ -161,11 +158,16 @@ async def main() -> None:
 TRADE_MARKER = b'"aggressor"'  # once per trade in a Vega trades line
 
 
+def _vega_env(clients: int, block: float) -> dict[str, str]:
+    return {
+        "TICKCAST_VEGA_BLOCK_TIME": str(block),
+        "TICKCAST_VEGA_MAX_STREAMS_PER_ADDRESS": str(clients + 4),
+    }
+
+
 def raw_main(argv: list[str]) -> None:
     """``--raw``: N counting clients on ``/api/v2/stream/trades``, the bench source at ``--rate``;
     prints one JSON line (trades delivered/s, server CPU %)."""
-    import cm_fanout
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--raw", action="store_true")
     parser.add_argument("--clients", type=int, default=1000)
@@ -175,10 +177,10 @@ def raw_main(argv: list[str]) -> None:
     parser.add_argument("--block", type=float, default=1.0)
     parser.add_argument("--pin", action="store_true", help="server on CPU 0, client on CPU 1")
     args = parser.parse_args(argv)
-    args.source = f"bench:rate={args.rate}"
-    os.environ["TICKCAST_VEGA_BLOCK_TIME"] = str(args.block)
-    os.environ["TICKCAST_VEGA_MAX_STREAMS_PER_ADDRESS"] = str(args.clients + 4)
-    server, port, _ = cm_fanout.start_server(args, pin=args.pin)
+    env = _vega_env(args.clients, args.block)
+    server, port, _ = rawclients.start_server(
+        args.clients, f"bench:rate={args.rate}", pin=args.pin, env=env
+    )
     if args.pin and len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {1})
     try:
@@ -191,183 +193,37 @@ def raw_main(argv: list[str]) -> None:
 
 
 async def _raw_measure(args: argparse.Namespace, port: str, process: psutil.Process) -> None:
-    import cm_fanout
-
     path = "/api/v2/stream/trades"
-    counters = await cm_fanout._open_raw(port, path, TRADE_MARKER, args.clients)
-    await asyncio.sleep(args.warmup)
-    before = [c.count for c in counters]
-    cpu0, own0, t0 = sum(process.cpu_times()[:2]), sum(os.times()[:2]), time.monotonic()
-    await asyncio.sleep(args.duration)
-    after = [c.count for c in counters]
-    cpu1, own1, t1 = sum(process.cpu_times()[:2]), sum(os.times()[:2]), time.monotonic()
-    elapsed = t1 - t0
-    window = [b - a for a, b in zip(before, after, strict=True)]
-    record = {
-        "dialect": "vega",
-        "rate": args.rate,
-        "clients": args.clients,
-        "block_s": args.block,
-        "open_at_end": sum(not c.closed for c in counters),
-        "delivered_per_s": sum(window) / elapsed,
-        "per_client_min": min(window) / elapsed,
-        "per_client_max": max(window) / elapsed,
-        "server_cpu_pct": 100 * (cpu1 - cpu0) / elapsed,
-        "server_rss_mb": process.memory_info().rss / 1e6,
-        "client_cpu_pct": 100 * (own1 - own0) / elapsed,
-    }
-    print(json.dumps(record), flush=True)
+    counters = await rawclients.open_raw(port, path, TRADE_MARKER, args.clients)
+    window = await rawclients.count_window(counters, process, args.warmup, args.duration)
+    window.pop("cut"), window.pop("delivered_per_cpu_s"), window.pop("clients")
+    record = {"dialect": "vega", "rate": args.rate, "clients": args.clients}
+    print(json.dumps({**record, "block_s": args.block, **window}), flush=True)
 
 
-TICKCAST = [sys.executable, "-m", "tickcast.cli.main"]
-BENCH_MARKET = "bench-btc-usd-spot"
 MARKERS = {"vega": b'"aggressor":', "native": b'"seq":'}
 """One per delivered trade in the raw byte stream."""
 CUT = {"vega": b"internal stream failure", "native": b'"type":"Closing"'}
 
 
-class RawCounter(asyncio.Protocol):
-    """A WebSocket client that only counts markers in the bytes it receives (no framing, no
-    JSON, so it keeps up with millions of deliveries/s); a marker split across reads counts."""
-
-    def __init__(self, request: bytes, dialect: str, ready: asyncio.Future[None]) -> None:
-        self.request, self.ready = request, ready
-        self.marker, self.cut_marker = MARKERS[dialect], CUT[dialect]
-        self.head = b""
-        self.upgraded = False
-        self.tail = b""
-        self.count = 0
-        self.frames = 0
-        self.cut = False
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        cast(asyncio.Transport, transport).write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        if not self.upgraded:
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if b" 101 " not in self.head[: self.head.find(b"\r\n")]:
-                self.ready.set_exception(RuntimeError(self.head[:200].decode("latin-1")))
-                return
-            self.upgraded = True
-            data = self.head[end + 4 :]
-            self.ready.set_result(None)
-        joined = self.tail + data
-        self.count += joined.count(self.marker) - self.tail.count(self.marker)
-        self.cut = self.cut or self.cut_marker in joined
-        self.tail = data[-64:]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError("closed during the handshake"))
-
-
-def start_raw_server(
-    clients: int, source: str, block: float, *, pin: bool
-) -> tuple[subprocess.Popen[str], str, str]:
-    """``tickcast serve`` on a free port, a ``pro`` key for ``clients`` native connections and
-    room for ``clients`` Vega streams from this address."""
-    data = Path(tempfile.mkdtemp(prefix="vega-bench-"))
-    config = data / "bench.toml"
-    config.write_text(f'[plans.pro]\ninherits = "pro"\nmax_connections = {clients + 4}\n')
-    common = ["--data-dir", str(data), "--config", str(config)]
-    key = subprocess.run(
-        [*TICKCAST, "keys", "create", "--user", "bench", "--plan", "pro", *common],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout.strip()  # fmt: skip
-    env = {
-        **os.environ,
-        "TICKCAST_VEGA_BLOCK_TIME": str(block),
-        "TICKCAST_VEGA_MAX_STREAMS_PER_ADDRESS": str(clients + 4),
-    }
-    taskset = ["taskset", "-c", "0"] if pin and len(os.sched_getaffinity(0)) > 1 else []
-    server = subprocess.Popen(
-        [*taskset, *TICKCAST, "serve", "--port", "0", "--source", source,
-         "--log-level", "warning", *common],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-    )  # fmt: skip
-    assert server.stdout is not None
-    port = re.search(r":(\d+) ", server.stdout.readline())
-    if port is None:
-        server.kill()
-        raise SystemExit("server did not start")
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/healthz", timeout=2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise SystemExit("server never became healthy") from None
-            time.sleep(0.2)
-    return server, port.group(1), key
-
-
 def _stream_path(dialect: str, key: str) -> str:
     if dialect == "native":
-        return f"/api/v1/ws?api_key={key}&streams=trades:{BENCH_MARKET}"
+        return f"/api/v1/ws?api_key={key}&streams=trades:{rawclients.BENCH_MARKET}"
     return "/api/v2/stream/trades"
-
-
-async def open_raw(port: str, dialect: str, key: str, n: int) -> list[RawCounter]:
-    loop = asyncio.get_running_loop()
-    gate = asyncio.Semaphore(32)  # handshakes in flight
-    path = _stream_path(dialect, key)
-
-    async def one() -> RawCounter:
-        async with gate:
-            ready: asyncio.Future[None] = loop.create_future()
-            nonce = base64.b64encode(os.urandom(16)).decode()
-            request = (
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-            _, counter = await loop.create_connection(
-                lambda: RawCounter(request, dialect, ready), "127.0.0.1", int(port)
-            )
-            await asyncio.wait_for(ready, 60)
-            return counter
-
-    return list(await asyncio.gather(*(one() for _ in range(n))))
 
 
 async def versus_measure(
     args: argparse.Namespace, dialect: str, port: str, key: str, process: psutil.Process
 ) -> dict[str, object]:
     """Max deliveries/s to N raw clients of one dialect on the bench stream."""
-    counters = await open_raw(port, dialect, key, args.clients)
-    await asyncio.sleep(args.warmup)
-    before = [c.count for c in counters]
-    cpu0, t0 = sum(process.cpu_times()[:2]), time.monotonic()
-    own0 = sum(os.times()[:2])
-    await asyncio.sleep(args.duration)
-    after = [c.count for c in counters]
-    cpu1, t1 = sum(process.cpu_times()[:2]), time.monotonic()
-    own1 = sum(os.times()[:2])
-    elapsed = t1 - t0
-    window = [b - a for a, b in zip(before, after, strict=True)]
-    delivered = sum(window) / elapsed
-    cpu = (cpu1 - cpu0) / elapsed
+    path, marker, cut = _stream_path(dialect, key), MARKERS[dialect], CUT[dialect]
+    counters = await rawclients.open_raw(port, path, marker, args.clients, cut)
+    window = await rawclients.count_window(counters, process, args.warmup, args.duration)
+    rounded = {k: round(v, 1) if "pct" in k else round(v) for k, v in window.items()}
     return {
         "dialect": dialect,
-        "clients": args.clients,
         "block_s": args.block if dialect == "vega" else None,
-        "open_at_end": sum(not c.closed for c in counters),
-        "cut": sum(c.cut for c in counters),
-        "delivered_per_s": round(delivered),
-        "per_client_min": round(min(window) / elapsed),
-        "per_client_max": round(max(window) / elapsed),
-        "server_cpu_pct": round(100 * cpu, 1),
-        "delivered_per_cpu_s": round(delivered / cpu) if cpu else None,
-        "server_rss_mb": round(process.memory_info().rss / 1e6),
-        "client_cpu_pct": round(100 * (own1 - own0) / elapsed, 1),
+        **rounded,
         "loadavg_1m": os.getloadavg()[0],
     }
 
@@ -376,15 +232,12 @@ async def idle_measure(
     args: argparse.Namespace, dialect: str, port: str, key: str, process: psutil.Process
 ) -> dict[str, object]:
     """RSS per idle stream: N streams on which nothing is published."""
-    await asyncio.sleep(1.0)
-    rss0 = process.memory_info().rss
-    counters = await open_raw(port, dialect, key, args.clients)
-    await asyncio.sleep(2.0)
-    rss1 = process.memory_info().rss
+    path = _stream_path(dialect, key)
+    idle = await rawclients.idle_kb(process, port, path, MARKERS[dialect], args.clients)
     return {
         "dialect": dialect,
-        "idle_clients": sum(not c.closed for c in counters),
-        "idle_kb_per_conn": round((rss1 - rss0) / 1024 / args.clients, 2),
+        "idle_clients": idle["idle_clients"],
+        "idle_kb_per_conn": round(idle["idle_kb_per_conn"], 2),
         "note": "RSS after - before, 2 s after the last handshake",
         "loadavg_1m": os.getloadavg()[0],
     }
@@ -400,7 +253,8 @@ def versus_run(args: argparse.Namespace) -> None:
     records: list[dict[str, object]] = []
     for _ in range(args.reps):
         for dialect in args.dialects.split(","):
-            server, port, key = start_raw_server(args.clients, source, args.block, pin=args.pin)
+            env = _vega_env(args.clients, args.block)
+            server, port, key = rawclients.start_server(args.clients, source, pin=args.pin, env=env)
             if args.pin and len(mine) > 1:
                 os.sched_setaffinity(0, {1})
             try:

@@ -48,25 +48,31 @@ class _Side:
         self.digits = {}
 
     def apply(self, levels: tuple[Level, ...]) -> None:
-        """Set levels in order; size 0 deletes (a missing level is ignored)."""
+        """Set levels in order; size 0 deletes (a missing level is ignored). A set level's
+        digits are written at once (a delta sets one or two levels), so joining the top 10
+        usually finds every level's digits."""
         sizes, prices, digits = self.sizes, self.prices, self.digits
         for price, size in levels:
-            digits.pop(price, None)
             if size == 0:
+                digits.pop(price, None)
                 if sizes.pop(price, None) is not None:
                     del prices[bisect_left(prices, price)]
             else:
                 if price not in sizes:
                     insort(prices, price)
                 sizes[price] = size
+                digits[price] = b"%d%d" % (price, size) if price else b"%d" % size
 
     def _fill(self, price: int) -> bytes:
         digits = self.digits[price] = level_digits(price, self.sizes[price])
         return digits
 
     def _bytes(self, prices: list[int]) -> bytes:
-        get, fill = self.digits.get, self._fill
-        return b"".join([get(price) or fill(price) for price in prices])  # digits never empty
+        try:  # every level's digits known (the usual case): one C-level pass
+            return b"".join(map(self.digits.__getitem__, prices))
+        except KeyError:  # after a snapshot, or a deeper level moving up: fill the missing
+            get, fill = self.digits.get, self._fill
+            return b"".join([get(price) or fill(price) for price in prices])  # never empty
 
     def ask_bytes(self) -> bytes:
         """The checksum bytes of the lowest 10 levels, lowest first."""
@@ -84,7 +90,10 @@ def _ask_touched(prices: list[int], levels: tuple[Level, ...]) -> bool:
     if len(prices) <= CHECKSUM_DEPTH:
         return True
     bound = prices[CHECKSUM_DEPTH - 1]
-    return any(price <= bound for price, _ in levels)
+    for price, _ in levels:
+        if price <= bound:
+            return True
+    return False
 
 
 def _bid_touched(prices: list[int], levels: tuple[Level, ...]) -> bool:
@@ -94,7 +103,10 @@ def _bid_touched(prices: list[int], levels: tuple[Level, ...]) -> bool:
     if len(prices) <= CHECKSUM_DEPTH:
         return True
     bound = prices[-CHECKSUM_DEPTH]
-    return any(price >= bound for price, _ in levels)
+    for price, _ in levels:
+        if price >= bound:
+            return True
+    return False
 
 
 class ChecksummedBook:
@@ -119,12 +131,15 @@ class ChecksummedBook:
     def apply_delta(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         """Set levels; size 0 deletes. Raises ``BookError`` (book untouched) on negative values."""
         new_bids, new_asks = _validated(bids), _validated(asks)
-        self._bids.apply(new_bids)
-        self._asks.apply(new_asks)
-        self._refresh(
-            bids=_bid_touched(self._bids.prices, new_bids),
-            asks=_ask_touched(self._asks.prices, new_asks),
-        )
+        bids_touched = asks_touched = False  # a delta often changes one side only
+        if new_bids:
+            self._bids.apply(new_bids)
+            bids_touched = _bid_touched(self._bids.prices, new_bids)
+        if new_asks:
+            self._asks.apply(new_asks)
+            asks_touched = _ask_touched(self._asks.prices, new_asks)
+        if bids_touched or asks_touched or self._checksum is None:
+            self._refresh(bids=bids_touched, asks=asks_touched)
 
     def _refresh(self, *, bids: bool, asks: bool) -> None:
         if asks:

@@ -57,6 +57,15 @@ class Checkpointer:
     def observe(self, envelope: Envelope) -> Checkpoint | None:
         """Follow one book envelope (others are ignored); the checkpoint to write, if any."""
         event = envelope.event
+        if type(event) is BookDelta:  # the common case first: the next delta of a known book
+            tracked = self._streams.get(envelope.stream)
+            if (
+                tracked is not None
+                and tracked.book is not None
+                and tracked.epoch == envelope.epoch
+                and tracked.seq + 1 == envelope.seq
+            ):
+                return self._next_delta(tracked, envelope, event, tracked.book)
         if not isinstance(event, BookSnapshot | BookDelta):
             return None
         tracked = self._streams.get(envelope.stream)
@@ -87,6 +96,23 @@ class Checkpointer:
             return None
         tracked.since, tracked.bucket = 0, bucket
         return _checkpoint(envelope, tracked.book, event)
+
+    def _next_delta(
+        self, tracked: _Tracked, envelope: Envelope, event: BookDelta, book: OrderBook
+    ) -> Checkpoint | None:
+        """``observe`` of a delta that continues a known book (what the general path does)."""
+        tracked.seq = envelope.seq
+        try:
+            book.apply_delta(event.bids, event.asks)
+        except BookError:
+            tracked.book = None
+            return None
+        tracked.since += 1
+        bucket = event.time_ns // self._every_ns
+        if tracked.since < self._every_events and bucket == tracked.bucket:
+            return None
+        tracked.since, tracked.bucket = 0, bucket
+        return _checkpoint(envelope, book, event)
 
 
 def _apply(book: OrderBook, event: BookSnapshot | BookDelta) -> bool:

@@ -109,13 +109,21 @@ class SegmentTable:
             part = rows[at : at + SLICE]
             names, _, epoch_names, seqs, times, recvs, data, _ = zip(*part, strict=True)
             ids = range(last + 1 + at, last + 1 + at + len(part))
+            everything = (ids, seqs, times, recvs, data)
+            if len(set(names)) == 1 and len(set(epoch_names)) == 1:  # one stream's slice
+                one = (streams[part[0].stream], epochs[part[0].epoch])
+                columns = groups.setdefault(one, [[], [], [], [], []])
+                for column, values in zip(columns, everything, strict=True):
+                    column.extend(values)
+                time.sleep(0)
+                continue
             members: dict[tuple[int, int], list[int]] = {}
             for n, key in enumerate(zip(names, epoch_names, strict=True)):
                 members.setdefault((streams[key[0]], epochs[key[1]]), []).append(n)
             for key, picked in members.items():
                 columns = groups.setdefault(key, [[], [], [], [], []])
                 take = _taker(picked)
-                for column, values in zip(columns, (ids, seqs, times, recvs, data), strict=True):
+                for column, values in zip(columns, everything, strict=True):
                     column.extend(take(values))
             time.sleep(0)
         for (stream, epoch), (ids_, seqs_, times_, recvs_, data_) in groups.items():

@@ -38,10 +38,10 @@ from tickcast.clock import Clock
 from tickcast.errors import StorageError
 from tickcast.history.base import HistoryStore
 from tickcast.history.books import Checkpoint, Checkpointer
-from tickcast.history.keyed import KeyedCheckpointer
+from tickcast.history.keyed import KEYED_KINDS, KeyedCheckpointer
 from tickcast.history.retention import RetentionPolicy
-from tickcast.history.rows import Row, row_of
-from tickcast.model import Envelope, Market, StreamKey
+from tickcast.history.rows import Row, row_of, rows_for
+from tickcast.model import BookDelta, BookSnapshot, Envelope, Market, StreamKey
 
 logger = logging.getLogger("tickcast.history")
 Batch = tuple[Sequence[Envelope], int]
@@ -162,30 +162,50 @@ class HistoryWriter:
     def _chunks(self, batches: list[Batch]) -> Iterator[tuple[list[Row], list[Checkpoint]]]:
         """The rows (and due checkpoints) of ``batches`` in chunks of at most ``max_batch``
         rows: transient memory stays about ``max_batch`` rows whatever is pending. An event
-        that cannot be stored (an integer beyond 64 bits) is skipped and counted."""
+        that cannot be stored (an integer beyond 64 bits) is skipped and counted. Envelopes are
+        turned into rows a slice at a time (at most ``YIELD_EVERY``, the GIL offered between)."""
         rows: list[Row] = []
         checkpoints: list[Checkpoint] = []
-        observe, observe_keyed = self._checkpointer.observe, self._keyed.observe
         since_yield = 0
         for envelopes, recv_ns in batches:
-            for envelope in envelopes:
-                since_yield += 1
-                if since_yield == YIELD_EVERY:  # the event loop's thread may take the GIL
+            start, end = 0, len(envelopes)
+            while start < end:
+                size = min(YIELD_EVERY - since_yield, self._max_batch - len(rows), end - start)
+                part = envelopes[start : start + size]
+                start += size
+                since_yield += size
+                if since_yield >= YIELD_EVERY:  # the event loop's thread may take the GIL
                     since_yield = 0
                     time.sleep(0)
-                row = _storable(envelope, recv_ns)
-                if row is None:
-                    self.skipped += 1
-                    continue
-                rows.append(row)
-                checkpoint = observe(envelope) or observe_keyed(row, envelope.event)
-                if checkpoint is not None:
-                    checkpoints.append(checkpoint)
+                self._add(part, recv_ns, rows, checkpoints)
                 if len(rows) >= self._max_batch:
                     yield rows, checkpoints
                     rows, checkpoints = [], []
         if rows or checkpoints:
             yield rows, checkpoints
+
+    def _add(
+        self,
+        envelopes: Sequence[Envelope],
+        recv_ns: int,
+        rows: list[Row],
+        checkpoints: list[Checkpoint],
+    ) -> None:
+        """Append the rows of ``envelopes`` (those that can be stored) and their checkpoints."""
+        made = _storable_rows(envelopes, recv_ns)
+        if made is None:  # one of them cannot be stored: row by row, skipping it
+            made = [_storable(envelope, recv_ns) for envelope in envelopes]
+        observe, observe_keyed = self._checkpointer.observe, self._keyed.observe
+        for row, envelope in zip(made, envelopes, strict=True):
+            if row is None:
+                self.skipped += 1
+                continue
+            rows.append(row)
+            event = envelope.event
+            if row.kind in KEYED_KINDS or isinstance(event, BookSnapshot | BookDelta):
+                checkpoint = observe(envelope) or observe_keyed(row, event)
+                if checkpoint is not None:
+                    checkpoints.append(checkpoint)
 
     async def _flush(self, store: HistoryStore) -> None:
         batches, waiters = self._take()
@@ -237,6 +257,21 @@ class HistoryWriter:
 
 
 INT64 = range(-(2**63), 2**63)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _storable_rows(envelopes: Sequence[Envelope], recv_ns: int) -> Sequence[Row | None] | None:
+    """The rows of ``envelopes``, or None when one of them cannot be stored (then
+    ``_storable`` decides row by row)."""
+    try:
+        rows = rows_for(envelopes, recv_ns)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    low, high = _INT64_MIN, _INT64_MAX
+    for row in rows:
+        if not (low <= row.time_ns <= high and low <= row.seq <= high):
+            return None
+    return rows
 
 
 def _storable(envelope: Envelope, recv_ns: int) -> Row | None:

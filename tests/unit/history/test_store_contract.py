@@ -160,3 +160,27 @@ async def test_markets_are_stored_and_replaced(opener: Opener, store: HistorySto
     finally:
         await again.close()
     assert found == [other, dataclasses.replace(first, price_decimals=1)]
+
+
+async def test_one_append_of_interleaved_streams_and_epochs(store: HistoryStore) -> None:
+    """Rows of several (stream, epoch) in one append, interleaved and in one-stream runs (the
+    SQLite store groups a slice of one stream without a per-row loop), read back per stream."""
+    other = "trades:binance-eth-usdt-spot"
+    rows: list[Row] = []
+    for seq in range(1, 1_501):  # a one-stream run, interleaved streams, interleaved epochs
+        stream, epoch = (TRADES, "e1") if seq <= 600 or seq % 2 else (other, "e2")
+        if seq > 1_200:
+            stream, epoch = TRADES, ("e1" if seq % 2 else "e3")
+        trade = Trade(stream[7:], str(seq), 100 + seq, 1, Side.BUY, T0 + seq)
+        rows.append(row_of(Envelope(stream, seq, epoch, trade, 0), T0 + seq))
+    await store.append(rows[:1_200], [])
+    await store.append(rows[1_200:], [])  # one slice: one stream, two epochs
+    for stream in (TRADES, other):
+        found = await store.range(stream, None, None, limit=10_000)
+        expected = [row for row in rows if row.stream == stream]
+        assert [(r.seq, r.epoch, r.data) for r in found] == [
+            (r.seq, r.epoch, r.data) for r in expected
+        ]
+    assert [r.seq for r in await store.since(TRADES, "e3", 0, limit=1_000)] == list(
+        range(1_202, 1_501, 2)
+    )

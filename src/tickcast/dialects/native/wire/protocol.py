@@ -14,8 +14,9 @@ from typing import Any
 import orjson
 
 from tickcast.dialects.native.wire.data import event_data, snapshot_data
+from tickcast.dialects.native.wire.updates import FastUpdates
 from tickcast.errors import InvalidMessage, UnknownCommand
-from tickcast.model import Event, MarketCatalog, StreamKind, StreamPosition
+from tickcast.model import BookDelta, Event, MarketCatalog, StreamKind, StreamPosition, Trade
 from tickcast.model.timefmt import parse_rfc3339_ns
 
 NAME = "native"
@@ -205,6 +206,7 @@ class NativeEncoder:
     def __init__(self, *, catalog: MarketCatalog, publish_stamps: bool = False) -> None:
         self._catalog = catalog
         self._stamps = publish_stamps
+        self._fast = FastUpdates(catalog, publish_stamps=publish_stamps)
 
     def update_frame(
         self,
@@ -215,6 +217,26 @@ class NativeEncoder:
         prev: int | None = None,
         published_ns: int = 0,
     ) -> bytes:
+        frame = None  # the live path's common events first, without a dict (updates.py)
+        if type(event) is Trade:
+            frame = self._fast.trade(stream, seq, event, prev, published_ns)
+        elif type(event) is BookDelta:
+            frame = self._fast.book_delta(stream, seq, event, checksum, prev, published_ns)
+        if frame is not None:
+            return frame
+        return self.generic_update_frame(stream, seq, event, checksum, prev, published_ns)
+
+    def generic_update_frame(
+        self,
+        stream: str,
+        seq: int,
+        event: Event,
+        checksum: int | None,
+        prev: int | None = None,
+        published_ns: int = 0,
+    ) -> bytes:
+        """The Update as a dict through orjson: every event without a fast path, and the
+        reference the fast paths are tested against (byte for byte)."""
         message: dict[str, Any] = {"type": "Update", "stream": stream, "seq": seq}
         if prev is not None:
             message["prev"] = prev  # issue 17 point 6: the view's previous seq (docs/protocol.md)
