@@ -16,6 +16,7 @@ Usage::
     .venv/bin/python benchmarks/ingest.py [--events 60000] [--subscribers 100] [--json out.jsonl]
     .venv/bin/python benchmarks/ingest.py --only micro|memory|redis
     .venv/bin/python benchmarks/ingest.py --only redis --sources 4   # 4 concurrent sources
+    .venv/bin/python benchmarks/ingest.py --only redis --sink   # as sources do: batches in flight
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ everything, so the writer thread's CPU is counted in full (off: what it did mean
 SOURCES = [1]
 """Redis scenarios (``--sources``): concurrent sources of the ingest node, each on a market of its
 own and awaiting each of its publishes, as a source does (1: one source, the default)."""
+SINK = [False]
+"""``--sink``: publish as a source does, through ``Node.source_sink()`` (on the Redis bus a
+source's batches stay in flight, up to a window) or, before it existed, ``Node.publish``; off:
+``Node.publish_envelopes``, the publish API's path (each batch awaited)."""
 Result = dict[str, Any]
 
 
@@ -214,9 +219,13 @@ async def pump(node: Node, events: Sequence[Event]) -> tuple[float, float, float
     which system s: the kernel's share, socket writes)."""
     wall, cpu, system = time.perf_counter(), time.process_time(), os.times().system
     batch = BATCH[0]
+    sink = getattr(node, "source_sink", lambda: None)() if SINK[0] else None
+    publish = node.publish if SINK[0] and sink is None else node.publish_envelopes
     for start in range(0, len(events), batch):
-        await node.publish_envelopes(events[start : start + batch])
+        await (publish if sink is None else sink.publish)(events[start : start + batch])
         await asyncio.sleep(0)
+    if sink is not None:
+        await sink.flush()
     for _ in range(2000):
         if not node.hub.backlogged():
             break
@@ -265,6 +274,7 @@ async def sources_run(name: str, events: Sequence[Event], url: str) -> Result:
         system = os.times().system - system
     n = sum(len(share) for share in timed)
     return {"scenario": name, "subscribers": 0, "sources": SOURCES[0], "batch": BATCH[0],
+            **({"sink": True} if SINK[0] else {}),
             "events": n, "per_cpu_s": round(n / cpu), "per_wall_s": round(n / wall),
             "per_user_cpu_s": round(n / max(cpu - system, 1e-9)),
             "sys_share": round(system / cpu, 2),
@@ -302,7 +312,9 @@ async def bus_run(name: str, events: Sequence[Event], subscribers: int, **config
              "per_user_cpu_s": round(n / max(cpu - system, 1e-9)),
              "sys_share": round(system / cpu, 2)}  # fmt: skip
     reader = {"reader": READER[0]} if subscribers else {}
-    return {"scenario": name, "subscribers": subscribers, **reader, "batch": BATCH[0], "events": n,
+    sink = {"sink": True} if SINK[0] else {}
+    return {"scenario": name, "subscribers": subscribers, **reader, **sink, "batch": BATCH[0],
+            "events": n,
             **rates, **received}  # fmt: skip
 
 
@@ -401,6 +413,11 @@ def main() -> None:
         default=1,
         help="Redis scenarios: concurrent sources of the ingest node, one market each",
     )
+    parser.add_argument(
+        "--sink",
+        action="store_true",
+        help="publish as a source does (Node.source_sink: batches in flight on the Redis bus)",
+    )
     args = parser.parse_args()
     if args.role == "subscribers":
         uvloop.run(subscribers_role(args.url, args.n, args.reader))
@@ -413,7 +430,7 @@ def main() -> None:
                 out.write(json.dumps(result) + "\n")
 
     BATCH[0], READER[0], HISTORY[0], SETTLE[0] = args.batch, args.reader, args.history, args.settle
-    SOURCES[0] = max(args.sources, 1)
+    SOURCES[0], SINK[0] = max(args.sources, 1), args.sink
     uvloop.run(run(args.events, args.subscribers, args.only, emit))
 
 

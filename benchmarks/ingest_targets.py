@@ -39,7 +39,8 @@ def run(name: str, results: Path, stamp: str, *, quick: bool, python: str | None
         # --settle: the durable history's writer thread is counted in full (issue 20, session 5)
         common = ["--events", events, "--settle", "--json", str(out)]
         args = ["ingest.py", "--only", "memory", *common]
-        redis = ["ingest.py", "--only", "redis", *common]
+        # --sink: the Redis ingest node publishes as its sources do (batches in flight)
+        redis = ["ingest.py", "--only", "redis", "--sink", *common]
         commands = [args, redis]
     else:
         seconds = "8" if quick else "15"

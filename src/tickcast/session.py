@@ -18,7 +18,7 @@ from tickcast.auth.plans import Plan
 from tickcast.clock import Clock
 from tickcast.dialects.native.wire import protocol as native
 from tickcast.errors import InvalidMessage, ProtocolError
-from tickcast.model import StreamKey, StreamPosition, View
+from tickcast.model import FULL_VIEW, StreamKey, StreamPosition, View
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,21 @@ class RateLimit:
 
 
 class Session:
+    __slots__ = (
+        "_clock",
+        "_known",
+        "_outputs",
+        "_rate",
+        "_refill_ns",
+        "_refused",
+        "_tokens",
+        "closed",
+        "plan",
+        "subscriptions",
+    )
+    """Slotted, and no outputs list while none wait: one per idle connection
+    (docs/performance.md, idle memory)."""
+
     def __init__(
         self,
         *,
@@ -80,12 +95,18 @@ class Session:
         self._refill_ns = clock.monotonic_ns()
         self._refused = 0
         self.subscriptions: dict[str, View] = {}
-        self._outputs: list[Output] = []
+        self._outputs: list[Output] | None = None
         self.closed = False
 
     def outputs_to_send(self) -> list[Output]:
-        outputs, self._outputs = self._outputs, []
-        return outputs
+        outputs, self._outputs = self._outputs, None
+        return [] if outputs is None else outputs
+
+    def _emit(self, output: Output) -> None:
+        if self._outputs is None:
+            self._outputs = [output]
+        else:
+            self._outputs.append(output)
 
     def receive_text(self, text: str | bytes) -> None:
         if self.closed:
@@ -109,7 +130,7 @@ class Session:
                 self._unsubscribe(command)
 
     def _send(self, frame: bytes) -> None:
-        self._outputs.append(Send(frame))
+        self._emit(Send(frame))
 
     def _take_token(self) -> bool:
         now = self._clock.monotonic_ns()
@@ -124,7 +145,7 @@ class Session:
         self._refused += 1
         if self._refused >= self._rate.hard_limit:
             self.closed = True
-            self._outputs.append(Close(1008, "rate limit exceeded"))
+            self._emit(Close(1008, "rate limit exceeded"))
         elif self._refused == 1 or self._refused % 10 == 0:
             self._send(native.error_frame(None, "rate_limited", "too many messages, slow down"))
         return False
@@ -160,15 +181,16 @@ class Session:
         keys = self._check(command)
         if keys is None:
             return
-        view = View(depth=command.depth, party=command.party)
+        full = command.depth is None and command.party is None
+        view = FULL_VIEW if full else View(depth=command.depth, party=command.party)
         requests = []
         for key in keys:
             stream = str(key)
             self.subscriptions[stream] = view
             requests.append((key, view, command.resume.get(stream)))
-        self._outputs.append(Attach(command.id, tuple(requests)))
+        self._emit(Attach(command.id, tuple(requests)))
 
     def _unsubscribe(self, command: native.Unsubscribe) -> None:
         removed = tuple(s for s in command.streams if self.subscriptions.pop(s, None) is not None)
-        self._outputs.append(Detach(command.id, removed))
+        self._emit(Detach(command.id, removed))
         self._send(native.unsubscribed_frame(command.id, removed))

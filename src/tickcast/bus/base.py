@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from tickcast.errors import BusError
 from tickcast.model import Envelope, Event, StreamPosition
 
 Listener = Callable[[Sequence[Envelope]], None]
@@ -43,6 +44,18 @@ class Listeners:
 
     def clear(self) -> None:
         self._listeners.clear()
+
+
+class Chain:
+    """One producer's batches in flight together on a pipelining bus (``RedisBus.publish(...,
+    chain=)``): once one of them fails, the bus applies none of the later ones (they fail with
+    the same error), so the producer republishing them keeps its order. A fresh chain per run."""
+
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: BusError | None = None
+        """The first failure of a batch of the chain (later batches fail with it)."""
 
 
 class Bus(Protocol):

@@ -33,7 +33,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tickcast.bus.base import Listener, Listeners
+from tickcast.bus.base import Chain, Listener, Listeners
 from tickcast.bus.codec import decode_event
 from tickcast.bus.names import stream_name
 from tickcast.bus.redis_publish import MAX_EVENTS_PER_CALL, Publisher
@@ -116,14 +116,18 @@ class RedisBus:
 
     # -- the Bus contract -----------------------------------------------------------------
 
-    async def publish(self, events: Sequence[Event]) -> list[Envelope]:
+    async def publish(
+        self, events: Sequence[Event], *, chain: Chain | None = None
+    ) -> list[Envelope]:
+        """``Bus.publish``; with ``chain``, the batch is one of a producer's batches in flight
+        together (``bus.base.Chain``: once one fails, the later ones fail too, never applied)."""
         if not events:
             return []
         streams = [stream_name(event) for event in events]
         if len(self.shards) == 1:
-            results = await self._publishers[0].submit(list(events), streams)
+            results = await self._publishers[0].submit(list(events), streams, chain)
         else:
-            results = await self._publish_sharded(events, streams)
+            results = await self._publish_sharded(events, streams, chain)
         envelopes = [
             Envelope(stream, seq, epoch, event, now)
             for stream, event, (seq, epoch, now) in zip(streams, events, results, strict=True)
@@ -146,14 +150,14 @@ class RedisBus:
             await self._caught_up(stream, position)
 
     async def _publish_sharded(
-        self, events: Sequence[Event], streams: list[str]
+        self, events: Sequence[Event], streams: list[str], chain: Chain | None
     ) -> list[tuple[int, str, int]]:
         groups: dict[int, list[int]] = {}
         for index, stream in enumerate(streams):
             groups.setdefault(self._shard(stream), []).append(index)
         futures = {
             shard: self._publishers[shard].submit(
-                [events[i] for i in indexes], [streams[i] for i in indexes]
+                [events[i] for i in indexes], [streams[i] for i in indexes], chain
             )
             for shard, indexes in groups.items()
         }

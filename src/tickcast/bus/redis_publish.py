@@ -13,7 +13,9 @@ publisher opens a new connection and reads the fence: the calls it shows applied
 their stored replies (a reply lost with its connection is not a failure), the others fail with
 ``BusError`` (nothing of them was applied but by a script failing halfway, as before), and so does
 every later chunk of a submission that failed. Callers retry (``server.cluster.publish_retrying``)
-after the calls before theirs are settled.
+after the calls before theirs are settled. A submission may belong to a ``Chain`` (one source's
+batches in flight together): once one of its submissions fails, its later ones are not sent (those
+sent are fenced off by then) and fail with the same error, so the source's retry keeps its order.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from tickcast.bus.base import Chain
 from tickcast.bus.codec import encode_event
 from tickcast.bus.redis_scripts import CHANNEL, PUBLISH_LUA, SETTLE_LUA, STREAMS_KEY, fence_key
 from tickcast.bus.redis_shard import RedisShard, redis_errors, reply_error
@@ -56,6 +59,7 @@ class _Pending:
     """One submission: its future, its chunks not yet resolved, the results so far."""
 
     future: asyncio.Future[Result]
+    chain: Chain | None = None
     chunks: int = 0
     results: Result = field(default_factory=list)
 
@@ -115,8 +119,10 @@ class Publisher:
         """Calls sent and not yet answered."""
         return len(self._inflight)
 
-    def submit(self, events: list[Event], streams: list[str]) -> asyncio.Future[Result]:
-        pending = _Pending(asyncio.get_running_loop().create_future())
+    def submit(
+        self, events: list[Event], streams: list[str], chain: Chain | None = None
+    ) -> asyncio.Future[Result]:
+        pending = _Pending(asyncio.get_running_loop().create_future(), chain)
         for start in range(0, len(events), MAX_EVENTS_PER_CALL):
             part = zip(
                 streams[start : start + MAX_EVENTS_PER_CALL],
@@ -251,14 +257,17 @@ class Publisher:
     # -- calls ----------------------------------------------------------------------------
 
     def _next_call(self) -> _Call | None:
-        """The queued chunks (of submissions not failed) for the next call, merged up to
-        ``MAX_EVENTS_PER_CALL`` events."""
+        """The queued chunks (of submissions not failed, nor of a failed chain) for the next
+        call, merged up to ``MAX_EVENTS_PER_CALL`` events."""
         chunks: list[_Chunk] = []
         count = 0
         queue = self._queue
         while queue and (not chunks or count + queue[0].count <= MAX_EVENTS_PER_CALL):
             chunk = queue.popleft()
-            if not chunk.owner.future.done():
+            chain = chunk.owner.chain
+            if chain is not None and chain.error is not None:
+                self._fail(chain.error, [chunk])
+            elif not chunk.owner.future.done():
                 chunks.append(chunk)
                 count += chunk.count
         if not chunks:
@@ -298,5 +307,8 @@ class Publisher:
     @staticmethod
     def _fail(error: BusError, chunks: list[_Chunk]) -> None:
         for chunk in chunks:
-            if not chunk.owner.future.done():
-                chunk.owner.future.set_exception(error)
+            owner = chunk.owner
+            if owner.chain is not None and owner.chain.error is None:
+                owner.chain.error = error
+            if not owner.future.done():
+                owner.future.set_exception(error)

@@ -165,6 +165,8 @@ class Hub:
         prev, group.prev = group.prev, seq  # the next Update's ``prev`` (docs/protocol.md)
         for ident, member in group.outbox_members.items():
             if not member.live:
+                if member.pending is None:
+                    member.pending = []
                 member.pending.append((seq, prev, frame))
                 member.pending_bytes += len(frame)
                 self.pager.buffered(group, member, seq)

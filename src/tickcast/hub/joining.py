@@ -192,7 +192,7 @@ class Joiner(BulkJoins):
             self._channels.flush()
         outbox = subscriber.outbox
         chain = member.prev if member.replayed else None
-        for seq, prev, frame in member.pending:
+        for seq, prev, frame in member.pending or ():
             if seq > member.last_seq:
                 if chain is not None and prev != chain:
                     frame = self._continued(group.encoder, frame, chain)
@@ -203,7 +203,7 @@ class Joiner(BulkJoins):
             # since it was created (else the replay holds it), so its chain restarts there.
             group.prev = chain
         member.prev, member.replayed = None, False
-        member.pending = []
+        member.pending = None
         member.pending_bytes = 0
         member.replay = None
         member.live = True

@@ -104,9 +104,9 @@ class Shared:
 class Member:
     subscriber: Subscriber
     live: bool = False
-    pending: list[tuple[int, int, bytes]] = field(default_factory=list)
+    pending: list[tuple[int, int, bytes]] | None = None
     """Live frames that arrived while joining, as (seq, prev, frame) (at most the outbox budget
-    during a replay)."""
+    during a replay); None while there are none (a live member keeps no list)."""
     pending_bytes: int = 0
     replay: deque[Envelope] | None = None
     """Envelopes still to replay, paged into the outbox as the client drains it."""

@@ -156,6 +156,11 @@ class Admission:
             lease.end()
 
 
+SHARED_PRINCIPALS = 4_096
+"""Distinct principals :meth:`ConnectionRegistry.shared` remembers (forgotten all at once
+beyond)."""
+
+
 class ConnectionRegistry(Mapping[str, LiveConnection]):
     """The node's open connections by id, and the one way in and out of that set."""
 
@@ -174,6 +179,22 @@ class ConnectionRegistry(Mapping[str, LiveConnection]):
         self._authenticate = authenticate
         self._ready = ready
         self._live: dict[str, LiveConnection] = {}
+        self._principals: dict[Principal, Principal] = {}
+
+    def shared(self, principal: Principal) -> Principal:
+        """One object for every equal principal (authentication builds a new one, with its own
+        plan and frozensets, per connection): what an idle connection keeps is then shared
+        (docs/performance.md, idle memory). At most ``SHARED_PRINCIPALS`` are remembered."""
+        cache = self._principals
+        try:
+            found = cache.get(principal)
+        except TypeError:  # an unhashable plan field: nothing shared
+            return principal
+        if found is None:
+            if len(cache) >= SHARED_PRINCIPALS:
+                cache.clear()
+            found = cache[principal] = principal
+        return found
 
     # -- Mapping: what the control plane lists --------------------------------------------
 

@@ -11,15 +11,17 @@ from pathlib import Path
 
 from tickcast.auth.metering import Meter
 from tickcast.auth.plans import load_plans
+from tickcast.bus.base import Chain
 from tickcast.clock import Clock, SystemClock
 from tickcast.config import ServerConfig
 from tickcast.dialects.native.wire.protocol import NativeEncoder
 from tickcast.errors import StorageError
 from tickcast.hub import Hub
 from tickcast.model import Envelope, Event, MarketCatalog, StreamKey, StreamKind
-from tickcast.server.cluster import Cluster, build_bus, publish_retrying, runs_sources
+from tickcast.server.cluster import Cluster, as_redis, build_bus, publish_retrying, runs_sources
 from tickcast.server.connections import ConnectionRegistry
 from tickcast.server.history import build_history
+from tickcast.server.inflight import InFlight
 from tickcast.server.limits import ConnectionLimits
 from tickcast.server.metrics import NodeMetrics, register_connector_metrics
 from tickcast.server.sources import build_sources, check_owners
@@ -155,12 +157,35 @@ class Node:
             check_owners(list(zip(specs, self.sources, strict=True)))
 
     async def _run_source(self, source: Source) -> None:
+        sink = self.source_sink()
         try:
-            await source.run(self.publish)
+            await source.run(self.publish if sink is None else sink.publish)
+            if sink is not None:
+                await sink.flush()
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("source %s failed", source.name)
+        finally:
+            if sink is not None:
+                await sink.close()
+
+    def source_sink(self) -> InFlight | None:
+        """A source's own sink keeping its batches in flight on a Redis bus (``InFlight``); None
+        on the memory bus, whose publish is sequenced before it returns (``publish`` is the
+        sink there)."""
+        if as_redis(self.bus) is None:
+            return None
+        return InFlight(self._publish_chained, self.checksummer.annotate, slice_size=PUBLISH_SLICE)
+
+    async def _publish_chained(self, annotated: list[Event], chain: Chain) -> None:
+        """One batch of an ``InFlight`` sink, already annotated: sequenced, recorded, counted."""
+        redis = as_redis(self.bus)
+        assert redis is not None
+        envelopes = await redis.publish(annotated, chain=chain)
+        if self.history is not None:  # history hook (issue 17): queued, written off the loop
+            self.history.add(envelopes)
+        self.metrics.events.inc(len(annotated))
 
     def _count_stage_failure(self, stage: str) -> None:
         self.metrics.stage_failures.labels(stage).inc()

@@ -108,6 +108,15 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             logger.warning("refused HTTP request from %s: 400 %s", _peer(self.client), error)
             self.send_400_response("Invalid HTTP request received.")
 
+    def handle_websocket_upgrade(self) -> None:
+        """uvicorn's upgrade, then this protocol lets go of its parser, as uvicorn's own
+        ``connection_lost`` does: the parser holds this protocol's bound callbacks, a cycle
+        that kept every upgraded connection's HTTP protocol, head and scope alive until the
+        next garbage collection (hundreds of handshakes apart under ``app/run.py``'s
+        thresholds), a peak that stays in the allocator (docs/performance.md, idle memory)."""
+        super().handle_websocket_upgrade()
+        self.parser = None  # type: ignore[assignment]
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_bytes = 0

@@ -59,7 +59,7 @@ async def stream_endpoint(websocket: WebSocket, service: CoinMetricsService) -> 
         if len(websocket.scope.get("raw_path", b"")) + len(raw_query) + 1 > query.MAX_URI:
             raise errors.uri_too_long(query.MAX_URI)
         params = query.parse_query(raw_query)
-        principal = await service.authenticate(params.get("api_key"))
+        principal = node.connections.shared(await service.authenticate(params.get("api_key")))
         request = parse_stream_request(
             endpoint,
             params,

@@ -79,6 +79,7 @@ class Joins:
             await self.join(self._connection.request.subscriptions)
         finally:
             self.joining = False
+            self.task = None  # done: an idle connection keeps no finished task
             if self._joined is not None:
                 self._joined.set()
 

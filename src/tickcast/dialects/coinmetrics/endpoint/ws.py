@@ -32,7 +32,7 @@ from tickcast.delivery.outbox import Outbox, OverflowPolicy
 from tickcast.dialects.coinmetrics.endpoint.joins import Joins
 from tickcast.dialects.coinmetrics.endpoint.service import CoinMetricsService
 from tickcast.dialects.coinmetrics.endpoint.sink import CmSink
-from tickcast.dialects.coinmetrics.wire import errors, framing
+from tickcast.dialects.coinmetrics.wire import errors, framing, query
 from tickcast.dialects.coinmetrics.wire.errors import CmWire
 from tickcast.dialects.coinmetrics.wire.streams import (
     StreamRequest,
@@ -56,6 +56,7 @@ from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
+_NO_PARAMS: dict[str, str] = {}
 WARN_RATIO = 0.6
 """``falling_behind`` when the outbox is over 60 % full (the vendor's documented level)."""
 STALL_LINGER_S = 10.0
@@ -84,8 +85,10 @@ class CmConnection:
         params: dict[str, str] | None = None,
     ) -> None:
         self.id = f"cm{next(_ids)}"
-        self.params = params or {}
-        """The query, to match patterns again when markets are listed later."""
+        patterns = params is not None and any(map(query.is_pattern, params.values()))
+        self.params = params if patterns and params is not None else _NO_PARAMS
+        """The query, to match patterns again when markets are listed later (kept only when it
+        has patterns: the shared, never mutated, empty dict otherwise)."""
         self.node = node
         self.service = service
         self.principal: Principal = admission.principal
