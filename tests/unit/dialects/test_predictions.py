@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
+from decimal import Decimal
 
 from tickcast.dialects.predictions.wire import protocol as p
 from tickcast.dialects.predictions.wire.protocol import PredictionSession, PredictRequest, Reply
@@ -103,3 +105,43 @@ def test_rows_of_points() -> None:
     assert p.rows_of(["x"], features) == (
         "DataPoints[0] must be an object of features (point1, point2)."
     )
+
+
+def test_rows_of_fast_path_answers_as_the_checked_path() -> None:
+    """``rows_of`` takes plain JSON points without per-value checks; every input gives what
+    the point-by-point checks give (rows or the same message)."""
+    features = ("point1", "point2")
+    big = 1.5e308  # finite, but two of them sum to inf: the fast path must not refuse them
+    cases: list[list[object]] = [
+        [{"point1": 1, "point2": 2.5}, [3, 4]],
+        [[big, big]],
+        [{"point1": float("nan"), "point2": 1}],
+        [[float("-inf"), 1]],
+        [[float("inf"), float("-inf")]],
+        [{"point1": 1, "point2": False}],
+        [[1, "2"]],
+        [{"point1": 1, "point2": 2, "point3": 3}],
+        [{"point1": 1, "point3": 2}],
+        [[1, 2], {"point2": 1}],
+        [[1, 2, 3]],
+        [(1, 2)],
+        [OrderedDict(point1=1, point2=2)],
+        [{"point1": Decimal(1), "point2": 2}],
+        [[IntSubclass(1), 2]],
+    ]
+    for points in cases:
+        assert p.rows_of(points, features) == p._checked_rows(points, features), points
+    assert p.rows_of([[big, big]], features) == [[big, big]]
+    assert p.rows_of([OrderedDict(point2=2, point1=1)], features) == [[1.0, 2.0]]
+
+
+class IntSubclass(int):
+    pass
+
+
+def test_repeated_key_with_whitespace_is_still_the_key() -> None:
+    session = PredictionSession(KEY)
+    assert session.receive(f"  {KEY}\n") == Reply(p.VALID_KEY_FRAME)
+    assert session.receive(f"{KEY}\t") == Reply(p.VALID_KEY_FRAME)
+    assert session.seq == 0
+    assert error_of(session.receive("{" + KEY))["message"] == "Invalid JSON."

@@ -226,10 +226,12 @@ class PredictionConnection:
         self, request: PredictRequest, ref: ModelRef, entry: LoadedModel, values: list[Any]
     ) -> bytes:
         version = entry.meta.version
-        if self._versions is None:
-            self._versions = {}
-        new = self._versions.get(ref) != version
-        self._versions[ref] = version
+        versions = self._versions
+        if versions is None:
+            versions = self._versions = {}
+        new = versions.get(ref) != version
+        if new:  # one hash of the reference per request otherwise
+            versions[ref] = version
         self.predictions += 1
         return dialect.success_frame(request.seq, new=new, predictions=values)
 
