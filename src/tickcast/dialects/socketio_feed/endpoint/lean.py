@@ -144,10 +144,10 @@ class LeanSession:
         self.send("2")
 
     def fail(self, code: int, reason: str) -> None:
-        """No PONG within the ping timeout: close as python-engineio does (CLOSE, then the
-        WebSocket)."""
+        """No PONG within the ping timeout: close the WebSocket (1000) without a CLOSE packet,
+        as python-engineio's reader does when the client has been silent that long."""
         if not self.closed:
-            self._feed.spawn(self._close(drop=False))
+            self._feed.spawn(self._close(drop=True))
 
     # -- Socket.IO packets ------------------------------------------------------------------
 
@@ -161,6 +161,10 @@ class LeanSession:
                     await self._packet(*packet)
         finally:
             self._inbox = None
+        if self.connection is not None and not self.closed:
+            # what Engine.IO's writer going idle does: write what waits and take shared
+            # batches directly again (a selection change left the connection demoted)
+            self.connection.idle()
 
     async def _packet(self, kind: int, namespace: str, data: object, ack: int | None) -> None:
         if kind == CONNECT:
@@ -188,7 +192,7 @@ class LeanSession:
         if self.connection is not None:
             return
         sid = engineio.new_sid(feed.sio)
-        opened = await feed.open(self, sid, auth, remote=self.remote, sink=self.sink)
+        opened = await feed.open(self, sid, auth or None, remote=self.remote, sink=self.sink)
         if isinstance(opened, str):
             self.send("4" + engineio.encode_packet(CONNECT_ERROR, namespace, {"message": opened}))
             await self.close_if_idle()
