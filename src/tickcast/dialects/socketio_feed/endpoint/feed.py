@@ -142,7 +142,8 @@ class SocketIOFeed:
             refusal = self.node.connections.refused(error)
             assert refusal.socketio_feed is not None
             return refusal.socketio_feed
-        principal = admission.principal
+        # one object for every equal principal: what an idle connection keeps is shared
+        principal = self.node.connections.shared(admission.principal)
         connection = FeedConnection(
             owner=self,
             sid=sid,
