@@ -146,7 +146,8 @@ class VegaStream:
     def on_block(self, lines: list[bytes]) -> None:
         """A closed block's lines for this stream (what ``BatchGroups.deliver`` hands it)."""
         if not self.ended:
-            push_lines(self, chunks_of(lines) if self._framed is not None else lines)
+            framed = self._framed is not None
+            push_lines(self, chunks_of(lines, self.feed.chunk_size) if framed else lines)
 
     # -- LiveConnection ----------------------------------------------------------------------
 
