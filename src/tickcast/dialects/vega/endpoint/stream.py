@@ -4,7 +4,9 @@ A stream is admitted by ``endpoint/admit.py``. Its lines go through a byte-bound
 the DISCONNECT policy, fed block by block through :class:`~tickcast.delivery.slices.Slices`: a
 block bigger than the budget streams in slices as the client reads, so only a subscriber that
 has not read what came before is cut (the node's Internal "internal stream failure" line, as
-the data-node does when it gives up on a slow channel).
+the data-node does when it gives up on a slow channel). A detached stream whose transport took
+everything before gets a block's shared chunks written at once (``write_batch``), with no outbox
+entry; what its transport still holds then counts as unread.
 """
 
 from __future__ import annotations
