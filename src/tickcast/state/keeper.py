@@ -54,6 +54,12 @@ class StateKeeper:
         event = envelope.event
         stream = envelope.stream
         self._positions[stream] = envelope.position
+        if type(event) is BookDelta:  # the common case first (what the match below does)
+            book = self._books.get(stream)
+            if book is not None:
+                book.apply_delta(event.bids, event.asks)
+                self._last[stream] = event
+                return
         match event:
             case BookSnapshot():
                 self._book(stream).apply_snapshot(event.bids, event.asks)
