@@ -41,7 +41,8 @@ class StateKeeper:
     """Current state of every STATE stream seen on the bus."""
 
     def __init__(self) -> None:
-        self._positions: dict[str, StreamPosition] = {}
+        self._latest: dict[str, Envelope] = {}
+        """The last envelope of every stream (its position is made when read: most are not)."""
         self._books: dict[str, OrderBook] = {}
         self._last: dict[str, Event] = {}
         self._keyed: dict[str, dict[str, Event]] = {}
@@ -53,7 +54,7 @@ class StateKeeper:
     def apply(self, envelope: Envelope) -> None:
         event = envelope.event
         stream = envelope.stream
-        self._positions[stream] = envelope.position
+        self._latest[stream] = envelope
         if type(event) is BookDelta:  # the common case first (what the match below does)
             book = self._books.get(stream)
             if book is not None:
@@ -92,12 +93,13 @@ class StateKeeper:
         return self._books.get(stream)
 
     def position(self, stream: str) -> StreamPosition | None:
-        """The last envelope seen on any stream (STATE or EVENT)."""
-        return self._positions.get(stream)
+        """The position of the last envelope seen on a stream (STATE or EVENT)."""
+        latest = self._latest.get(stream)
+        return latest.position if latest is not None else None
 
     def snapshot(self, stream: str, *, time_ns: int = 0) -> StateSnapshot | None:
         """The current state of a STATE ``stream``, or None if nothing was published on it."""
-        position = self._positions.get(stream)
+        position = self.position(stream)
         if position is None or not (
             stream in self._books or stream in self._keyed or stream in self._last
         ):
