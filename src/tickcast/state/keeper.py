@@ -43,6 +43,9 @@ class StateKeeper:
     def __init__(self) -> None:
         self._latest: dict[str, Envelope] = {}
         """The last envelope of every stream (its position is made when read: most are not)."""
+        self._read: dict[str, tuple[Envelope, StreamPosition]] = {}
+        """The position last read of each stream, with its envelope: read again while no other
+        envelope came, it is the same object (readers compare positions by identity)."""
         self._books: dict[str, OrderBook] = {}
         self._last: dict[str, Event] = {}
         self._keyed: dict[str, dict[str, Event]] = {}
@@ -95,7 +98,14 @@ class StateKeeper:
     def position(self, stream: str) -> StreamPosition | None:
         """The position of the last envelope seen on a stream (STATE or EVENT)."""
         latest = self._latest.get(stream)
-        return latest.position if latest is not None else None
+        if latest is None:
+            return None
+        read = self._read.get(stream)
+        if read is not None and read[0] is latest:
+            return read[1]
+        position = latest.position
+        self._read[stream] = (latest, position)
+        return position
 
     def snapshot(self, stream: str, *, time_ns: int = 0) -> StateSnapshot | None:
         """The current state of a STATE ``stream``, or None if nothing was published on it."""
