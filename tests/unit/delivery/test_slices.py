@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tickcast.delivery.outbox import Outbox, OverflowPolicy, Verdict
 from tickcast.delivery.slices import Slices
 
@@ -59,3 +61,48 @@ def test_clear_forgets_the_waiting_lines() -> None:
     slices.push([LINE] * 10)
     slices.clear()
     assert len(slices) == 0 and slices.waiting_bytes == 0
+
+
+class Transport:
+    """A direct writer: the kernel takes ``takes`` bytes, the rest stays unsent."""
+
+    def __init__(self, takes: int) -> None:
+        self.takes = takes
+        self.written: list[bytes] = []
+
+    def unsent(self) -> int:
+        return max(0, sum(map(len, self.written)) - self.takes)
+
+    def write_batch(self, lines: Sequence[bytes]) -> bool:
+        self.written += lines
+        return True
+
+
+def _direct(takes: int, budget: int = 4096) -> tuple[Slices, Transport]:
+    transport = Transport(takes)
+    outbox = Outbox(max_bytes=budget, policy=OverflowPolicy.DISCONNECT)
+    return Slices(outbox, stream="trades", direct=transport, idle_below=500), transport
+
+
+def test_a_batch_goes_straight_to_a_transport_that_took_everything() -> None:
+    slices, transport = _direct(takes=10**9)
+    batch = [LINE] * 40  # ten times the budget
+    assert slices.push(batch) is Verdict.OK and slices.push(batch) is Verdict.OK
+    assert transport.written == batch + batch and len(slices.outbox) == 0
+    assert slices.unread_bytes == 0
+
+
+def test_what_the_transport_holds_counts_as_unread() -> None:
+    slices, transport = _direct(takes=0)
+    assert slices.push([LINE] * 40) is Verdict.OK  # up to date: written whole
+    assert slices.unread_bytes == 40_000
+    assert slices.push([LINE]) is Verdict.OVERFLOW  # it has not read the previous batch
+    assert transport.written == [LINE] * 40
+
+
+def test_a_small_backlog_queues_what_fits_in_the_room_left() -> None:
+    slices, transport = _direct(takes=0)
+    transport.written = [b"y" * 2000]  # 2000 unsent, over ``idle_below``
+    assert slices.push([LINE, LINE]) is Verdict.OK  # 2000 + 2000 fit in 4096: queued
+    assert len(slices.outbox) == 2 and slices.unread_bytes == 2000 + 2000
+    assert slices.push([LINE]) is Verdict.OVERFLOW

@@ -18,7 +18,13 @@ from typing import Protocol
 
 from tickcast.auth.metering import ConnectionCounter
 from tickcast.dialects.vega.endpoint import derive
-from tickcast.dialects.vega.endpoint.framing import Chunk, Framed, chunks_of, selection_of
+from tickcast.dialects.vega.endpoint.framing import (
+    Chunk,
+    Framed,
+    chunk_size,
+    chunks_of,
+    selection_of,
+)
 from tickcast.dialects.vega.endpoint.state import VegaState
 from tickcast.dialects.vega.wire.candles import INTERVAL_SECONDS
 from tickcast.dialects.vega.wire.filters import Filter, StreamName
@@ -55,6 +61,8 @@ class VegaFeed:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.block_time = node.config.vega_block_time
+        self.chunk_size = chunk_size(node.config.outbox_bytes)
+        """Bytes of lines per framed chunk (``endpoint/framing.py``)."""
         catalog = {market.id: market for market in node.catalog}
         derived = Derived(node.keeper, catalog, simulated_parties(node), INTERVAL_SECONDS)
         self.state = VegaState((), (), derived=derived)
@@ -152,7 +160,7 @@ class VegaFeed:
                 return plain
             found = framed.get(id(plain))
             if found is None:
-                found = framed[id(plain)] = chunks_of(plain)
+                found = framed[id(plain)] = chunks_of(plain, self.chunk_size)
             return found
 
         return lines

@@ -1,10 +1,11 @@
 """A block's lines framed once per group for the WebSocket streams of that group.
 
 A detached WebSocket stream (``VegaStream.detach_to``) takes its lines as :class:`Chunk` s: up
-to :data:`~tickcast.server.writer.WRITE_CHUNK` bytes of lines, each its own text frame, framed
-once (the seam's ``frame_batch``, the same bytes as framing at write time) and the same object
-queued for every member of the group. Its outbox then holds a few chunks per block instead of
-one item per line, and the writer sends each chunk as it is, with no per-stream framing or copy.
+to :func:`chunk_size` bytes of lines, each its own text frame, framed once (the seam's
+``frame_batch``, the same bytes as framing at write time) and the same objects handed to every
+member of the group: written at once to a stream's transport when it took everything before
+(``VegaStream.write_batch``), else queued (its outbox then holds a few chunks per block instead
+of one item per line). Either way each chunk goes as it is, with no per-stream framing or copy.
 A chunk remembers how many lines and payload bytes it carries (metering counts lines, as before).
 """
 
@@ -45,6 +46,13 @@ def chunks_of(lines: Sequence[bytes], size: int = WRITE_CHUNK) -> list[Chunk]:
     if start < len(lines):
         out.append(chunk(lines[start:]))
     return out
+
+
+def chunk_size(budget: int) -> int:
+    """Bytes of lines per chunk for a stream's outbox ``budget``: a quarter of it, between
+    :data:`WRITE_CHUNK` and four times that (fewer, bigger chunks: less work per stream per
+    chunk; a quarter keeps the slices of a big block as fine as before under small budgets)."""
+    return max(WRITE_CHUNK, min(4 * WRITE_CHUNK, budget // 4))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@ A stream is admitted by ``endpoint/admit.py``. Its lines go through a byte-bound
 the DISCONNECT policy, fed block by block through :class:`~tickcast.delivery.slices.Slices`: a
 block bigger than the budget streams in slices as the client reads, so only a subscriber that
 has not read what came before is cut (the node's Internal "internal stream failure" line, as
-the data-node does when it gives up on a slow channel).
+the data-node does when it gives up on a slow channel). A detached stream whose transport took
+everything before gets a block's shared chunks written at once (``write_batch``), with no outbox
+entry; what its transport still holds then counts as unread.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, cast
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from typing import cast
 
 from tickcast.auth.plans import Plan
 from tickcast.delivery.outbox import Outbox, OverflowPolicy
@@ -30,9 +33,6 @@ from tickcast.server.connections import CLOSE_TIMEOUT_S, Admission, Lease, conne
 from tickcast.server.seam import ProtocolSink
 from tickcast.server.writer import WRITE_CHUNK, chunks, write_now
 from tickcast.storage.base import Principal
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 logger = logging.getLogger("tickcast.server")
 _ids = itertools.count(1)
@@ -146,7 +146,8 @@ class VegaStream:
     def on_block(self, lines: list[bytes]) -> None:
         """A closed block's lines for this stream (what ``BatchGroups.deliver`` hands it)."""
         if not self.ended:
-            push_lines(self, chunks_of(lines) if self._framed is not None else lines)
+            framed = self._framed is not None
+            push_lines(self, chunks_of(lines, self.feed.chunk_size) if framed else lines)
 
     # -- LiveConnection ----------------------------------------------------------------------
 
@@ -251,9 +252,39 @@ class VegaStream:
         return self._sink is not None
 
     def detach_to(self, sink: ProtocolSink) -> None:
-        """Write to ``sink`` from loop callbacks (before ``start``); take lines framed."""
+        """Write to ``sink`` from loop callbacks (before ``start``); take lines framed, a
+        block straight to the transport when everything before was taken (``write_batch``)."""
         self._sink = sink
         self._framed = Framed(self.selection)
+        self.slices.direct = self
+        self.slices.idle_below = WRITE_CHUNK
+
+    def unsent(self) -> int:
+        """Bytes the transport holds that the kernel has not taken (``Slices``' unread)."""
+        sink = self._sink
+        if sink is None or self._released or not sink.open:
+            return 0
+        return sink.backlog()
+
+    def write_batch(self, lines: Sequence[bytes]) -> bool:
+        """A block's framed chunks, shared by the group, written at once in one C-level loop
+        over the transport's ``write`` (no outbox entry, no Python frame per chunk); metered
+        here. False (queue it instead) unless detached, open and still subscribed."""
+        sink = self._sink
+        if sink is None or self._released or self.ended or not sink.open:
+            return False
+        framed = cast(Sequence[Chunk], lines)
+        try:
+            deque(map(sink.raw_write, framed), maxlen=0)
+        except (OSError, RuntimeError):  # the peer went away while writing
+            logger.debug("vega stream %s: peer gone", self.id)
+            self._finish()
+            return True
+        messages, nbytes = sum(c.lines for c in framed), sum(c.payload for c in framed)
+        self.messages += messages
+        self.bytes += nbytes
+        self.node.delivered(self.principal.key_id, messages, nbytes)
+        return True
 
     def on_message(self, data: str | bytes) -> None:
         """Client frames are ignored (server-streaming RPC); pings and closes are the
@@ -306,6 +337,11 @@ class VegaStream:
         self.slices.refill()  # the next slice of a big block, now that there is room
 
     def emptied(self) -> None:
+        if self.unsent() > WRITE_CHUNK:  # a block written whole (``write_batch``) is going out
+            sink = self._sink
+            assert sink is not None
+            sink.on_drain = self.wake  # lagging until the transport took it (resume_writing)
+            return
         self.feed.lagging.discard(self)
         if self.ended and self._sink is not None and not self._released:
             self._finish()

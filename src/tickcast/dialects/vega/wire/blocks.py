@@ -110,6 +110,16 @@ class Pending:
         item = Item(self.index, data, market, parties, asset, account_type, key)
         self.items.setdefault(stream, []).append(item)
 
+    def add_encoded(
+        self, stream: StreamName, data: bytes, market: str, parties: tuple[str, ...]
+    ) -> None:
+        """The next item of ``stream``, already encoded (``encode.trade_item``)."""
+        self.index = index = next(self._counter)
+        items = self.items.get(stream)
+        if items is None:
+            items = self.items[stream] = []
+        items.append(Item(index, data, market, parties))
+
     def close(self, time_ns: int) -> Block:
         """The block of everything added since the last close."""
         items, self.items = self.items, {}
