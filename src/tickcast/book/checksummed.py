@@ -128,8 +128,9 @@ class ChecksummedBook:
         self._asks.replace(new_asks)
         self._refresh(bids=True, asks=True)
 
-    def apply_delta(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
-        """Set levels; size 0 deletes. Raises ``BookError`` (book untouched) on negative values."""
+    def apply_delta(self, bids: Iterable[Level], asks: Iterable[Level]) -> int:
+        """Set levels; size 0 deletes; the checksum after it. Raises ``BookError`` (book
+        untouched) on negative values."""
         new_bids, new_asks = _validated(bids), _validated(asks)
         bids_touched = asks_touched = False  # a delta often changes one side only
         if new_bids:
@@ -138,24 +139,26 @@ class ChecksummedBook:
         if new_asks:
             self._asks.apply(new_asks)
             asks_touched = _ask_touched(self._asks.prices, new_asks)
-        if bids_touched or asks_touched or self._checksum is None:
-            self._refresh(bids=bids_touched, asks=asks_touched)
+        checksum = self._checksum
+        if bids_touched or asks_touched or checksum is None:
+            return self._refresh(bids=bids_touched, asks=asks_touched)
+        return checksum
 
-    def _refresh(self, *, bids: bool, asks: bool) -> None:
+    def _refresh(self, *, bids: bool, asks: bool) -> int:
         if asks:
             self._ask_crc = zlib.crc32(self._asks.ask_bytes())
         if bids:
             self._bid_bytes = self._bids.bid_bytes()
-        if bids or asks or self._checksum is None:
-            self._checksum = zlib.crc32(self._bid_bytes, self._ask_crc) & 0xFFFFFFFF
+        checksum = self._checksum
+        if bids or asks or checksum is None:
+            checksum = self._checksum = zlib.crc32(self._bid_bytes, self._ask_crc) & 0xFFFFFFFF
+        return checksum
 
     @property
     def checksum(self) -> int:
         """CRC32 of the top 10 asks then the top 10 bids (``book.checksum.book_checksum``)."""
-        if self._checksum is None:
-            self._refresh(bids=True, asks=True)
-        assert self._checksum is not None
-        return self._checksum
+        checksum = self._checksum
+        return checksum if checksum is not None else self._refresh(bids=True, asks=True)
 
     def top(self, depth: int | None = None) -> TopLevels:
         """The best ``depth`` levels of each side (all of them if ``depth`` is None)."""

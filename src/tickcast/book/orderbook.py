@@ -93,10 +93,18 @@ class OrderBook:
     def apply_delta(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         """Set levels; size 0 deletes. Raises ``BookError`` (book untouched) on negative values."""
         new_bids, new_asks = _validated(bids), _validated(asks)
-        for price, size in new_bids:
-            self._bids.set(price, size)
-        for price, size in new_asks:
-            self._asks.set(price, size)
+        for side, levels in ((self._bids, new_bids), (self._asks, new_asks)):
+            if not levels:  # a delta often changes one side only
+                continue
+            sizes, prices = side.sizes, side.prices  # ``_BookSide.set``, inlined
+            for price, size in levels:
+                if size == 0:
+                    if sizes.pop(price, None) is not None:
+                        del prices[bisect_left(prices, price)]
+                else:
+                    if price not in sizes:
+                        insort(prices, price)
+                    sizes[price] = size
 
     def top(self, depth: int | None = None) -> TopLevels:
         """The best ``depth`` levels of each side (all of them if ``depth`` is None)."""

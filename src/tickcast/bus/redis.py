@@ -117,17 +117,22 @@ class RedisBus:
     # -- the Bus contract -----------------------------------------------------------------
 
     async def publish(
-        self, events: Sequence[Event], *, chain: Chain | None = None
+        self,
+        events: Sequence[Event],
+        *,
+        chain: Chain | None = None,
+        encoded: list[bytes] | None = None,
     ) -> list[Envelope]:
         """``Bus.publish``; with ``chain``, the batch is one of a producer's batches in flight
-        together (``bus.base.Chain``: once one fails, the later ones fail too, never applied)."""
+        together (``bus.base.Chain``: once one fails, the later ones fail too, never applied);
+        ``encoded``: each event's ``codec.encode_event`` bytes, if the caller made them."""
         if not events:
             return []
         streams = [stream_name(event) for event in events]
         if len(self.shards) == 1:
-            results = await self._publishers[0].submit(list(events), streams, chain)
+            results = await self._publishers[0].submit(list(events), streams, chain, encoded)
         else:
-            results = await self._publish_sharded(events, streams, chain)
+            results = await self._publish_sharded(events, streams, chain, encoded)
         envelopes = [
             Envelope(stream, seq, epoch, event, now)
             for stream, event, (seq, epoch, now) in zip(streams, events, results, strict=True)
@@ -150,14 +155,21 @@ class RedisBus:
             await self._caught_up(stream, position)
 
     async def _publish_sharded(
-        self, events: Sequence[Event], streams: list[str], chain: Chain | None
+        self,
+        events: Sequence[Event],
+        streams: list[str],
+        chain: Chain | None,
+        encoded: list[bytes] | None,
     ) -> list[tuple[int, str, int]]:
         groups: dict[int, list[int]] = {}
         for index, stream in enumerate(streams):
             groups.setdefault(self._shard(stream), []).append(index)
         futures = {
             shard: self._publishers[shard].submit(
-                [events[i] for i in indexes], [streams[i] for i in indexes], chain
+                [events[i] for i in indexes],
+                [streams[i] for i in indexes],
+                chain,
+                None if encoded is None else [encoded[i] for i in indexes],
             )
             for shard, indexes in groups.items()
         }

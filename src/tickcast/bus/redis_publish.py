@@ -120,18 +120,21 @@ class Publisher:
         return len(self._inflight)
 
     def submit(
-        self, events: list[Event], streams: list[str], chain: Chain | None = None
+        self,
+        events: list[Event],
+        streams: list[str],
+        chain: Chain | None = None,
+        encoded: list[bytes] | None = None,
     ) -> asyncio.Future[Result]:
+        """``encoded``: each event's ``encode_event`` bytes if the caller made them already."""
         pending = _Pending(asyncio.get_running_loop().create_future(), chain)
+        datas = encoded if encoded is not None else [encode_event(event) for event in events]
         for start in range(0, len(events), MAX_EVENTS_PER_CALL):
-            part = zip(
-                streams[start : start + MAX_EVENTS_PER_CALL],
-                events[start : start + MAX_EVENTS_PER_CALL],
-                strict=True,
-            )
+            end = start + MAX_EVENTS_PER_CALL
+            part = zip(streams[start:end], events[start:end], datas[start:end], strict=True)
             records = [
-                b"%s\t%s\t%s" % (stream.encode(), ops_json(event), encode_event(event))
-                for stream, event in part
+                b"%s\t%s\t%s" % (stream.encode(), ops_json(event), data)
+                for stream, event, data in part
             ]
             self._queue.append(_Chunk(pending, b"\n".join(records), len(records)))
             pending.chunks += 1

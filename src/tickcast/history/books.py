@@ -39,11 +39,53 @@ class Checkpoint:
     data: bytes
 
 
+class _Levels:
+    """The checkpointer's book: sizes by price per side, unordered. Between checkpoints only
+    levels are set and deleted (a dict operation each, no ordering kept); a checkpoint sorts
+    them once. The same rules as ``OrderBook`` (size 0 deletes, negative values refused)."""
+
+    __slots__ = ("asks", "bids")
+
+    def __init__(self) -> None:
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+
+    def apply_snapshot(self, bids: tuple[Level, ...], asks: tuple[Level, ...]) -> None:
+        """Replace both sides (zero sizes skipped, the last duplicate wins); BookError if any
+        value is negative (then the caller drops the book)."""
+        _check(bids)
+        _check(asks)
+        self.bids = {price: size for price, size in dict(bids).items() if size}
+        self.asks = {price: size for price, size in dict(asks).items() if size}
+
+    def apply_delta(self, bids: tuple[Level, ...], asks: tuple[Level, ...]) -> None:
+        """Set levels in order, size 0 deletes; BookError if any value is negative (in one
+        pass: the book may then be half applied, and the caller drops it)."""
+        for side, levels in ((self.bids, bids), (self.asks, asks)):
+            for price, size in levels:
+                if price < 0 or size < 0:
+                    raise BookError(f"negative price or size in level ({price}, {size})")
+                if size:
+                    side[price] = size
+                else:
+                    side.pop(price, None)
+
+    def top(self) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        """Every level, best first (bids highest first, asks lowest first), as ``OrderBook``."""
+        return tuple(sorted(self.bids.items(), reverse=True)), tuple(sorted(self.asks.items()))
+
+
+def _check(levels: tuple[Level, ...]) -> None:
+    for price, size in levels:
+        if price < 0 or size < 0:
+            raise BookError(f"negative price or size in level ({price}, {size})")
+
+
 @dataclass
 class _Tracked:
     epoch: str
     seq: int
-    book: OrderBook | None
+    book: _Levels | None
     since: int = 0
     bucket: int = -1
 
@@ -75,11 +117,11 @@ class Checkpointer:
             and tracked.seq + 1 == envelope.seq
         )
         if tracked is None or not continuous:
-            book = OrderBook() if envelope.seq == 1 else None
+            book = _Levels() if envelope.seq == 1 else None
             tracked = self._streams[envelope.stream] = _Tracked(envelope.epoch, 0, book)
         tracked.seq = envelope.seq
         if isinstance(event, BookSnapshot):
-            tracked.book = OrderBook()
+            tracked.book = _Levels()
         if tracked.book is None:
             return None
         if not _apply(tracked.book, event):
@@ -98,7 +140,7 @@ class Checkpointer:
         return _checkpoint(envelope, tracked.book, event)
 
     def _next_delta(
-        self, tracked: _Tracked, envelope: Envelope, event: BookDelta, book: OrderBook
+        self, tracked: _Tracked, envelope: Envelope, event: BookDelta, book: _Levels
     ) -> Checkpoint | None:
         """``observe`` of a delta that continues a known book (what the general path does)."""
         tracked.seq = envelope.seq
@@ -115,7 +157,7 @@ class Checkpointer:
         return _checkpoint(envelope, book, event)
 
 
-def _apply(book: OrderBook, event: BookSnapshot | BookDelta) -> bool:
+def _apply(book: OrderBook | _Levels, event: BookSnapshot | BookDelta) -> bool:
     """Apply as the live checksummer does; False if the event was refused (negative values)."""
     try:
         if isinstance(event, BookSnapshot):
@@ -127,7 +169,7 @@ def _apply(book: OrderBook, event: BookSnapshot | BookDelta) -> bool:
     return True
 
 
-def _checkpoint(envelope: Envelope, book: OrderBook, event: BookSnapshot | BookDelta) -> Checkpoint:
+def _checkpoint(envelope: Envelope, book: _Levels, event: BookSnapshot | BookDelta) -> Checkpoint:
     bids, asks = book.top()
     snapshot = BookSnapshot(event.market, bids, asks, event.time_ns, event.checksum)
     return Checkpoint(

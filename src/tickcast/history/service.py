@@ -8,7 +8,7 @@ feeds ``add``; the native Subscribe ``from`` and the Coin Metrics REST handlers 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tickcast.clock import Clock
 from tickcast.history.base import EpochSpan, HistoryStore
@@ -58,10 +58,11 @@ class History:
             await asyncio.to_thread(self.writer.stop)
         await self.reader.close()
 
-    def add(self, envelopes: list[Envelope]) -> None:
-        """Hook: the envelopes this node just sequenced (call on the event loop)."""
+    def add(self, envelopes: list[Envelope], encoded: Sequence[bytes] | None = None) -> None:
+        """Hook: the envelopes this node just sequenced (call on the event loop); ``encoded``,
+        their events' codec bytes when the bus already made them (stored as they are)."""
         if self.writer is not None:
-            self.writer.add(envelopes)
+            self.writer.add(envelopes, encoded)
 
     async def flushed(self, within: float | None = None) -> bool:
         """Wait until everything added so far is written; False if ``within`` seconds passed

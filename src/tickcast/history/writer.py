@@ -44,7 +44,8 @@ from tickcast.history.rows import Row, row_of, rows_for
 from tickcast.model import BookDelta, BookSnapshot, Envelope, Market, StreamKey
 
 logger = logging.getLogger("tickcast.history")
-Batch = tuple[Sequence[Envelope], int]
+Batch = tuple[Sequence[Envelope], int, Sequence[bytes] | None]
+"""Envelopes, their receive time, and their events' codec bytes when the bus made them."""
 YIELD_EVERY = 256
 """Events encoded between two offers of the GIL (under a millisecond of work; an offer,
 ``time.sleep(0)``, costs about 70 microseconds of the writer's time)."""
@@ -100,8 +101,9 @@ class HistoryWriter:
         self._thread.start()
         return self._started
 
-    def add(self, envelopes: Sequence[Envelope]) -> None:
-        """Queue published envelopes (called on the event loop, never blocks on I/O)."""
+    def add(self, envelopes: Sequence[Envelope], encoded: Sequence[bytes] | None = None) -> None:
+        """Queue published envelopes (called on the event loop, never blocks on I/O);
+        ``encoded``: their events' ``encode_event`` bytes if the bus made them (not again)."""
         if not envelopes:
             return
         recv_ns = self._clock.time_ns()
@@ -109,7 +111,7 @@ class HistoryWriter:
             if self._pending_count + len(envelopes) > self._max_pending:
                 self.dropped += len(envelopes)
                 return
-            self._pending.append((envelopes, recv_ns))
+            self._pending.append((envelopes, recv_ns, encoded))
             self._pending_count += len(envelopes)
             full = self._pending_count >= self._max_batch
         if full:
@@ -167,17 +169,18 @@ class HistoryWriter:
         rows: list[Row] = []
         checkpoints: list[Checkpoint] = []
         since_yield = 0
-        for envelopes, recv_ns in batches:
+        for envelopes, recv_ns, encoded in batches:
             start, end = 0, len(envelopes)
             while start < end:
                 size = min(YIELD_EVERY - since_yield, self._max_batch - len(rows), end - start)
                 part = envelopes[start : start + size]
+                datas = None if encoded is None else encoded[start : start + size]
                 start += size
                 since_yield += size
                 if since_yield >= YIELD_EVERY:  # the event loop's thread may take the GIL
                     since_yield = 0
                     time.sleep(0)
-                self._add(part, recv_ns, rows, checkpoints)
+                self._add(part, recv_ns, rows, checkpoints, datas)
                 if len(rows) >= self._max_batch:
                     yield rows, checkpoints
                     rows, checkpoints = [], []
@@ -190,9 +193,10 @@ class HistoryWriter:
         recv_ns: int,
         rows: list[Row],
         checkpoints: list[Checkpoint],
+        encoded: Sequence[bytes] | None = None,
     ) -> None:
         """Append the rows of ``envelopes`` (those that can be stored) and their checkpoints."""
-        made = _storable_rows(envelopes, recv_ns)
+        made = _storable_rows(envelopes, recv_ns, encoded)
         if made is None:  # one of them cannot be stored: row by row, skipping it
             made = [_storable(envelope, recv_ns) for envelope in envelopes]
         observe, observe_keyed = self._checkpointer.observe, self._keyed.observe
@@ -260,11 +264,13 @@ INT64 = range(-(2**63), 2**63)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _storable_rows(envelopes: Sequence[Envelope], recv_ns: int) -> Sequence[Row | None] | None:
+def _storable_rows(
+    envelopes: Sequence[Envelope], recv_ns: int, encoded: Sequence[bytes] | None = None
+) -> Sequence[Row | None] | None:
     """The rows of ``envelopes``, or None when one of them cannot be stored (then
     ``_storable`` decides row by row)."""
     try:
-        rows = rows_for(envelopes, recv_ns)
+        rows = rows_for(envelopes, recv_ns, encoded)
     except (TypeError, ValueError, OverflowError):
         return None
     low, high = _INT64_MIN, _INT64_MAX

@@ -12,6 +12,7 @@ from pathlib import Path
 from tickcast.auth.metering import Meter
 from tickcast.auth.plans import load_plans
 from tickcast.bus.base import Chain
+from tickcast.bus.codec import encode_event
 from tickcast.clock import Clock, SystemClock
 from tickcast.config import ServerConfig
 from tickcast.dialects.native.wire.protocol import NativeEncoder
@@ -182,9 +183,10 @@ class Node:
         """One batch of an ``InFlight`` sink, already annotated: sequenced, recorded, counted."""
         redis = as_redis(self.bus)
         assert redis is not None
-        envelopes = await redis.publish(annotated, chain=chain)
+        encoded = [encode_event(event) for event in annotated]  # once: bus and history
+        envelopes = await redis.publish(annotated, chain=chain, encoded=encoded)
         if self.history is not None:  # history hook (issue 17): queued, written off the loop
-            self.history.add(envelopes)
+            self.history.add(envelopes, encoded)
         self.metrics.events.inc(len(annotated))
 
     def _count_stage_failure(self, stage: str) -> None:
@@ -215,12 +217,17 @@ class Node:
 
     async def _publish_slice(self, events: Sequence[Event], retry: bool) -> list[Envelope]:
         annotated = self.checksummer.annotate(events)
+        redis = as_redis(self.bus)
+        encoded: list[bytes] | None = None
         if retry:
             envelopes = await publish_retrying(self.bus, annotated)
+        elif redis is not None:  # the events encoded once, for the bus and the history
+            encoded = [encode_event(event) for event in annotated]
+            envelopes = await redis.publish(annotated, encoded=encoded)
         else:
             envelopes = await self.bus.publish(annotated)
         if self.history is not None:  # history hook (issue 17): queued, written off the loop
-            self.history.add(envelopes)
+            self.history.add(envelopes, encoded)
         self.metrics.events.inc(len(events))
         return envelopes
 

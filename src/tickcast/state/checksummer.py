@@ -24,11 +24,21 @@ class BookChecksummer:
 
     def annotate(self, events: Sequence[Event]) -> list[Event]:
         """The same events, book events carrying their checksum."""
-        annotate = self._annotate
-        return [
-            annotate(event) if isinstance(event, BookDelta | BookSnapshot) else event
-            for event in events
-        ]
+        annotate, books, known = self._annotate, self._books, self._catalog.get
+        annotated: list[Event] = []
+        append = annotated.append
+        for event in events:
+            if type(event) is BookDelta:  # the next delta of a book (``_annotate``, inlined)
+                book = books.get(event.market)
+                if book is not None:
+                    checksum = book.apply_delta(event.bids, event.asks)
+                    if book.is_crossed():
+                        logger.warning("book %s is crossed after an update", event.market)
+                    known(event.market)  # an unknown market raises UnknownStream, as before
+                    append(BookDelta(event.market, event.bids, event.asks, event.time_ns, checksum))
+                    continue
+            append(annotate(event) if isinstance(event, BookDelta | BookSnapshot) else event)
+        return annotated
 
     def _annotate(self, event: BookDelta | BookSnapshot) -> Event:
         books = self._books

@@ -41,7 +41,11 @@ class StateKeeper:
     """Current state of every STATE stream seen on the bus."""
 
     def __init__(self) -> None:
-        self._positions: dict[str, StreamPosition] = {}
+        self._latest: dict[str, Envelope] = {}
+        """The last envelope of every stream (its position is made when read: most are not)."""
+        self._read: dict[str, tuple[Envelope, StreamPosition]] = {}
+        """The position last read of each stream, with its envelope: read again while no other
+        envelope came, it is the same object (readers compare positions by identity)."""
         self._books: dict[str, OrderBook] = {}
         self._last: dict[str, Event] = {}
         self._keyed: dict[str, dict[str, Event]] = {}
@@ -53,7 +57,13 @@ class StateKeeper:
     def apply(self, envelope: Envelope) -> None:
         event = envelope.event
         stream = envelope.stream
-        self._positions[stream] = envelope.position
+        self._latest[stream] = envelope
+        if type(event) is BookDelta:  # the common case first (what the match below does)
+            book = self._books.get(stream)
+            if book is not None:
+                book.apply_delta(event.bids, event.asks)
+                self._last[stream] = event
+                return
         match event:
             case BookSnapshot():
                 self._book(stream).apply_snapshot(event.bids, event.asks)
@@ -86,12 +96,20 @@ class StateKeeper:
         return self._books.get(stream)
 
     def position(self, stream: str) -> StreamPosition | None:
-        """The last envelope seen on any stream (STATE or EVENT)."""
-        return self._positions.get(stream)
+        """The position of the last envelope seen on a stream (STATE or EVENT)."""
+        latest = self._latest.get(stream)
+        if latest is None:
+            return None
+        read = self._read.get(stream)
+        if read is not None and read[0] is latest:
+            return read[1]
+        position = latest.position
+        self._read[stream] = (latest, position)
+        return position
 
     def snapshot(self, stream: str, *, time_ns: int = 0) -> StateSnapshot | None:
         """The current state of a STATE ``stream``, or None if nothing was published on it."""
-        position = self._positions.get(stream)
+        position = self.position(stream)
         if position is None or not (
             stream in self._books or stream in self._keyed or stream in self._last
         ):

@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 from tickcast.book import OrderBook, book_checksum
+from tickcast.bus.codec import encode_event
 from tickcast.clock import ManualClock
 from tickcast.history.books import Checkpointer, rebuild
 from tickcast.history.rows import row_of
@@ -126,3 +127,38 @@ async def test_book_at_any_time_from_the_store(tmp_path: Path) -> None:
         assert state.checksum == checksum(state.bids, state.asks)
     assert await history.book_at(STREAM, T0 - 1) is None
     await history.stop()
+
+
+def test_every_checkpoint_is_the_full_sorted_book_byte_for_byte() -> None:
+    """The checkpointer's unordered book gives, at every seq, the bytes a checkpoint of the
+    ordered ``OrderBook`` gives; a delta with a negative value drops the book until the next
+    snapshot, as before."""
+    events = book_events(1_200, seed=7)
+    events.insert(300, BookDelta(MARKET.id, ((10_000, -1),), (), T0 + 300 * 7_000_000))
+    envelopes = live(events[:300]) + [Envelope(STREAM, 301, "e1", events[300], 0)]
+    rest = BookChecksummer(catalog=MarketCatalog([MARKET]))
+    rest.annotate(events[:300])
+    envelopes += [
+        Envelope(STREAM, seq, "e1", event, 0)
+        for seq, event in enumerate(rest.annotate(events[301:]), 302)
+    ]
+    resumed = next(
+        e.seq for e in envelopes[301:] if isinstance(e.event, BookSnapshot)
+    )  # refused at 301: no checkpoint until this snapshot
+    checkpointer, book = Checkpointer(every_events=1), OrderBook()
+    for envelope in envelopes:
+        point = checkpointer.observe(envelope)
+        event = envelope.event
+        assert isinstance(event, BookSnapshot | BookDelta)
+        if 301 <= envelope.seq < resumed:
+            assert point is None
+            continue
+        if isinstance(event, BookSnapshot):
+            book = OrderBook()
+            book.apply_snapshot(event.bids, event.asks)
+        else:
+            book.apply_delta(event.bids, event.asks)
+        assert point is not None
+        bids, asks = book.top()
+        snapshot = BookSnapshot(MARKET.id, bids, asks, event.time_ns, event.checksum)
+        assert point.data == encode_event(snapshot)

@@ -79,3 +79,22 @@ def test_a_failure_callback_that_raises_does_not_stop_the_batch() -> None:
     pipeline.add(Step.OBSERVE, "feed", lambda envelopes: ran.append("feed"))
     pipeline.on_envelopes([])
     assert ran == ["feed"]
+
+
+def test_the_keepers_position_is_one_object_until_the_next_envelope() -> None:
+    """Readers (Vega's change scan) compare positions by identity: a position read twice with no
+    envelope between is the same object, and a new envelope gives a new one."""
+    from tickcast.model import Envelope, StreamPosition, Trade
+    from tickcast.model.events import Side
+    from tickcast.state import StateKeeper
+
+    keeper = StateKeeper()
+    assert keeper.position("trades:m") is None
+    trade = Trade("m", "1", 1, 1, Side.BUY, 1)
+    keeper.apply(Envelope("trades:m", 1, "e", trade, 0))
+    first = keeper.position("trades:m")
+    assert first == StreamPosition(1, "e") and keeper.position("trades:m") is first
+    keeper.apply(Envelope("trades:m", 2, "e", trade, 0))
+    second = keeper.position("trades:m")
+    assert second == StreamPosition(2, "e") and second is not first
+    assert keeper.position("trades:m") is second
