@@ -15,6 +15,10 @@ Internals relied on (pinned by tests/unit/server/seam/test_contract.py):
 * ``eio.create_queue`` (called by ``BaseSocket.__init__`` for each session's queue) and the
   session writer's ``queue.get()`` on an empty queue once it has sent what it took
   (:class:`IdleQueue`);
+* ``eio.generate_id``, ``ping_interval``, ``ping_timeout``, ``ping_interval_grace_period``,
+  ``max_http_buffer_size``, ``engineio.packet.Packet(OPEN, ...)`` and ``socketio.packet.Packet``
+  (encode and decode): the lean session's wire (``open_packet``, ``encode_packet``,
+  ``decode_packet``), the same bytes as python-socketio's;
 * ``engineio.packet.Packet(MESSAGE, data=text)`` put with ``queue.put_nowait``: what
   ``eio.send`` queues, without its coroutine (``Sessions.queue``: the feed queues from the hub's
   synchronous delivery; the session's ping task still detects a dead client).
@@ -201,3 +205,58 @@ class Sessions:
             await self.close_if_idle(eio_sid)
         elif not socket_.upgraded:
             socket_.queue.put_nowait(None)
+
+
+# -- the lean session's wire (dialects/socketio_feed/endpoint/lean.py) ---------------------------
+# The same packet classes python-engineio and python-socketio use, so that a lean session's
+# packets are byte for byte those of a python-socketio session.
+
+
+def new_sid(sio: FeedServer) -> str:
+    """A session id as python-engineio makes them (Engine.IO and namespace sids alike)."""
+    sid: str = sio.eio.generate_id()
+    return sid
+
+
+def open_packet(sio: FeedServer, eio_sid: str) -> str:
+    """The Engine.IO OPEN packet python-engineio sends a WebSocket-only session."""
+    eio = sio.eio
+    data = {
+        "sid": eio_sid,
+        "upgrades": [],
+        "pingTimeout": int(eio.ping_timeout * 1000),
+        "pingInterval": int(eio.ping_interval + eio.ping_interval_grace_period) * 1000,
+        "maxPayload": eio.max_http_buffer_size,
+    }
+    text: str = eio_packet.Packet(eio_packet.OPEN, data).encode()
+    return text
+
+
+def ping_settings(sio: FeedServer) -> tuple[float, float, int]:
+    """(ping interval, ping timeout, max payload) of the Engine.IO server."""
+    eio = sio.eio
+    return float(eio.ping_interval), float(eio.ping_timeout), int(eio.max_http_buffer_size)
+
+
+def encode_packet(kind: int, namespace: str, data: object, ack_id: int | None = None) -> str:
+    """One Socket.IO packet (without the Engine.IO ``4``), as python-socketio encodes it."""
+    packet = socketio.packet.Packet(kind, namespace=namespace, data=data, id=ack_id)
+    text: str = packet.encode()
+    return text
+
+
+def decode_packet(text: str) -> tuple[int, str, object, int | None] | None:
+    """A client's Socket.IO packet (type, namespace, data, ack id), None if malformed (logged
+    as ``FeedServer`` does). A CONNECT with an undecodable payload is a CONNECT without one."""
+    try:
+        packet = socketio.packet.Packet(encoded_packet=text)
+    except ValueError as error:
+        if not text.startswith("0"):
+            _malformed("lean", text, str(error))
+            return None
+        logger.warning("feed: CONNECT with an undecodable payload from a lean session")
+        return 0, text[1:].partition(",")[0] or "/", None, None
+    if packet.packet_type not in _HANDLED_PACKETS - {5, 6}:
+        _malformed("lean", text, f"unexpected packet type {packet.packet_type}")
+        return None
+    return packet.packet_type, packet.namespace or "/", packet.data, packet.id

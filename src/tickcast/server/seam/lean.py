@@ -298,6 +298,18 @@ class LeanWebSocket(asyncio.Protocol):
             self.transport.close()
 
 
+class Pinged(Protocol):
+    """What the shared pinger keeps alive: a :class:`LeanWebSocket`, or a session above one
+    (the feed's lean Engine.IO session pings in its own protocol)."""
+
+    ping_sent_at: float
+    last_ping: float
+
+    def ping(self, now: float) -> None: ...
+
+    def fail(self, code: int, reason: str) -> None: ...
+
+
 class Keepalive:
     """One timer per loop for every lean connection: ping each one every ``interval`` seconds
     and fail those whose pong is ``timeout`` seconds late (1011, as uvicorn does)."""
@@ -306,18 +318,18 @@ class Keepalive:
         self.loop = asyncio.get_running_loop()
         self.interval = interval
         self.timeout = timeout
-        self._members: set[LeanWebSocket] = set()
+        self._members: set[Pinged] = set()
         self._timer: asyncio.TimerHandle | None = None
 
     def now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    def add(self, connection: LeanWebSocket) -> None:
+    def add(self, connection: Pinged) -> None:
         self._members.add(connection)
         if self._timer is None and self.interval:
             self._schedule()
 
-    def discard(self, connection: LeanWebSocket) -> None:
+    def discard(self, connection: Pinged) -> None:
         self._members.discard(connection)
         if not self._members and self._timer is not None:
             self._timer.cancel()
@@ -343,12 +355,14 @@ class Keepalive:
         self._schedule()
 
 
-_keepalives: dict[tuple[float | None, float | None], Keepalive] = {}
+_keepalives: dict[tuple[float | None, float | None, str], Keepalive] = {}
 
 
-def keepalive_for(interval: float | None, timeout: float | None) -> Keepalive:
-    """The running loop's shared pinger for these settings."""
-    key = (interval, timeout)
+def keepalive_for(
+    interval: float | None, timeout: float | None, *, kind: str = "websocket"
+) -> Keepalive:
+    """The running loop's shared pinger for these settings (one per ``kind`` of ping)."""
+    key = (interval, timeout, kind)
     keepalive = _keepalives.get(key)
     if keepalive is None or keepalive.loop is not asyncio.get_running_loop():
         keepalive = _keepalives[key] = Keepalive(interval, timeout)

@@ -39,6 +39,7 @@ from tickcast.storage.base import Principal
 
 if TYPE_CHECKING:
     from tickcast.dialects.socketio_feed.endpoint.feed import SocketIOFeed
+    from tickcast.dialects.socketio_feed.endpoint.sessions import FeedSession
 
 _ids = itertools.count(1)
 
@@ -73,7 +74,6 @@ class FeedConnection:
         "_owner",
         "bytes",
         "closed",
-        "eio_sid",
         "encoder",
         "id",
         "joining",
@@ -86,6 +86,7 @@ class FeedConnection:
         "promoting",
         "remote",
         "selection",
+        "session",
         "sid",
         "sink",
         "slow",
@@ -98,7 +99,7 @@ class FeedConnection:
         *,
         owner: SocketIOFeed,
         sid: str,
-        eio_sid: str,
+        session: FeedSession,
         principal: Principal,
         remote: str,
         available: Iterable[str],
@@ -107,7 +108,8 @@ class FeedConnection:
     ) -> None:
         self.id = f"sio{next(_ids)}"
         self.sid = sid
-        self.eio_sid = eio_sid
+        self.session = session
+        """Its Engine.IO session (python-socketio's, or a lean one)."""
         self.principal = principal
         self.remote = remote
         self.opened_at = time.time()

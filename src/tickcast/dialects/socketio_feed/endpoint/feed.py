@@ -33,6 +33,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from tickcast.dialects.socketio_feed.endpoint.connection import FeedConnection
+from tickcast.dialects.socketio_feed.endpoint.sessions import EioSession, FeedSession
 from tickcast.dialects.socketio_feed.wire import protocol as feed
 from tickcast.dialects.socketio_feed.wire.protocol import (
     NAMESPACE,
@@ -45,7 +46,7 @@ from tickcast.model import FULL_VIEW, StreamKey, Ticker
 from tickcast.server.connections import Admission
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node
-from tickcast.server.seam import engineio, sink_of
+from tickcast.server.seam import ProtocolSink, engineio, sink_of
 from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
@@ -76,6 +77,9 @@ class SocketIOFeed:
         """By conflation_ms: connections of one policy share groups and channels."""
         self._keys = {symbol: StreamKey.parse(feed.stream_of(symbol)) for symbol in feed.SYMBOLS}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.lean = True
+        """Serve WebSocket-only sessions under tickcast's protocol with ``lean.LeanSession``
+        (False: everything through python-socketio, as the packet-comparison test does)."""
 
     def encoder(self, conflation_ms: int) -> FeedEncoder:
         """The encoder of a plan's conflation policy (one per distinct ``conflation_ms``)."""
@@ -101,7 +105,7 @@ class SocketIOFeed:
                 await task
         await self.sio.shutdown()
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -110,31 +114,49 @@ class SocketIOFeed:
     # -- connect and disconnect -------------------------------------------------------------
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
-        eio_sid = self.sessions.eio_sid(sid)
+        session = EioSession(self.sio, self.sessions, sid, self.sessions.eio_sid(sid))
+        scope = environ.get("asgi.scope", {})
+        sink = sink_of(scope) if scope.get("type") == "websocket" else None
+        opened = await self.open(session, sid, auth, remote=_remote(environ), sink=sink)
+        if isinstance(opened, str):
+            # runs after python-socketio has queued the CONNECT_ERROR
+            self.spawn(session.close_if_idle())
+            raise engineio.refusal(opened) from None
+        # runs after the handler returned, i.e. after python-socketio queued the CONNECT ack
+        opened.joining = self.spawn(self.go_live(opened))
+
+    async def open(
+        self,
+        session: FeedSession,
+        sid: str,
+        auth: object,
+        *,
+        remote: str,
+        sink: ProtocolSink | None,
+    ) -> FeedConnection | str:
+        """Admit and register a namespace connection; or the refusal's CONNECT_ERROR message.
+        The caller sends the CONNECT acknowledgement, then has it go live (``go_live``)."""
         try:
             admission = await self._admit(auth)
         except TickcastError as error:
             refusal = self.node.connections.refused(error)
             assert refusal.socketio_feed is not None
-            # runs after python-socketio has queued the CONNECT_ERROR
-            self._spawn(self.sessions.close_if_idle(eio_sid))
-            raise engineio.refusal(refusal.socketio_feed) from None
-        principal = admission.principal
-        scope = environ.get("asgi.scope", {})
+            return refusal.socketio_feed
+        # one object for every equal principal: what an idle connection keeps is shared
+        principal = self.node.connections.shared(admission.principal)
         connection = FeedConnection(
             owner=self,
             sid=sid,
-            eio_sid=eio_sid,
+            session=session,
             principal=principal,
-            remote=_remote(environ),
+            remote=remote,
             available=self._available_to(principal),
-            sink=sink_of(scope) if scope.get("type") == "websocket" else None,
+            sink=sink,
             outbox_bytes=self.node.config.outbox_bytes,
         )
         self._connections[sid] = connection
         connection.lease = admission.open(connection)
-        # runs after the handler returned, i.e. after python-socketio queued the CONNECT ack
-        connection.joining = self._spawn(self._go_live(connection))
+        return connection
 
     async def _admit(self, auth: object) -> Admission:
         """The admission of an acceptable connection (holding a feed slot); else raises a
@@ -163,15 +185,15 @@ class SocketIOFeed:
         assets = {catalog.get(market).base for market in self.node.simulated_markets}
         return frozenset(s for s in feed.SYMBOLS if feed.asset_of(s) in assets)
 
-    async def _go_live(self, connection: FeedConnection) -> None:
+    async def go_live(self, connection: FeedConnection) -> None:
         """Queue ``initial-prices`` and join the selected symbols' streams."""
         try:
             if connection.closed:
                 return
-            if not self.sessions.is_open(connection.eio_sid):
+            if not connection.session.is_open():
                 # the client went away while the connect handler was waiting for the store
-                await self.sessions.drop_namespace(connection.sid)
-                self._forget(connection)
+                await connection.session.drop_namespace()
+                self.forget(connection)
                 return
             # No await: every update reaching the connection is newer than the prices cut now,
             # and comes after them on its queue.
@@ -182,7 +204,7 @@ class SocketIOFeed:
             connection.live = True
             if connection.sink is not None:
                 idle = connection.idle  # one bound method for both callbacks
-                self.sessions.on_idle(connection.eio_sid, idle)
+                connection.session.on_idle(idle)
                 connection.sink.on_drain = idle
         finally:
             connection.joining = None
@@ -212,11 +234,11 @@ class SocketIOFeed:
         connection = self._connections.get(sid)
         if connection is None:
             return
-        self._forget(connection)
+        self.forget(connection)
         if self.sessions.client_disconnected(reason):
-            self._spawn(self.sessions.end(connection.eio_sid))
+            self.spawn(connection.session.end())
 
-    def _forget(self, connection: FeedConnection) -> None:
+    def forget(self, connection: FeedConnection) -> None:
         """Release everything a connection holds (idempotent)."""
         if self._connections.pop(connection.sid, None) is None:
             return
@@ -231,11 +253,19 @@ class SocketIOFeed:
             return
         logger.info("closing %s (%s)", connection.id, reason)
         if not retry:
-            await self.sio.disconnect(connection.sid, namespace=NAMESPACE)
-        self._forget(connection)
-        await self.sessions.close_if_idle(connection.eio_sid, drop=retry)
+            await connection.session.disconnect_namespace()
+        self.forget(connection)
+        await connection.session.close_if_idle(drop=retry)
 
     # -- subscribe and unsubscribe ----------------------------------------------------------
+
+    async def event(self, sid: str, name: str, args: list[object]) -> tuple[bool, object]:
+        """A lean session's event: (handled, the acknowledgement), as the handlers below."""
+        if name == feed.SUBSCRIBE:
+            return True, await self._on_subscribe(sid, *args)
+        if name == feed.UNSUBSCRIBE:
+            return True, await self._on_unsubscribe(sid, *args)
+        return False, None
 
     async def _on_subscribe(self, sid: str, *args: object) -> dict[str, object]:
         return await self._request(sid, args[0] if args else None, unsubscribe=False)
@@ -287,7 +317,7 @@ class SocketIOFeed:
         idle (``Sessions.on_idle``)."""
         if connection.closed:
             return
-        if not connection.promotable(self.sessions.queue_idle(connection.eio_sid)):
+        if not connection.promotable(connection.session.queue_idle()):
             return
         frames = connection.outbox.drain()
         if frames:
@@ -309,10 +339,10 @@ class SocketIOFeed:
         connection.promoting = False
         if connection.closed or len(connection.outbox):
             return
-        queued = self.sessions.queued(connection.eio_sid)
+        queued = connection.session.queued()
         if queued > SLOW_CONSUMER_PACKETS:  # promoted only within its bound
             self.slow(connection, queued)
-        elif connection.promotable(self.sessions.queue_idle(connection.eio_sid)):
+        elif connection.promotable(connection.session.queue_idle()):
             self.node.hub.promote(connection)
 
     def _queue(self, connection: FeedConnection, frames: list[bytes]) -> None:
@@ -320,7 +350,7 @@ class SocketIOFeed:
         queued = 0
         for frame in frames:
             if is_message(frame):
-                queued = self.sessions.queue(connection.eio_sid, frame[1:].decode())
+                queued = connection.session.queue(frame[1:].decode())
                 if queued < 0:  # the session is gone or closing
                     return
                 connection.delivered(1, len(frame))
@@ -335,7 +365,7 @@ class SocketIOFeed:
         self.node.metrics.overflows.inc(queued)
         logger.info("closing %s: slow consumer", connection.id)
         # in a task: this runs inside the hub's delivery, which must not see its channel change
-        self._spawn(self.close(connection, retry=True, reason="slow consumer"))
+        self.spawn(self.close(connection, retry=True, reason="slow consumer"))
 
 
 def _remote(environ: dict[str, Any]) -> str:

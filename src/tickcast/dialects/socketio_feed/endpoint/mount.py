@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from tickcast.dialects.socketio_feed.endpoint.feed import SocketIOFeed
+from tickcast.dialects.socketio_feed.endpoint.lean import serve_lean, wants_lean
 from tickcast.server.dialect import Dialect
 from tickcast.server.node import Node
 from tickcast.server.seam import engineio
@@ -29,6 +30,8 @@ def dialect(node: Node) -> Dialect:
 
 class FeedMiddleware:
     """ASGI middleware: Engine.IO at ``/socket.io/`` (the feed), everything else to ``app``.
+    A WebSocket-only session under tickcast's protocol is served by ``lean.serve_lean``;
+    polling and upgrades by python-socketio.
 
     Added with ``app.add_middleware(FeedMiddleware, socketio_feed=...)``, so that the FastAPI
     app stays the app uvicorn runs (and lifespan events still reach it). While the node is not
@@ -38,6 +41,7 @@ class FeedMiddleware:
 
     def __init__(self, app: ASGIApp, *, socketio_feed: SocketIOFeed) -> None:
         self._node = socketio_feed.node
+        self._feed = socketio_feed
         self._asgi = engineio.asgi_app(socketio_feed.sio, app, ENGINEIO_PATH.strip("/"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,5 +55,8 @@ class FeedMiddleware:
             else:
                 body = {"code": 503, "message": "Server unavailable"}
                 await JSONResponse(body, status_code=503)(scope, receive, send)
+            return
+        if scope["type"] == "websocket" and self._feed.lean and wants_lean(scope, ENGINEIO_PATH):
+            await serve_lean(self._feed, scope, receive, send)  # lean.py: no python-engineio
             return
         await self._asgi(scope, receive, send)
