@@ -76,19 +76,8 @@ def rows_for(
     ``encoded``: each event's ``encode_event`` bytes when the bus already made them (a Redis
     publish), used as they are instead of encoding again."""
     time_of, default = _TIME_OF.get, _TIME_NS
-    if encoded is not None:
-        return [
-            Row(
-                e.stream,
-                _KINDS.get(e.stream) or _kind(e.stream),
-                e.epoch,
-                e.seq,
-                time_of(type(e.event), default)(e.event),
-                recv_ns,
-                data,
-            )
-            for e, data in zip(envelopes, encoded, strict=True)
-        ]
+    if encoded is None:
+        encoded = [encode_event(e.event) for e in envelopes]
     return [
         Row(
             e.stream,
@@ -97,9 +86,9 @@ def rows_for(
             e.seq,
             time_of(type(e.event), default)(e.event),
             recv_ns,
-            encode_event(e.event),
+            data,
         )
-        for e in envelopes
+        for e, data in zip(envelopes, encoded, strict=True)
     ]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -33,32 +32,10 @@ from tickcast.server.connections import Admission
 from tickcast.server.limits import Pool
 from tickcast.server.node import Node
 from tickcast.server.services import services_of
-from tickcast.storage.base import Principal
 
 logger = logging.getLogger("tickcast.server")
 
 __all__ = ["PredictionConnection", "predictions_endpoint"]
-
-
-_PRINCIPALS: weakref.WeakKeyDictionary[Node, dict[Principal, Principal]] = (
-    weakref.WeakKeyDictionary()
-)
-SHARED_PRINCIPALS = 4_096
-
-
-def shared(node: Node, principal: Principal) -> Principal:
-    """One principal object for every connection of an equal principal (authentication builds
-    a new one each time): an idle connection holds no copy of its plan."""
-    cache = _PRINCIPALS.setdefault(node, {})
-    try:
-        found = cache.get(principal)
-    except TypeError:  # an unhashable plan field: nothing shared
-        return principal
-    if found is None:
-        if len(cache) >= SHARED_PRINCIPALS:
-            cache.clear()
-        found = cache[principal] = principal
-    return found
 
 
 async def _refuse(websocket: WebSocket, node: Node, error: TickcastError) -> None:
@@ -109,7 +86,10 @@ async def predictions_endpoint(websocket: WebSocket) -> None:
         return
     admission, key = admitted
     connection = PredictionConnection(
-        service=service, websocket=websocket, principal=shared(node, admission.principal), key=key
+        service=service,
+        websocket=websocket,
+        principal=node.connections.shared(admission.principal),
+        key=key,
     )
     service.connections[connection.id] = connection
     if connection.detachable:  # tickcast's protocol: no task per idle connection
