@@ -36,7 +36,7 @@ from typing import Any
 from tickcast.bus.base import Chain, Listener, Listeners
 from tickcast.bus.codec import decode_event
 from tickcast.bus.names import stream_name
-from tickcast.bus.redis_publish import MAX_EVENTS_PER_CALL, Publisher
+from tickcast.bus.redis_publish import MAX_EVENTS_PER_CALL, Publisher, submit_sharded
 from tickcast.bus.redis_scripts import (
     CHANNEL,
     POSITION_LUA,
@@ -129,10 +129,7 @@ class RedisBus:
         if not events:
             return []
         streams = [stream_name(event) for event in events]
-        if len(self.shards) == 1:
-            results = await self._publishers[0].submit(list(events), streams, chain, encoded)
-        else:
-            results = await self._publish_sharded(events, streams, chain, encoded)
+        results = await submit_sharded(self._publishers, events, streams, chain, encoded)
         envelopes = [
             Envelope(stream, seq, epoch, event, now)
             for stream, event, (seq, epoch, now) in zip(streams, events, results, strict=True)
@@ -153,31 +150,6 @@ class RedisBus:
             last[envelope.stream] = envelope.position
         for stream, position in last.items():
             await self._caught_up(stream, position)
-
-    async def _publish_sharded(
-        self,
-        events: Sequence[Event],
-        streams: list[str],
-        chain: Chain | None,
-        encoded: list[bytes] | None,
-    ) -> list[tuple[int, str, int]]:
-        groups: dict[int, list[int]] = {}
-        for index, stream in enumerate(streams):
-            groups.setdefault(self._shard(stream), []).append(index)
-        futures = {
-            shard: self._publishers[shard].submit(
-                [events[i] for i in indexes],
-                [streams[i] for i in indexes],
-                chain,
-                None if encoded is None else [encoded[i] for i in indexes],
-            )
-            for shard, indexes in groups.items()
-        }
-        results: list[tuple[int, str, int]] = [(0, "", 0)] * len(events)
-        for shard, future in futures.items():
-            for index, position in zip(groups[shard], await future, strict=True):
-                results[index] = position
-        return results
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         return self._listeners.add(listener)

@@ -25,13 +25,14 @@ import contextlib
 import logging
 import secrets
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tickcast.bus.base import Chain
 from tickcast.bus.codec import encode_event
 from tickcast.bus.redis_scripts import CHANNEL, PUBLISH_LUA, SETTLE_LUA, STREAMS_KEY, fence_key
-from tickcast.bus.redis_shard import RedisShard, redis_errors, reply_error
+from tickcast.bus.redis_shard import RedisShard, redis_errors, reply_error, shard_of
 from tickcast.bus.state_ops import ops_json
 from tickcast.clock import Clock
 from tickcast.errors import BusError
@@ -315,3 +316,33 @@ class Publisher:
                 owner.chain.error = error
             if not owner.future.done():
                 owner.future.set_exception(error)
+
+
+async def submit_sharded(
+    publishers: Sequence[Publisher],
+    events: Sequence[Event],
+    streams: list[str],
+    chain: Chain | None,
+    encoded: list[bytes] | None,
+) -> Result:
+    """``(seq, epoch, published_ns)`` of each event, its batch split by the shard its stream
+    hashes to (``redis_shard.shard_of``), one ``submit`` per publisher, all in flight at once."""
+    if len(publishers) == 1:
+        return await publishers[0].submit(list(events), streams, chain, encoded)
+    groups: dict[int, list[int]] = {}
+    for index, stream in enumerate(streams):
+        groups.setdefault(shard_of(stream, len(publishers)), []).append(index)
+    futures = {
+        shard: publishers[shard].submit(
+            [events[i] for i in indexes],
+            [streams[i] for i in indexes],
+            chain,
+            None if encoded is None else [encoded[i] for i in indexes],
+        )
+        for shard, indexes in groups.items()
+    }
+    results: Result = [(0, "", 0)] * len(events)
+    for shard, future in futures.items():
+        for index, position in zip(groups[shard], await future, strict=True):
+            results[index] = position
+    return results

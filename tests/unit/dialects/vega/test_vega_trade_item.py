@@ -5,18 +5,9 @@ from __future__ import annotations
 import random
 
 from tickcast.dialects.vega.wire import encode, jsonpb
-from tickcast.model import Market, MarketKind, Side, Trade
+from tickcast.model import Side, Trade
+from tickcast.sources.bench import MARKET
 
-MARKET = Market(
-    id="bench-btc-usd-spot",
-    exchange="bench",
-    kind=MarketKind.SPOT,
-    base="btc",
-    quote="usd",
-    symbol="BTC-USD",
-    price_decimals=2,
-    size_decimals=3,
-)
 PARTIES = [None, "", "a" * 64, 'quote"back\\slash', "é\n\t\x01ctl", "🙂"]
 
 

@@ -71,6 +71,14 @@ def _wire(error: TickcastError) -> CmWire:
     return wire
 
 
+def _kept_query(params: dict[str, str] | None) -> dict[str, str]:
+    """The query a connection keeps, to match its patterns again when markets are listed later:
+    only when it has patterns (the shared, never mutated, empty dict otherwise)."""
+    if params is not None and any(map(query.is_pattern, params.values())):
+        return params
+    return _NO_PARAMS
+
+
 class CmConnection:
     dialect = "coinmetrics"
 
@@ -85,10 +93,7 @@ class CmConnection:
         params: dict[str, str] | None = None,
     ) -> None:
         self.id = f"cm{next(_ids)}"
-        patterns = params is not None and any(map(query.is_pattern, params.values()))
-        self.params = params if patterns and params is not None else _NO_PARAMS
-        """The query, to match patterns again when markets are listed later (kept only when it
-        has patterns: the shared, never mutated, empty dict otherwise)."""
+        self.params = _kept_query(params)
         self.node = node
         self.service = service
         self.principal: Principal = admission.principal
